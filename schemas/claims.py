@@ -1,0 +1,43 @@
+"""Claim names of a card, in one place.
+
+Registered JWT names (RFC 7519) where one fits, otherwise two-letter names: the QR is small,
+and every byte of the payload costs QR area. ``docs/FORMAT.md`` gives the full table.
+"""
+
+from __future__ import annotations
+
+VERSION = "v"  # format version of the claims, an integer; 1 today
+ISSUER = "iss"  # issuer id, e.g. "CN-ZJ-YWPSB"
+CODE = "sub"  # persistent foreigner code
+SERIAL = "jti"  # card serial
+ISSUED_AT = "iat"
+VALID_FROM = "nbf"
+EXPIRES_AT = "exp"
+FAMILY_NAME = "fn"  # Latin, as in the passport's machine-readable zone
+GIVEN_NAMES = "gn"
+NATIVE_NAME = "nn"  # native script
+CHINESE_NAME = "zh"
+NATIONALITY = "na"  # ISO 3166-1 alpha-3 (or ICAO Doc 9303 code)
+BIRTH_DATE = "bd"  # integer YYYYMMDD; 00 for an unknown month or day
+ENTITLEMENTS = "en"  # {service: [] | [from, until]}
+STATUS = "st"  # [status list id, index]
+PORTRAIT = "ph"  # base64url SHA-256 of the portrait attachment
+HOLDER_KEY = "cnf"  # reserved: RFC 7800 {"jwk": ...} for holder-bound presentations
+DISCLOSURES = "_sd"  # reserved: SD-JWT digests of selectively disclosed claims
+
+REQUIRED = (
+    VERSION,
+    ISSUER,
+    CODE,
+    SERIAL,
+    ISSUED_AT,
+    VALID_FROM,
+    EXPIRES_AT,
+    FAMILY_NAME,
+    NATIONALITY,
+    BIRTH_DATE,
+    ENTITLEMENTS,
+    STATUS,
+)
+OPTIONAL = (GIVEN_NAMES, NATIVE_NAME, CHINESE_NAME, PORTRAIT, HOLDER_KEY, DISCLOSURES)
+KNOWN = frozenset(REQUIRED + OPTIONAL)

@@ -1,0 +1,29 @@
+"""Offline verification of Foreign Merchant Cards at a counter.
+
+Imports only :mod:`schemas`, :mod:`keys`, ``cryptography``, ``pyjwt`` and the standard library:
+a counter installs it without the issuer stack (a test proves it).
+
+>>> bundle = Bundle.load(path, at=now)                              # doctest: +SKIP
+>>> result = Verifier(bundle).verify(qr_text, service="hc", at=now)  # doctest: +SKIP
+>>> result.reason, result.message("zh")                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from verifier.bundle import Bundle, build_bundle_document
+from verifier.errors import BundleError, VerifierError
+from verifier.policy import Policy
+from verifier.reason import Reason
+from verifier.result import VerificationResult
+from verifier.verifier import Verifier
+
+__all__ = [
+    "Bundle",
+    "BundleError",
+    "Policy",
+    "Reason",
+    "VerificationResult",
+    "Verifier",
+    "VerifierError",
+    "build_bundle_document",
+]

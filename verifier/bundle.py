@@ -1,0 +1,174 @@
+"""The verifier bundle: everything a counter needs to decide offline, in one file.
+
+::
+
+    {
+      "format": "fmcard-bundle/1",
+      "anchors": [<trust-anchor public JWK>, ...],
+      "trust_list": "<fmcard-trust+jwt>",
+      "status_lists": ["<statuslist+jwt>", ...],
+      "policies": [{"service": "hc", "max_status_age_seconds": 604800, ...}, ...]
+    }
+
+A bundle is verified when it is loaded, never trusted as it is: the trust list must be signed
+by a pinned anchor (the counter's own pin, or on first install the bundle's ``anchors``), and
+each status list by a key of its issuer that the trust list does not mark compromised.
+:meth:`Bundle.update` takes a newer bundle and refuses one that goes back in time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from keys.errors import KeysError
+from keys.jwk import PublicKey, public_jwk, public_key_from_jwk
+from keys.status_list import StatusListToken, read_status_list
+from keys.store import write_file
+from keys.trust_list import TrustList, read_trust_list
+from verifier.errors import BundleError
+from verifier.policy import Policy
+
+BUNDLE_FORMAT = "fmcard-bundle/1"
+MAX_BUNDLE_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A verified bundle: pinned anchors, trust list, status lists by URI, and policies."""
+
+    anchors: tuple[PublicKey, ...]
+    trust_list: TrustList
+    trust_list_token: str
+    status_lists: dict[str, StatusListToken] = field(default_factory=dict)
+    status_list_tokens: tuple[str, ...] = ()
+    policies: dict[str, Policy] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(
+        cls,
+        document: Any,
+        *,
+        at: datetime,
+        pinned_anchors: tuple[PublicKey, ...] | None = None,
+        current: Bundle | None = None,
+    ) -> Bundle:
+        """Verify and load a bundle document.
+
+        ``pinned_anchors`` are the anchors the counter already trusts; without them (first
+        install from a trusted medium) the bundle's own ``anchors`` are pinned.
+        """
+        if not isinstance(document, dict) or document.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"not an fmcard bundle (format must be {BUNDLE_FORMAT!r})")
+        try:
+            own = tuple(public_key_from_jwk(jwk) for jwk in document.get("anchors", []))
+            anchors = pinned_anchors if pinned_anchors is not None else own
+            token = document["trust_list"]
+            if not isinstance(token, str):
+                raise BundleError("bundle trust_list must be a string")
+            trust_list = read_trust_list(
+                token,
+                anchors=anchors,
+                at=at,
+                current=current.trust_list if current else None,
+                allow_expired=current is None,
+            )
+            tokens = tuple(document.get("status_lists", []))
+            status_lists = {
+                status.uri: status for status in (_read_status(t, trust_list, at) for t in tokens)
+            }
+            policies = {
+                policy.service: policy
+                for policy in (Policy.from_json(p) for p in document.get("policies", []))
+            }
+        except KeysError as exc:
+            raise BundleError(f"bundle refused: {exc}") from None
+        except (KeyError, TypeError) as exc:
+            raise BundleError(f"bundle is malformed: {exc}") from None
+        if current is not None:
+            _refuse_older_status(current, status_lists)
+            anchors = anchors + trust_list.next_anchors
+        return cls(anchors, trust_list, token, status_lists, tokens, policies)
+
+    @classmethod
+    def load(
+        cls, path: Path, *, at: datetime, pinned_anchors: tuple[PublicKey, ...] | None = None
+    ) -> Bundle:
+        """Read and verify the bundle file at ``path``."""
+        try:
+            if path.stat().st_size > MAX_BUNDLE_SIZE:
+                raise BundleError(f"{path} is larger than {MAX_BUNDLE_SIZE} bytes")
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BundleError(f"no bundle at {path}") from None
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"cannot read bundle {path}: {exc}") from None
+        return cls.from_json(document, at=at, pinned_anchors=pinned_anchors)
+
+    def update(self, document: Any, *, at: datetime) -> Bundle:
+        """Return the bundle that ``document`` makes, verified against this one's anchors.
+
+        Refuses an expired trust list, a lower trust list version, and status lists older than
+        the ones held; this bundle stays as it is whatever happens.
+        """
+        return Bundle.from_json(document, at=at, pinned_anchors=self.anchors, current=self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": BUNDLE_FORMAT,
+            "anchors": [public_jwk(key) for key in self.anchors],
+            "trust_list": self.trust_list_token,
+            "status_lists": list(self.status_list_tokens),
+            "policies": [policy.to_json() for policy in self.policies.values()],
+        }
+
+    def save(self, path: Path) -> None:
+        write_file(path, (json.dumps(self.to_json(), indent=1) + "\n").encode("utf-8"))
+
+
+def build_bundle_document(
+    *,
+    anchors: list[PublicKey],
+    trust_list: str,
+    status_lists: list[str],
+    policies: list[Policy] | None = None,
+) -> dict[str, Any]:
+    """Return a bundle document for the issuer to publish (it is verified when loaded)."""
+    return {
+        "format": BUNDLE_FORMAT,
+        "anchors": [public_jwk(key) for key in anchors],
+        "trust_list": trust_list,
+        "status_lists": status_lists,
+        "policies": [policy.to_json() for policy in policies or []],
+    }
+
+
+def _read_status(token: object, trust_list: TrustList, at: datetime) -> StatusListToken:
+    if not isinstance(token, str):
+        raise BundleError("bundle status lists must be strings")
+    keys = [
+        key.verification_key
+        for issuer in trust_list.issuers
+        for key in issuer.keys
+        if not key.is_compromised_at(at)
+    ]
+    status = read_status_list(token, keys=keys)
+    owners = [
+        issuer
+        for issuer in trust_list.issuers
+        if status.uri.startswith(issuer.status_uri_prefix)
+        and any(key.kid == status.kid for key in issuer.keys)
+    ]
+    if not owners:
+        raise BundleError(f"status list {status.uri} is not signed by the issuer that owns it")
+    return status
+
+
+def _refuse_older_status(current: Bundle, new: dict[str, StatusListToken]) -> None:
+    for uri, held in current.status_lists.items():
+        fresh = new.get(uri)
+        if fresh is not None and fresh.issued_at < held.issued_at:
+            raise BundleError(f"status list {uri} is older than the one held (rollback)")

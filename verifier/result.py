@@ -1,0 +1,83 @@
+"""The answer to one scan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.card import Card, Entitlement
+from verifier.reason import Reason
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    """What the verifier decided about one QR text, and what the clerk needs to see.
+
+    ``card`` and ``portrait`` are present only once the signature has been verified, so they
+    can be shown next to a refusal (whose card was revoked?) but never come from a forgery.
+    ``detail`` is a technical English sentence for logs; it never contains personal data.
+    """
+
+    reason: Reason
+    checked_at: datetime
+    service: str
+    detail: str = ""
+    card: Card | None = None
+    portrait: bytes | None = None
+    issuer_id: str | None = None
+    kid: str | None = None
+    entitlement: Entitlement | None = None
+    status_issued_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is Reason.VALID
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def message(self, language: str = "en") -> str:
+        return self.reason.message(language)
+
+    @property
+    def status_age_seconds(self) -> int | None:
+        if self.status_issued_at is None:
+            return None
+        return int((self.checked_at - self.status_issued_at).total_seconds())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary for ``--json`` output and the counter page."""
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "reason": self.reason.value,
+            "message": {"en": self.message("en"), "zh": self.message("zh")},
+            "detail": self.detail,
+            "service": self.service,
+            "checked_at": self.checked_at.isoformat(),
+            "status_age_seconds": self.status_age_seconds,
+        }
+        if self.card is not None:
+            card = self.card
+            out["card"] = {
+                "issuer": card.issuer,
+                "code": card.code,
+                "serial": card.serial,
+                "family_name": card.family_name,
+                "given_names": card.given_names,
+                "native_name": card.native_name,
+                "chinese_name": card.chinese_name,
+                "nationality": card.nationality,
+                "birth_date": str(card.birth_date),
+                "valid_from": card.valid_from.isoformat(),
+                "expires_at": card.expires_at.isoformat(),
+                "has_portrait": self.portrait is not None,
+            }
+        if self.entitlement is not None:
+            e = self.entitlement
+            out["entitlement"] = {
+                "service": e.service,
+                "valid_from": e.valid_from.isoformat() if e.valid_from else None,
+                "valid_until": e.valid_until.isoformat() if e.valid_until else None,
+            }
+        return out

@@ -1,0 +1,238 @@
+"""The offline verifier: QR text in, a :class:`VerificationResult` out, no network.
+
+Checks, in order (``docs/SECURITY.md`` explains why this order):
+
+1. size and QR container (TOO_LARGE, MALFORMED), header members (MALFORMED), algorithm
+   allow-list (UNSUPPORTED_ALGORITHM);
+2. trust list freshness (TRUST_LIST_EXPIRED);
+3. key: every trusted key with the header's ``kid`` whose own algorithm is the header's
+   (UNKNOWN_KEY), signature over the exact compact JWS with pyjwt (BAD_SIGNATURE), key not
+   compromised at verification time (KEY_COMPROMISED);
+4. payload: inflate with a cap, strict JSON, strict claims (MALFORMED); card issuer owns the
+   key and the key's signing window covers the card's ``iat`` (UNKNOWN_KEY); portrait
+   attachment matches its signed digest (BAD_SIGNATURE);
+5. dates (NOT_YET_VALID, EXPIRED);
+6. status from the bundle's signed list, fresh enough for the policy (STATUS_UNKNOWN,
+   REVOKED, SUSPENDED, SUPERSEDED);
+7. the counter's service: entitlement present and in its window (NOT_ENTITLED), portrait if the
+   policy requires one (PORTRAIT_MISSING).
+
+Nothing before step 3 decompresses or parses the signed payload, so forged input costs a
+Base45 decode and at most one signature check per matching key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from jwt.algorithms import Algorithm, ECAlgorithm, OKPAlgorithm
+
+from keys.errors import StatusListError
+from keys.jwk import EDDSA, ES256, algorithm_of
+from keys.jws import signing_input
+from keys.status_list import CardStatus
+from keys.trust_list import TrustedIssuer, TrustedKey
+from schemas import strictjson
+from schemas.card import Card, portrait_digest
+from schemas.compression import inflate
+from schemas.errors import EncodingError, InvalidClaimError
+from schemas.services import SERVICE_CODE_PATTERN
+from verifier._qr import Rejection, ScannedCard, scan
+from verifier.bundle import Bundle
+from verifier.errors import VerifierError
+from verifier.policy import Policy
+from verifier.reason import Reason
+from verifier.result import VerificationResult
+
+DEFAULT_LEEWAY = timedelta(seconds=60)
+DEFAULT_ALGORITHMS = frozenset({ES256, EDDSA})
+
+_PYJWT_ALGORITHMS: dict[str, Algorithm] = {
+    ES256: ECAlgorithm(ECAlgorithm.SHA256),
+    EDDSA: OKPAlgorithm(),
+}
+_STATUS_REASONS: dict[int, Reason] = {
+    CardStatus.REVOKED: Reason.REVOKED,
+    CardStatus.SUSPENDED: Reason.SUSPENDED,
+    CardStatus.SUPERSEDED: Reason.SUPERSEDED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A card whose signature checked out, with what is known so far."""
+
+    card: Card
+    issuer: TrustedIssuer
+    key: TrustedKey
+    portrait: bytes | None
+
+
+class Verifier:
+    """Verifies cards against one :class:`~verifier.bundle.Bundle`.
+
+    ``algorithms`` is the allow-list (configuration, never taken from the token); ``leeway``
+    absorbs clock skew between the issuer and the counter.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        leeway: timedelta = DEFAULT_LEEWAY,
+        algorithms: frozenset[str] = DEFAULT_ALGORITHMS,
+    ) -> None:
+        if not bundle.trust_list.issuers or not any(i.keys for i in bundle.trust_list.issuers):
+            raise VerifierError("the bundle's trust list names no issuer key")
+        if not algorithms or not algorithms <= DEFAULT_ALGORITHMS:
+            raise VerifierError(
+                f"algorithms must be a non-empty subset of {sorted(DEFAULT_ALGORITHMS)}"
+            )
+        if not timedelta(0) <= leeway <= timedelta(minutes=10):
+            raise VerifierError("leeway must be between 0 and 10 minutes")
+        self.bundle = bundle
+        self.leeway = leeway
+        self.algorithms = algorithms
+        self._keys_by_kid: dict[tuple[str, str], list[tuple[TrustedIssuer, TrustedKey]]] = {}
+        for issuer in bundle.trust_list.issuers:
+            for key in issuer.keys:
+                index = (key.kid, algorithm_of(key.public_key))
+                self._keys_by_kid.setdefault(index, []).append((issuer, key))
+        self._policies = dict(bundle.policies)
+
+    def verify(self, qr_text: str, *, service: str, at: datetime) -> VerificationResult:
+        """Verify ``qr_text`` for the counter's ``service`` at time ``at`` (timezone-aware)."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise VerifierError("'at' must be a timezone-aware datetime")
+        if not isinstance(service, str) or not SERVICE_CODE_PATTERN.fullmatch(service):
+            raise VerifierError(f"service code {service!r} is malformed")
+        if not isinstance(qr_text, str):
+            raise VerifierError("qr_text must be a string")
+        policy = self._policies.get(service)
+        if policy is None:
+            policy = self._policies.setdefault(service, Policy(service))
+        verified: _Verified | None = None
+        try:
+            scanned = scan(qr_text, allowed_algorithms=self.algorithms)
+            if self.bundle.trust_list.is_expired(at):
+                raise Rejection(Reason.TRUST_LIST_EXPIRED, "the trust list has expired")
+            verified = self._verify_signed(scanned, at)
+            return self._decide(verified, policy, at)
+        except Rejection as rejection:
+            return self._result(rejection.reason, rejection.detail, at, service, verified)
+
+    def _verify_signed(self, scanned: ScannedCard, at: datetime) -> _Verified:
+        candidates = self._keys_by_kid.get((scanned.kid, scanned.algorithm))
+        if not candidates:
+            raise Rejection(Reason.UNKNOWN_KEY, "no trusted key has this kid and algorithm")
+        message = signing_input(scanned.header_bytes, scanned.payload)
+        algorithm = _PYJWT_ALGORITHMS[scanned.algorithm]
+        matched = next(
+            (
+                (issuer, key)
+                for issuer, key in candidates
+                if algorithm.verify(message, key.public_key, scanned.signature)
+            ),
+            None,
+        )
+        if matched is None:
+            raise Rejection(Reason.BAD_SIGNATURE, "signature does not verify")
+        issuer, key = matched
+        if key.is_compromised_at(at):
+            raise Rejection(Reason.KEY_COMPROMISED, f"key {key.kid} is marked compromised")
+        try:
+            claims = strictjson.loads(inflate(scanned.payload, scanned.zip_name), max_depth=None)
+            card = Card.from_claims(claims)
+        except InvalidClaimError as exc:
+            raise Rejection(Reason.MALFORMED, f"claim {exc}") from None
+        except EncodingError as exc:
+            raise Rejection(Reason.MALFORMED, str(exc)) from None
+        if card.issuer != issuer.issuer_id:
+            raise Rejection(Reason.UNKNOWN_KEY, "the key does not belong to the card's issuer")
+        if not key.covers_issue_time(card.issued_at, self.leeway):
+            raise Rejection(Reason.UNKNOWN_KEY, "the card's issue time is outside the key's window")
+        portrait = self._portrait(scanned, card)
+        return _Verified(card, issuer, key, portrait)
+
+    @staticmethod
+    def _portrait(scanned: ScannedCard, card: Card) -> bytes | None:
+        if not scanned.attachments:
+            if card.portrait_digest is not None:
+                raise Rejection(Reason.MALFORMED, "the card's portrait is missing from the QR")
+            return None
+        if card.portrait_digest is None or len(scanned.attachments) != 1:
+            raise Rejection(Reason.MALFORMED, "the QR has an attachment the card does not sign")
+        if portrait_digest(scanned.attachments[0]) != card.portrait_digest:
+            raise Rejection(Reason.BAD_SIGNATURE, "the portrait does not match its signed digest")
+        return scanned.attachments[0]
+
+    def _decide(self, verified: _Verified, policy: Policy, at: datetime) -> VerificationResult:
+        card = verified.card
+        if at + self.leeway < card.valid_from:
+            raise Rejection(Reason.NOT_YET_VALID, "valid_from is in the future")
+        if at - self.leeway >= card.expires_at:
+            raise Rejection(Reason.EXPIRED, "expires_at has passed")
+        status_issued_at = self._check_status(verified, policy, at)
+        entitlement = card.entitlement(policy.service)
+        if entitlement is None or not entitlement.covers(at):
+            detail = "no entitlement" if entitlement is None else "outside the entitlement window"
+            return self._result(
+                Reason.NOT_ENTITLED,
+                detail,
+                at,
+                policy.service,
+                verified,
+                status_issued_at=status_issued_at,
+            )
+        reason = Reason.VALID
+        if policy.require_portrait and verified.portrait is None:
+            reason = Reason.PORTRAIT_MISSING
+        return self._result(
+            reason, "", at, policy.service, verified, status_issued_at=status_issued_at
+        )
+
+    def _check_status(self, verified: _Verified, policy: Policy, at: datetime) -> datetime:
+        ref = verified.card.status
+        uri = verified.issuer.status_uri(ref.list_id)
+        token = self.bundle.status_lists.get(uri)
+        if token is None:
+            raise Rejection(Reason.STATUS_UNKNOWN, "no status list for this card in the bundle")
+        if token.expires_at is not None and at >= token.expires_at:
+            raise Rejection(Reason.STATUS_UNKNOWN, "the status list has expired")
+        if at - token.issued_at > policy.max_status_age:
+            raise Rejection(
+                Reason.STATUS_UNKNOWN, "the status list is older than the policy allows"
+            )
+        try:
+            value = token.statuses[ref.index]
+        except StatusListError:
+            raise Rejection(Reason.STATUS_UNKNOWN, "status index outside the list") from None
+        if value != CardStatus.VALID:
+            reason = _STATUS_REASONS.get(value, Reason.STATUS_UNKNOWN)
+            raise Rejection(reason, f"status list value {value}")
+        return token.issued_at
+
+    @staticmethod
+    def _result(
+        reason: Reason,
+        detail: str,
+        at: datetime,
+        service: str,
+        verified: _Verified | None,
+        *,
+        status_issued_at: datetime | None = None,
+    ) -> VerificationResult:
+        card = verified.card if verified else None
+        return VerificationResult(
+            reason=reason,
+            checked_at=at,
+            service=service,
+            detail=detail,
+            card=card,
+            portrait=verified.portrait if verified else None,
+            issuer_id=verified.issuer.issuer_id if verified else None,
+            kid=verified.key.kid if verified else None,
+            entitlement=card.entitlement(service) if card else None,
+            status_issued_at=status_issued_at,
+        )
