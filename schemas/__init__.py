@@ -5,7 +5,7 @@ Imports nothing else of fmcard and nothing outside the standard library.
 
 from __future__ import annotations
 
-from schemas.card import BirthDate, Card, Entitlement, StatusRef, portrait_digest
+from schemas.card import BirthDate, Card, Entitlement, StatusRef
 from schemas.errors import EncodingError, InvalidClaimError, InvalidCodeError, SchemaError
 from schemas.qrtext import QRParts
 from schemas.services import DEFAULT_CATALOGUE, Service
@@ -22,5 +22,4 @@ __all__ = [
     "SchemaError",
     "Service",
     "StatusRef",
-    "portrait_digest",
 ]

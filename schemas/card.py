@@ -7,15 +7,16 @@ untrusted input: unknown claims, wrong types (``True`` is not an integer), impos
 names with control or bidirectional-override characters are rejected with an
 :class:`InvalidClaimError` naming the claim.
 
+The portrait is not a claim: it travels after the claims in the same signed payload
+(:mod:`schemas.payload`).
+
 Privacy: the passport number is deliberately not a field. The card identifies the person by
 the persistent foreigner code; the passport history stays with the issuer.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -147,7 +148,6 @@ class Card:
     given_names: str = ""
     native_name: str | None = None
     chinese_name: str | None = None
-    portrait_digest: str | None = None
     holder_key: Mapping[str, Any] | None = field(default=None, compare=False)
     disclosure_digests: tuple[str, ...] = ()
     version: int = FORMAT_VERSION
@@ -172,8 +172,6 @@ class Card:
         ):
             raise InvalidClaimError(c.BIRTH_DATE, "birth date is after the issue date")
         self._check_entitlements()
-        if self.portrait_digest is not None and not _DIGEST_PATTERN.fullmatch(self.portrait_digest):
-            raise InvalidClaimError(c.PORTRAIT, "portrait digest must be base64url SHA-256")
         if self.holder_key is not None:
             _check_holder_key(self.holder_key)
         for digest in self.disclosure_digests:
@@ -252,8 +250,6 @@ class Card:
         out[c.BIRTH_DATE] = self.birth_date.to_wire()
         out[c.ENTITLEMENTS] = {e.service: e.to_wire() for e in self.entitlements}
         out[c.STATUS] = [self.status.list_id, self.status.index]
-        if self.portrait_digest:
-            out[c.PORTRAIT] = self.portrait_digest
         if self.holder_key is not None:
             out[c.HOLDER_KEY] = dict(self.holder_key)
         if self.disclosure_digests:
@@ -288,15 +284,9 @@ class Card:
             birth_date=BirthDate.from_wire(_int(claims, c.BIRTH_DATE)),
             entitlements=_entitlements(claims[c.ENTITLEMENTS]),
             status=_status(claims[c.STATUS]),
-            portrait_digest=_optional_str(claims, c.PORTRAIT),
             holder_key=_holder_key(claims.get(c.HOLDER_KEY)),
             disclosure_digests=_disclosures(claims.get(c.DISCLOSURES, [])),
         )
-
-
-def portrait_digest(portrait: bytes) -> str:
-    """Return the value of the ``ph`` claim for ``portrait`` (base64url SHA-256, no padding)."""
-    return base64.urlsafe_b64encode(hashlib.sha256(portrait).digest()).rstrip(b"=").decode()
 
 
 def from_seconds(claim: str, value: int) -> datetime:

@@ -21,7 +21,6 @@ NATIONALITY = "na"  # ISO 3166-1 alpha-3 (or ICAO Doc 9303 code)
 BIRTH_DATE = "bd"  # integer YYYYMMDD; 00 for an unknown month or day
 ENTITLEMENTS = "en"  # {service: [] | [from, until]}
 STATUS = "st"  # [status list id, index]
-PORTRAIT = "ph"  # base64url SHA-256 of the portrait attachment
 HOLDER_KEY = "cnf"  # reserved: RFC 7800 {"jwk": ...} for holder-bound presentations
 DISCLOSURES = "_sd"  # reserved: SD-JWT digests of selectively disclosed claims
 
@@ -39,5 +38,5 @@ REQUIRED = (
     ENTITLEMENTS,
     STATUS,
 )
-OPTIONAL = (GIVEN_NAMES, NATIVE_NAME, CHINESE_NAME, PORTRAIT, HOLDER_KEY, DISCLOSURES)
+OPTIONAL = (GIVEN_NAMES, NATIVE_NAME, CHINESE_NAME, HOLDER_KEY, DISCLOSURES)
 KNOWN = frozenset(REQUIRED + OPTIONAL)

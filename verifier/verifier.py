@@ -8,9 +8,9 @@ Checks, in order (``docs/SECURITY.md`` explains why this order):
 3. key: every trusted key with the header's ``kid`` whose own algorithm is the header's
    (UNKNOWN_KEY), signature over the exact compact JWS with pyjwt (BAD_SIGNATURE), key not
    compromised at verification time (KEY_COMPROMISED);
-4. payload: inflate with a cap, strict JSON, strict claims (MALFORMED); card issuer owns the
-   key and the key's signing window covers the card's ``iat`` (UNKNOWN_KEY); portrait
-   attachment matches its signed digest (BAD_SIGNATURE);
+4. payload: inflate with a cap, split claims and portrait, strict JSON, strict claims
+   (MALFORMED); card issuer owns the key and the key's signing window covers the card's
+   ``iat`` (UNKNOWN_KEY); no unsigned attachments (MALFORMED);
 5. dates (NOT_YET_VALID, EXPIRED);
 6. status from the bundle's signed list, fresh enough for the policy (STATUS_UNKNOWN,
    REVOKED, SUSPENDED, SUPERSEDED);
@@ -33,8 +33,8 @@ from keys.jwk import EDDSA, ES256, algorithm_of
 from keys.jws import signing_input
 from keys.status_list import CardStatus
 from keys.trust_list import TrustedIssuer, TrustedKey
-from schemas import strictjson
-from schemas.card import Card, portrait_digest
+from schemas import payload, strictjson
+from schemas.card import Card
 from schemas.compression import inflate
 from schemas.errors import EncodingError, InvalidClaimError
 from schemas.services import SERVICE_CODE_PATTERN
@@ -142,8 +142,8 @@ class Verifier:
         if key.is_compromised_at(at):
             raise Rejection(Reason.KEY_COMPROMISED, f"key {key.kid} is marked compromised")
         try:
-            claims = strictjson.loads(inflate(scanned.payload, scanned.zip_name), max_depth=None)
-            card = Card.from_claims(claims)
+            claims_json, portrait = payload.split(inflate(scanned.payload, scanned.zip_name))
+            card = Card.from_claims(strictjson.loads(claims_json, max_depth=None))
         except InvalidClaimError as exc:
             raise Rejection(Reason.MALFORMED, f"claim {exc}") from None
         except EncodingError as exc:
@@ -152,20 +152,11 @@ class Verifier:
             raise Rejection(Reason.UNKNOWN_KEY, "the key does not belong to the card's issuer")
         if not key.covers_issue_time(card.issued_at, self.leeway):
             raise Rejection(Reason.UNKNOWN_KEY, "the card's issue time is outside the key's window")
-        portrait = self._portrait(scanned, card)
+        if scanned.attachments and not card.disclosure_digests:
+            # Attachments are reserved for selective disclosures, which only a card with
+            # "_sd" digests can have; this version does not open them.
+            raise Rejection(Reason.MALFORMED, "the QR has attachments the card does not sign")
         return _Verified(card, issuer, key, portrait)
-
-    @staticmethod
-    def _portrait(scanned: ScannedCard, card: Card) -> bytes | None:
-        if not scanned.attachments:
-            if card.portrait_digest is not None:
-                raise Rejection(Reason.MALFORMED, "the card's portrait is missing from the QR")
-            return None
-        if card.portrait_digest is None or len(scanned.attachments) != 1:
-            raise Rejection(Reason.MALFORMED, "the QR has an attachment the card does not sign")
-        if portrait_digest(scanned.attachments[0]) != card.portrait_digest:
-            raise Rejection(Reason.BAD_SIGNATURE, "the portrait does not match its signed digest")
-        return scanned.attachments[0]
 
     def _decide(self, verified: _Verified, policy: Policy, at: datetime) -> VerificationResult:
         card = verified.card

@@ -1,0 +1,166 @@
+"""``fmcard-verify``: check a card at the counter, offline.
+
+Exit status: 0 the card is VALID for the service, 1 it is not (the reason is printed),
+2 the command was used wrongly or the bundle/image could not be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from keys.jwk import kid_of
+from schemas import code as foreigner_code
+from verifier._image import qr_texts_from_image
+from verifier.bundle import Bundle
+from verifier.errors import VerifierError
+from verifier.result import VerificationResult
+from verifier.verifier import Verifier
+
+BUNDLE_ENV = "FMCARD_BUNDLE"
+MAX_INPUT_FILE = 64 * 1024
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fmcard-verify",
+        description=(
+            "Verify a Foreign Merchant Card offline against a verifier bundle: signature, "
+            "issuer trust, dates, revocation and the holder's entitlement to this counter's "
+            "service. Exit status 0 valid, 1 not valid, 2 usage error."
+        ),
+        epilog=(
+            "examples:\n"
+            "  fmcard-verify --bundle bundle.json --service hc 'FM1:...'\n"
+            "  fmcard-verify --bundle bundle.json --service bk --image card.png --json\n"
+            "  fmcard-verify --bundle bundle.json --file card.txt --lang zh"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("qr_text", nargs="?", help="the QR text (starts with FM1:)")
+    source.add_argument("--file", type=Path, help="read the QR text from a file ('-' = stdin)")
+    source.add_argument(
+        "--image", type=Path, help="read the QR from a PNG or JPEG photo or screenshot"
+    )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=os.environ.get(BUNDLE_ENV),
+        help=f"verifier bundle file (default: ${BUNDLE_ENV})",
+    )
+    parser.add_argument(
+        "--anchor-kid",
+        help="refuse the bundle unless its trust anchor has this key id (pin it on install)",
+    )
+    parser.add_argument(
+        "--service", default="hc", help="service code of this counter, e.g. hc, ed, tr, bk"
+    )
+    parser.add_argument(
+        "--at", help="verify as of this ISO 8601 time instead of now (for audits and tests)"
+    )
+    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="message language")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        at = _parse_at(args.at)
+        bundle = _load_bundle(args.bundle, args.anchor_kid, at)
+        qr_text = _read_input(args)
+        result = Verifier(bundle).verify(qr_text, service=args.service, at=at)
+    except (UsageError, VerifierError) as exc:
+        print(f"fmcard-verify: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(render(result, args.lang))
+    return 0 if result.ok else 1
+
+
+def render(result: VerificationResult, language: str) -> str:
+    """The verdict as a few lines a clerk can read."""
+    mark = "VALID" if result.ok else f"NOT VALID ({result.reason.value})"
+    lines = [f"{mark}: {result.message(language)}"]
+    card = result.card
+    if card is not None:
+        names = [card.latin_name, card.native_name, card.chinese_name]
+        lines.append("  name:        " + " / ".join(n for n in names if n))
+        lines.append(f"  code:        {foreigner_code.format_for_reading(card.code)}")
+        lines.append(f"  nationality: {card.nationality}   born: {card.birth_date}")
+        lines.append(f"  valid:       {card.valid_from:%Y-%m-%d} to {card.expires_at:%Y-%m-%d}")
+        lines.append(f"  portrait:    {'on the card' if result.portrait else 'none'}")
+    if result.entitlement is not None:
+        e = result.entitlement
+        window = ""
+        if e.valid_from or e.valid_until:
+            start = f"{e.valid_from:%Y-%m-%d}" if e.valid_from else "card start"
+            end = f"{e.valid_until:%Y-%m-%d}" if e.valid_until else "card end"
+            window = f" ({start} to {end})"
+        lines.append(f"  entitlement: {e.service}{window}")
+    age = result.status_age_seconds
+    if age is not None:
+        lines.append(f"  status list: {age // 3600} h old")
+    if result.detail:
+        lines.append(f"  detail:      {result.detail}")
+    return "\n".join(lines)
+
+
+def _parse_at(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at {text!r} is not an ISO 8601 time") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _load_bundle(path: Path | None, anchor_kid: str | None, at: datetime) -> Bundle:
+    if path is None:
+        raise UsageError(f"no bundle: give --bundle FILE or set {BUNDLE_ENV}")
+    bundle = Bundle.load(path, at=at)
+    if anchor_kid is not None and anchor_kid not in {kid_of(k) for k in bundle.anchors}:
+        raise UsageError(f"the bundle's trust anchor is not the pinned key {anchor_kid!r}")
+    return bundle
+
+
+def _read_input(args: argparse.Namespace) -> str:
+    if args.qr_text is not None:
+        return str(args.qr_text)
+    if args.file is not None:
+        if str(args.file) == "-":
+            return sys.stdin.read(MAX_INPUT_FILE)
+        return _read_limited(args.file).decode("utf-8", "replace")
+    if args.image is not None:
+        texts = qr_texts_from_image(_read_limited(args.image, limit=None))
+        if not texts:
+            raise UsageError(f"no QR code found in {args.image}")
+        cards = [t for t in texts if t.startswith("FM1:")]
+        return cards[0] if cards else texts[0]
+    raise UsageError("give the QR text, --file or --image (see --help)")
+
+
+def _read_limited(path: Path, limit: int | None = MAX_INPUT_FILE) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read() if limit is None else file.read(limit)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
