@@ -66,9 +66,7 @@ class Authority:
         fields.update(overrides)
         return TrustedKey(**fields)
 
-    def trust_list(
-        self, keys: tuple[TrustedKey, ...] | None = None, **overrides: Any
-    ) -> TrustList:
+    def trust_list(self, keys: tuple[TrustedKey, ...] | None = None, **overrides: Any) -> TrustList:
         issuer = TrustedIssuer(
             issuer_id=ISSUER_ID,
             name_en="Yiwu Public Security Bureau",

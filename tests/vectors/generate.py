@@ -94,7 +94,9 @@ def build() -> dict[str, Any]:
     none_header = b'{"alg":"none","kid":"%s","zip":"D1"}' % issuing.kid.encode()
     cases: list[dict[str, Any]] = []
 
-    def case(name: str, qr: str, service: str, reason: str, at: datetime = AT, **extra: Any) -> None:
+    def case(
+        name: str, qr: str, service: str, reason: str, at: datetime = AT, **extra: Any
+    ) -> None:
         cases.append({"name": name, "qr": qr, "service": service, "at": at.isoformat(),
                       "reason": reason, **extra})  # fmt: skip
 
@@ -134,8 +136,12 @@ def build() -> dict[str, Any]:
          "STATUS_UNKNOWN")  # fmt: skip
     case("status-list-too-old-for-policy", signed(minimal), "hc", "STATUS_UNKNOWN",
          at=AT + timedelta(days=7, hours=1))  # fmt: skip
-    case("tampered-payload", qrtext.pack(qrtext.QRParts(
-        tampered.header, bytes(tampered_payload), tampered.signature)), "hc", "BAD_SIGNATURE")
+    case(
+        "tampered-payload",
+        qrtext.pack(qrtext.QRParts(tampered.header, bytes(tampered_payload), tampered.signature)),
+        "hc",
+        "BAD_SIGNATURE",
+    )
     case("signed-by-untrusted-key", signed(minimal, other), "hc", "UNKNOWN_KEY")
     case("alg-none", qrtext.pack(qrtext.QRParts(none_header, tampered.payload, b"\x00")), "hc",
          "UNSUPPORTED_ALGORITHM")  # fmt: skip

@@ -1,0 +1,228 @@
+"""The ``fmcard`` and ``fmcard-verify`` commands as a user runs them, end to end.
+
+Issue -> QR PNG -> zxing-cpp reads the image -> fmcard-verify says VALID; then revoke,
+publish and the same PNG says REVOKED. Bad input gets one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from cardissuer import cli as issuer_cli
+from verifier import cli as verifier_cli
+
+PASSPHRASE = "correct horse battery staple"
+
+REQUEST: dict[str, object] = {
+    "family_name": "AL-HASHIMI",
+    "given_names": "MOHAMMED",
+    "native_name": "محمد الهاشمي",
+    "chinese_name": "穆罕默德",
+    "nationality": "SAU",
+    "birth_date": "1985-03-14",
+    "entitlements": ["hc", {"service": "ed", "from": "2026-01-01", "until": "2099-01-01"}],
+}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FMCARD_KEY_PASSPHRASE", PASSPHRASE)
+    directory = tmp_path / "bureau"
+    assert issuer_cli.main(["--dir", str(directory), "init"]) == 0
+    return directory
+
+
+def _issue(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+           request: Mapping[str, object] = REQUEST, *extra: str) -> str:  # fmt: skip
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request), encoding="utf-8")
+    capsys.readouterr()
+    out = tmp_path / "cards"
+    code = issuer_cli.main(["--dir", str(workspace), "issue", str(path), "--out", str(out), *extra])
+    assert code == 0, capsys.readouterr().err
+    return capsys.readouterr().out.strip()
+
+
+def _serial(tmp_path: Path) -> str:
+    (png,) = (tmp_path / "cards").glob("*.png")
+    return png.stem
+
+
+def test_issue_scan_verify_revoke(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qr_text = _issue(workspace, tmp_path, capsys)
+    assert qr_text.startswith("FM1:")
+    serial = _serial(tmp_path)
+    assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 0
+    bundle = str(workspace / "published" / "bundle.json")
+    image = str(tmp_path / "cards" / f"{serial}.png")
+    capsys.readouterr()
+
+    assert verifier_cli.main(["--bundle", bundle, "--service", "hc", "--image", image]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("VALID")
+    assert "AL-HASHIMI, MOHAMMED / محمد الهاشمي / 穆罕默德" in out
+
+    assert verifier_cli.main(["--bundle", bundle, "--service", "bk", qr_text, "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["reason"] == "NOT_ENTITLED"
+    assert result["card"]["nationality"] == "SAU"
+
+    assert issuer_cli.main(["--dir", str(workspace), "revoke", serial]) == 0
+    assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 0
+    capsys.readouterr()
+    assert verifier_cli.main(["--bundle", bundle, "--image", image, "--lang", "zh"]) == 1
+    assert capsys.readouterr().out.startswith("NOT VALID (REVOKED): 卡片已被注销")
+
+
+def test_suspend_and_reinstate(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qr_text = _issue(workspace, tmp_path, capsys)
+    serial = _serial(tmp_path)
+    bundle = str(workspace / "published" / "bundle.json")
+    for command, reason in (("suspend", "SUSPENDED"), ("reinstate", "VALID")):
+        assert issuer_cli.main(["--dir", str(workspace), command, serial]) == 0
+        assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 0
+        capsys.readouterr()
+        verifier_cli.main(["--bundle", bundle, "--json", qr_text])
+        assert json.loads(capsys.readouterr().out)["reason"] == reason
+    assert issuer_cli.main(["--dir", str(workspace), "reinstate", serial]) == 1
+    assert "is not suspended" in capsys.readouterr().err
+
+
+def test_card_with_portrait_fits_version_22(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = Path(issuer_cli.__file__).parent / "demo" / "sample-photo.jpg"
+    qr_text = _issue(workspace, tmp_path, capsys, REQUEST, "--portrait", str(photo))
+    assert len(qr_text) <= 1460  # alphanumeric capacity of version 22 at level L
+    assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 0
+    capsys.readouterr()
+    bundle = str(workspace / "published" / "bundle.json")
+    image = str(tmp_path / "cards" / f"{_serial(tmp_path)}.png")
+    assert verifier_cli.main(["--bundle", bundle, "--image", image, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["card"]["has_portrait"] is True
+
+
+def test_key_rotation_from_the_command_line(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert issuer_cli.main(["--dir", str(workspace), "keys", "rotate"]) == 0
+    assert issuer_cli.main(["--dir", str(workspace), "keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "active" in listing
+    assert "next" in listing
+    qr_text = _issue(workspace, tmp_path, capsys)  # still signed by the active key
+    assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 0
+    capsys.readouterr()
+    bundle = str(workspace / "published" / "bundle.json")
+    assert verifier_cli.main(["--bundle", bundle, qr_text]) == 0
+
+
+@pytest.mark.parametrize(
+    ("request_document", "message"),
+    [
+        pytest.param({**REQUEST, "passport_number": "E1234567"}, "passport_number: unknown field",
+                     id="passport-number-refused"),
+        pytest.param({**REQUEST, "serial": "X"}, "serial: unknown field", id="mass-assignment"),
+        pytest.param({**REQUEST, "nationality": "XYZ"}, "na: not an ISO", id="bad-nationality"),
+        pytest.param({**REQUEST, "birth_date": "1985-02-30"}, "no such calendar date",
+                     id="impossible-birth-date"),
+        pytest.param({**REQUEST, "family_name": "AL\u202eHASHIMI"}, "U+202E", id="bidi-name"),
+        pytest.param({k: v for k, v in REQUEST.items() if k != "family_name"},
+                     "family_name: required", id="missing-field"),
+        pytest.param([1, 2], "must be a JSON object", id="not-an-object"),
+    ],
+)  # fmt: skip
+def test_bad_request_gets_one_clear_line(
+    workspace: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request_document: object,
+    message: str,
+) -> None:
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request_document), encoding="utf-8")
+    capsys.readouterr()
+    assert issuer_cli.main(["--dir", str(workspace), "issue", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fmcard: error: ")
+    assert message in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+    assert not list((workspace / "cards").glob("*.json"))  # nothing half-written
+
+
+def test_errors_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.delenv("FMCARD_KEY_PASSPHRASE", raising=False)
+    monkeypatch.delenv("FMCARD_KEY_PASSPHRASE_FILE", raising=False)
+    assert issuer_cli.main(["--dir", str(tmp_path / "none"), "publish"]) == 1
+    assert "FMCARD_KEY_PASSPHRASE" in capsys.readouterr().err
+    monkeypatch.setenv("FMCARD_KEY_PASSPHRASE", PASSPHRASE)
+    assert issuer_cli.main(["--dir", str(tmp_path / "none"), "publish"]) == 1
+    assert "not an fmcard workspace" in capsys.readouterr().err
+    assert verifier_cli.main(["FM1:AAA"]) == 2
+    assert "no bundle" in capsys.readouterr().err
+    assert verifier_cli.main(["--bundle", str(tmp_path / "missing.json"), "FM1:AAA"]) == 2
+    assert "no bundle at" in capsys.readouterr().err
+    (tmp_path / "junk.json").write_text("{not json")
+    assert verifier_cli.main(["--bundle", str(tmp_path / "junk.json"), "FM1:AAA"]) == 2
+    assert "cannot read bundle" in capsys.readouterr().err
+
+
+def test_wrong_passphrase_is_one_line(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FMCARD_KEY_PASSPHRASE", "not the right passphrase")
+    capsys.readouterr()
+    assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 1
+    err = capsys.readouterr().err
+    assert "passphrase does not open" in err
+    assert PASSPHRASE not in err
+
+
+def test_verifier_pins_the_anchor(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qr_text = _issue(workspace, tmp_path, capsys)
+    assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 0
+    bundle = str(workspace / "published" / "bundle.json")
+    anchor = json.loads((workspace / "keys" / "keyring.json").read_text())["anchor_kid"]
+    capsys.readouterr()
+    assert verifier_cli.main(["--bundle", bundle, "--anchor-kid", anchor, qr_text]) == 0
+    assert verifier_cli.main(["--bundle", bundle, "--anchor-kid", "AAAAAAAA", qr_text]) == 2
+    assert "not the pinned key" in capsys.readouterr().err
+
+
+def test_help_works_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["issue", "--help"], ["keys", "rotate", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            issuer_cli.main(argv)
+        assert exit_info.value.code == 0
+    with pytest.raises(SystemExit) as exit_info:
+        verifier_cli.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "Exit status 0 valid" in capsys.readouterr().out
+
+
+def test_demo_runs_and_every_verdict_is_as_expected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert issuer_cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    for reason in ("VALID", "REVOKED", "EXPIRED", "NOT_ENTITLED"):
+        assert f"-> {reason}" in out
+    assert len(list((tmp_path / "demo" / "cards").glob("*.png"))) == 5
+    # A second run replaces the earlier demo; another directory is never deleted.
+    assert issuer_cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    (tmp_path / "mine").mkdir()
+    assert issuer_cli.main(["demo", "--out", str(tmp_path / "mine")]) == 1
+    assert "not an earlier demo" in capsys.readouterr().err

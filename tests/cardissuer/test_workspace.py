@@ -1,0 +1,104 @@
+"""The offline issuing workspace: random, never reused status indexes; nothing half-done."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cardissuer import workspace as workspace_module
+from cardissuer.card_request import CardRequest
+from cardissuer.errors import CardInputError
+from cardissuer.portrait import make_portrait, portrait_candidates
+from cardissuer.workspace import Workspace
+from keys.keyring import IssuerInfo
+from keys.status_list import CardStatus
+from keys.store import Passphrase
+from tests.factories import NOW
+from verifier import Bundle, Reason, Verifier
+
+ISSUER = IssuerInfo("CN-ZJ-YWPSB", "Yiwu PSB", "义乌市公安局", "https://fmcard.example/status/")
+REQUEST = CardRequest.from_json(
+    {
+        "family_name": "OKONKWO",
+        "nationality": "NGA",
+        "birth_date": "1979-07",
+        "entitlements": ["hc"],
+    }
+)
+PHOTO = (Path(workspace_module.__file__).parent / "demo" / "sample-photo.jpg").read_bytes()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace.create(
+        tmp_path / "w", issuer=ISSUER, passphrase=Passphrase.from_text("x" * 16), at=NOW
+    )
+
+
+def test_status_indexes_are_random_and_unique(workspace: Workspace) -> None:
+    indexes = [workspace.issue(REQUEST, at=NOW).card.status.index for _ in range(40)]
+    assert len(set(indexes)) == len(indexes)
+    assert indexes != sorted(indexes)
+    assert max(indexes) - min(indexes) > 1000  # spread over the list, not handed out in order
+
+
+def test_failure_after_allocation_leaves_nothing(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used_before = (workspace.directory / "status" / "1.used").read_bytes()
+
+    def broken_signer(*_: object, **__: object) -> str:
+        raise RuntimeError("HSM unplugged")
+
+    monkeypatch.setattr(workspace_module, "encode_card", broken_signer)
+    with pytest.raises(RuntimeError):
+        workspace.issue(REQUEST, at=NOW)
+    assert (workspace.directory / "status" / "1.used").read_bytes() == used_before
+    assert not list((workspace.directory / "cards").glob("*.json"))
+
+
+def test_issued_cards_verify_and_revocation_shows(workspace: Workspace) -> None:
+    kept = workspace.issue(REQUEST, at=NOW)
+    revoked = workspace.issue(REQUEST, at=NOW)
+    workspace.set_status(revoked.card.serial, CardStatus.REVOKED)
+    verifier = Verifier(Bundle.from_json(workspace.publish(at=NOW), at=NOW))
+    assert verifier.verify(kept.qr_text, service="hc", at=NOW).reason is Reason.VALID
+    assert verifier.verify(revoked.qr_text, service="hc", at=NOW).reason is Reason.REVOKED
+    assert workspace.card(kept.card.serial) == kept.card
+
+
+def test_publish_versions_go_up_and_counters_accept_updates(workspace: Workspace) -> None:
+    first = Bundle.from_json(workspace.publish(at=NOW), at=NOW)
+    later = NOW + timedelta(hours=1)
+    second = first.update(workspace.publish(at=later), at=later)
+    assert second.trust_list.version == first.trust_list.version + 1
+
+
+def test_request_validation_names_the_field() -> None:
+    with pytest.raises(CardInputError, match="valid_days"):
+        CardRequest.from_json({**REQUEST.fields, "valid_days": 0})
+    with pytest.raises(CardInputError, match=r"en: service code 'Health'"):
+        CardRequest.from_json({**REQUEST.fields, "entitlements": ["Health"]})
+    with pytest.raises(CardInputError, match="birth_date"):
+        CardRequest.from_json({**REQUEST.fields, "birth_date": "14.03.1985"})
+
+
+def test_portrait_is_small_grey_and_without_metadata() -> None:
+    portrait = make_portrait(PHOTO)
+    assert portrait.media_type == "image/avif"
+    assert 400 < len(portrait.data) < 1100
+    assert b"Exif" not in portrait.data
+    assert b"prof" not in portrait.data  # no ICC profile box
+    sizes = [len(candidate.data) for candidate in portrait_candidates(PHOTO)]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_unreadable_photo_is_refused() -> None:
+    from cardissuer.errors import PortraitError
+
+    with pytest.raises(PortraitError, match="not a readable image"):
+        make_portrait(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    with pytest.raises(PortraitError, match="larger than"):
+        make_portrait(b"\xff" * (11 * 1024 * 1024))
