@@ -14,6 +14,7 @@ from keys.signer import Signer
 from schemas import payload, qrtext, strictjson
 from schemas.card import Card
 from schemas.compression import DEFAULT_ZIP, deflate
+from schemas.errors import EncodingError
 
 
 def encode_card(
@@ -21,5 +22,13 @@ def encode_card(
 ) -> str:
     """Sign ``card`` (and its ``portrait``, AVIF/WebP/JPEG bytes) and return its QR text."""
     data = deflate(payload.join(strictjson.dumps(card.to_claims()), portrait), zip_name)
+    if len(data) > qrtext.MAX_PAYLOAD:
+        raise EncodingError(
+            f"the card compresses to {len(data)} bytes, more than a QR card holds "
+            f"({qrtext.MAX_PAYLOAD}); use a smaller portrait"
+        )
     header, signature = sign_parts(data, signer, zip=zip_name)
-    return qrtext.pack(qrtext.QRParts(header, data, signature))
+    text = qrtext.pack(qrtext.QRParts(header, data, signature))
+    if len(text) > qrtext.MAX_QR_TEXT:
+        raise EncodingError(f"the card's QR text would have {len(text)} characters")
+    return text

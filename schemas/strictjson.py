@@ -28,6 +28,11 @@ def loads(data: bytes | str, *, max_depth: int | None = MAX_DEPTH) -> dict[str, 
     ``max_depth=None`` skips the nesting check for callers whose schema check refuses every
     nested value anyway (the card reader): the parser's own recursion limit still applies.
     """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")  # strict: no UTF-16/32 guessing, no surrogates
+        except UnicodeDecodeError:
+            raise EncodingError("JSON is not valid UTF-8") from None
     try:
         value = json.loads(
             data,
