@@ -56,7 +56,9 @@ def _prepare(photo: bytes) -> Image.Image:
     image = _open(photo)
     image = ImageOps.exif_transpose(image).convert("L")
     image = ImageOps.fit(image, PORTRAIT_SIZE, Image.Resampling.LANCZOS, centering=(0.5, 0.4))
-    return ImageOps.autocontrast(image, cutoff=1)
+    image = ImageOps.autocontrast(image, cutoff=1)
+    image.info.clear()  # the photo's ICC profile, EXIF and XMP must not reach the portrait
+    return image
 
 
 def media_type_of(data: bytes) -> str | None:
@@ -89,5 +91,7 @@ def _open(photo: bytes) -> Image.Image:
 
 def _encode(image: Image.Image, image_format: str, **options: int) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, image_format, **options)
+    # An empty profile, EXIF and XMP: Pillow would otherwise copy the source's (3 KB for a
+    # typical phone photo's profile).
+    image.save(buffer, image_format, icc_profile=b"", exif=b"", xmp=b"", **options)
     return buffer.getvalue()

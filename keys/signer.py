@@ -15,6 +15,9 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from keys.jwk import PrivateKey, PublicKey, algorithm_of, kid_of
 
+_ES256 = ECAlgorithm(ECAlgorithm.SHA256)
+_EDDSA = OKPAlgorithm()
+
 
 class Signer(Protocol):
     """Anything that can produce JWS signatures for one key."""
@@ -57,8 +60,8 @@ class KeySigner:
 
     def sign(self, signing_input: bytes) -> bytes:
         if isinstance(self._key, ed25519.Ed25519PrivateKey):
-            return OKPAlgorithm().sign(signing_input, self._key)
-        return ECAlgorithm(ECAlgorithm.SHA256).sign(signing_input, self._key)
+            return _EDDSA.sign(signing_input, self._key)
+        return _ES256.sign(signing_input, self._key)
 
     def __repr__(self) -> str:
         return f"KeySigner(kid={self._kid!r}, algorithm={self._algorithm!r})"

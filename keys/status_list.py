@@ -160,8 +160,8 @@ def read_status_list(token: str, *, keys: list[VerificationKey]) -> StatusListTo
     if type(body.get("bits")) is not int or type(body.get("lst")) is not str:
         raise SignedDocumentError("status_list needs integer 'bits' and string 'lst'")
     for name in ("iat", "exp", "ttl"):
-        if name in claims and (type(claims[name]) is not int or claims[name] < 0):
-            raise SignedDocumentError(f"status list {name!r} must be a non-negative integer")
+        if name in claims and (type(claims[name]) is not int or not 0 <= claims[name] < 2**33):
+            raise SignedDocumentError(f"status list {name!r} must be an integer time or duration")
     if type(claims["sub"]) is not str:
         raise SignedDocumentError("status list 'sub' must be a string")
     return StatusListToken(

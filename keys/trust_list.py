@@ -217,7 +217,23 @@ def read_trust_list(
     current: TrustList | None = None,
     allow_expired: bool = False,
 ) -> TrustList:
-    """Verify ``token`` against the pinned ``anchors`` and return the trust list.
+    """Like :func:`verify_trust_list`, without telling which anchor signed."""
+    trust_list, _ = verify_trust_list(
+        token, anchors=anchors, at=at, current=current, allow_expired=allow_expired
+    )
+    return trust_list
+
+
+def verify_trust_list(
+    token: str,
+    *,
+    anchors: Iterable[PublicKey],
+    at: datetime,
+    current: TrustList | None = None,
+    allow_expired: bool = False,
+) -> tuple[TrustList, PublicKey]:
+    """Verify ``token`` against the pinned ``anchors``; return the list and the anchor that
+    signed it.
 
     ``current`` is the list already held: the new one must have a version at least as high
     (the same version is accepted only when it is the same document). When ``current``
@@ -228,7 +244,7 @@ def read_trust_list(
     if not trusted:
         raise SignedDocumentError("no trust anchor is pinned")
     keys = [VerificationKey(kid_of(key), key) for key in trusted]
-    claims, _ = decode_jwt(token, typ=TRUST_LIST_TYP, keys=keys)
+    claims, signer = decode_jwt(token, typ=TRUST_LIST_TYP, keys=keys)
     trust_list = TrustList.from_claims(claims)
     if trust_list.is_expired(at) and not allow_expired:
         raise TrustListExpiredError(
@@ -245,7 +261,7 @@ def read_trust_list(
             trust_list.to_claims()
         ) != strictjson.dumps(current.to_claims()):
             raise RollbackError(f"a different trust list claims the held version {current.version}")
-    return trust_list
+    return trust_list, signer.public_key
 
 
 def _require_members(value: Any, required: set[str], optional: set[str], what: str) -> None:

@@ -94,8 +94,6 @@ def unpack(text: str) -> QRParts:
 
 
 def _compact_header(header: bytes) -> bytes:
-    if header[:1] == bytes((_COMPACT_HEADER,)):
-        raise EncodingError("a header starting with byte 0x01 would read as the compact form")
     match = _CANONICAL_HEADER.fullmatch(header)
     if match is None:
         return header

@@ -11,6 +11,7 @@ from schemas.errors import EncodingError
 from verifier.reason import Reason
 
 HEADER_MEMBERS = frozenset({"alg", "kid", "zip"})
+_LINE_ENDING_SLACK = 4
 
 
 class Rejection(Exception):  # noqa: N818 - internal control flow, never escapes the verifier
@@ -37,6 +38,10 @@ class ScannedCard:
 
 def scan(text: str, *, allowed_algorithms: frozenset[str]) -> ScannedCard:
     """Split QR ``text`` into its parts and check the header; raise :class:`Rejection`."""
+    # Size first, before any other work (stripping 10 MB of padding is work too); a few
+    # characters of slack let a scanner's line ending through.
+    if len(text) > qrtext.MAX_QR_TEXT + _LINE_ENDING_SLACK:
+        raise Rejection(Reason.TOO_LARGE, f"QR text has {len(text)} characters")
     text = text.strip()
     if len(text) > qrtext.MAX_QR_TEXT:
         raise Rejection(Reason.TOO_LARGE, f"QR text has {len(text)} characters")

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import KeysError
-from keys.jwk import PublicKey, public_jwk, public_key_from_jwk
+from keys.jwk import PublicKey, kid_of, public_jwk, public_key_from_jwk
 from keys.status_list import StatusListToken, read_status_list
 from keys.store import write_file
-from keys.trust_list import TrustList, read_trust_list
+from keys.trust_list import TrustedIssuer, TrustList, verify_trust_list
 from verifier.errors import BundleError
 from verifier.policy import Policy
 
@@ -69,13 +69,17 @@ class Bundle:
             token = document["trust_list"]
             if not isinstance(token, str):
                 raise BundleError("bundle trust_list must be a string")
-            trust_list = read_trust_list(
+            trust_list, signer = verify_trust_list(
                 token,
                 anchors=anchors,
                 at=at,
                 current=current.trust_list if current else None,
                 allow_expired=current is None,
             )
+            if kid_of(signer) not in {kid_of(anchor) for anchor in anchors}:
+                # Signed by an anchor the held list announced: the anchor has rotated, and
+                # from now on only the new one is pinned.
+                anchors = (signer,)
             tokens = tuple(document.get("status_lists", []))
             status_lists = {
                 status.uri: status for status in (_read_status(t, trust_list, at) for t in tokens)
@@ -90,7 +94,6 @@ class Bundle:
             raise BundleError(f"bundle is malformed: {exc}") from None
         if current is not None:
             _refuse_older_status(current, status_lists)
-            anchors = anchors + trust_list.next_anchors
         return cls(anchors, trust_list, token, status_lists, tokens, policies)
 
     @classmethod
@@ -147,6 +150,7 @@ def build_bundle_document(
 
 
 def _read_status(token: object, trust_list: TrustList, at: datetime) -> StatusListToken:
+    """Verify a status list against the keys of the one issuer that owns its URI."""
     if not isinstance(token, str):
         raise BundleError("bundle status lists must be strings")
     keys = [
@@ -156,15 +160,17 @@ def _read_status(token: object, trust_list: TrustList, at: datetime) -> StatusLi
         if not key.is_compromised_at(at)
     ]
     status = read_status_list(token, keys=keys)
-    owners = [
-        issuer
-        for issuer in trust_list.issuers
-        if status.uri.startswith(issuer.status_uri_prefix)
-        and any(key.kid == status.kid for key in issuer.keys)
-    ]
-    if not owners:
+    owner = status_list_owner(trust_list, status.uri)
+    if owner is None or not any(key.kid == status.kid for key in owner.keys):
         raise BundleError(f"status list {status.uri} is not signed by the issuer that owns it")
     return status
+
+
+def status_list_owner(trust_list: TrustList, uri: str) -> TrustedIssuer | None:
+    """The issuer whose status URI prefix is the longest prefix of ``uri``: a list under
+    another issuer's nested prefix belongs to that issuer, not to the shorter prefix."""
+    owners = [i for i in trust_list.issuers if uri.startswith(i.status_uri_prefix)]
+    return max(owners, key=lambda issuer: len(issuer.status_uri_prefix), default=None)
 
 
 def _refuse_older_status(current: Bundle, new: dict[str, StatusListToken]) -> None:

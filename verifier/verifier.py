@@ -189,6 +189,8 @@ class Verifier:
         token = self.bundle.status_lists.get(uri)
         if token is None:
             raise Rejection(Reason.STATUS_UNKNOWN, "no status list for this card in the bundle")
+        if not any(key.kid == token.kid for key in verified.issuer.keys):
+            raise Rejection(Reason.STATUS_UNKNOWN, "the status list is not signed by the issuer")
         if token.expires_at is not None and at >= token.expires_at:
             raise Rejection(Reason.STATUS_UNKNOWN, "the status list has expired")
         if at - token.issued_at > policy.max_status_age:

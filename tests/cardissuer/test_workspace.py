@@ -102,3 +102,17 @@ def test_unreadable_photo_is_refused() -> None:
         make_portrait(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
     with pytest.raises(PortraitError, match="larger than"):
         make_portrait(b"\xff" * (11 * 1024 * 1024))
+
+
+def test_photo_colour_profile_and_exif_do_not_reach_the_portrait() -> None:
+    import io
+
+    from PIL import Image, ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(PHOTO)).save(buffer, "JPEG", icc_profile=profile, quality=90)
+    portrait = make_portrait(buffer.getvalue()).data
+    assert profile not in portrait
+    assert b"prof" not in portrait
+    assert abs(len(portrait) - len(make_portrait(PHOTO).data)) < 64

@@ -1,0 +1,210 @@
+"""``python -m bench``: run the sections, print their tables, optionally write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from bench import portrait as portraits
+from bench import signing, statuslist, verification
+from bench.report import Section, Table
+from bench.world import World, build_world, make_samples
+
+SECTIONS = ("verify", "qr", "status", "sign")
+PACKAGES = ("fmcard", "cryptography", "pyjwt", "joserfc", "segno", "pillow", "numpy")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How much work a run does."""
+
+    cards: int
+    portrait_cards: int
+    repeats: int
+    min_time: float
+    status_repeats: int
+    reference_codecs: bool
+
+
+FULL = Settings(
+    cards=500,
+    portrait_cards=100,
+    repeats=7,
+    min_time=0.05,
+    status_repeats=3,
+    reference_codecs=True,
+)
+QUICK = Settings(
+    cards=90,
+    portrait_cards=30,
+    repeats=3,
+    min_time=0.01,
+    status_repeats=1,
+    reference_codecs=False,
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="fmcard benchmarks: verify, QR size, status, sign"
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller run for CI (< 30 s)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    parser.add_argument("--seed", type=int, default=20261122, help="seed for cards and lists")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, from {','.join(SECTIONS)} (default: all)",
+    )
+    args = parser.parse_args(argv)
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(args.only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)}")
+    return args
+
+
+def environment() -> dict[str, Any]:
+    versions: dict[str, str | None] = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": _load_average(),
+        "packages": versions,
+    }
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages: a busy machine explains noisy figures."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):  # not on every platform
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    started = perf_counter()
+    env = environment()
+    print(f"fmcard benchmarks ({'quick' if args.quick else 'full'} run, seed {args.seed})")
+    print(
+        f"Python {env['python']} on {env['platform']}, {env['cpus']} CPUs, "
+        f"load average {env['load_average']}; "
+        + ", ".join(f"{name} {version}" for name, version in env["packages"].items() if version)
+    )
+    print()
+
+    rng = random.Random(args.seed)
+    world = build_world(rng)
+    portrait = portraits.choose(portraits.SAMPLE_PHOTO.read_bytes())
+    samples = make_samples(world, rng, settings.cards)
+    portrait_samples = make_samples(world, rng, settings.portrait_cards, portrait=portrait.data)
+    print(
+        f"world: {len(samples)} distinct cards + {len(portrait_samples)} with a "
+        f"{len(portrait.data)} B {portrait.media_type} portrait ({portrait.source}), "
+        f"built in {perf_counter() - started:.1f} s"
+    )
+    print()
+
+    sections: list[Section] = []
+    for name in args.only:
+        section_start = perf_counter()
+        if name == "verify":
+            section = verification.run(
+                world,
+                samples,
+                portrait_samples,
+                repeats=settings.repeats,
+                min_time=settings.min_time,
+            )
+        elif name == "qr":
+            section = _qr_section(world)
+        elif name == "status":
+            section = statuslist.run(
+                world,
+                seed=args.seed,
+                repeats=settings.status_repeats,
+                reference_codecs=settings.reference_codecs,
+            )
+        else:
+            section = signing.run(
+                world,
+                samples,
+                portrait_samples,
+                repeats=settings.repeats,
+                min_time=settings.min_time,
+            )
+        section.seconds = perf_counter() - section_start
+        sections.append(section)
+        print(section.render())
+        print(flush=True)
+
+    summary = Table("== Summary of targets ==", ("section", "check", "target", "measured", ""))
+    for section in sections:
+        for check in section.checks:
+            summary.add(
+                section.title.split(".")[0], check.name, check.target, check.measured, check.verdict
+            )
+    total = perf_counter() - started
+    if summary.rows:
+        print(summary.render())
+    env["load_average_after"] = _load_average()
+    print(f"\ntotal {total:.1f} s; load average now {env['load_average_after']}")
+
+    if args.json is not None:
+        document = {
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "mode": "quick" if args.quick else "full",
+            "seed": args.seed,
+            "settings": {
+                "cards": settings.cards,
+                "portrait_cards": settings.portrait_cards,
+                "repeats": settings.repeats,
+                "min_time_s": settings.min_time,
+                "status_repeats": settings.status_repeats,
+            },
+            "environment": env,
+            "total_seconds": total,
+            "sections": {section.key: section.to_json() for section in sections},
+            "checks": [
+                {"section": section.key, **check.to_json()}
+                for section in sections
+                for check in section.checks
+            ],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def _qr_section(world: World) -> Section:
+    """Section 2, or a note saying why it cannot run (segno is not a declared dependency)."""
+    try:
+        from bench import qrsize
+    except ImportError as exc:
+        section = Section("qr_size", "2. QR size")
+        section.notes.append(f"skipped: {exc} (pip install segno)")
+        section.data["skipped"] = str(exc)
+        return section
+    return qrsize.run(world)
