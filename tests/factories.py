@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keys.jwk import generate
+from keys.jwk import PublicKey, generate
 from keys.signer import KeySigner
 from keys.status_list import StatusList, sign_status_list
 from keys.trust_list import KeyState, TrustedIssuer, TrustedKey, TrustList, sign_trust_list
@@ -24,6 +24,29 @@ ISSUER_ID = "CN-ZJ-YWPSB"
 STATUS_PREFIX = "https://fmcard.example/status/"
 LIST_ID = "1"
 STATUS_URI = STATUS_PREFIX + LIST_ID
+
+
+@dataclass(frozen=True)
+class Impostor:
+    """A real key whose headers carry a chosen ``kid`` (a Signer, not a mock)."""
+
+    signer: KeySigner
+    claimed_kid: str
+
+    @property
+    def kid(self) -> str:
+        return self.claimed_kid
+
+    @property
+    def algorithm(self) -> str:
+        return self.signer.algorithm
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self.signer.public_key
+
+    def sign(self, signing_input: bytes) -> bytes:
+        return self.signer.sign(signing_input)
 
 
 def make_card(**overrides: Any) -> Card:

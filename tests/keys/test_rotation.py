@@ -18,13 +18,21 @@ import pytest
 
 from keys.cards import encode_card
 from keys.errors import SignedDocumentError
-from keys.jwk import EDDSA, PublicKey, generate, kid_of
+from keys.jwk import EDDSA, generate, kid_of
 from keys.keyring import IssuerInfo, KeyRing
 from keys.signer import KeySigner, Signer
 from keys.status_list import read_status_list, sign_status_list
 from keys.store import Passphrase
 from keys.trust_list import KeyState, TrustedKey, TrustList, read_trust_list, sign_trust_list
-from tests.factories import ISSUER_ID, NOW, STATUS_PREFIX, STATUS_URI, Authority, make_card
+from tests.factories import (
+    ISSUER_ID,
+    NOW,
+    STATUS_PREFIX,
+    STATUS_URI,
+    Authority,
+    Impostor,
+    make_card,
+)
 from verifier.bundle import Bundle, build_bundle_document
 from verifier.reason import Reason
 from verifier.verifier import Verifier
@@ -33,29 +41,6 @@ DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
 LEEWAY = timedelta(seconds=60)
 SHARED_KID = "SHAREDxx"
-
-
-@dataclass(frozen=True)
-class Impostor:
-    """A real key whose headers carry a chosen ``kid`` (a Signer, not a mock)."""
-
-    signer: KeySigner
-    claimed_kid: str
-
-    @property
-    def kid(self) -> str:
-        return self.claimed_kid
-
-    @property
-    def algorithm(self) -> str:
-        return self.signer.algorithm
-
-    @property
-    def public_key(self) -> PublicKey:
-        return self.signer.public_key
-
-    def sign(self, signing_input: bytes) -> bytes:
-        return self.signer.sign(signing_input)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,34 +42,19 @@ from keys.trust_list import (
 )
 from schemas import strictjson
 from schemas.card import StatusRef
-from tests.factories import ISSUER_ID, NOW, STATUS_PREFIX, STATUS_URI, Authority, make_card
+from tests.factories import (
+    ISSUER_ID,
+    NOW,
+    STATUS_PREFIX,
+    STATUS_URI,
+    Authority,
+    Impostor,
+    make_card,
+)
 from verifier.bundle import Bundle, build_bundle_document
 from verifier.errors import BundleError
 from verifier.reason import Reason
 from verifier.verifier import Verifier
-
-
-@dataclass(frozen=True)
-class Impostor:
-    """A real key whose headers claim another key's ``kid`` (a Signer, not a mock)."""
-
-    signer: KeySigner
-    claimed_kid: str
-
-    @property
-    def kid(self) -> str:
-        return self.claimed_kid
-
-    @property
-    def algorithm(self) -> str:
-        return self.signer.algorithm
-
-    @property
-    def public_key(self) -> PublicKey:
-        return self.signer.public_key
-
-    def sign(self, signing_input: bytes) -> bytes:
-        return self.signer.sign(signing_input)
 
 
 def random_signer() -> KeySigner:
