@@ -21,7 +21,7 @@ from pathlib import Path
 from cardissuer.card_request import CardRequest, parse_time
 from cardissuer.errors import IssuerError, WorkspaceError
 from cardissuer.workspace import PublishSettings, Workspace
-from keys.errors import KeysError
+from keys.errors import KeysError, PassphraseError
 from keys.keyring import IssuerInfo
 from keys.status_list import CardStatus
 from keys.store import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, Passphrase, write_private_file
@@ -113,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except (IssuerError, KeysError, SchemaError, VerifierError) as exc:
         print(f"fmcard: error: {exc}", file=sys.stderr)
+        if isinstance(exc, PassphraseError) and args.command == "init":
+            print("fmcard: for a development workspace: fmcard init --dev", file=sys.stderr)
         return 1
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
