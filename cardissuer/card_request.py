@@ -28,9 +28,18 @@ from schemas.errors import SchemaError
 
 DEFAULT_VALID_DAYS = 5 * 365
 _FIELDS = {
-    "code", "family_name", "given_names", "native_name", "chinese_name", "nationality",
-    "birth_date", "entitlements", "valid_from", "valid_days", "expires_at",
-}  # fmt: skip
+    "code",
+    "family_name",
+    "given_names",
+    "native_name",
+    "chinese_name",
+    "nationality",
+    "birth_date",
+    "entitlements",
+    "valid_from",
+    "valid_days",
+    "expires_at",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +61,12 @@ class CardRequest:
         request = cls(dict(document))
         # Validate every field now, with stand-ins for what the issuer assigns at issuance.
         request.to_card(
-            issuer="CHECK", serial="CHECK", status=StatusRef("0", 0), at=datetime.now(UTC),
+            issuer="CHECK",
+            serial="CHECK",
+            status=StatusRef("0", 0),
+            at=datetime.now(UTC),
             code=foreigner_code.generate(),
-        )  # fmt: skip
+        )
         return request
 
     def to_card(

@@ -100,6 +100,30 @@ def build_parser() -> argparse.ArgumentParser:
     compromised.add_argument("--since", help="ISO time from which to refuse (default: always)")
     key_commands.add_parser("jwks", help="print the issuing keys as a JWK Set")
 
+    serve = commands.add_parser("serve", help="run the issuer web service (console and API)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, help="worker processes (default: settings)")
+    serve.add_argument(
+        "--demo", action="store_true", help="development: seed a demo office, officers and persons"
+    )
+
+    db = commands.add_parser("db", help="database: upgrade, backup, restore")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply schema migrations (Alembic)")
+    backup = db_commands.add_parser("backup", help="copy the SQLite database while it runs")
+    backup.add_argument("target", type=Path)
+    restore = db_commands.add_parser(
+        "restore", help="replace the SQLite database (service stopped)"
+    )
+    restore.add_argument("source", type=Path)
+
+    audit_parser = commands.add_parser("audit", help="check the tamper-evident audit log")
+    audit_commands = audit_parser.add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    audit_commands.add_parser("verify", help="report the first edited, missing or moved entry")
+
     demo = commands.add_parser(
         "demo", help="make keys, issue sample cards, publish and verify them (development)"
     )
@@ -130,6 +154,10 @@ def _run(args: argparse.Namespace) -> int:
         return run_demo(args.out)
     if args.command == "init":
         return _init(args, now)
+    if args.command in ("serve", "db", "audit"):
+        from cardissuer import service_cli
+
+        return service_cli.run(args)
     workspace = Workspace(args.dir, _passphrase(args.dir))
     if args.command == "issue":
         return _issue(workspace, args, now)
@@ -176,9 +204,12 @@ def _init(args: argparse.Namespace, now: datetime) -> int:
         write_private_file(directory / DEV_PASSPHRASE_FILE, secrets.token_urlsafe(24).encode())
     issuer = IssuerInfo(args.issuer_id, args.name_en, args.name_zh, args.status_uri_prefix)
     workspace = Workspace.create(
-        directory, issuer=issuer, passphrase=_passphrase(directory), at=now,
+        directory,
+        issuer=issuer,
+        passphrase=_passphrase(directory),
+        at=now,
         algorithm=args.algorithm,
-    )  # fmt: skip
+    )
     ring = workspace.keyring
     print(f"created workspace {directory}")
     print(f"  trust anchor kid: {ring.anchor_kid}  (counters pin this)")
@@ -226,9 +257,11 @@ def _keys(workspace: Workspace, args: argparse.Namespace, now: datetime) -> int:
     if args.key_command == "rotate":
         with workspace.locked():
             record = ring.rotate(
-                workspace.passphrase, at=now, announce=timedelta(days=args.announce_days),
+                workspace.passphrase,
+                at=now,
+                announce=timedelta(days=args.announce_days),
                 algorithm=args.algorithm,
-            )  # fmt: skip
+            )
         print(f"new key {record.kid} signs from {record.valid_from:%Y-%m-%d %H:%M} UTC;")
         print("run 'fmcard publish' now so that counters learn it before then")
         return 0

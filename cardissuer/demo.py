@@ -46,26 +46,37 @@ SAMPLES = (
     Sample(
         "Latin name, healthcare",
         {
-            "family_name": "OKONKWO", "given_names": "CHIDI EMEKA", "nationality": "NGA",
-            "birth_date": "1979-07-02", "entitlements": ["hc", "bk", "tr"],
+            "family_name": "OKONKWO",
+            "given_names": "CHIDI EMEKA",
+            "nationality": "NGA",
+            "birth_date": "1979-07-02",
+            "entitlements": ["hc", "bk", "tr"],
         },
         "hc",
     ),
     Sample(
         "Russian and Chinese names, at a bank",
         {
-            "family_name": "IVANOVA", "given_names": "ANNA SERGEEVNA",
-            "native_name": "Иванова Анна Сергеевна", "chinese_name": "伊万诺娃·安娜",
-            "nationality": "RUS", "birth_date": "1990-11-23", "entitlements": ["hc", "ed"],
+            "family_name": "IVANOVA",
+            "given_names": "ANNA SERGEEVNA",
+            "native_name": "Иванова Анна Сергеевна",
+            "chinese_name": "伊万诺娃·安娜",
+            "nationality": "RUS",
+            "birth_date": "1990-11-23",
+            "entitlements": ["hc", "ed"],
         },
         "bk",
     ),
     Sample(
         "Arabic and Chinese names with portrait",
         {
-            "family_name": "AL-HASHIMI", "given_names": "MOHAMMED ABDULLAH",
-            "native_name": "محمد عبدالله الهاشمي", "chinese_name": "穆罕默德",
-            "nationality": "SAU", "birth_date": "1985-03-14", "entitlements": ["hc", "bk", "ho"],
+            "family_name": "AL-HASHIMI",
+            "given_names": "MOHAMMED ABDULLAH",
+            "native_name": "محمد عبدالله الهاشمي",
+            "chinese_name": "穆罕默德",
+            "nationality": "SAU",
+            "birth_date": "1985-03-14",
+            "entitlements": ["hc", "bk", "ho"],
         },
         "hc",
         portrait=True,
@@ -73,8 +84,11 @@ SAMPLES = (
     Sample(
         "revoked card",
         {
-            "family_name": "SHARMA", "given_names": "PRIYA", "nationality": "IND",
-            "birth_date": "1988-01-30", "entitlements": ["hc", "bk"],
+            "family_name": "SHARMA",
+            "given_names": "PRIYA",
+            "nationality": "IND",
+            "birth_date": "1988-01-30",
+            "entitlements": ["hc", "bk"],
         },
         "hc",
         revoke=True,
@@ -82,13 +96,17 @@ SAMPLES = (
     Sample(
         "expired card",
         {
-            "family_name": "NGUYEN", "given_names": "VAN AN", "nationality": "VNM",
-            "birth_date": "1975", "entitlements": ["hc"], "valid_days": 365,
+            "family_name": "NGUYEN",
+            "given_names": "VAN AN",
+            "nationality": "VNM",
+            "birth_date": "1975",
+            "entitlements": ["hc"],
+            "valid_days": 365,
         },
         "hc",
         issued_days_ago=400,
     ),
-)  # fmt: skip
+)
 
 
 def run_demo(out: Path) -> int:

@@ -1,0 +1,64 @@
+"""Request dependencies: settings, the database, the officer behind the request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from cardissuer.core.config import Settings
+from cardissuer.core.db import session_scope
+from cardissuer.core.security import read_session
+from cardissuer.errors import AuthenticationError
+from cardissuer.models import OfficerRecord
+from cardissuer.services.access import Actor
+from cardissuer.services.officers import actor_of
+
+SESSION_COOKIE = "fmcard_session"
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, else rolled back."""
+    with session_scope(get_engine(request)) as session:
+        yield session
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def current_actor(request: Request) -> Actor:
+    """The logged-in officer (bearer token or console cookie), re-read from the database."""
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    token = token or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise AuthenticationError("not logged in")
+    settings = get_settings(request)
+    officer_id = read_session(token, secret=settings.session_secret.get_secret_value(), at=now())
+    with session_scope(get_engine(request)) as session:
+        officer = session.get(OfficerRecord, officer_id)
+        if officer is None or not officer.active:
+            raise AuthenticationError("this account is disabled")
+        actor = actor_of(officer)
+    request.state.actor = actor
+    return actor
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ActorDep = Annotated[Actor, Depends(current_actor)]

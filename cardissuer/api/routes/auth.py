@@ -1,0 +1,69 @@
+"""Logging in and out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+
+from cardissuer.api.deps import SESSION_COOKIE, ActorDep, SessionDep, SettingsDep, now
+from cardissuer.core.security import issue_session
+from cardissuer.models import LoginIn, OfficerPublic, OfficerRecord
+from cardissuer.services.officers import authenticate
+from cardissuer.services.registry import office_code
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post("/login", summary="Log in; returns a session token (also set as a cookie)")
+def login(
+    data: LoginIn, session: SessionDep, settings: SettingsDep, response: Response
+) -> dict[str, str | int]:
+    at = now()
+    try:
+        officer = authenticate(
+            session,
+            data.username,
+            data.password,
+            at=at,
+            attempts=settings.login_attempts_per_window,
+            window=timedelta(seconds=settings.login_window_seconds),
+        )
+    finally:
+        session.commit()  # failed attempts count even though the login raises
+    assert officer.id is not None  # noqa: S101 - stored
+    token = issue_session(
+        officer.id,
+        secret=settings.session_secret.get_secret_value(),
+        at=at,
+        minutes=settings.session_minutes,
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=settings.public_base_url.startswith("https://")
+        and settings.environment == "production",
+        max_age=settings.session_minutes * 60,
+    )
+    return {"token": token, "token_type": "bearer", "expires_in": settings.session_minutes * 60}
+
+
+@router.post("/logout", summary="Log out of the console")
+def logout(response: Response) -> dict[str, str]:
+    response.delete_cookie(SESSION_COOKIE)
+    return {"status": "logged out"}
+
+
+@router.get("/me", summary="The logged-in officer")
+def me(actor: ActorDep, session: SessionDep) -> OfficerPublic:
+    officer = session.get(OfficerRecord, actor.officer_id)
+    assert officer is not None  # noqa: S101 - checked by the dependency
+    return OfficerPublic(
+        username=officer.username,
+        display_name=officer.display_name,
+        role=officer.role,
+        office_code=office_code(session, officer.office_id),
+        active=officer.active,
+    )

@@ -1,0 +1,88 @@
+"""Cards: issue, re-issue, suspend, reinstate, revoke; the QR as an image."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response, status
+
+from cardissuer.api.deps import ActorDep, SessionDep, now
+from cardissuer.api.routes.common import card_public, issuing_context
+from cardissuer.models import CardAction, CardIssue, CardPublic, CardState
+from cardissuer.services import cards
+
+router = APIRouter(prefix="/api", tags=["cards"])
+
+
+@router.post(
+    "/persons/{code}/cards",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue (or re-issue, renew) the person's card; retries are idempotent",
+)
+def issue(
+    code: str,
+    actor: ActorDep,
+    session: SessionDep,
+    request: Request,
+    data: CardIssue | None = None,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> CardPublic:
+    record = cards.issue(
+        session,
+        actor,
+        code,
+        at=now(),
+        context=issuing_context(request),
+        idempotency_key=idempotency_key,
+        valid_days=data.valid_days if data else None,
+    )
+    session.commit()
+    return card_public(record)
+
+
+@router.get("/cards/{serial}", summary="One card")
+def get(serial: str, actor: ActorDep, session: SessionDep) -> CardPublic:
+    return card_public(cards.get_card(session, actor, serial))
+
+
+@router.get("/cards/{serial}/qr.png", summary="The card's QR code as PNG")
+def qr_png(serial: str, actor: ActorDep, session: SessionDep) -> Response:
+    from cardissuer.render.qr import qr_png as render
+
+    record = cards.get_card(session, actor, serial)
+    return Response(
+        render(record.qr_text),
+        media_type="image/png",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+def _change(
+    serial: str, target: CardState, data: CardAction | None, actor: ActorDep, session: SessionDep
+) -> CardPublic:
+    record = cards.change_state(
+        session, actor, serial, target, at=now(), reason=data.reason if data else ""
+    )
+    session.commit()
+    return card_public(record)
+
+
+@router.post("/cards/{serial}/suspend", summary="Suspend a card (supervisor)")
+def suspend(
+    serial: str, actor: ActorDep, session: SessionDep, data: CardAction | None = None
+) -> CardPublic:
+    return _change(serial, CardState.SUSPENDED, data, actor, session)
+
+
+@router.post("/cards/{serial}/reinstate", summary="Lift a suspension (supervisor)")
+def reinstate(
+    serial: str, actor: ActorDep, session: SessionDep, data: CardAction | None = None
+) -> CardPublic:
+    return _change(serial, CardState.ACTIVE, data, actor, session)
+
+
+@router.post("/cards/{serial}/revoke", summary="Revoke a card for good, with a reason (supervisor)")
+def revoke(
+    serial: str, actor: ActorDep, session: SessionDep, data: CardAction | None = None
+) -> CardPublic:
+    return _change(serial, CardState.REVOKED, data, actor, session)

@@ -1,0 +1,206 @@
+"""The registry: persons, passports, portraits and entitlements."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+
+from cardissuer.api.deps import ActorDep, SessionDep, SettingsDep, now
+from cardissuer.api.routes.common import issuing_context, person_public, person_summary
+from cardissuer.errors import NotFoundError, PortraitError
+from cardissuer.models import (
+    GrantCreate,
+    GrantPublic,
+    Page,
+    PassportChange,
+    PassportIn,
+    PassportRecord,
+    PassportState,
+    PersonCreate,
+    PersonPublic,
+    PersonRecord,
+    PersonSummary,
+)
+from cardissuer.services import audit, cards, registry
+from cardissuer.services.access import ALL_OFFICES, require
+from schemas import code as foreigner_code
+
+router = APIRouter(prefix="/api", tags=["registry"])
+
+
+@router.get("/persons", summary="Search persons by name, code or any passport number")
+def search(
+    actor: ActorDep,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=64)] = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Page[PersonSummary]:
+    require(actor, "person.read")
+    query = select(PersonRecord)
+    if "person.read" not in ALL_OFFICES.get(actor.role, frozenset()):
+        query = query.where(PersonRecord.office_id == actor.office_id)
+    text = q.strip()
+    if text:
+        pattern = f"%{text.upper()}%"
+        conditions: list[Any] = [
+            func.upper(PersonRecord.family_name).like(pattern),
+            func.upper(PersonRecord.given_names).like(pattern),
+            col(PersonRecord.chinese_name).like(f"%{text}%"),
+            col(PersonRecord.native_name).like(f"%{text}%"),
+            col(PersonRecord.id).in_(
+                select(PassportRecord.person_id).where(PassportRecord.number == text.upper())
+            ),
+        ]
+        if foreigner_code.is_valid(text):
+            conditions.append(PersonRecord.code == foreigner_code.validate(text))
+        query = query.where(or_(*conditions))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(col(PersonRecord.id).desc()).offset(offset).limit(limit)
+    ).all()
+    return Page(
+        items=[person_summary(session, p) for p in rows], total=total, offset=offset, limit=limit
+    )
+
+
+@router.post(
+    "/persons",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a foreigner; 409 with candidates when a duplicate is suspected",
+)
+def register(data: PersonCreate, actor: ActorDep, session: SessionDep) -> PersonPublic:
+    person = registry.register(session, actor, data, at=now())
+    session.commit()
+    return person_public(session, person)
+
+
+@router.get("/persons/{code}", summary="A person with passports, entitlements and cards")
+def get(code: str, actor: ActorDep, session: SessionDep) -> PersonPublic:
+    return person_public(session, registry.get_person(session, actor, code))
+
+
+@router.put("/persons/{code}/portrait", summary="Set the portrait from a photo (JPEG/PNG/WebP)")
+async def set_portrait(
+    code: str,
+    actor: ActorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    photo: Annotated[UploadFile, File()],
+) -> PersonPublic:
+    from cardissuer.portrait import make_portrait
+
+    data = await photo.read(settings.max_photo_bytes + 1)
+    if len(data) > settings.max_photo_bytes:
+        raise PortraitError(f"the photo is larger than {settings.max_photo_bytes // 1024} KB")
+    person = registry.get_person(session, actor, code, permission="person.update", for_update=True)
+    before = audit.record_values(person)
+    person.portrait = make_portrait(data).data
+    person.updated_at = now()
+    session.add(person)
+    audit.append(
+        session,
+        actor=actor,
+        action="person.portrait",
+        record_type="person",
+        record_id=str(person.id),
+        before=before,
+        after=audit.record_values(person),
+    )
+    session.commit()
+    return person_public(session, person)
+
+
+@router.get("/persons/{code}/portrait", summary="The card portrait (AVIF)")
+def get_portrait(code: str, actor: ActorDep, session: SessionDep) -> Response:
+    person = registry.get_person(session, actor, code)
+    if person.portrait is None:
+        raise NotFoundError("the person has no portrait")
+    return Response(
+        person.portrait, media_type="image/avif", headers={"Cache-Control": "private, no-store"}
+    )
+
+
+@router.get("/passports/{number}", summary="Find a person by any passport they ever held")
+def by_passport(number: str, actor: ActorDep, session: SessionDep) -> PersonPublic:
+    return person_public(session, registry.find_by_passport(session, actor, number))
+
+
+@router.post("/persons/{code}/passports", summary="Record a new passport; the code stays")
+def change_passport(
+    code: str, change: PassportChange, actor: ActorDep, session: SessionDep
+) -> PersonPublic:
+    person = registry.change_passport(session, actor, code, change, at=now())
+    session.commit()
+    return person_public(session, person)
+
+
+@router.post(
+    "/persons/{code}/passports/link",
+    summary="Duplicate review: this passport belongs to this existing person",
+)
+def link_passport(
+    code: str, passport: PassportIn, actor: ActorDep, session: SessionDep
+) -> PersonPublic:
+    person = registry.link_passport_to_existing(session, actor, code, passport, at=now())
+    session.commit()
+    return person_public(session, person)
+
+
+@router.post(
+    "/passports/{country}/{number}/{state}",
+    summary="Mark a passport lost or stolen (it can never register again)",
+)
+def mark_passport(
+    country: str, number: str, state: PassportState, actor: ActorDep, session: SessionDep
+) -> dict[str, str]:
+    passport = registry.mark_passport(session, actor, number, country, state, at=now())
+    session.commit()
+    return {"state": passport.state.value}
+
+
+@router.post(
+    "/persons/{code}/grants",
+    status_code=status.HTTP_201_CREATED,
+    summary="Grant a service (re-issues the current card)",
+)
+def grant(
+    code: str,
+    data: GrantCreate,
+    actor: ActorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> GrantPublic:
+    record = cards.grant(
+        session,
+        actor,
+        code,
+        data,
+        at=now(),
+        catalogue=settings.services,
+        context=issuing_context(request),
+    )
+    session.commit()
+    return GrantPublic(
+        id=record.id or 0,
+        service=record.service,
+        valid_from=record.valid_from,
+        valid_until=record.valid_until,
+        granted_at=record.granted_at,
+        withdrawn_at=record.withdrawn_at,
+    )
+
+
+@router.delete(
+    "/persons/{code}/grants/{grant_id}", summary="Withdraw a service (re-issues the current card)"
+)
+def withdraw(
+    code: str, grant_id: int, actor: ActorDep, session: SessionDep, request: Request
+) -> dict[str, str]:
+    cards.withdraw(session, actor, code, grant_id, at=now(), context=issuing_context(request))
+    session.commit()
+    return {"status": "withdrawn"}

@@ -1,0 +1,92 @@
+"""Service settings, from the environment (prefix ``FMCARD_``) or a ``.env`` file.
+
+Reached through :func:`get_settings` (cached) so that tests can override it. In production
+the service refuses to start with development keys or default secrets.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SESSION_SECRET = "development-session-secret-change-me-in-production"  # noqa: S105
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Everything the issuer service can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="FMCARD_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db "
+        "(default: fmcard.db in the workspace)",
+    )
+    workspace: Path = Field(
+        default=Path("fmcard-data"), description="directory of the key ring (keys/)"
+    )
+    session_secret: SecretStr = SecretStr(DEVELOPMENT_SESSION_SECRET)
+    session_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    login_attempts_per_window: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=10)
+    public_base_url: str = "https://fmcard.example"
+    card_validity_days: int = Field(default=5 * 365, ge=1, le=20 * 365)
+    status_list_size: int = Field(default=1 << 20, ge=1024)
+    status_list_validity_hours: int = Field(default=48, ge=1)
+    trust_list_validity_days: int = Field(default=30, ge=1)
+    audit_checkpoint_every: int = Field(default=100, ge=1)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_photo_bytes: int = Field(default=1024 * 1024, ge=1024)
+    service_catalogue: str = Field(
+        default="hc,ed,tr,bk,ho,bz", description="comma-separated service codes that may be granted"
+    )
+    hsm_module: str | None = Field(
+        default=None,
+        description="PKCS#11 module: sign with the HSM key named by FMCARD_HSM_TOKEN and "
+        "FMCARD_HSM_KEY, PIN from FMCARD_HSM_PIN_FILE or FMCARD_HSM_PIN",
+    )
+    workers: int = Field(default=1, ge=1, le=64)
+    dev_passphrase_file: str = "dev-passphrase.txt"  # noqa: S105 - a file name
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.workspace / 'fmcard.db'}"
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            if self.session_secret.get_secret_value() == DEVELOPMENT_SESSION_SECRET:
+                raise ValueError("FMCARD_SESSION_SECRET must be set in production")
+            if len(self.session_secret.get_secret_value()) < 32:
+                raise ValueError("FMCARD_SESSION_SECRET must have at least 32 characters")
+            if (self.workspace / self.dev_passphrase_file).exists():
+                raise ValueError(
+                    f"{self.workspace} holds development keys ({self.dev_passphrase_file}); "
+                    "production needs keys protected by a real passphrase or an HSM"
+                )
+        return self
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(code.strip() for code in self.service_catalogue.split(",") if code.strip())
+
+    @property
+    def status_uri_prefix(self) -> str:
+        return self.public_base_url.rstrip("/") + "/status/"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,105 @@
+"""Officer passwords and session tokens.
+
+Passwords are hashed with scrypt (memory-hard: 32 MiB per guess at the default cost) and a
+random salt; verification is constant-time. Sessions are short-lived HS256 JWTs made and
+checked with pyjwt, with the algorithm pinned; the officer's role and office are re-read from
+the database on every request, so a demotion takes effect at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import jwt
+
+from cardissuer.errors import AuthenticationError
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+SESSION_ALGORITHM = "HS256"
+SESSION_AUDIENCE = "fmcard-console"
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=n,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=256 * 1024 * 1024,
+        dklen=32,
+    )
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        candidate = hashlib.scrypt(
+            password.encode(),
+            salt=_unb64(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=256 * 1024 * 1024,
+            dklen=32,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(candidate, _unb64(key))
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash to check against for unknown usernames: the same time as a wrong password."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def issue_session(officer_id: int, *, secret: str, at: datetime, minutes: int) -> str:
+    claims = {
+        "sub": str(officer_id),
+        "aud": SESSION_AUDIENCE,
+        "iat": int(at.timestamp()),
+        "exp": int((at + timedelta(minutes=minutes)).timestamp()),
+        "jti": secrets.token_urlsafe(12),
+    }
+    return jwt.encode(claims, secret, algorithm=SESSION_ALGORITHM)
+
+
+def read_session(token: str, *, secret: str, at: datetime) -> int:
+    """Return the officer id of a valid session token; raise otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[SESSION_ALGORITHM],
+            audience=SESSION_AUDIENCE,
+            options={"require": ["exp", "iat", "sub", "aud"]},
+            leeway=0,
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationError("the session has expired; log in again") from None
+    except jwt.InvalidTokenError:
+        raise AuthenticationError("not logged in") from None
+    if int(claims["exp"]) <= at.timestamp():
+        raise AuthenticationError("the session has expired; log in again")
+    try:
+        return int(claims["sub"])
+    except ValueError:
+        raise AuthenticationError("not logged in") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

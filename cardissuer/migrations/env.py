@@ -1,0 +1,21 @@
+"""Alembic environment: runs migrations on the connection the service (or CLI) passes in."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+from cardissuer import models  # noqa: F401 - registers the tables
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through 'fmcard db upgrade' (it passes the connection)")
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

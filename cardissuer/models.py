@@ -1,0 +1,438 @@
+"""Database tables of the issuer, and the request and response models of its API.
+
+Table classes end in ``Record`` (``CardRecord``, not ``schemas.Card``). Request models are
+separate classes that forbid unknown fields, so a client can never set an id, a status, an
+office, an issuing officer or a timestamp (mass assignment); responses are their own models
+too and never carry password hashes or photos unless asked.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field as DbField
+from sqlmodel import SQLModel
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Role(enum.StrEnum):
+    """What an officer may do (see ``cardissuer.services.access``)."""
+
+    REGISTRAR = "registrar"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class PassportState(enum.StrEnum):
+    CURRENT = "current"
+    REPLACED = "replaced"
+    EXPIRED = "expired"
+    LOST = "lost"
+    STOLEN = "stolen"
+
+
+class CardState(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+class OfficeRecord(SQLModel, table=True):
+    __tablename__ = "office"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    code: str = DbField(unique=True, max_length=32)
+    name_en: str = DbField(max_length=128)
+    name_zh: str = DbField(max_length=128)
+    created_at: datetime = DbField(default_factory=utcnow)
+
+
+class OfficerRecord(SQLModel, table=True):
+    __tablename__ = "officer"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    office_id: int = DbField(foreign_key="office.id", index=True)
+    username: str = DbField(unique=True, max_length=64)
+    display_name: str = DbField(max_length=128)
+    role: Role
+    password_hash: str = DbField(max_length=256)
+    active: bool = True
+    created_at: datetime = DbField(default_factory=utcnow)
+
+
+class PersonRecord(SQLModel, table=True):
+    __tablename__ = "person"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    code: str = DbField(unique=True, max_length=10)
+    office_id: int = DbField(foreign_key="office.id", index=True)
+    family_name: str = DbField(max_length=64)
+    given_names: str = DbField(default="", max_length=64)
+    native_name: str | None = DbField(default=None, max_length=64)
+    chinese_name: str | None = DbField(default=None, max_length=64)
+    name_key: str = DbField(index=True, max_length=64)
+    nationality: str = DbField(max_length=3, index=True)
+    birth_date: int = DbField(index=True)  # YYYYMMDD, 00 for unknown month/day
+    sex: str = DbField(default="X", max_length=1)
+    phone: str | None = DbField(default=None, max_length=32)
+    email: str | None = DbField(default=None, max_length=128)
+    portrait: bytes | None = DbField(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = DbField(default_factory=utcnow)
+    created_by: int = DbField(foreign_key="officer.id")
+    updated_at: datetime = DbField(default_factory=utcnow)
+
+
+class PassportRecord(SQLModel, table=True):
+    __tablename__ = "passport"
+    __table_args__ = (UniqueConstraint("issuing_country", "number", name="uq_passport_number"),)
+
+    id: int | None = DbField(default=None, primary_key=True)
+    person_id: int = DbField(foreign_key="person.id", index=True)
+    number: str = DbField(max_length=20, index=True)
+    issuing_country: str = DbField(max_length=3)
+    expires_on: date | None = None
+    state: PassportState = PassportState.CURRENT
+    recorded_at: datetime = DbField(default_factory=utcnow)
+    recorded_by: int = DbField(foreign_key="officer.id")
+
+
+class GrantRecord(SQLModel, table=True):
+    """An entitlement to one service, with its own validity window."""
+
+    __tablename__ = "grant"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    person_id: int = DbField(foreign_key="person.id", index=True)
+    service: str = DbField(max_length=8)
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    granted_at: datetime = DbField(default_factory=utcnow)
+    granted_by: int = DbField(foreign_key="officer.id")
+    withdrawn_at: datetime | None = None
+    withdrawn_by: int | None = DbField(default=None, foreign_key="officer.id")
+
+
+class CardRecord(SQLModel, table=True):
+    __tablename__ = "card"
+    __table_args__ = (UniqueConstraint("list_id", "status_index", name="uq_card_status_index"),)
+
+    id: int | None = DbField(default=None, primary_key=True)
+    serial: str = DbField(unique=True, max_length=16)
+    person_id: int = DbField(foreign_key="person.id", index=True)
+    office_id: int = DbField(foreign_key="office.id", index=True)
+    state: CardState = DbField(default=CardState.ACTIVE, index=True)
+    list_id: str = DbField(max_length=16)
+    status_index: int
+    issued_at: datetime
+    valid_from: datetime
+    expires_at: datetime
+    kid: str = DbField(max_length=64)
+    qr_text: str
+    claims_digest: str = DbField(max_length=64)
+    issued_by: int = DbField(foreign_key="officer.id")
+    idempotency_key: str | None = DbField(default=None, unique=True, max_length=128)
+    superseded_by: int | None = DbField(default=None, foreign_key="card.id")
+    revoked_reason: str | None = DbField(default=None, max_length=256)
+    state_changed_at: datetime = DbField(default_factory=utcnow)
+
+
+class StatusListRecord(SQLModel, table=True):
+    """A status list: its size and bits. Statuses come from the cards' states."""
+
+    __tablename__ = "status_list"
+
+    list_id: str = DbField(primary_key=True, max_length=16)
+    bits: int = 2
+    size: int
+    created_at: datetime = DbField(default_factory=utcnow)
+    changed_at: datetime = DbField(default_factory=utcnow)
+
+
+class AuditRecord(SQLModel, table=True):
+    """One entry of the append-only, hash-chained audit log."""
+
+    __tablename__ = "audit"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    seq: int = DbField(unique=True)
+    at: datetime
+    officer_id: int | None = DbField(default=None, index=True)
+    office_id: int | None = DbField(default=None, index=True)
+    action: str = DbField(max_length=64)
+    record_type: str = DbField(max_length=32)
+    record_id: str = DbField(max_length=64)
+    outcome: str = DbField(max_length=16)  # "ok" or "denied"
+    before_digest: str | None = DbField(default=None, max_length=64)
+    after_digest: str | None = DbField(default=None, max_length=64)
+    detail: str = DbField(default="", max_length=256)
+    prev_hash: str = DbField(max_length=64)
+    entry_hash: str = DbField(max_length=64)
+
+
+class AuditCheckpointRecord(SQLModel, table=True):
+    """A signed statement of the chain head: truncation after it is detectable."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    seq: int
+    entry_hash: str = DbField(max_length=64)
+    at: datetime
+    signature: str  # compact JWS signed by the issuing key
+
+
+class AuditHeadRecord(SQLModel, table=True):
+    """The single row whose lock serialises appends to the audit chain."""
+
+    __tablename__ = "audit_head"
+
+    id: int = DbField(default=1, primary_key=True)
+    seq: int = 0
+    entry_hash: str = DbField(default="0" * 64, max_length=64)
+
+
+class LoginAttemptRecord(SQLModel, table=True):
+    """Failed logins per username, for rate limiting across service instances."""
+
+    __tablename__ = "login_attempt"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    username: str = DbField(max_length=64, index=True)
+    at: datetime = DbField(index=True)
+
+
+class DuplicateReviewRecord(SQLModel, table=True):
+    """An officer's decision on a suspected duplicate registration."""
+
+    __tablename__ = "duplicate_review"
+
+    id: int | None = DbField(default=None, primary_key=True)
+    person_id: int = DbField(foreign_key="person.id")
+    candidate_ids: str = DbField(max_length=256)  # comma-separated person ids
+    decision: str = DbField(max_length=16)  # "new" or "linked"
+    decided_by: int = DbField(foreign_key="officer.id")
+    decided_at: datetime = DbField(default_factory=utcnow)
+
+
+# --- requests -----------------------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PassportIn(BaseModel):
+    model_config = _STRICT
+
+    number: str = Field(min_length=3, max_length=20, pattern=r"^[A-Za-z0-9<]+$")
+    issuing_country: str = Field(min_length=3, max_length=3)
+    expires_on: date | None = None
+
+    @field_validator("number", "issuing_country")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class PersonCreate(BaseModel):
+    """Register a foreigner. The persistent code, office and officer are assigned."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "family_name": "AL-HASHIMI",
+                    "given_names": "MOHAMMED",
+                    "native_name": "محمد الهاشمي",
+                    "chinese_name": "穆罕默德",
+                    "nationality": "SAU",
+                    "birth_date": "1985-03-14",
+                    "sex": "M",
+                    "phone": "+86 579 8555 0100",
+                    "passport": {"number": "K1234567", "issuing_country": "SAU"},
+                    "confirm_new_person": False,
+                }
+            ]
+        },
+    )
+
+    family_name: str = Field(min_length=1, max_length=64)
+    given_names: str = Field(default="", max_length=64)
+    native_name: str | None = Field(default=None, max_length=64)
+    chinese_name: str | None = Field(default=None, max_length=64)
+    nationality: str = Field(min_length=3, max_length=3)
+    birth_date: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    sex: str = Field(default="X", pattern=r"^[MFX]$")
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=128)
+    passport: PassportIn
+    confirm_new_person: bool = Field(
+        default=False,
+        description="set after reviewing suspected duplicates: register a new person anyway",
+    )
+
+
+class PassportChange(BaseModel):
+    """A new passport replaces the current one; the person keeps the code."""
+
+    model_config = _STRICT
+
+    passport: PassportIn
+    reason: str = Field(default="renewed", pattern=r"^(renewed|lost|stolen|replaced)$")
+
+
+class GrantCreate(BaseModel):
+    model_config = _STRICT
+
+    service: str = Field(pattern=r"^[a-z][a-z0-9]{1,7}$")
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+class CardIssue(BaseModel):
+    model_config = _STRICT
+
+    valid_days: int | None = Field(default=None, ge=1, le=20 * 365)
+
+
+class CardAction(BaseModel):
+    model_config = _STRICT
+
+    reason: str = Field(default="", max_length=256)
+
+
+class OfficerCreate(BaseModel):
+    model_config = _STRICT
+
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._-]+$")
+    display_name: str = Field(min_length=1, max_length=128)
+    role: Role
+    password: str = Field(min_length=12, max_length=256)
+    office_code: str | None = Field(default=None, description="admins only: another office")
+
+
+class OfficeCreate(BaseModel):
+    model_config = _STRICT
+
+    code: str = Field(min_length=2, max_length=32, pattern=r"^[A-Z0-9-]+$")
+    name_en: str = Field(min_length=1, max_length=128)
+    name_zh: str = Field(min_length=1, max_length=128)
+
+
+class LoginIn(BaseModel):
+    model_config = _STRICT
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+class PassportPublic(BaseModel):
+    number: str
+    issuing_country: str
+    state: PassportState
+    expires_on: date | None
+    recorded_at: datetime
+
+
+class GrantPublic(BaseModel):
+    id: int
+    service: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    granted_at: datetime
+    withdrawn_at: datetime | None
+
+
+class CardPublic(BaseModel):
+    serial: str
+    state: CardState
+    issued_at: datetime
+    valid_from: datetime
+    expires_at: datetime
+    kid: str
+    qr_text: str
+    revoked_reason: str | None
+
+
+class PersonPublic(BaseModel):
+    code: str
+    office_code: str
+    family_name: str
+    given_names: str
+    native_name: str | None
+    chinese_name: str | None
+    nationality: str
+    birth_date: str
+    sex: str
+    phone: str | None
+    email: str | None
+    has_portrait: bool
+    passports: list[PassportPublic]
+    grants: list[GrantPublic]
+    cards: list[CardPublic]
+
+
+class PersonSummary(BaseModel):
+    code: str
+    family_name: str
+    given_names: str
+    nationality: str
+    birth_date: str
+    office_code: str
+
+
+class DuplicateCandidate(BaseModel):
+    code: str
+    family_name: str
+    given_names: str
+    nationality: str
+    birth_date: str
+    score: float
+
+
+class OfficerPublic(BaseModel):
+    username: str
+    display_name: str
+    role: Role
+    office_code: str
+    active: bool
+
+
+class AuditPublic(BaseModel):
+    seq: int
+    at: datetime
+    officer_id: int | None
+    office_id: int | None
+    action: str
+    record_type: str
+    record_id: str
+    outcome: str
+    detail: str
+    entry_hash: str
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items``, the ``total`` count and where the page starts."""
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int

@@ -1,0 +1,69 @@
+"""Who may do what, and on which office's records. Deny by default.
+
+Every domain operation names a permission; :func:`require` checks the actor's role against
+:data:`PERMISSIONS` and, for records of an office, that the actor belongs to it unless the
+role reaches every office (admins; auditors for reading). A refusal raises
+:class:`AccessDeniedError`; the caller audits it in a transaction of its own so that the
+refused change leaves nothing behind but the audit entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cardissuer.errors import AccessDeniedError
+from cardissuer.models import Role
+
+R, S, A, X = Role.REGISTRAR, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "person.read": frozenset({R, S, A, X}),
+    "person.register": frozenset({R, S}),
+    "person.update": frozenset({R, S}),
+    "passport.change": frozenset({R, S}),
+    "passport.mark_lost": frozenset({R, S}),
+    "grant.change": frozenset({R, S}),
+    "card.issue": frozenset({R, S}),
+    "card.suspend": frozenset({S}),
+    "card.reinstate": frozenset({S}),
+    "card.revoke": frozenset({S}),
+    "duplicate.approve": frozenset({S}),
+    "officer.read": frozenset({S, A, X}),
+    "officer.manage": frozenset({S, X}),
+    "office.manage": frozenset({X}),
+    "keys.manage": frozenset({X}),
+    "audit.read": frozenset({A, X}),
+}
+"""Roles allowed per action. Anything not listed is denied."""
+
+ALL_OFFICES: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset(PERMISSIONS),
+    Role.AUDITOR: frozenset({"person.read", "officer.read", "audit.read"}),
+}
+"""Permissions a role holds for every office's records, not only its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The officer behind a request."""
+
+    officer_id: int
+    office_id: int
+    role: Role
+    username: str
+
+
+def allowed(actor: Actor, permission: str, *, office_id: int | None = None) -> bool:
+    roles = PERMISSIONS.get(permission)
+    if roles is None or actor.role not in roles:
+        return False
+    if office_id is None or office_id == actor.office_id:
+        return True
+    return permission in ALL_OFFICES.get(actor.role, frozenset())
+
+
+def require(actor: Actor, permission: str, *, office_id: int | None = None) -> None:
+    """Raise :class:`AccessDeniedError` unless ``actor`` may do ``permission``."""
+    if not allowed(actor, permission, office_id=office_id):
+        where = "" if office_id in (None, actor.office_id) else " on another office's records"
+        raise AccessDeniedError(f"role {actor.role.value} may not {permission}{where}")

@@ -1,0 +1,133 @@
+"""Offices, officers and logins (with a rate limit that holds across service instances)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from cardissuer.core.security import dummy_hash, hash_password, verify_password
+from cardissuer.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
+from cardissuer.models import (
+    LoginAttemptRecord,
+    OfficeCreate,
+    OfficerCreate,
+    OfficeRecord,
+    OfficerRecord,
+    Role,
+)
+from cardissuer.services import audit
+from cardissuer.services.access import Actor, require
+
+
+def actor_of(officer: OfficerRecord) -> Actor:
+    assert officer.id is not None  # noqa: S101 - stored
+    return Actor(officer.id, officer.office_id, officer.role, officer.username)
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    at: datetime,
+    attempts: int,
+    window: timedelta,
+) -> OfficerRecord:
+    """Check a login; too many recent failures for the username refuse even a right password."""
+    recent = session.exec(
+        select(func.count())
+        .select_from(LoginAttemptRecord)
+        .where(LoginAttemptRecord.username == username, LoginAttemptRecord.at > at - window)
+    ).one()
+    if recent >= attempts:
+        minutes = max(1, int(window.total_seconds() // 60))
+        raise RateLimitedError(
+            f"too many failed logins for this account; try again in {minutes} min"
+        )
+    officer = session.exec(select(OfficerRecord).where(OfficerRecord.username == username)).first()
+    if officer is None or not officer.active:
+        verify_password(password, dummy_hash())  # same time as a wrong password
+        ok = False
+    else:
+        ok = verify_password(password, officer.password_hash)
+    if not ok or officer is None:
+        session.add(LoginAttemptRecord(username=username, at=at))
+        raise AuthenticationError("wrong username or password")
+    session.exec(delete(LoginAttemptRecord).where(col(LoginAttemptRecord.username) == username))
+    return officer
+
+
+def create_office(
+    session: Session, actor: Actor | None, data: OfficeCreate, *, at: datetime
+) -> OfficeRecord:
+    if actor is not None:
+        require(actor, "office.manage")
+    office = OfficeRecord(code=data.code, name_en=data.name_en, name_zh=data.name_zh, created_at=at)
+    session.add(office)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConflictError(f"office {data.code} exists") from None
+    audit.append(
+        session,
+        actor=actor,
+        action="office.create",
+        record_type="office",
+        record_id=str(office.id),
+        after=audit.record_values(office),
+        at=at,
+    )
+    return office
+
+
+def create_officer(
+    session: Session,
+    actor: Actor | None,
+    data: OfficerCreate,
+    *,
+    at: datetime,
+    office_id: int | None = None,
+) -> OfficerRecord:
+    """Create an officer in the actor's office (admins: any office, by code)."""
+    if data.office_code is not None:
+        office = session.exec(
+            select(OfficeRecord).where(OfficeRecord.code == data.office_code)
+        ).first()
+        if office is None:
+            raise NotFoundError(f"no office {data.office_code}")
+        office_id = office.id
+    if actor is not None:
+        office_id = office_id or actor.office_id
+        require(actor, "officer.manage", office_id=office_id)
+        if data.role is Role.ADMIN and actor.role is not Role.ADMIN:
+            require(actor, "keys.manage")  # only admins make admins
+    if office_id is None:
+        raise ConflictError("an officer needs an office")
+    officer = OfficerRecord(
+        office_id=office_id,
+        username=data.username,
+        display_name=data.display_name,
+        role=data.role,
+        password_hash=hash_password(data.password),
+        created_at=at,
+    )
+    session.add(officer)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConflictError(f"username {data.username!r} is taken") from None
+    values = audit.record_values(officer)
+    values.pop("password_hash")
+    audit.append(
+        session,
+        actor=actor,
+        action="officer.create",
+        record_type="officer",
+        record_id=str(officer.id),
+        after=values,
+        at=at,
+    )
+    return officer
