@@ -19,10 +19,23 @@ from typing import Any
 from bench import portrait as portraits
 from bench import signing, statuslist, verification
 from bench.report import Section, Table
-from bench.world import World, build_world, make_samples
+from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign")
-PACKAGES = ("fmcard", "cryptography", "pyjwt", "joserfc", "segno", "pillow", "numpy")
+SECTIONS = ("verify", "qr", "status", "sign", "issue")
+PACKAGES = (
+    "fmcard",
+    "cryptography",
+    "pyjwt",
+    "joserfc",
+    "segno",
+    "pillow",
+    "numpy",
+    "sqlalchemy",
+    "psycopg",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +70,10 @@ QUICK = Settings(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="fmcard benchmarks: verify, QR size, status, sign"
+        prog="python -m bench",
+        description="fmcard benchmarks: verify, QR size, status, sign, issue",
     )
-    parser.add_argument("--quick", action="store_true", help="smaller run for CI (< 30 s)")
+    parser.add_argument("--quick", action="store_true", help="smaller run for CI (about 30 s)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
     parser.add_argument("--seed", type=int, default=20261122, help="seed for cards and lists")
     parser.add_argument(
@@ -146,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 repeats=settings.status_repeats,
                 reference_codecs=settings.reference_codecs,
             )
+        elif name == "issue":
+            section = _issuance_section(
+                samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
+            )
         else:
             section = signing.run(
                 world,
@@ -208,3 +226,18 @@ def _qr_section(world: World) -> Section:
         section.data["skipped"] = str(exc)
         return section
     return qrsize.run(world)
+
+
+def _issuance_section(
+    samples: Sequence[Sample], *, quick: bool, seed: int, repeats: int
+) -> Section:
+    """Section 5, or a note saying why it cannot run (it needs the issuer extras)."""
+    try:
+        from bench import issuance
+    except ImportError as exc:
+        section = Section("issuance", "5. Issuance")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    plan = issuance.QUICK_PLAN if quick else issuance.FULL_PLAN
+    return issuance.run(samples, plan=plan, seed=seed, repeats=repeats)

@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="audit_command", required=True, metavar="ACTION"
     )
     audit_commands.add_parser("verify", help="report the first edited, missing or moved entry")
+    audit_commands.add_parser(
+        "checkpoint", help="sign the chain head now and print it (keep a copy elsewhere)"
+    )
 
     demo = commands.add_parser(
         "demo", help="make keys, issue sample cards, publish and verify them (development)"

@@ -2,8 +2,12 @@
 
 Start-up opens the database (SQLite by default, PostgreSQL by URL), checks that its schema is
 at the newest migration (development databases are upgraded automatically), loads the signing
-key (key ring or HSM) and prepares the publisher. The service keeps no state of its own
-besides the database, so several instances can share one PostgreSQL behind a load balancer.
+key (key ring or HSM), registers that key to sign audit checkpoints and prepares the
+publisher. The service keeps no state of its own besides the database, so several instances
+can share one PostgreSQL behind a load balancer.
+
+Request bodies are limited to ``max_body_bytes`` by an ASGI wrapper that counts the bytes as
+they arrive, so a chunked body without Content-Length is cut off as early as a declared one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardissuer.api import problems
 from cardissuer.api.routes import admin, auth, cards, health, persons, publish
@@ -24,6 +30,7 @@ from cardissuer.core.config import Environment, Settings, get_settings
 from cardissuer.core.db import make_engine
 from cardissuer.core.migrations import ensure_schema
 from cardissuer.core.signing import load_key_material
+from cardissuer.services import audit
 from cardissuer.services.publishing import Publisher
 from keys.jwk import jwks
 
@@ -45,19 +52,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
-    ensure_schema(app.state.engine, upgrade=settings.environment is Environment.DEVELOPMENT)
-    keys = load_key_material(settings)
+    try:
+        ensure_schema(app.state.engine, upgrade=settings.environment is Environment.DEVELOPMENT)
+        keys = load_key_material(settings)
+    except BaseException:  # refusing to start: leave no connection open behind
+        app.state.engine.dispose()
+        raise
     app.state.keys = keys
     app.state.public_keys = keys.keyring.public_keys(keys.passphrase)
     if all(kid != keys.signer.kid for _, kid in app.state.public_keys):
         app.state.public_keys.append((keys.signer.public_key, keys.signer.kid))
     app.state.jwks = jwks(app.state.public_keys)
+    app.state.audit_checkpoints = audit.sign_checkpoints(
+        app.state.engine, keys.signer, every=settings.audit_checkpoint_every
+    )
     app.state.started_at = datetime.now(UTC).replace(microsecond=0)
     app.state.publisher = Publisher(
         signer=keys.signer,
         status_uri_prefix=settings.status_uri_prefix,
         validity=timedelta(hours=settings.status_list_validity_hours),
         published_dir=settings.workspace / "published",
+        issuer_id=keys.issuer_id,
     )
     problems.install(app)
     for router in (
@@ -76,34 +91,99 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _install_console(app: FastAPI) -> None:
     try:
-        from cardissuer.web import routes as console  # type: ignore[import-not-found,unused-ignore]
+        from cardissuer.web import routes as console  # type: ignore[import-not-found,attr-defined,unused-ignore]
     except ImportError:  # the console arrives with its own module
         return
     console.install(app)
 
 
+class BodyTooLarge(HTTPException):
+    """A request body went over the limit (raised while the application reads it)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body may have at most {limit} bytes")
+
+
+def _too_large(path: str, limit: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "type": problems.PROBLEM_TYPE_BASE + "too-large",
+            "title": "Request too large",
+            "status": 413,
+            "detail": f"the body may have at most {limit} bytes",
+            "instance": path,
+        },
+        status_code=413,
+        media_type="application/problem+json",
+    )
+
+
+class BodySizeLimit:
+    """ASGI wrapper: refuse request bodies over ``limit`` bytes with a 413 problem.
+
+    A declared Content-Length over the limit is refused before the application runs. Without
+    one (chunked transfer), the bytes of the ``http.request`` messages are counted as the
+    application reads them, and reading past the limit raises :class:`BodyTooLarge`, which the
+    application's exception handling turns into the same 413 problem. So neither a lying
+    client nor an endless stream can make the service buffer more than ``limit`` bytes.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = [value for name, value in scope["headers"] if name == b"content-length"]
+        if declared and (
+            len(declared) > 1 or not declared[0].isdigit() or int(declared[0]) > self.limit
+        ):
+            await _too_large(scope["path"], self.limit)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:  # the application answered before reading on: nothing left to say
+                raise
+            await _too_large(scope["path"], self.limit)(scope, receive, send)
+
+
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    async def body_too_large(request: Request, _exc: Exception) -> Response:
+        return _too_large(request.url.path, settings.max_body_bytes)
+
+    app.add_exception_handler(BodyTooLarge, body_too_large)
+    # Added first, so it sits inside the logging middleware: refusals are logged too.
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+
     @app.middleware("http")
-    async def limits_and_logging(
+    async def request_log(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request_id = secrets.token_hex(6)
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            response: Response = JSONResponse(
-                {
-                    "type": problems.PROBLEM_TYPE_BASE + "too-large",
-                    "title": "Request too large",
-                    "status": 413,
-                    "detail": f"the body may have at most {settings.max_body_bytes} bytes",
-                    "instance": request.url.path,
-                },
-                status_code=413,
-                media_type="application/problem+json",
-            )
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
+        # Only the route template: path parameters may be codes or passport numbers.
         route = request.scope.get("route")
         log.info(
             "request",

@@ -9,13 +9,16 @@ too and never carry password hashes or photos unless asked.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import UTC, date, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field as DbField
 from sqlmodel import SQLModel
+
+from schemas.countries import NATIONALITY_CODES
 
 T = TypeVar("T")
 
@@ -152,7 +155,11 @@ class CardRecord(SQLModel, table=True):
 
 
 class StatusListRecord(SQLModel, table=True):
-    """A status list: its size and bits. Statuses come from the cards' states."""
+    """A status list: its size and bits. Statuses come from the cards' states.
+
+    There is deliberately no "changed at" column: every card state change would update this
+    one row, a lock that concurrent transactions took in different orders (a deadlock on
+    PostgreSQL); the publisher notices changes from the cards themselves."""
 
     __tablename__ = "status_list"
 
@@ -160,7 +167,6 @@ class StatusListRecord(SQLModel, table=True):
     bits: int = 2
     size: int
     created_at: datetime = DbField(default_factory=utcnow)
-    changed_at: datetime = DbField(default_factory=utcnow)
 
 
 class AuditRecord(SQLModel, table=True):
@@ -233,26 +239,74 @@ class DuplicateReviewRecord(SQLModel, table=True):
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+# Bidirectional embeddings, overrides and isolates make text display differently from what
+# was stored (log and screen spoofing); they have no place in any field of a request.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
+EARLIEST_WINDOW = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_WINDOW = datetime(2100, 1, 1, tzinfo=UTC)
 
-class PassportIn(BaseModel):
+
+def check_text(value: str) -> str:
+    """Refuse control, surrogate, private-use, unassigned and bidi-control characters.
+
+    Such characters cannot be stored by PostgreSQL (NUL), break logs and screens, or spoof
+    what an officer sees; the message never repeats the submitted value."""
+    for char in value:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES or char in _BIDI_CONTROLS:
+            raise ValueError(f"contains a control or invisible character (U+{ord(char):04X})")
+    return value
+
+
+def _country(value: str) -> str:
+    value = value.upper()
+    if value not in NATIONALITY_CODES:
+        raise ValueError("not an ISO 3166-1 alpha-3 or ICAO country code")
+    return value
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown fields are refused (a client can never set ids,
+    states, offices, officers or timestamps) and text may not hold control characters."""
+
     model_config = _STRICT
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            check_text(value)
+        return value
+
+
+class PassportIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"number": "K1234567", "issuing_country": "SAU", "expires_on": "2031-05-01"}
+            ]
+        }
+    )
 
     number: str = Field(min_length=3, max_length=20, pattern=r"^[A-Za-z0-9<]+$")
     issuing_country: str = Field(min_length=3, max_length=3)
     expires_on: date | None = None
 
-    @field_validator("number", "issuing_country")
+    @field_validator("number")
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
 
+    @field_validator("issuing_country")
+    @classmethod
+    def _issuing_country(cls, value: str) -> str:
+        return _country(value)
 
-class PersonCreate(BaseModel):
+
+class PersonCreate(RequestModel):
     """Register a foreigner. The persistent code, office and officer are assigned."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -276,7 +330,10 @@ class PersonCreate(BaseModel):
     native_name: str | None = Field(default=None, max_length=64)
     chinese_name: str | None = Field(default=None, max_length=64)
     nationality: str = Field(min_length=3, max_length=3)
-    birth_date: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    birth_date: str = Field(
+        pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$",
+        description="YYYY-MM-DD; YYYY-MM or YYYY when the passport gives no day or month",
+    )
     sex: str = Field(default="X", pattern=r"^[MFX]$")
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=128)
@@ -286,56 +343,128 @@ class PersonCreate(BaseModel):
         description="set after reviewing suspected duplicates: register a new person anyway",
     )
 
+    @field_validator("nationality")
+    @classmethod
+    def _nationality(cls, value: str) -> str:
+        return _country(value)
 
-class PassportChange(BaseModel):
+
+class PassportChange(RequestModel):
     """A new passport replaces the current one; the person keeps the code."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "passport": {"number": "K7654321", "issuing_country": "SAU"},
+                    "reason": "renewed",
+                }
+            ]
+        }
+    )
 
     passport: PassportIn
     reason: str = Field(default="renewed", pattern=r"^(renewed|lost|stolen|replaced)$")
 
 
-class GrantCreate(BaseModel):
-    model_config = _STRICT
+class GrantCreate(RequestModel):
+    """Grant one service of the catalogue, optionally only within a window (times with a zone,
+    between 2000 and 2100)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"service": "hc"},
+                {
+                    "service": "bk",
+                    "valid_from": "2026-01-01T00:00:00+08:00",
+                    "valid_until": "2027-01-01T00:00:00+08:00",
+                },
+            ]
+        }
+    )
 
     service: str = Field(pattern=r"^[a-z][a-z0-9]{1,7}$")
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    @field_validator("valid_from", "valid_until")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            value = value.astimezone(UTC).replace(microsecond=0)
+        except OverflowError:
+            raise ValueError("time outside 2000-2100") from None
+        if not EARLIEST_WINDOW <= value < LATEST_WINDOW:
+            raise ValueError("time outside 2000-2100")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> GrantCreate:
+        if self.valid_from and self.valid_until and self.valid_from >= self.valid_until:
+            raise ValueError("valid_until must be after valid_from")
+        return self
 
 
-class CardIssue(BaseModel):
-    model_config = _STRICT
+class CardIssue(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{}, {"valid_days": 365}]})
 
     valid_days: int | None = Field(default=None, ge=1, le=20 * 365)
 
 
-class CardAction(BaseModel):
-    model_config = _STRICT
+class CardAction(RequestModel):
+    """The reason of a suspension, reinstatement or revocation (required to revoke)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "card reported stolen by the holder"}]}
+    )
 
     reason: str = Field(default="", max_length=256)
 
 
-class OfficerCreate(BaseModel):
-    model_config = _STRICT
+class OfficerCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "zhao.lei",
+                    "display_name": "Zhao Lei 赵磊",
+                    "role": "registrar",
+                    "password": "correct-horse-battery-staple",
+                }
+            ]
+        }
+    )
 
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._-]+$")
     display_name: str = Field(min_length=1, max_length=128)
     role: Role
     password: str = Field(min_length=12, max_length=256)
-    office_code: str | None = Field(default=None, description="admins only: another office")
+    office_code: str | None = Field(
+        default=None, max_length=32, description="admins only: another office"
+    )
 
 
-class OfficeCreate(BaseModel):
-    model_config = _STRICT
+class OfficeCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "YW-BEIYUAN", "name_en": "Beiyuan Police Station", "name_zh": "北苑派出所"}
+            ]
+        }
+    )
 
     code: str = Field(min_length=2, max_length=32, pattern=r"^[A-Z0-9-]+$")
     name_en: str = Field(min_length=1, max_length=128)
     name_zh: str = Field(min_length=1, max_length=128)
 
 
-class LoginIn(BaseModel):
-    model_config = _STRICT
+class LoginIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"username": "registrar", "password": "••••••••••••"}]}
+    )
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)

@@ -1,8 +1,15 @@
-"""The service side of ``fmcard``: serve, db upgrade/backup/restore, audit verify."""
+"""The service side of ``fmcard``: serve, db upgrade/backup/restore, audit verify/checkpoint.
+
+Every failure an operator can cause (bad settings, production refusals, an unreachable or
+outdated database, a damaged backup) ends in one ``fmcard: error: ...`` line and exit status
+1, never a traceback. ``audit verify`` exits 1 when the log is broken too, after naming the
+first broken entry, so that monitoring can run it as is.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -10,21 +17,61 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
 from cardissuer.core.config import Settings
-from cardissuer.core.db import make_engine, session_scope
+from cardissuer.core.db import make_engine, read_snapshot, session_scope, sqlite_path
 from cardissuer.errors import AuditChainError, WorkspaceError
+from keys.jws import VerificationKey
+
+WORKSPACE_ENV = "FMCARD_WORKSPACE"
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("FMCARD_WORKSPACE", str(args.dir))
-    settings = Settings()
-    if args.command == "serve":
-        return _serve(args, settings)
-    if args.command == "db":
-        return {"upgrade": _upgrade, "backup": _backup, "restore": _restore}[args.db_command](
-            args, settings
-        )
-    return _audit_verify(settings)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            return _serve(args, settings)
+        if args.command == "db":
+            return {"upgrade": _upgrade, "backup": _backup, "restore": _restore}[args.db_command](
+                args, settings
+            )
+        if args.audit_command == "checkpoint":
+            return _audit_checkpoint(settings)
+        return _audit_verify(settings)
+    except ValidationError as exc:
+        print(f"fmcard: error: {_settings_problem(exc)}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(f"fmcard: error: database: {_database_problem(exc)}", file=sys.stderr)
+        return 1
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment; the workspace from ``FMCARD_WORKSPACE``, else ``--dir``.
+
+    Nothing is written to ``os.environ`` (a test, or anything else calling :func:`run` in
+    the same process, would inherit it); only multi-worker serving passes the workspace on.
+    """
+    return Settings(workspace=Path(os.environ.get(WORKSPACE_ENV) or args.dir))
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        problems.append(f"FMCARD_{where.upper()}: {message}" if where else message)
+    return "; ".join(problems) or "invalid settings"
+
+
+def _database_problem(exc: SQLAlchemyError) -> str:
+    """The driver's first line (no SQL, no parameters: they may be personal data)."""
+    origin = getattr(exc, "orig", None) or exc
+    text = str(origin).strip().splitlines()
+    return f"{type(origin).__name__}: {text[0] if text else 'failed'}"
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -43,7 +90,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {username:10} / {DEMO_PASSWORD}   ({role.value})", file=sys.stderr)
     workers = args.workers or settings.workers
     print(f"fmcard issuer on http://{args.host}:{args.port}/  (API docs: /docs)", file=sys.stderr)
+    # log_config=None keeps the JSON logging set up by create_app; no access log (full paths).
     if workers > 1:
+        app.state.engine.dispose()
+        os.environ[WORKSPACE_ENV] = str(settings.workspace)  # the workers build their own app
         uvicorn.run(
             "cardissuer.main:create_app",
             factory=True,
@@ -51,9 +101,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             port=args.port,
             workers=workers,
             log_level="warning",
+            log_config=None,
+            access_log=False,
         )
     else:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+        )
     return 0
 
 
@@ -61,37 +120,67 @@ def _upgrade(_: argparse.Namespace, settings: Settings) -> int:
     from cardissuer.core.migrations import current_revision, head_revision, upgrade
 
     engine = make_engine(settings.database_url)
-    before = current_revision(engine)
-    upgrade(engine)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+    finally:
+        engine.dispose()
     print(f"database at revision {head_revision()} (was {before or 'empty'})")
     return 0
 
 
 def _sqlite_path(settings: Settings) -> Path:
-    prefix = "sqlite:///"
-    if not settings.database_url.startswith(prefix):
+    path = sqlite_path(settings.database_url)
+    if path is None:
         raise WorkspaceError(
             "backup and restore are for the embedded SQLite database; "
             "use pg_dump/pg_restore for PostgreSQL"
         )
-    return Path(settings.database_url[len(prefix) :])
+    return path
+
+
+def _check_database_file(path: Path) -> None:
+    """Refuse anything but a sound fmcard SQLite database (read-only, nothing changes)."""
+    if not path.is_file():
+        raise WorkspaceError(f"no database at {path}")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as database:
+            result = database.execute("PRAGMA integrity_check").fetchall()
+            tables = {
+                row[0]
+                for row in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"{path} is not a sound SQLite database ({exc})") from None
+    if [tuple(row) for row in result] != [("ok",)]:
+        raise WorkspaceError(f"{path} is not a sound SQLite database (integrity check failed)")
+    if not {"alembic_version", "audit", "card", "person"} <= tables:
+        raise WorkspaceError(f"{path} is not an fmcard database")
 
 
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
     source = _sqlite_path(settings)
-    if not source.exists():
+    if not source.is_file():
         raise WorkspaceError(f"no database at {source}")
     target: Path = args.target
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
+    temporary = Path(name)
     try:
-        with sqlite3.connect(source) as live, sqlite3.connect(temporary) as copy:
-            live.backup(copy)  # SQLite's online backup: consistent while the service writes
+        with (
+            contextlib.closing(sqlite3.connect(source, timeout=30)) as live,
+            contextlib.closing(sqlite3.connect(temporary)) as copy,
+        ):
+            live.backup(copy)  # SQLite's online backup: one consistent state while writes go on
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal
+        _check_database_file(temporary)
         os.chmod(temporary, 0o600)
         os.replace(temporary, target)
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
     print(f"backed up {source} to {target}")
     return 0
 
@@ -99,41 +188,74 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
     target = _sqlite_path(settings)
     source: Path = args.source
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as backup:
-        result = backup.execute("PRAGMA integrity_check").fetchone()
-    if result is None or result[0] != "ok":
-        raise WorkspaceError(f"{source} is not a sound SQLite database")
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    _check_database_file(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
+    temporary = Path(name)
     try:
         shutil.copyfile(source, temporary)
+        os.chmod(temporary, 0o600)
+        # The old database's write-ahead log belongs to the old file: applied to the restored
+        # one it would corrupt it. So it goes first (its changes are being discarded anyway).
         for suffix in ("-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         os.replace(temporary, target)
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
     print(f"restored {target} from {source}; start the service again")
     return 0
 
 
-def _audit_verify(settings: Settings) -> int:
+def _verification_keys(settings: Settings) -> list[VerificationKey]:
+    """Every key that may have signed a checkpoint: the key ring's, and an HSM signer's."""
     from cardissuer.core.signing import load_key_material
-    from cardissuer.services.audit import verify_chain
-    from keys.jws import VerificationKey
 
     material = load_key_material(settings)
-    keys = [
-        VerificationKey(kid, key) for key, kid in material.keyring.public_keys(material.passphrase)
-    ]
+    public = material.keyring.public_keys(material.passphrase)
+    if all(kid != material.signer.kid for _, kid in public):
+        public.append((material.signer.public_key, material.signer.kid))
+    return [VerificationKey(kid, key) for key, kid in public]
+
+
+def _audit_verify(settings: Settings) -> int:
+    from cardissuer.services.audit import verify_chain
+
+    keys = _verification_keys(settings)
     engine = make_engine(settings.database_url)
     try:
-        with session_scope(engine) as session:
+        with read_snapshot(engine) as session:  # one consistent state while the service writes
             report = verify_chain(session, keys=keys)
     except AuditChainError as exc:
         print(f"audit log BROKEN at entry {exc.seq}: {exc}")
         return 1
+    finally:
+        engine.dispose()
+    since = report.head_seq - (report.last_checkpoint_seq or 0)
     print(
         f"audit log intact: {report.entries} entries, {report.checkpoints} signed "
-        f"checkpoint(s), head at entry {report.head_seq}"
+        f"checkpoint(s), head at entry {report.head_seq} ({since} since the last checkpoint)"
     )
+    return 0
+
+
+def _audit_checkpoint(settings: Settings) -> int:
+    """Sign the chain head now (before a backup, at shutdown, or from a timer) and print it.
+
+    Keep the printed line somewhere else than the database: it proves the log reached this
+    entry even to someone who could rewrite the database and its checkpoints.
+    """
+    from datetime import UTC, datetime
+
+    from cardissuer.core.signing import load_key_material
+    from cardissuer.services.audit import checkpoint
+
+    material = load_key_material(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            mark = checkpoint(session, material.signer, at=datetime.now(UTC).replace(microsecond=0))
+    finally:
+        engine.dispose()
+    print(f"checkpoint at entry {mark.seq}: {mark.signature}")
     return 0

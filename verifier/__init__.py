@@ -6,13 +6,17 @@ a counter installs it without the issuer stack (a test proves it).
 >>> bundle = Bundle.load(path, at=now)                              # doctest: +SKIP
 >>> result = Verifier(bundle).verify(qr_text, service="hc", at=now)  # doctest: +SKIP
 >>> result.reason, result.message("zh")                             # doctest: +SKIP
+
+The counter station (``fmcard-verify serve``, :mod:`verifier.server`), its data sync
+(:mod:`verifier.sync`) and the counter policies (:mod:`verifier.policy`) are standard library
+only too; ``docs/COUNTER.md`` is their manual.
 """
 
 from __future__ import annotations
 
 from verifier.bundle import Bundle, build_bundle_document
 from verifier.errors import BundleError, VerifierError
-from verifier.policy import Policy
+from verifier.policy import LocalPolicy, Policy
 from verifier.reason import Reason
 from verifier.result import VerificationResult
 from verifier.verifier import Verifier
@@ -20,6 +24,7 @@ from verifier.verifier import Verifier
 __all__ = [
     "Bundle",
     "BundleError",
+    "LocalPolicy",
     "Policy",
     "Reason",
     "VerificationResult",

@@ -7,13 +7,16 @@
       "anchors": [<trust-anchor public JWK>, ...],
       "trust_list": "<fmcard-trust+jwt>",
       "status_lists": ["<statuslist+jwt>", ...],
-      "policies": [{"service": "hc", "max_status_age_seconds": 604800, ...}, ...]
+      "signed_policies": ["<fmcard-policy+jwt>", ...],          (optional)
+      "policies": [{"service": "bk", "require_portrait": true}, ...]
     }
 
 A bundle is verified when it is loaded, never trusted as it is: the trust list must be signed
 by a pinned anchor (the counter's own pin, or on first install the bundle's ``anchors``), and
-each status list by a key of its issuer that the trust list does not mark compromised.
-:meth:`Bundle.update` takes a newer bundle and refuses one that goes back in time.
+each status list and policy token by a key of its issuer that the trust list does not mark
+compromised. The unsigned ``policies`` can only make policies stricter
+(:mod:`verifier.policy`). :meth:`Bundle.update` takes a newer bundle and refuses one that goes
+back in time: trust list, status lists and signed policies.
 """
 
 from __future__ import annotations
@@ -29,8 +32,14 @@ from keys.jwk import PublicKey, kid_of, public_jwk, public_key_from_jwk
 from keys.status_list import StatusListToken, read_status_list
 from keys.store import write_file
 from keys.trust_list import TrustedIssuer, TrustList, verify_trust_list
-from verifier.errors import BundleError
-from verifier.policy import Policy
+from verifier.errors import BundleError, VerifierError
+from verifier.policy import (
+    LocalPolicy,
+    Policy,
+    SignedPolicies,
+    effective_policy,
+    read_signed_policies,
+)
 
 BUNDLE_FORMAT = "fmcard-bundle/1"
 MAX_BUNDLE_SIZE = 64 * 1024 * 1024
@@ -38,7 +47,11 @@ MAX_BUNDLE_SIZE = 64 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Bundle:
-    """A verified bundle: pinned anchors, trust list, status lists by URI, and policies."""
+    """A verified bundle: pinned anchors, trust list, status lists by URI, and policies.
+
+    ``policies`` are the effective policies of the services the bundle names (signed or
+    shipped, made stricter by the unsigned section); :meth:`policy` answers for any service.
+    """
 
     anchors: tuple[PublicKey, ...]
     trust_list: TrustList
@@ -46,6 +59,8 @@ class Bundle:
     status_lists: dict[str, StatusListToken] = field(default_factory=dict)
     status_list_tokens: tuple[str, ...] = ()
     policies: dict[str, Policy] = field(default_factory=dict)
+    signed_policies: tuple[SignedPolicies, ...] = ()
+    unsigned_policies: tuple[LocalPolicy, ...] = ()
 
     @classmethod
     def from_json(
@@ -84,17 +99,31 @@ class Bundle:
             status_lists = {
                 status.uri: status for status in (_read_status(t, trust_list, at) for t in tokens)
             }
-            policies = {
-                policy.service: policy
-                for policy in (Policy.from_json(p) for p in document.get("policies", []))
-            }
+            signed = tuple(
+                read_signed_policies(t, trust_list, at=at)
+                for t in _list(document, "signed_policies")
+            )
+            unsigned = tuple(LocalPolicy.from_json(p) for p in _list(document, "policies"))
         except KeysError as exc:
+            raise BundleError(f"bundle refused: {exc}") from None
+        except BundleError:
+            raise
+        except VerifierError as exc:
             raise BundleError(f"bundle refused: {exc}") from None
         except (KeyError, TypeError) as exc:
             raise BundleError(f"bundle is malformed: {exc}") from None
+        issuers = [s.issuer_id for s in signed]
+        if len(set(issuers)) != len(issuers):
+            raise BundleError("bundle has two policy tokens of one issuer")
         if current is not None:
             _refuse_older_status(current, status_lists)
-        return cls(anchors, trust_list, token, status_lists, tokens, policies)
+            _refuse_older_policies(current, signed)
+        services = {p.service for s in signed for p in s.policies} | {p.service for p in unsigned}
+        policies = {
+            service: effective_policy(service, signed=signed, local=unsigned)
+            for service in sorted(services)
+        }
+        return cls(anchors, trust_list, token, status_lists, tokens, policies, signed, unsigned)
 
     @classmethod
     def load(
@@ -119,14 +148,25 @@ class Bundle:
         """
         return Bundle.from_json(document, at=at, pinned_anchors=self.anchors, current=self)
 
+    def policy(self, service: str) -> Policy:
+        """The policy for ``service``: the bundle's effective one, or the shipped default."""
+        found = self.policies.get(service)
+        return found if found is not None else effective_policy(service)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        unsigned: list[Policy | LocalPolicy] = list(self.unsigned_policies)
+        if not unsigned and not self.signed_policies:  # a bundle built by hand
+            unsigned = list(self.policies.values())
+        out: dict[str, Any] = {
             "format": BUNDLE_FORMAT,
             "anchors": [public_jwk(key) for key in self.anchors],
             "trust_list": self.trust_list_token,
             "status_lists": list(self.status_list_tokens),
-            "policies": [policy.to_json() for policy in self.policies.values()],
+            "policies": [policy.to_json() for policy in unsigned],
         }
+        if self.signed_policies:
+            out["signed_policies"] = [signed.token for signed in self.signed_policies]
+        return out
 
     def save(self, path: Path) -> None:
         write_file(path, (json.dumps(self.to_json(), indent=1) + "\n").encode("utf-8"))
@@ -138,15 +178,23 @@ def build_bundle_document(
     trust_list: str,
     status_lists: list[str],
     policies: list[Policy] | None = None,
+    signed_policies: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Return a bundle document for the issuer to publish (it is verified when loaded)."""
-    return {
+    """Return a bundle document for the issuer to publish (it is verified when loaded).
+
+    ``signed_policies`` are ``fmcard-policy+jwt`` tokens (:func:`verifier.policy.sign_policies`);
+    ``policies`` travel unsigned and can therefore only make the counters' policies stricter.
+    """
+    document: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "anchors": [public_jwk(key) for key in anchors],
         "trust_list": trust_list,
         "status_lists": status_lists,
         "policies": [policy.to_json() for policy in policies or []],
     }
+    if signed_policies:
+        document["signed_policies"] = list(signed_policies)
+    return document
 
 
 def _read_status(token: object, trust_list: TrustList, at: datetime) -> StatusListToken:
@@ -171,6 +219,32 @@ def status_list_owner(trust_list: TrustList, uri: str) -> TrustedIssuer | None:
     another issuer's nested prefix belongs to that issuer, not to the shorter prefix."""
     owners = [i for i in trust_list.issuers if uri.startswith(i.status_uri_prefix)]
     return max(owners, key=lambda issuer: len(issuer.status_uri_prefix), default=None)
+
+
+def _list(document: dict[str, Any], name: str) -> list[Any]:
+    value = document.get(name, [])
+    if not isinstance(value, list):
+        raise BundleError(f"bundle {name} must be a list")
+    return value
+
+
+def _refuse_older_policies(current: Bundle, new: tuple[SignedPolicies, ...]) -> None:
+    """An issuer's policies only move forward, and once held they cannot be dropped (an
+    issuer withdraws its policies by signing an empty list)."""
+    fresh = {signed.issuer_id: signed for signed in new}
+    for held in current.signed_policies:
+        candidate = fresh.get(held.issuer_id)
+        if candidate is None:
+            raise BundleError(f"bundle drops the signed policies of {held.issuer_id}")
+        if candidate.version < held.version:
+            raise BundleError(
+                f"policies of {held.issuer_id} version {candidate.version} are older than the "
+                f"held version {held.version} (rollback)"
+            )
+        if candidate.version == held.version and candidate.to_claims() != held.to_claims():
+            raise BundleError(
+                f"different policies of {held.issuer_id} claim the held version {held.version}"
+            )
 
 
 def _refuse_older_status(current: Bundle, new: dict[str, StatusListToken]) -> None:

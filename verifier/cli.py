@@ -1,7 +1,16 @@
 """``fmcard-verify``: check a card at the counter, offline.
 
-Exit status: 0 the card is VALID for the service, 1 it is not (the reason is printed),
-2 the command was used wrongly or the bundle/image could not be used.
+::
+
+    fmcard-verify [--bundle FILE] [--service hc | --counter hospital] 'FM1:...'
+    fmcard-verify serve [--bundle FILE] [--counter hospital] ...   the counter station page
+    fmcard-verify sync --from URL-or-FILE ...                       update the station's bundle
+    fmcard-verify policy [--counter bank] ...                       show the effective policy
+
+Exit status of a check: 0 the card is VALID for the service, 1 it is not (the reason is
+printed), 2 the command was used wrongly or the bundle/image could not be used. ``sync``: 0 the
+station holds a good bundle (new or unchanged), 1 the source failed or was refused (the held
+bundle stays), 2 usage error.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from schemas import code as foreigner_code
 from verifier._image import qr_texts_from_image
 from verifier.bundle import Bundle
 from verifier.errors import VerifierError
+from verifier.policy import LocalPolicy, counter_types, load_local_policies
+from verifier.reason import LANGUAGES
 from verifier.result import VerificationResult
 from verifier.verifier import Verifier
 
@@ -62,25 +73,56 @@ def build_parser() -> argparse.ArgumentParser:
         "--anchor-kid",
         help="refuse the bundle unless its trust anchor has this key id (pin it on install)",
     )
-    parser.add_argument(
-        "--service", default="hc", help="service code of this counter, e.g. hc, ed, tr, bk"
-    )
+    _add_service_arguments(parser)
     parser.add_argument(
         "--at", help="verify as of this ISO 8601 time instead of now (for audits and tests)"
     )
-    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="message language")
+    parser.add_argument("--lang", choices=LANGUAGES, default="en", help="message language")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.epilog = (parser.epilog or "") + (
+        "\n\nthe counter station and its data:\n"
+        "  fmcard-verify serve --help     the counter page (camera, scanner, paste, photo)\n"
+        "  fmcard-verify sync --help      fetch and verify the bundle, keep the last good one\n"
+        "  fmcard-verify policy --help    the policy a counter applies"
+    )
     return parser
 
 
+def _add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--service", help="service code this counter checks, e.g. hc, ed, tr, bk (default hc)"
+    )
+    parser.add_argument(
+        "--counter",
+        choices=sorted(counter_types()),
+        help="counter type: its shipped policy and service (hospital = hc, bank = bk, ...)",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="local policy (JSON): may only make the counter's policy stricter",
+    )
+
+
+SUBCOMMANDS = ("serve", "sync", "policy")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in SUBCOMMANDS:
+        from verifier import station_cli
+
+        return station_cli.main(arguments[0], arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         at = _parse_at(args.at)
+        service, _ = service_of(args.counter, args.service)
+        local = _local_policies(args.policy)
         bundle = _load_bundle(args.bundle, args.anchor_kid, at)
         qr_text = _read_input(args)
-        result = Verifier(bundle).verify(qr_text, service=args.service, at=at)
+        result = Verifier(bundle, policies=local).verify(qr_text, service=service, at=at)
     except (UsageError, VerifierError) as exc:
         print(f"fmcard-verify: error: {exc}", file=sys.stderr)
         return 2
@@ -117,6 +159,23 @@ def render(result: VerificationResult, language: str) -> str:
     if result.detail:
         lines.append(f"  detail:      {result.detail}")
     return "\n".join(lines)
+
+
+def service_of(counter: str | None, service: str | None) -> tuple[str, str | None]:
+    """The service a counter checks: ``--counter``'s preset, or ``--service`` (default hc);
+    both must agree when both are given. Returns the service and the counter type."""
+    types = counter_types()
+    if counter is not None:
+        preset = types[counter].service
+        if service is not None and service != preset:
+            raise UsageError(f"--counter {counter} checks {preset!r}, not --service {service!r}")
+        return preset, counter
+    chosen = service or "hc"
+    return chosen, next((t.name for t in types.values() if t.service == chosen), None)
+
+
+def _local_policies(path: Path | None) -> list[LocalPolicy]:
+    return [] if path is None else load_local_policies(path)
 
 
 def _parse_at(text: str | None) -> datetime:

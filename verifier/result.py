@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.card import Card, Entitlement
-from verifier.reason import Reason
+from verifier.reason import LANGUAGES, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class VerificationResult:
         out: dict[str, Any] = {
             "ok": self.ok,
             "reason": self.reason.value,
-            "message": {"en": self.message("en"), "zh": self.message("zh")},
+            "message": {language: self.message(language) for language in LANGUAGES},
             "detail": self.detail,
             "service": self.service,
             "checked_at": self.checked_at.isoformat(),

@@ -23,6 +23,7 @@ Base45 decode and at most one signature check per matching key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,7 +42,7 @@ from schemas.services import SERVICE_CODE_PATTERN
 from verifier._qr import Rejection, ScannedCard, scan
 from verifier.bundle import Bundle
 from verifier.errors import VerifierError
-from verifier.policy import Policy
+from verifier.policy import LocalPolicy, Policy
 from verifier.reason import Reason
 from verifier.result import VerificationResult
 
@@ -73,7 +74,9 @@ class Verifier:
     """Verifies cards against one :class:`~verifier.bundle.Bundle`.
 
     ``algorithms`` is the allow-list (configuration, never taken from the token); ``leeway``
-    absorbs clock skew between the issuer and the counter.
+    absorbs clock skew between the issuer and the counter. ``policies`` are the counter's own
+    restrictions: they make the bundle's (or the shipped) policy of a service stricter, never
+    looser (:mod:`verifier.policy`).
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Verifier:
         *,
         leeway: timedelta = DEFAULT_LEEWAY,
         algorithms: frozenset[str] = DEFAULT_ALGORITHMS,
+        policies: Iterable[Policy | LocalPolicy] = (),
     ) -> None:
         if not bundle.trust_list.issuers or not any(i.keys for i in bundle.trust_list.issuers):
             raise VerifierError("the bundle's trust list names no issuer key")
@@ -99,7 +103,18 @@ class Verifier:
             for key in issuer.keys:
                 index = (key.kid, algorithm_of(key.public_key))
                 self._keys_by_kid.setdefault(index, []).append((issuer, key))
-        self._policies = dict(bundle.policies)
+        self.local_policies = tuple(LocalPolicy.of(policy) for policy in policies)
+        self._policies: dict[str, Policy] = {}
+
+    def policy(self, service: str) -> Policy:
+        """The policy this verifier applies to ``service``."""
+        policy = self._policies.get(service)
+        if policy is None:
+            policy = self.bundle.policy(service)
+            for restriction in self.local_policies:
+                policy = restriction.apply(policy)
+            policy = self._policies.setdefault(service, policy)
+        return policy
 
     def verify(self, qr_text: str, *, service: str, at: datetime) -> VerificationResult:
         """Verify ``qr_text`` for the counter's ``service`` at time ``at`` (timezone-aware)."""
@@ -109,9 +124,7 @@ class Verifier:
             raise VerifierError(f"service code {service!r} is malformed")
         if not isinstance(qr_text, str):
             raise VerifierError("qr_text must be a string")
-        policy = self._policies.get(service)
-        if policy is None:
-            policy = self._policies.setdefault(service, Policy(service))
+        policy = self.policy(service)
         verified: _Verified | None = None
         try:
             scanned = scan(qr_text, allowed_algorithms=self.algorithms)

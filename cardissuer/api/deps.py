@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from cardissuer.core.config import Settings
-from cardissuer.core.db import session_scope
+from cardissuer.core.db import read_snapshot, session_scope
 from cardissuer.core.security import read_session
 from cardissuer.errors import AuthenticationError
 from cardissuer.models import OfficerRecord
@@ -19,6 +19,8 @@ from cardissuer.services.access import Actor
 from cardissuer.services.officers import actor_of
 
 SESSION_COOKIE = "fmcard_session"
+MAX_OFFSET = 1_000_000
+"""The largest ``offset`` a list accepts (larger ones overflow the databases' integers)."""
 
 
 def get_settings(request: Request) -> Settings:
@@ -50,7 +52,7 @@ def current_actor(request: Request) -> Actor:
         raise AuthenticationError("not logged in")
     settings = get_settings(request)
     officer_id = read_session(token, secret=settings.session_secret.get_secret_value(), at=now())
-    with session_scope(get_engine(request)) as session:
+    with read_snapshot(get_engine(request)) as session:  # never waits for SQLite writers
         officer = session.get(OfficerRecord, officer_id)
         if officer is None or not officer.active:
             raise AuthenticationError("this account is disabled")

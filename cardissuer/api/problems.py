@@ -1,9 +1,10 @@
 """RFC 9457 problem details: one place maps every error to an HTTP answer.
 
-Each domain error has a stable ``type`` URI (``<base>/problems/<code>``). Validation errors
-list the fields at fault but never echo the submitted values (they may be personal data).
-Anything unexpected becomes a plain 500 problem; the traceback goes to the log, never to the
-client.
+Each domain error has a stable ``type`` URI (``<base>/problems/<code>``); an error class may
+name its own HTTP status (``http_status``), otherwise :data:`STATUS_BY_ERROR` decides.
+Validation errors list the fields at fault but never echo the submitted values (they may be
+personal data). Anything unexpected becomes a plain 500 problem; the traceback goes to the
+log, never to the client. :func:`responses` documents the problems in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardissuer.errors import (
@@ -46,6 +49,52 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
 ]
 
 
+class Problem(BaseModel):
+    """An RFC 9457 problem detail (``application/problem+json``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+_EXAMPLES: dict[int, tuple[str, str, str]] = {
+    400: ("http-error", "Bad request", "There was an error parsing the body"),
+    401: ("authentication-failed", "Authentication failed", "not logged in"),
+    403: ("access-denied", "Access denied", "role registrar may not card.revoke"),
+    404: ("not-found", "Not found", "no person with that code"),
+    409: ("conflict", "Conflict", "a revoked card cannot become suspended"),
+    413: ("too-large", "Request too large", "the body may have at most 2097152 bytes"),
+    422: ("validation-failed", "Request is not valid", "one or more fields are invalid"),
+    429: ("rate-limited", "Rate limited", "too many failed logins for this account"),
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route may answer with, with examples."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        code, title, detail = _EXAMPLES[status]
+        example: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + code,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": "/api/persons/7K2M9QXR4T",
+        }
+        if status == 422:
+            example["errors"] = [{"field": "id", "message": "Extra inputs are not permitted"}]
+        out[status] = {
+            "model": Problem,
+            "description": title,
+            "content": {"application/problem+json": {"example": example}},
+        }
+    return out
+
+
 def problem(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> JSONResponse:
@@ -63,16 +112,27 @@ def problem(
     )
 
 
+def status_of(exc: IssuerError) -> int:
+    own: int | None = getattr(type(exc), "http_status", None)
+    if own is not None:
+        return own
+    return next(code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(IssuerError)
     async def issuer_error(request: Request, exc: IssuerError) -> JSONResponse:
-        status = next(code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind))
+        status = status_of(exc)
         extra: dict[str, Any] = {}
         if isinstance(exc, DuplicateSuspectedError):
             extra["candidates"] = exc.candidates
-        if isinstance(exc, AccessDeniedError):
-            _audit_denied(request, str(exc))
-        return problem(status, exc.code, _title(exc), str(exc), request.url.path, **extra)
+        if isinstance(exc, AccessDeniedError):  # a database write: not on the event loop
+            await run_in_threadpool(_audit_denied, request, getattr(exc, "audit_detail", str(exc)))
+        response = problem(status, exc.code, _title(exc), str(exc), request.url.path, **extra)
+        if isinstance(exc, RateLimitedError):
+            settings = getattr(request.app.state, "settings", None)
+            response.headers["Retry-After"] = str(getattr(settings, "login_window_seconds", 300))
+        return response
 
     @app.exception_handler(SchemaError)
     async def schema_error(request: Request, exc: SchemaError) -> JSONResponse:
@@ -111,7 +171,7 @@ def install(app: FastAPI) -> None:
         log.error(
             "unexpected error on %s %s: %s",
             request.method,
-            request.url.path,
+            getattr(request.scope.get("route"), "path", "?"),  # the template: no codes or numbers
             type(exc).__name__,
             exc_info=exc,
         )

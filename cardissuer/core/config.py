@@ -71,11 +71,13 @@ class Settings(BaseSettings):
                 raise ValueError("FMCARD_SESSION_SECRET must be set in production")
             if len(self.session_secret.get_secret_value()) < 32:
                 raise ValueError("FMCARD_SESSION_SECRET must have at least 32 characters")
-            if (self.workspace / self.dev_passphrase_file).exists():
-                raise ValueError(
-                    f"{self.workspace} holds development keys ({self.dev_passphrase_file}); "
-                    "production needs keys protected by a real passphrase or an HSM"
-                )
+            # The CLI's name too: renaming the setting must not hide an 'init --dev' workspace.
+            for name in dict.fromkeys((self.dev_passphrase_file, "dev-passphrase.txt")):
+                if (self.workspace / name).exists():
+                    raise ValueError(
+                        f"{self.workspace} holds development keys ({name}); "
+                        "production needs keys protected by a real passphrase or an HSM"
+                    )
         return self
 
     @property

@@ -3,10 +3,17 @@
 SQLite runs in WAL mode with foreign keys on and a busy timeout, so several requests (and a
 backup) can run while one writes. Schema changes go through Alembic (``fmcard db upgrade``);
 :func:`create_schema` exists for tests and first start of the embedded database.
+
+Write transactions on SQLite start with ``BEGIN IMMEDIATE`` (they queue for the write lock
+instead of failing half-way); :func:`read_snapshot` opens a read-only transaction that sees one
+consistent state of the database without blocking writers, for checks such as verifying the
+audit chain while the service keeps appending to it.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +22,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
+
+SQLITE_BEGIN = "fmcard_sqlite_begin"
+"""Connection execution option: how SQLite transactions begin (``IMMEDIATE`` by default)."""
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -35,17 +45,36 @@ def make_engine(url: str, **options: Any) -> Engine:
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    # Switching a new database to WAL needs an exclusive lock and SQLite does not wait for it
+    # with the busy handler: several instances starting at once retry for a while.
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 99:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Take the write lock at the start of every transaction: read-then-write transactions
-    # then queue instead of failing with "database is locked" on upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # then queue instead of failing with "database is locked" on upgrade. Read snapshots ask
+    # for a deferred transaction instead (execution option SQLITE_BEGIN).
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; ``None`` for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def create_schema(engine: Engine) -> None:
@@ -65,3 +94,24 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Session]:
+    """A read-only transaction over one consistent state of the database.
+
+    Every query inside sees the same snapshot, even while other transactions commit: on
+    PostgreSQL a REPEATABLE READ, READ ONLY transaction; on SQLite (WAL) a deferred
+    transaction, which neither waits for nor blocks writers. Never committed.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection = connection.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+        elif engine.dialect.name == "postgresql":
+            connection = connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        # Closing the session (not rolling it back) leaves what was read usable afterwards;
+        # closing the connection then ends the transaction without changing anything.
+        with Session(bind=connection, expire_on_commit=False) as session:
+            yield session

@@ -2,7 +2,12 @@
 
 Only method, path template, status, duration and a request id are logged for requests: path
 parameters (which may be codes or passport numbers), bodies, query strings and tokens never
-are.
+are. An exception is logged by its class name only: messages of database errors quote the
+statement's parameters, i.e. the personal data being written.
+
+The web server's own loggers go through the same formatter, and its access log (which prints
+full paths, hence codes and passport numbers) is switched off: the service logs each request
+itself, with the route template instead of the path.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+SERVER_ACCESS_LOGGER = "uvicorn.access"
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,3 +45,11 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    for name in SERVER_LOGGERS:
+        server = logging.getLogger(name)
+        server.handlers[:] = [handler] if name == "uvicorn" else []
+        server.propagate = name != "uvicorn"
+    access = logging.getLogger(SERVER_ACCESS_LOGGER)
+    access.handlers[:] = []
+    access.propagate = False
+    access.disabled = True

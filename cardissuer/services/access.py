@@ -4,7 +4,9 @@ Every domain operation names a permission; :func:`require` checks the actor's ro
 :data:`PERMISSIONS` and, for records of an office, that the actor belongs to it unless the
 role reaches every office (admins; auditors for reading). A refusal raises
 :class:`AccessDeniedError`; the caller audits it in a transaction of its own so that the
-refused change leaves nothing behind but the audit entry.
+refused change leaves nothing behind but the audit entry. A record the officer may not even
+read is refused with :class:`RecordHiddenError`, which answers like "not found" so that other
+offices' codes, passports and serials cannot be probed, and is audited like any refusal.
 """
 
 from __future__ import annotations
@@ -41,6 +43,17 @@ ALL_OFFICES: dict[Role, frozenset[str]] = {
     Role.AUDITOR: frozenset({"person.read", "officer.read", "audit.read"}),
 }
 """Permissions a role holds for every office's records, not only its own."""
+
+
+class RecordHiddenError(AccessDeniedError):
+    """The record belongs to an office the officer may not read: answered as "not found"."""
+
+    code = "not-found"
+    http_status = 404
+
+    def __init__(self, message: str, audit_detail: str = "record of another office") -> None:
+        super().__init__(message)
+        self.audit_detail = audit_detail
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,19 +9,31 @@ head, so a truncated log is caught even if the head row is rewritten too.
 
 :func:`verify_chain` walks the log and reports the first entry that was edited, deleted,
 reordered or cut off.
+
+Checkpoints are made inside :func:`append`, in the transaction that adds every N-th entry, so
+they cannot be skipped by a crash between the entry and its checkpoint. The service registers
+its signer and N once per engine (:func:`sign_checkpoints`); the domain services keep calling
+``append(session, ...)`` and never need to know about signing. Appends through an engine with
+no registered signer (tests, offline tools) add entries without checkpoints.
+
+What checkpoints cannot do: they live in the same database, so someone who can write to it
+may cut off the tail *and* delete the checkpoints after the cut. Copies of the checkpoints
+kept elsewhere (``fmcard audit checkpoint`` prints one) close that gap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from cardissuer.core.db import session_scope
 from cardissuer.errors import AuditChainError
@@ -70,6 +82,62 @@ def _entry_hash(entry: AuditRecord) -> str:
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class CheckpointPolicy:
+    """Who signs audit checkpoints, and after how many entries."""
+
+    signer: Signer
+    every: int
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError("checkpoints must come every 1 or more entries")
+
+
+_POLICIES: WeakKeyDictionary[Engine, CheckpointPolicy] = WeakKeyDictionary()
+
+
+def sign_checkpoints(engine: Engine, signer: Signer, *, every: int) -> CheckpointPolicy:
+    """Have appends through ``engine`` sign a checkpoint at every ``every``-th entry.
+
+    Held per engine (weakly: it goes when the engine goes), so every session of the service,
+    including those the domain services and the error handlers open, checkpoints alike.
+    """
+    policy = CheckpointPolicy(signer, every)
+    _POLICIES[engine] = policy
+    return policy
+
+
+def checkpoint_policy(session: Session) -> CheckpointPolicy | None:
+    """The policy registered for the engine ``session`` is bound to, if any."""
+    try:
+        bind = session.get_bind()
+    except Exception:  # an unbound session has no engine, hence no policy
+        return None
+    return _POLICIES.get(bind.engine)
+
+
+def _locked_head(session: Session) -> AuditHeadRecord:
+    """The chain head, locked until the transaction ends (created on the first append).
+
+    ``populate_existing``: a session that outlived an earlier transaction must not append
+    after a head it remembers instead of the one in the database.
+    """
+    query = select(AuditHeadRecord).with_for_update().execution_options(populate_existing=True)
+    head = session.exec(query).first()
+    if head is not None:
+        return head
+    # Two first appends may race to create the head: the loser's insert fails on the primary
+    # key (after waiting for the winner to commit) and it then locks the winner's row.
+    try:
+        with session.begin_nested():
+            session.add(AuditHeadRecord(id=1))
+            session.flush()
+    except IntegrityError:
+        pass
+    return session.exec(query).one()
+
+
 def append(
     session: Session,
     *,
@@ -82,12 +150,15 @@ def append(
     after: dict[str, Any] | None = None,
     detail: str = "",
     at: datetime | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> AuditRecord:
-    """Append one entry in the caller's transaction (it commits or rolls back with it)."""
-    head = session.exec(select(AuditHeadRecord).with_for_update()).first()
-    if head is None:
-        head = AuditHeadRecord()
-        session.add(head)
+    """Append one entry in the caller's transaction (it commits or rolls back with it).
+
+    When the new entry's ``seq`` is a multiple of the checkpoint interval, a signed checkpoint
+    of it is stored in the same transaction (``checkpoints``, else the policy registered for
+    the session's engine; none if neither).
+    """
+    head = _locked_head(session)
     entry = AuditRecord(
         seq=head.seq + 1,
         at=(at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0),
@@ -108,6 +179,9 @@ def append(
     session.add(entry)
     session.add(head)
     session.flush()
+    policy = checkpoints or checkpoint_policy(session)
+    if policy is not None and entry.seq % policy.every == 0:
+        checkpoint(session, policy.signer, at=entry.at)
     return entry
 
 
@@ -128,8 +202,8 @@ def record_denied(
 
 
 def checkpoint(session: Session, signer: Signer, *, at: datetime) -> AuditCheckpointRecord:
-    """Sign the current chain head and store the checkpoint."""
-    head = session.exec(select(AuditHeadRecord).with_for_update()).first() or AuditHeadRecord()
+    """Sign the current chain head and store the checkpoint (in the caller's transaction)."""
+    head = _locked_head(session)
     claims = {"seq": head.seq, "hash": head.entry_hash, "iat": int(at.timestamp())}
     record = AuditCheckpointRecord(
         seq=head.seq,
@@ -149,49 +223,112 @@ class ChainReport:
     entries: int
     checkpoints: int
     head_seq: int
+    last_checkpoint_seq: int | None = None
+
+
+def _entries(session: Session, page: int = 1000) -> Iterator[AuditRecord]:
+    """Every entry in storage order (by id), a page at a time so a long log fits in memory."""
+    after: int | None = None
+    while True:
+        query = select(AuditRecord).order_by(col(AuditRecord.id)).limit(page)
+        if after is not None:
+            query = query.where(col(AuditRecord.id) > after)
+        rows = session.exec(query).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].id
 
 
 def verify_chain(session: Session, *, keys: Iterable[VerificationKey]) -> ChainReport:
-    """Check every entry, the head and the signed checkpoints; raise on the first break."""
-    entries = session.exec(select(AuditRecord).order_by(AuditRecord.id)).all()  # type: ignore[arg-type]
-    previous_hash, expected_seq = GENESIS, 1
-    hashes: dict[int, str] = {}
-    for entry in entries:
-        if entry.seq != expected_seq:
-            raise AuditChainError(
-                f"entry {expected_seq} is missing or out of order (found {entry.seq})",
-                expected_seq,
-            )
-        if entry.prev_hash != previous_hash:
-            raise AuditChainError(f"entry {entry.seq} does not follow its predecessor", entry.seq)
-        if _entry_hash(entry) != entry.entry_hash:
-            raise AuditChainError(f"entry {entry.seq} was altered", entry.seq)
-        hashes[entry.seq] = entry.entry_hash
-        previous_hash, expected_seq = entry.entry_hash, expected_seq + 1
-    last = expected_seq - 1
-    head = session.exec(select(AuditHeadRecord)).first()
-    if head is not None and (head.seq, head.entry_hash) != (last, previous_hash):
-        raise AuditChainError(
-            f"the log ends at entry {last} but its head says {head.seq}: entries were cut off",
-            last + 1,
-        )
+    """Check every entry, the head and the signed checkpoints; raise for the first break.
+
+    The error's ``seq`` is the first entry that is not as it was written: the first altered,
+    missing or misplaced entry, or the first one cut off the end (caught by the head or by a
+    signed checkpoint beyond the end of the log).
+
+    Checkpoints and the head are read before the entries, so run outside a snapshot (as the
+    API does) entries appended meanwhile only make the log longer than the head it read,
+    which is allowed; :func:`cardissuer.core.db.read_snapshot` gives the strictest check.
+    """
     key_list = list(keys)
-    checkpoints = session.exec(select(AuditCheckpointRecord)).all()
-    for mark in checkpoints:
+    marks = session.exec(
+        select(AuditCheckpointRecord).order_by(
+            col(AuditCheckpointRecord.seq), col(AuditCheckpointRecord.id)
+        )
+    ).all()
+    head = session.exec(select(AuditHeadRecord)).first()
+    wanted = {mark.seq for mark in marks} | ({head.seq} if head is not None else set())
+    hashes: dict[int, str] = {0: GENESIS}
+    problems: list[AuditChainError] = []
+    previous_hash, expected_seq, count = GENESIS, 1, 0
+    for entry in _entries(session):
+        if entry.seq != expected_seq:
+            problems.append(
+                AuditChainError(
+                    f"entry {expected_seq} is missing or out of order (found {entry.seq})",
+                    expected_seq,
+                )
+            )
+        elif entry.prev_hash != previous_hash:
+            problems.append(
+                AuditChainError(f"entry {entry.seq} does not follow its predecessor", entry.seq)
+            )
+        elif _entry_hash(entry) != entry.entry_hash:
+            problems.append(AuditChainError(f"entry {entry.seq} was altered", entry.seq))
+        if problems:
+            break
+        if entry.seq in wanted:
+            hashes[entry.seq] = entry.entry_hash
+        previous_hash, expected_seq, count = entry.entry_hash, expected_seq + 1, count + 1
+    last = expected_seq - 1
+    walk_broken = bool(problems)  # then nothing at or after the break can be compared
+    intact_until = last + 1
+    cut_off = False
+    for mark in marks:
         try:
             claims, _ = decode_jwt(mark.signature, typ=CHECKPOINT_TYP, keys=key_list)
         except SignedDocumentError as exc:
-            raise AuditChainError(
-                f"checkpoint at entry {mark.seq} is not validly signed: {exc}", mark.seq
-            ) from None
-        if (claims.get("seq"), claims.get("hash")) != (mark.seq, mark.entry_hash):
-            raise AuditChainError(f"checkpoint at entry {mark.seq} was altered", mark.seq)
-        if mark.seq > last:
-            raise AuditChainError(
-                f"a signed checkpoint covers entry {mark.seq} but the log ends at {last}: "
-                "entries were cut off",
-                last + 1,
+            problems.append(
+                AuditChainError(
+                    f"checkpoint at entry {mark.seq} is not validly signed: {exc}", mark.seq
+                )
             )
-        if mark.seq and hashes.get(mark.seq) != mark.entry_hash:
-            raise AuditChainError(f"entry {mark.seq} differs from its signed checkpoint", mark.seq)
-    return ChainReport(entries=len(entries), checkpoints=len(checkpoints), head_seq=last)
+            continue
+        if (claims.get("seq"), claims.get("hash")) != (mark.seq, mark.entry_hash):
+            problems.append(
+                AuditChainError(f"checkpoint at entry {mark.seq} was altered", mark.seq)
+            )
+        elif mark.seq >= intact_until:
+            if not walk_broken and not cut_off:
+                cut_off = True
+                problems.append(
+                    AuditChainError(
+                        f"a signed checkpoint covers entry {mark.seq} but the log ends at "
+                        f"{last}: entries were cut off",
+                        last + 1,
+                    )
+                )
+        elif hashes.get(mark.seq) != mark.entry_hash:
+            problems.append(
+                AuditChainError(f"entry {mark.seq} differs from its signed checkpoint", mark.seq)
+            )
+    if head is not None and not walk_broken:
+        if head.seq > last:
+            problems.append(
+                AuditChainError(
+                    f"the log ends at entry {last} but its head says {head.seq}: "
+                    "entries were cut off",
+                    last + 1,
+                )
+            )
+        elif hashes.get(head.seq) != head.entry_hash:
+            problems.append(AuditChainError(f"the head does not match entry {head.seq}", head.seq))
+    if problems:
+        raise min(problems, key=lambda problem: problem.seq or 0)
+    return ChainReport(
+        entries=count,
+        checkpoints=len(marks),
+        head_seq=last,
+        last_checkpoint_seq=marks[-1].seq if marks else None,
+    )

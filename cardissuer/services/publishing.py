@@ -1,18 +1,22 @@
 """What counters fetch: status lists, the trust list, JWKS and the verifier bundle.
 
 Status lists are built from the cards' states (revoked, suspended, superseded) and signed with
-the active issuing key. A signed list is cached per process and re-signed when a card's state
-changed or when half its validity has passed, so that counters polling every few minutes cost
-one query, not one signature. The trust list is signed offline by the trust anchor (``fmcard
+the active issuing key. A signed list is cached per process together with a digest of the
+statuses it was made from, and re-signed when those statuses differ or when half its validity
+has passed, so that counters polling every few minutes cost one query, not one signature.
+(Comparing the statuses themselves, not a "changed at" time, cannot miss two changes within
+the same second.) The trust list is signed offline by the trust anchor (``fmcard
 trust-list``) and served as published: the anchor's private key never needs to be online.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,11 @@ from cardissuer.models import CardRecord, CardState, StatusListRecord
 from cardissuer.services.cards import STATE_STATUS
 from keys.signer import Signer
 from keys.status_list import StatusList, sign_status_list
+from keys.store import write_file
 from verifier.bundle import build_bundle_document
 from verifier.policy import Policy
+
+_LIST_ID = re.compile(r"[0-9A-Za-z_-]{1,16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,34 +56,41 @@ class Publisher:
         validity: timedelta,
         published_dir: Path,
         policies: list[Policy] | None = None,
+        issuer_id: str | None = None,
     ) -> None:
+        self.issuer_id = issuer_id
         self.signer = signer
         self.status_uri_prefix = status_uri_prefix
         self.validity = validity
         self.published_dir = published_dir
         self.policies = policies or []
-        self._cache: dict[str, tuple[datetime, datetime, Published]] = {}
+        self._cache: dict[str, tuple[str, datetime, Published]] = {}
         self._lock = threading.Lock()
 
     def status_list(self, session: Session, list_id: str, *, at: datetime) -> Published:
-        record = session.get(StatusListRecord, list_id)
+        known = _LIST_ID.fullmatch(list_id)
+        record = session.get(StatusListRecord, list_id) if known else None
         if record is None:
-            raise NotFoundError(f"no status list {list_id!r}")
-        with self._lock:
-            cached = self._cache.get(list_id)
-            if cached and cached[0] == record.changed_at and at - cached[1] < self.validity / 2:
-                return cached[2]
-        statuses = StatusList(record.size, record.bits)
+            raise NotFoundError("no such status list")
         rows = session.exec(
-            select(CardRecord.status_index, CardRecord.state).where(
+            select(CardRecord.status_index, CardRecord.state)
+            .where(
                 CardRecord.list_id == list_id,
                 col(CardRecord.state).in_(
                     [CardState.REVOKED, CardState.SUSPENDED, CardState.SUPERSEDED]
                 ),
             )
+            .order_by(col(CardRecord.status_index))
         ).all()
-        for index, state in rows:
-            statuses[index] = STATE_STATUS[CardState(state)]
+        values = [(index, int(STATE_STATUS[CardState(state)])) for index, state in rows]
+        content = hashlib.sha256(json.dumps([record.size, values]).encode()).hexdigest()
+        with self._lock:
+            cached = self._cache.get(list_id)
+            if cached and cached[0] == content and at - cached[1] < self.validity / 2:
+                return cached[2]
+        statuses = StatusList(record.size, record.bits)
+        for index, value in values:
+            statuses[index] = value
         token = sign_status_list(
             statuses,
             uri=self.status_uri_prefix + list_id,
@@ -92,7 +106,7 @@ class Publisher:
             max_age=int(self.validity.total_seconds() // 4),
         )
         with self._lock:
-            self._cache[list_id] = (record.changed_at, at, published)
+            self._cache[list_id] = (content, at, published)
         return published
 
     def status_lists(self, session: Session, *, at: datetime) -> list[Published]:
@@ -105,7 +119,7 @@ class Publisher:
         path = self.published_dir / "trust-list.jwt"
         try:
             body = path.read_bytes()
-            modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+            modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         except FileNotFoundError:
             raise NotFoundError(
                 "no trust list has been published yet (fmcard trust-list)"
@@ -113,22 +127,51 @@ class Publisher:
         return _published(body, "application/jwt", modified, max_age=3600)
 
     def jwks(self, keys: dict[str, Any], *, at: datetime) -> Published:
-        import json
-
         return _published(json.dumps(keys).encode(), "application/jwk-set+json", at, max_age=3600)
 
     def bundle(self, session: Session, *, anchors: list[Any], at: datetime) -> Published:
-        import json
-
-        trust = self.trust_list().body.decode()
-        lists = [p.body.decode() for p in self.status_lists(session, at=at)]
+        """The trust list, every status list and the policies; last modified when the newest
+        of its parts was."""
+        trust = self.trust_list()
+        lists = self.status_lists(session, at=at)
         document = build_bundle_document(
-            anchors=anchors, trust_list=trust, status_lists=lists, policies=self.policies
+            anchors=anchors,
+            trust_list=trust.body.decode(),
+            status_lists=[p.body.decode() for p in lists],
+            signed_policies=[self.signed_policies(at=at)] if self.issuer_id else None,
         )
         body = (json.dumps(document, indent=1) + "\n").encode()
-        return _published(body, "application/json", at, max_age=300)
+        modified = max([trust.last_modified, *(p.last_modified for p in lists)])
+        return _published(body, "application/json", modified, max_age=300)
+
+    def signed_policies(self, *, at: datetime) -> str:
+        """The counter policies (the package's per-counter defaults, or those given) signed by
+        the issuing key, kept in ``published/policies.jwt``: re-signed with the next version
+        only when they change, since counters refuse a changed policy under an old version."""
+        import base64
+
+        from verifier.policy import counter_types, sign_policies
+
+        policies = self.policies or [kind.policy for kind in counter_types().values()]
+        path = self.published_dir / "policies.jwt"
+        wanted = sorted(json.dumps(p.to_json(), sort_keys=True) for p in policies)
+        version = 1
+        if path.exists():
+            token = path.read_text(encoding="ascii").strip()
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            held = sorted(json.dumps(p, sort_keys=True) for p in claims.get("policies", []))
+            if held == wanted and claims.get("iss") == self.issuer_id:
+                return token
+            version = int(claims.get("ver", 0)) + 1
+        assert self.issuer_id is not None  # noqa: S101 - checked by the caller
+        token = sign_policies(
+            policies, issuer_id=self.issuer_id, version=version, issued_at=at, signer=self.signer
+        )
+        write_file(path, token.encode())
+        return token
 
 
 def _published(body: bytes, media_type: str, at: datetime, *, max_age: int) -> Published:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return Published(body, media_type, etag, at.replace(microsecond=0), max_age)
+    return Published(body, media_type, etag, at.astimezone(UTC).replace(microsecond=0), max_age)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cardissuer.errors import ConflictError, DuplicateSuspectedError, NotFoundError
 from cardissuer.models import (
@@ -34,7 +34,7 @@ from cardissuer.models import (
     PersonRecord,
 )
 from cardissuer.services import audit
-from cardissuer.services.access import Actor, require
+from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from schemas import code as foreigner_code
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
 from schemas.errors import SchemaError
@@ -42,6 +42,27 @@ from schemas.errors import SchemaError
 DUPLICATE_THRESHOLD = 0.8
 _SKELETON_MAP = str.maketrans({"Q": "K", "C": "K", "Z": "S", "V": "W", "P": "B"})
 _PARTICLES = frozenset({"AL", "EL", "BIN", "IBN", "BEN", "VAN", "DE", "DA", "DI", "VON"})
+_PASSPORT_NUMBER = re.compile(r"[A-Z0-9<]{3,20}")
+_COUNTRY = re.compile(r"[A-Z]{3}")
+
+
+class InvalidPersonError(ConflictError):
+    """A field of the person is invalid (names, nationality, birth date)."""
+
+    code = "invalid-person"
+    http_status = 422
+
+
+class PassportRegisteredError(ConflictError):
+    """The passport is already recorded for a person: look them up instead."""
+
+    code = "passport-registered"
+
+
+class PassportBlockedError(ConflictError):
+    """The passport was reported lost or stolen: it can never register or be linked again."""
+
+    code = "passport-blocked"
 
 
 def name_key(family_name: str, given_names: str) -> str:
@@ -79,25 +100,24 @@ def name_similarity(key_a: str, key_b: str) -> float:
 
 
 def parse_birth_date(text: str) -> BirthDate:
-    parts = [int(part) for part in text.split("-")]
     try:
+        parts = [int(part) for part in text.split("-")]
         return BirthDate(*parts)
-    except SchemaError as exc:
-        raise ConflictError(f"birth_date: {exc}") from None
+    except (SchemaError, ValueError, TypeError) as exc:
+        raise InvalidPersonError(f"birth_date: {exc}") from None
 
 
-def _validate_person_fields(data: PersonCreate, birth: BirthDate) -> None:
+def validate_person_fields(data: PersonCreate, birth: BirthDate, *, at: datetime) -> None:
     """Reuse the card model's strict rules for names and nationality (one source of truth)."""
-    from datetime import UTC
-
+    at = at.astimezone(UTC).replace(microsecond=0)
     try:
         Card(
             issuer="CHECK",
             code=foreigner_code.generate(),
             serial="CHECK",
-            issued_at=datetime.now(UTC),
-            valid_from=datetime.now(UTC),
-            expires_at=datetime.now(UTC).replace(year=datetime.now(UTC).year + 1),
+            issued_at=at,
+            valid_from=at,
+            expires_at=at + timedelta(days=365),  # not year + 1: there is no 29 February next year
             family_name=data.family_name,
             given_names=data.given_names,
             native_name=data.native_name,
@@ -109,12 +129,6 @@ def _validate_person_fields(data: PersonCreate, birth: BirthDate) -> None:
         )
     except SchemaError as exc:
         raise InvalidPersonError(str(exc)) from None
-
-
-class InvalidPersonError(ConflictError):
-    """A field of the person is invalid (names, nationality, birth date)."""
-
-    code = "invalid-person"
 
 
 def find_duplicates(session: Session, data: PersonCreate) -> list[dict[str, Any]]:
@@ -161,7 +175,7 @@ def register(
     """
     require(actor, "person.register")
     birth = parse_birth_date(data.birth_date)
-    _validate_person_fields(data, birth)
+    validate_person_fields(data, birth, at=at)
     _check_passport_is_new(session, data.passport)
     candidates = find_duplicates(session, data)
     if candidates and not data.confirm_new_person:
@@ -229,7 +243,7 @@ def link_passport_to_existing(
     session: Session, actor: Actor, code: str, passport: PassportIn, *, at: datetime
 ) -> PersonRecord:
     """The officer decided a suspected duplicate is this existing person: add the passport."""
-    person = get_person(session, actor, code, permission="passport.change")
+    person = get_person(session, actor, code, permission="passport.change", for_update=True)
     _check_passport_is_new(session, passport)
     _replace_current_passport(session, actor, person, passport, reason="replaced", at=at)
     session.add(
@@ -255,8 +269,11 @@ def link_passport_to_existing(
 def change_passport(
     session: Session, actor: Actor, code: str, change: PassportChange, *, at: datetime
 ) -> PersonRecord:
-    """Record a new passport for the person; the code stays the same."""
-    person = get_person(session, actor, code, permission="passport.change")
+    """Record a new passport for the person; the code stays the same.
+
+    The person's row is locked, so two passport changes at once cannot leave two current
+    passports."""
+    person = get_person(session, actor, code, permission="passport.change", for_update=True)
     _check_passport_is_new(session, change.passport)
     _replace_current_passport(session, actor, person, change.passport, reason=change.reason, at=at)
     return person
@@ -274,16 +291,19 @@ def mark_passport(
     """Mark a passport lost or stolen: it can never register anyone again."""
     if state not in (PassportState.LOST, PassportState.STOLEN):
         raise ConflictError("a passport can only be marked lost or stolen")
+    number, country = number.strip().upper(), country.strip().upper()
+    if not _PASSPORT_NUMBER.fullmatch(number) or not _COUNTRY.fullmatch(country):
+        raise NotFoundError("no such passport")
     passport = session.exec(
         select(PassportRecord).where(
-            PassportRecord.number == number.upper(),
-            PassportRecord.issuing_country == country.upper(),
+            PassportRecord.number == number, PassportRecord.issuing_country == country
         )
     ).first()
     if passport is None:
         raise NotFoundError("no such passport")
     person = session.get(PersonRecord, passport.person_id)
     assert person is not None  # noqa: S101 - foreign key
+    _require_visible(actor, person, "no such passport")
     require(actor, "passport.mark_lost", office_id=person.office_id)
     before = audit.record_values(passport)
     passport.state = state
@@ -309,7 +329,11 @@ def get_person(
     permission: str = "person.read",
     for_update: bool = False,
 ) -> PersonRecord:
-    """The person with ``code``; another office's person is "not found" unless allowed."""
+    """The person with ``code``; another office's person is "not found" unless allowed.
+
+    An officer who may not even read the person gets the same answer as for a code that
+    does not exist (the refusal is still audited), so codes of other offices cannot be
+    probed; one who may read but not do ``permission`` is refused outright."""
     try:
         code = foreigner_code.validate(code)
     except SchemaError:
@@ -320,19 +344,31 @@ def get_person(
     person = session.exec(query).first()
     if person is None:
         raise NotFoundError("no person with that code")
+    _require_visible(actor, person, "no person with that code")
     require(actor, permission, office_id=person.office_id)
     return person
 
 
+def _require_visible(actor: Actor, person: PersonRecord, message: str) -> None:
+    if not allowed(actor, "person.read", office_id=person.office_id):
+        raise RecordHiddenError(message)
+
+
 def find_by_passport(session: Session, actor: Actor, number: str) -> PersonRecord:
     """The person who holds or ever held passport ``number`` (any issuing country)."""
+    number = number.strip().upper()
+    if not _PASSPORT_NUMBER.fullmatch(number):
+        raise NotFoundError("no person with that passport number")
     passport = session.exec(
-        select(PassportRecord).where(PassportRecord.number == number.strip().upper())
+        select(PassportRecord)
+        .where(PassportRecord.number == number)
+        .order_by(col(PassportRecord.id))
     ).first()
     if passport is None:
         raise NotFoundError("no person with that passport number")
     person = session.get(PersonRecord, passport.person_id)
     assert person is not None  # noqa: S101 - foreign key
+    _require_visible(actor, person, "no person with that passport number")
     require(actor, "person.read", office_id=person.office_id)
     return person
 
@@ -342,7 +378,7 @@ def passports_of(session: Session, person: PersonRecord) -> list[PassportRecord]
         session.exec(
             select(PassportRecord)
             .where(PassportRecord.person_id == person.id)
-            .order_by(PassportRecord.id)  # type: ignore[arg-type]
+            .order_by(col(PassportRecord.id))
         ).all()
     )
 
@@ -362,10 +398,12 @@ def _check_passport_is_new(session: Session, passport: PassportIn) -> None:
     if known is None:
         return
     if known.state in (PassportState.LOST, PassportState.STOLEN):
-        raise ConflictError(
+        raise PassportBlockedError(
             f"passport was reported {known.state.value}; it cannot be used to register"
         )
-    raise ConflictError("this passport is already registered to a person; look them up by it")
+    raise PassportRegisteredError(
+        "this passport is already registered to a person; look them up by it"
+    )
 
 
 def _replace_current_passport(
@@ -415,8 +453,8 @@ def _add_passport(
     )
     try:
         session.flush()
-    except IntegrityError:
-        raise ConflictError("this passport is already registered to a person") from None
+    except IntegrityError:  # another transaction recorded it first
+        raise PassportRegisteredError("this passport is already registered to a person") from None
 
 
 def _unused_code(session: Session) -> str:

@@ -97,4 +97,5 @@ def login_headers(
     """Log in as a demo officer and return the Authorization header."""
     response = client.post("/api/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
+    client.cookies.clear()  # the bearer header, not the console cookie, carries the session
     return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from cardissuer.api.deps import ActorDep, SessionDep, now
+from cardissuer.api import problems
+from cardissuer.api.deps import MAX_OFFSET, ActorDep, SessionDep, now
+from cardissuer.core.db import read_snapshot
 from cardissuer.models import (
     AuditPublic,
     AuditRecord,
@@ -25,7 +27,9 @@ from cardissuer.services.officers import create_office, create_officer
 from cardissuer.services.registry import office_code
 from keys.jws import VerificationKey
 
-router = APIRouter(prefix="/api", tags=["administration"])
+router = APIRouter(
+    prefix="/api", tags=["administration"], responses=problems.responses(401, 403, 404, 409, 422)
+)
 
 
 @router.get("/offices", summary="All offices")
@@ -48,7 +52,7 @@ def new_office(data: OfficeCreate, actor: ActorDep, session: SessionDep) -> dict
 def officers(
     actor: ActorDep,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Page[OfficerPublic]:
     require(actor, "officer.read")
@@ -91,7 +95,7 @@ def new_officer(data: OfficerCreate, actor: ActorDep, session: SessionDep) -> Of
 def audit_log(
     actor: ActorDep,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditPublic]:
     require(actor, "audit.read")
@@ -118,10 +122,11 @@ def audit_log(
 
 
 @router.get("/audit/verify", summary="Check the audit chain and its signed checkpoints")
-def audit_verify(actor: ActorDep, session: SessionDep, request: Request) -> dict[str, int]:
+def audit_verify(actor: ActorDep, request: Request) -> dict[str, int]:
     require(actor, "audit.read")
     keys = [VerificationKey(kid, key) for key, kid in request.app.state.public_keys]
-    report = audit.verify_chain(session, keys=keys)
+    with read_snapshot(request.app.state.engine) as session:  # writers are not held up
+        report = audit.verify_chain(session, keys=keys)
     return {
         "entries": report.entries,
         "checkpoints": report.checkpoints,

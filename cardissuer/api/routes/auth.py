@@ -6,13 +6,14 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
+from cardissuer.api import problems
 from cardissuer.api.deps import SESSION_COOKIE, ActorDep, SessionDep, SettingsDep, now
 from cardissuer.core.security import issue_session
 from cardissuer.models import LoginIn, OfficerPublic, OfficerRecord
 from cardissuer.services.officers import authenticate
 from cardissuer.services.registry import office_code
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems.responses(401, 422, 429))
 
 
 @router.post("/login", summary="Log in; returns a session token (also set as a cookie)")

@@ -6,12 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
 
+from cardissuer.api import problems
 from cardissuer.api.deps import ActorDep, SessionDep, now
 from cardissuer.api.routes.common import card_public, issuing_context
 from cardissuer.models import CardAction, CardIssue, CardPublic, CardState
 from cardissuer.services import cards
 
-router = APIRouter(prefix="/api", tags=["cards"])
+router = APIRouter(
+    prefix="/api", tags=["cards"], responses=problems.responses(401, 403, 404, 409, 422)
+)
 
 
 @router.post(
@@ -25,7 +28,18 @@ def issue(
     session: SessionDep,
     request: Request,
     data: CardIssue | None = None,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=128,
+            pattern=r"^[\x21-\x7e]+$",
+            description="any unique string per intended card (a UUID): a retry with the same "
+            "key returns the same card instead of issuing another",
+            examples=["6f1c2a7e-0d7b-4a57-9a51-3b8f1e0c2d44"],
+        ),
+    ] = None,
 ) -> CardPublic:
     record = cards.issue(
         session,

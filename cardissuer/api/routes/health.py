@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
-from cardissuer.core.db import session_scope
+from cardissuer.core.db import read_snapshot
 
 router = APIRouter(tags=["operations"])
 
@@ -18,7 +18,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="The database answers and the signing key is loaded")
 def readyz(request: Request, response: Response) -> dict[str, str]:
     try:
-        with session_scope(request.app.state.engine) as session:
+        with read_snapshot(request.app.state.engine) as session:
             session.exec(text("SELECT 1"))  # type: ignore[call-overload]
         signer = request.app.state.keys.signer
     except Exception as exc:  # readiness reports any failure as not ready

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
-from cardissuer.api.deps import ActorDep, SessionDep, SettingsDep, now
+from cardissuer.api import problems
+from cardissuer.api.deps import MAX_OFFSET, ActorDep, SessionDep, SettingsDep, now
 from cardissuer.api.routes.common import issuing_context, person_public, person_summary
 from cardissuer.errors import NotFoundError, PortraitError
 from cardissuer.models import (
@@ -24,19 +25,29 @@ from cardissuer.models import (
     PersonRecord,
     PersonSummary,
 )
-from cardissuer.services import audit, cards, registry
+from cardissuer.services import cards, registry
 from cardissuer.services.access import ALL_OFFICES, require
 from schemas import code as foreigner_code
 
-router = APIRouter(prefix="/api", tags=["registry"])
+router = APIRouter(
+    prefix="/api", tags=["registry"], responses=problems.responses(401, 403, 404, 409, 422)
+)
 
 
 @router.get("/persons", summary="Search persons by name, code or any passport number")
 def search(
     actor: ActorDep,
     session: SessionDep,
-    q: Annotated[str, Query(max_length=64)] = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    q: Annotated[
+        str,
+        Query(
+            max_length=64,
+            pattern=r"^[^\x00-\x1f\x7f]*$",
+            description="part of a name, a code, or a passport number",
+            examples=["HASHIMI"],
+        ),
+    ] = "",
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[PersonSummary]:
     require(actor, "person.read")
@@ -45,12 +56,14 @@ def search(
         query = query.where(PersonRecord.office_id == actor.office_id)
     text = q.strip()
     if text:
-        pattern = f"%{text.upper()}%"
+        # The search text is literal: % and _ are not wildcards.
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped.upper()}%"
         conditions: list[Any] = [
-            func.upper(PersonRecord.family_name).like(pattern),
-            func.upper(PersonRecord.given_names).like(pattern),
-            col(PersonRecord.chinese_name).like(f"%{text}%"),
-            col(PersonRecord.native_name).like(f"%{text}%"),
+            func.upper(PersonRecord.family_name).like(pattern, escape="\\"),
+            func.upper(PersonRecord.given_names).like(pattern, escape="\\"),
+            col(PersonRecord.chinese_name).like(f"%{escaped}%", escape="\\"),
+            col(PersonRecord.native_name).like(f"%{escaped}%", escape="\\"),
             col(PersonRecord.id).in_(
                 select(PassportRecord.person_id).where(PassportRecord.number == text.upper())
             ),
@@ -67,10 +80,44 @@ def search(
     )
 
 
+_DUPLICATE_EXAMPLE = {
+    "type": problems.PROBLEM_TYPE_BASE + "duplicate-suspected",
+    "title": "Duplicate suspected",
+    "status": 409,
+    "detail": "1 registered person(s) look like the same person: link the passport to one "
+    "of them, or confirm a new person (supervisor)",
+    "instance": "/api/persons",
+    "candidates": [
+        {
+            "code": "7K2M9QXR4T",
+            "family_name": "AL-HASHIMI",
+            "given_names": "MUHAMMAD",
+            "nationality": "SAU",
+            "birth_date": "1985-03-14",
+            "score": 1.0,
+        }
+    ],
+}
+
+
 @router.post(
     "/persons",
     status_code=status.HTTP_201_CREATED,
     summary="Register a foreigner; 409 with candidates when a duplicate is suspected",
+    description=(
+        "A suspected duplicate (same nationality and birth date, a similar Latin name) is "
+        "answered with a `duplicate-suspected` problem listing the candidates. The officer "
+        "then either links the passport to one of them "
+        "(`POST /api/persons/{code}/passports/link`) or, as a supervisor, repeats the request "
+        "with `confirm_new_person`; the decision is audited."
+    ),
+    responses={
+        409: {
+            "model": problems.Problem,
+            "description": "Duplicate suspected, or the passport is known",
+            "content": {"application/problem+json": {"example": _DUPLICATE_EXAMPLE}},
+        }
+    },
 )
 def register(data: PersonCreate, actor: ActorDep, session: SessionDep) -> PersonPublic:
     person = registry.register(session, actor, data, at=now())
@@ -83,32 +130,28 @@ def get(code: str, actor: ActorDep, session: SessionDep) -> PersonPublic:
     return person_public(session, registry.get_person(session, actor, code))
 
 
-@router.put("/persons/{code}/portrait", summary="Set the portrait from a photo (JPEG/PNG/WebP)")
-async def set_portrait(
+@router.put(
+    "/persons/{code}/portrait",
+    summary="Set the portrait from a photo (JPEG/PNG/WebP); re-issues the current card",
+)
+def set_portrait(
     code: str,
     actor: ActorDep,
     session: SessionDep,
     settings: SettingsDep,
+    request: Request,
     photo: Annotated[UploadFile, File()],
 ) -> PersonPublic:
+    # A plain function, so it runs in the thread pool: it waits for the person's row lock and
+    # encodes and signs, which must not stop the event loop (and every other request).
     from cardissuer.portrait import make_portrait
 
-    data = await photo.read(settings.max_photo_bytes + 1)
+    data = photo.file.read(settings.max_photo_bytes + 1)
     if len(data) > settings.max_photo_bytes:
         raise PortraitError(f"the photo is larger than {settings.max_photo_bytes // 1024} KB")
-    person = registry.get_person(session, actor, code, permission="person.update", for_update=True)
-    before = audit.record_values(person)
-    person.portrait = make_portrait(data).data
-    person.updated_at = now()
-    session.add(person)
-    audit.append(
-        session,
-        actor=actor,
-        action="person.portrait",
-        record_type="person",
-        record_id=str(person.id),
-        before=before,
-        after=audit.record_values(person),
+    portrait = make_portrait(data).data
+    person = cards.set_portrait(
+        session, actor, code, portrait, at=now(), context=issuing_context(request)
     )
     session.commit()
     return person_public(session, person)
@@ -155,9 +198,15 @@ def link_passport(
     summary="Mark a passport lost or stolen (it can never register again)",
 )
 def mark_passport(
-    country: str, number: str, state: PassportState, actor: ActorDep, session: SessionDep
+    country: Annotated[str, Path(examples=["SAU"])],
+    number: Annotated[str, Path(examples=["K1234567"])],
+    state: Literal["lost", "stolen"],
+    actor: ActorDep,
+    session: SessionDep,
 ) -> dict[str, str]:
-    passport = registry.mark_passport(session, actor, number, country, state, at=now())
+    passport = registry.mark_passport(
+        session, actor, number, country, PassportState(state), at=now()
+    )
     session.commit()
     return {"state": passport.state.value}
 
@@ -199,7 +248,11 @@ def grant(
     "/persons/{code}/grants/{grant_id}", summary="Withdraw a service (re-issues the current card)"
 )
 def withdraw(
-    code: str, grant_id: int, actor: ActorDep, session: SessionDep, request: Request
+    code: str,
+    grant_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    actor: ActorDep,
+    session: SessionDep,
+    request: Request,
 ) -> dict[str, str]:
     cards.withdraw(session, actor, code, grant_id, at=now(), context=issuing_context(request))
     session.commit()

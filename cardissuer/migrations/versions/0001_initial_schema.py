@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 02:02:26.251220
+Create Date: 2026-11-22 02:13:16.984356
 """
 
 from __future__ import annotations
@@ -85,7 +85,6 @@ def upgrade() -> None:
         sa.Column("bits", sa.Integer(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("changed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("list_id"),
     )
     op.create_table(

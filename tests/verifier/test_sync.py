@@ -1,0 +1,447 @@
+"""``fmcard-verify sync``: fetch, verify against the pin, refuse rollback, keep the last good.
+
+The issuer's site is a local :mod:`http.server` on 127.0.0.1 that serves whatever bundle the
+test puts up, with ETag and Last-Modified, and can answer slowly, wrongly or hugely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keys.jwk import generate, kid_of
+from keys.signer import KeySigner
+from keys.trust_list import sign_trust_list
+from tests.factories import NOW, Authority
+from verifier import cli
+from verifier.bundle import Bundle
+from verifier.errors import BundleError
+from verifier.server import BundleHolder
+from verifier.sync import (
+    ANCHORS_FILE,
+    BUNDLE_FILE,
+    STATE_FILE,
+    StationData,
+    SyncError,
+    SyncState,
+    data_age,
+    default_data_dir,
+    fetch,
+    human_duration,
+    report,
+    sync,
+)
+
+HOUR = timedelta(hours=1)
+
+
+def publish(
+    authority: Authority,
+    *,
+    at: datetime = NOW,
+    version: int = 1,
+    status_age: timedelta = 3 * HOUR,
+    trust_list_validity: timedelta = timedelta(days=30),
+) -> dict[str, Any]:
+    """The bundle the issuer publishes at ``at``."""
+    trust_list = authority.trust_list(
+        version=version, issued_at=at - HOUR, expires_at=at + trust_list_validity
+    )
+    return authority.bundle_document(
+        trust_list=trust_list, status_tokens=[authority.status_token(issued_at=at - status_age)]
+    )
+
+
+@dataclass
+class Site:
+    """What the local issuer site answers."""
+
+    body: bytes = b""
+    modified: datetime = NOW
+    delay: float = 0.0
+    status: int = 200
+    send_length: bool = True
+    requests: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+
+    def put(self, document: dict[str, Any], *, modified: datetime = NOW) -> None:
+        self.body = json.dumps(document).encode()
+        self.modified = modified
+
+
+class SiteHandler(BaseHTTPRequestHandler):
+    server: SiteServer
+
+    def do_GET(self) -> None:
+        site = self.server.site
+        site.requests.append(dict(self.headers.items()))
+        if site.delay:
+            time.sleep(site.delay)
+        if site.status != 200:
+            self.send_error(site.status)
+            return
+        if self.headers.get("If-None-Match") == site.etag:
+            self.send_response(304)
+            self.send_header("ETag", site.etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("ETag", site.etag)
+        self.send_header("Last-Modified", format_datetime(site.modified, usegmt=True))
+        if site.send_length:
+            self.send_header("Content-Length", str(len(site.body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(site.body)  # the client may stop reading (the size cap)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        super().__init__(("127.0.0.1", 0), SiteHandler)
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Site, str]]:
+    served = Site()
+    server = SiteServer(served)
+    thread = threading.Thread(target=server.serve_forever, name="issuer-site", daemon=True)
+    thread.start()
+    try:
+        yield served, f"http://127.0.0.1:{server.server_address[1]}/bundle.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def station(tmp_path: Path) -> StationData:
+    return StationData(tmp_path / "station")
+
+
+# --- fetching and installing ------------------------------------------------------------------
+
+
+def test_first_sync_pins_the_anchor_then_syncs_conditionally(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    served.put(publish(fresh_authority))
+    first = sync(station, url, at=NOW)
+    assert first.ok
+    assert first.installed
+    assert first.first_install
+    pin = json.loads((station.directory / ANCHORS_FILE).read_text())
+    assert pin["kids"] == [fresh_authority.anchor.kid]
+    assert station.load(at=NOW) is not None
+    assert "If-None-Match" not in served.requests[0]
+
+    again = sync(station, url, at=NOW + HOUR)
+    assert again.ok
+    assert again.not_modified
+    assert not again.installed
+    assert served.requests[1]["If-None-Match"] == served.etag
+    assert "If-Modified-Since" in served.requests[1]
+    state = station.state()
+    assert state.last_success == NOW + HOUR
+    assert state.installed_at == NOW
+
+    fresh_authority.statuses[7] = 1  # the issuer revokes a card and republishes
+    later = publish(fresh_authority, at=NOW + 2 * HOUR, version=2)
+    served.put(later, modified=NOW + 2 * HOUR)
+    newer = sync(station, url, at=NOW + 2 * HOUR)
+    assert newer.ok
+    assert newer.installed
+    assert not newer.first_install
+    held = station.load(at=NOW + 2 * HOUR)
+    assert held is not None
+    (token,) = held.status_lists.values()
+    assert token.statuses[7] == 1
+
+
+def test_a_rollback_is_refused_and_the_held_bundle_stays(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    old = publish(fresh_authority, version=1, status_age=5 * HOUR)
+    served.put(publish(fresh_authority, version=2))
+    assert sync(station, url, at=NOW).ok
+    before = (station.directory / BUNDLE_FILE).read_bytes()
+    served.put(old)
+    refused = sync(station, url, at=NOW + HOUR)
+    assert not refused.ok
+    assert refused.error is not None
+    assert "older than the held version" in refused.error
+    assert (station.directory / BUNDLE_FILE).read_bytes() == before
+    assert station.state().last_error == refused.error
+    assert refused.bundle is not None
+    assert refused.bundle.trust_list.version == 2
+
+
+def test_a_status_list_rollback_is_refused(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    served.put(publish(fresh_authority, status_age=HOUR))
+    assert sync(station, url, at=NOW).ok
+    served.put(publish(fresh_authority, status_age=10 * HOUR))
+    refused = sync(station, url, at=NOW + HOUR)
+    assert refused.error is not None
+    assert "rollback" in refused.error
+
+
+def test_a_bundle_of_another_authority_is_refused_after_pinning(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    served.put(publish(fresh_authority))
+    assert sync(station, url, at=NOW).ok
+    served.put(publish(Authority()))
+    refused = sync(station, url, at=NOW + HOUR)
+    assert refused.error is not None
+    assert "unknown key" in refused.error
+    held = station.load(at=NOW)
+    assert held is not None
+    assert kid_of(held.anchors[0]) == fresh_authority.anchor.kid
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>login page</html>", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b'{"format": "something else"}', "not an fmcard bundle"),
+        (b'{"format": "fmcard-bundle/1", "anchors": [], "trust_list": 7}', "must be a string"),
+    ],
+)
+def test_garbage_is_refused_and_nothing_is_pinned(
+    site: tuple[Site, str], station: StationData, body: bytes, message: str
+) -> None:
+    served, url = site
+    served.body = body
+    outcome = sync(station, url, at=NOW)
+    assert outcome.error is not None
+    assert message in outcome.error
+    assert outcome.bundle is None
+    assert not (station.directory / ANCHORS_FILE).exists()
+    assert not (station.directory / BUNDLE_FILE).exists()
+
+
+def test_the_anchor_kid_is_checked_on_first_install(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    served.put(publish(fresh_authority))
+    wrong = sync(station, url, at=NOW, anchor_kid="AAAAAAAA")
+    assert wrong.error is not None
+    assert "not the expected 'AAAAAAAA'" in wrong.error
+    assert station.pinned_anchors() is None
+    right = sync(station, url, at=NOW, anchor_kid=fresh_authority.anchor.kid)
+    assert right.ok
+    assert right.first_install
+
+
+def test_an_expired_trust_list_is_not_pinned(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    served.put(publish(fresh_authority, at=NOW - timedelta(days=40)))
+    outcome = sync(station, url, at=NOW)
+    assert outcome.error is not None
+    assert "expired" in outcome.error
+    assert station.pinned_anchors() is None
+
+
+def test_a_station_pinned_from_a_trusted_medium_refuses_other_anchors(
+    fresh_authority: Authority, station: StationData, tmp_path: Path
+) -> None:
+    # The pin arrives first (a USB stick from the bureau), the bundle later over the network.
+    bundle = Bundle.from_json(publish(fresh_authority), at=NOW)
+    station._write_anchors(bundle.anchors)
+    stranger = tmp_path / "stranger.json"
+    stranger.write_text(json.dumps(publish(Authority())))
+    refused = sync(station, str(stranger), at=NOW)
+    assert refused.error is not None
+    assert "unknown key" in refused.error
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(publish(fresh_authority)))
+    outcome = sync(station, str(good), at=NOW)
+    assert outcome.ok
+    assert not outcome.first_install
+
+
+def test_the_anchor_rotates_through_next_anchors(
+    fresh_authority: Authority, station: StationData, tmp_path: Path
+) -> None:
+    new_anchor = KeySigner(generate())
+    announcing = fresh_authority.trust_list(version=1, next_anchors=(new_anchor.public_key,))
+    first = tmp_path / "v1.json"
+    first.write_text(json.dumps(fresh_authority.bundle_document(trust_list=announcing)))
+    assert sync(station, str(first), at=NOW).ok
+    rotated = fresh_authority.bundle_document()
+    rotated["trust_list"] = sign_trust_list(fresh_authority.trust_list(version=2), new_anchor)
+    second = tmp_path / "v2.json"
+    second.write_text(json.dumps(rotated))
+    outcome = sync(station, str(second), at=NOW + HOUR)
+    assert outcome.ok, outcome.error
+    assert outcome.notes == (f"trust anchor rotated to {new_anchor.kid}",)
+    assert json.loads((station.directory / ANCHORS_FILE).read_text())["kids"] == [new_anchor.kid]
+    held = station.load(at=NOW + HOUR)
+    assert held is not None
+    assert held.trust_list.version == 2
+
+
+def test_http_errors_timeouts_and_size_caps(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    served.put(publish(fresh_authority))
+    assert "larger than 100 bytes" in str(sync(station, url, at=NOW, max_bytes=100).error)
+    served.send_length = False  # no Content-Length: the cap is enforced while reading
+    assert "larger than 100 bytes" in str(sync(station, url, at=NOW, max_bytes=100).error)
+    served.status = 503
+    assert "HTTP 503" in str(sync(station, url, at=NOW).error)
+    served.status, served.delay = 200, 1.5
+    started = time.monotonic()
+    slow = sync(station, url, at=NOW, timeout=0.3)
+    assert slow.error is not None
+    assert "0.3 s" in slow.error
+    assert time.monotonic() - started < 1.4
+    assert station.pinned_anchors() is None
+    closed = "http://127.0.0.1:9/bundle.json"  # discard port: nothing listens
+    assert sync(station, closed, at=NOW, timeout=2).error is not None
+    with pytest.raises(SyncError, match="only http"):
+        fetch("ftp://example.invalid/bundle.json")
+
+
+def test_a_file_or_a_usb_stick_is_a_source(
+    fresh_authority: Authority, station: StationData, tmp_path: Path
+) -> None:
+    stick = tmp_path / "usb"
+    stick.mkdir()
+    empty = sync(station, str(stick), at=NOW)
+    assert empty.error is not None
+    assert "holds no bundle.json" in empty.error
+    (stick / "fmcard-bundle.json").write_text(json.dumps(publish(fresh_authority)))
+    assert sync(station, str(stick), at=NOW).installed
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 2000)
+    assert "larger than 1000 bytes" in str(sync(station, str(big), at=NOW, max_bytes=1000).error)
+    assert "cannot read" in str(sync(station, str(tmp_path / "none.json"), at=NOW).error)
+
+
+def test_a_damaged_held_bundle_stops_the_sync(
+    fresh_authority: Authority, station: StationData, tmp_path: Path
+) -> None:
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority)))
+    assert sync(station, str(source), at=NOW).ok
+    (station.directory / BUNDLE_FILE).write_text("{damaged")
+    with pytest.raises(BundleError, match="cannot read bundle"):
+        sync(station, str(source), at=NOW)
+    (station.directory / ANCHORS_FILE).write_text("[]")
+    with pytest.raises(BundleError, match="pinned anchors"):
+        station.pinned_anchors()
+
+
+def test_data_age_and_report(fresh_authority: Authority) -> None:
+    bundle = Bundle.from_json(publish(fresh_authority, status_age=20 * HOUR), at=NOW)
+    bank = bundle.policy("bk")
+    age = data_age(bundle, at=NOW, policy=bank)
+    assert age.oldest_status_age == 20 * HOUR
+    assert age.getting_old
+    assert not age.too_old
+    assert data_age(bundle, at=NOW + 5 * HOUR, policy=bank).too_old
+    assert not data_age(bundle, at=NOW, policy=bundle.policy("hc")).getting_old
+    text = report(bundle, SyncState(last_success=NOW - HOUR), at=NOW, policy=bank)
+    assert "status lists: 1, 20 h old" in text
+    assert "getting old, sync soon" in text
+    assert "last sync:    1 h ago" in text
+    assert human_duration(timedelta(days=3)) == "3 d"
+    assert "no bundle yet" in report(None, SyncState(), at=NOW, policy=None)
+
+
+def test_default_data_dir_follows_the_environment(tmp_path: Path) -> None:
+    assert default_data_dir({"FMCARD_VERIFY_DATA_DIR": str(tmp_path)}) == tmp_path
+    xdg = default_data_dir({"XDG_DATA_HOME": str(tmp_path)})
+    assert xdg == tmp_path / "fmcard-verify"
+
+
+# --- the command line, at the real time ------------------------------------------------------
+
+
+def test_sync_command(
+    fresh_authority: Authority,
+    site: tuple[Site, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = datetime.now(UTC)
+    served, url = site
+    served.put(publish(fresh_authority, at=now))
+    data = ["--data-dir", str(tmp_path / "station")]
+    assert cli.main(["sync", *data]) == 2
+    assert "no source" in capsys.readouterr().err
+    assert cli.main(["sync", *data, "--from", url, "--counter", "bank"]) == 0
+    out = capsys.readouterr().out
+    assert f"pinned trust anchor {fresh_authority.anchor.kid}" in out
+    assert "status lists: 1, 3 h old" in out
+    assert "policy bk" in out
+    assert cli.main(["sync", *data, "--quiet"]) == 0  # the same source as last time
+    assert capsys.readouterr().out == ""
+    assert cli.main(["sync", *data, "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["not_modified"]
+    assert outcome["anchors"] == [fresh_authority.anchor.kid]
+    served.put(publish(Authority(), at=now))
+    assert cli.main(["sync", *data]) == 1
+    assert "refused, the held bundle stays" in capsys.readouterr().err
+    assert cli.main(["sync", *data, "--status", "--counter", "hospital"]) == 0
+    status = capsys.readouterr().out
+    assert "trust list:   version 1" in status
+    assert "last error:" in status
+    state = json.loads((tmp_path / "station" / STATE_FILE).read_text())
+    assert state["source"] == url
+    assert state["etag"]
+
+
+def test_a_running_station_picks_up_a_sync(
+    fresh_authority: Authority, station: StationData, tmp_path: Path
+) -> None:
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority)))
+    assert sync(station, str(source), at=NOW).ok
+    holder = BundleHolder.from_data_dir(station, at=NOW)
+    assert holder.current(NOW).trust_list.version == 1
+    source.write_text(json.dumps(publish(fresh_authority, version=2)))
+    time.sleep(0.01)  # a different modification time
+    assert sync(station, str(source), at=NOW).ok
+    assert holder.current(NOW).trust_list.version == 2
+    assert holder.reload_error is None
+    (station.directory / BUNDLE_FILE).write_text("{broken")
+    assert holder.current(NOW).trust_list.version == 2
+    error = getattr(holder, "reload_error")  # noqa: B009 - mypy narrowed it to None above
+    assert isinstance(error, str)
+    assert "held one stays" in error

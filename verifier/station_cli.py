@@ -1,0 +1,394 @@
+"""``fmcard-verify serve``, ``sync`` and ``policy``: the counter station's commands.
+
+``docs/COUNTER.md`` is the manual; :mod:`verifier.server` and :mod:`verifier.sync` do the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import webbrowser
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from keys.jwk import kid_of
+from verifier.bundle import Bundle
+from verifier.cli import BUNDLE_ENV, UsageError, _add_service_arguments, service_of
+from verifier.errors import VerifierError
+from verifier.policy import (
+    SHOWABLE_FIELDS,
+    LocalPolicy,
+    Policy,
+    counter_types,
+    default_policy,
+    load_local_policies,
+)
+from verifier.scanlog import SALT_FILE, ScanLog, load_or_create_salt
+from verifier.server import (
+    CLERK_LANGUAGES,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_RETURN_AFTER,
+    BundleHolder,
+    Station,
+    StationConfig,
+    StationServer,
+)
+from verifier.sync import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    StationData,
+    SyncOutcome,
+    data_age,
+    default_data_dir,
+    human_duration,
+    report,
+    sync,
+)
+
+
+def _say(text: str, *, error: bool = False) -> None:
+    stream = sys.stderr if error else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"station data directory (default: {default_data_dir()})",
+    )
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fmcard-verify serve",
+        description=(
+            "The counter station: a local web page that reads a card's QR from the camera, a "
+            "USB/keyboard-wedge scanner, pasted text or a photo, verifies it offline and shows "
+            "the verdict in green, red or amber. Keeps no scan history."
+        ),
+        epilog=(
+            "examples:\n"
+            "  fmcard-verify serve --bundle demo-out/workspace/published/bundle.json "
+            "--service hc\n"
+            "  fmcard-verify serve --counter bank          # the bundle kept by 'sync'\n"
+            "  fmcard-verify serve --counter transport --lang en --return-after 4"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=os.environ.get(BUNDLE_ENV),
+        help=(
+            f"verify with this bundle file (default: ${BUNDLE_ENV}, else the bundle that "
+            "'fmcard-verify sync' keeps in the data directory); reloaded when it changes"
+        ),
+    )
+    parser.add_argument(
+        "--anchor-kid", help="with --bundle: refuse it unless its trust anchor has this key id"
+    )
+    _data_dir_argument(parser)
+    _add_service_arguments(parser)
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--lang",
+        choices=CLERK_LANGUAGES,
+        default="zh",
+        help="the clerk's language (default zh; the page can switch)",
+    )
+    parser.add_argument(
+        "--return-after",
+        type=float,
+        default=DEFAULT_RETURN_AFTER,
+        metavar="SECONDS",
+        help=f"back to scanning after this long (default {DEFAULT_RETURN_AFTER:g}; 0 = stay)",
+    )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "append one line per scan: time, reason, service and a salted hash of the card "
+            "serial (never names, codes or the QR text). Off by default"
+        ),
+    )
+    parser.add_argument("--open", action="store_true", help="open the page in the browser")
+    parser.add_argument("--verbose", action="store_true", help="print each HTTP request")
+    return parser
+
+
+def sync_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fmcard-verify sync",
+        description=(
+            "Fetch the issuer's bundle (HTTP(S) with ETag/Last-Modified, or a file or USB "
+            "stick), verify it against the pinned trust anchor, refuse rollback and keep the "
+            "last good bundle when the new one is bad. Prints how old the station's data is."
+        ),
+        epilog=(
+            "examples:\n"
+            "  fmcard-verify sync --from https://fmcard.example/bundle.json --anchor-kid kPrK_qmx\n"
+            "  fmcard-verify sync --from /media/usb          # bundle.json on a USB stick\n"
+            "  fmcard-verify sync                            # the same source as last time\n"
+            "  fmcard-verify sync --status --counter bank    # only report the data's age"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="URL-OR-PATH",
+        help="the bundle's URL, file, or a directory holding bundle.json (default: last source)",
+    )
+    parser.add_argument(
+        "--anchor-kid",
+        help="first sync: pin the trust anchor only if its key id is this (strongly advised)",
+    )
+    _data_dir_argument(parser)
+    _add_service_arguments(parser)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+    parser.add_argument(
+        "--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="refuse larger bundles"
+    )
+    parser.add_argument("--status", action="store_true", help="report only; fetch nothing")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    parser.add_argument("--quiet", action="store_true", help="print only errors (for timers)")
+    return parser
+
+
+def policy_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fmcard-verify policy",
+        description=(
+            "Print the policy a counter applies: the issuer's signed policy from the bundle, "
+            "else the shipped default of its counter type, made stricter by --policy."
+        ),
+    )
+    parser.add_argument("--bundle", type=Path, help="bundle file (default: the data directory's)")
+    _data_dir_argument(parser)
+    _add_service_arguments(parser)
+    parser.add_argument("--list", action="store_true", help="list the shipped counter types")
+    return parser
+
+
+def main(command: str, argv: Sequence[str]) -> int:
+    handlers = {"serve": _serve, "sync": _sync, "policy": _policy}
+    parsers = {"serve": serve_parser, "sync": sync_parser, "policy": policy_parser}
+    args = parsers[command]().parse_args(list(argv))
+    try:
+        return handlers[command](args)
+    except (UsageError, VerifierError) as exc:
+        _say(f"fmcard-verify {command}: error: {exc}", error=True)
+        return 2
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _local(path: Path | None) -> tuple[LocalPolicy, ...]:
+    return () if path is None else tuple(load_local_policies(path))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    service, counter = service_of(args.counter, args.service)
+    local = _local(args.policy)
+    data = StationData(args.data_dir or default_data_dir())
+    at = _now()
+    if args.bundle is not None:
+        holder = BundleHolder.from_file(args.bundle, at=at, anchor_kid=args.anchor_kid)
+        station_data = None
+    else:
+        if args.anchor_kid:
+            raise UsageError("--anchor-kid goes with --bundle (sync pins the data directory's)")
+        holder = BundleHolder.from_data_dir(data, at=at)
+        station_data = data
+    log = None
+    if args.log is not None:
+        salt = load_or_create_salt(data.directory / SALT_FILE)
+        log = ScanLog(args.log, salt)
+    config = StationConfig(
+        service=service,
+        counter=counter,
+        clerk_language=args.lang,
+        return_after=args.return_after,
+        local_policies=local,
+    )
+    station = Station(holder, config, log=log, data=station_data)
+    base = holder.bundle.policy(service)
+    for restriction in local:
+        for note in restriction.loosenings(base):
+            _say(f"fmcard-verify serve: local policy ignored: {note}", error=True)
+    try:
+        server = StationServer((args.host, args.port), station, quiet=not args.verbose)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    try:
+        policy = station.policy()
+        age = data_age(holder.bundle, at=at, policy=policy)
+        status_age = (
+            f"status list {human_duration(age.oldest_status_age)} old"
+            if age.oldest_status_age is not None
+            else "no status list"
+        )
+        _say(
+            f"fmcard counter station on {server.url}  (service {service}"
+            f"{', counter ' + counter if counter else ''}; {status_age}, limit "
+            f"{human_duration(policy.max_status_age)}; bundle {holder.path})"
+        )
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            _say(
+                "fmcard-verify serve: warning: reachable from the network; browsers open the "
+                "camera only on localhost or HTTPS",
+                error=True,
+            )
+        if log is not None:
+            _say(f"scan log: {args.log} (time, reason, service, salted card hash only)")
+        _say("Ctrl+C stops the station.")
+        if args.open:
+            webbrowser.open(server.url)
+        signal.signal(signal.SIGTERM, _stop)  # systemd stops services with SIGTERM
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _say("station stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sync(args: argparse.Namespace) -> int:
+    data = StationData(args.data_dir or default_data_dir())
+    service, _ = service_of(args.counter, args.service)
+    local = _local(args.policy)
+    at = _now()
+    if args.status:
+        bundle = data.load(at=at)
+        policy = _effective(bundle, service, local)
+        if args.json:
+            _say(json.dumps(_status_json(bundle, data, at, policy, None), indent=2))
+        else:
+            _say(report(bundle, data.state(), at=at, policy=policy))
+        return 0
+    source = args.source or data.state().source
+    if not source:
+        raise UsageError("no source: give --from URL-or-PATH (later syncs reuse it)")
+    outcome = sync(
+        data,
+        source,
+        at=at,
+        anchor_kid=args.anchor_kid,
+        timeout=args.timeout,
+        max_bytes=args.max_bytes,
+    )
+    policy = _effective(outcome.bundle, service, local)
+    if args.json:
+        _say(json.dumps(_status_json(outcome.bundle, data, at, policy, outcome), indent=2))
+        return 0 if outcome.ok else 1
+    if outcome.error:
+        _say(f"fmcard-verify sync: refused, the held bundle stays: {outcome.error}", error=True)
+    elif not args.quiet:
+        if outcome.not_modified:
+            _say(f"not modified: {source}")
+        elif outcome.first_install and outcome.bundle is not None:
+            kids = ", ".join(kid_of(k) for k in outcome.bundle.anchors)
+            _say(f"installed the first bundle from {source}; pinned trust anchor {kids}")
+        else:
+            _say(f"installed a new bundle from {source}")
+        for note in outcome.notes:
+            _say(note)
+    if not args.quiet or outcome.error:
+        _say(report(outcome.bundle, data.state(), at=at, policy=policy), error=bool(outcome.error))
+    return 0 if outcome.ok else 1
+
+
+def _effective(
+    bundle: Bundle | None, service: str, local: tuple[LocalPolicy, ...]
+) -> Policy | None:
+    if bundle is None:
+        return None
+    policy = bundle.policy(service)
+    for restriction in local:
+        policy = restriction.apply(policy)
+    return policy
+
+
+def _status_json(
+    bundle: Bundle | None,
+    data: StationData,
+    at: datetime,
+    policy: Policy | None,
+    outcome: SyncOutcome | None,
+) -> dict[str, object]:
+    out: dict[str, object] = {"data_dir": str(data.directory), "state": data.state().to_json()}
+    if outcome is not None:
+        out.update(
+            ok=outcome.ok,
+            installed=outcome.installed,
+            not_modified=outcome.not_modified,
+            first_install=outcome.first_install,
+            error=outcome.error,
+            notes=list(outcome.notes),
+        )
+    if bundle is not None:
+        out["anchors"] = [kid_of(k) for k in bundle.anchors]
+        out["age"] = data_age(bundle, at=at, policy=policy).to_json()
+    return out
+
+
+def _policy(args: argparse.Namespace) -> int:
+    if args.list:
+        for name, counter_type in sorted(counter_types().items()):
+            p = counter_type.policy
+            _say(
+                f"{name:10} {p.service:4} status age <= {human_duration(p.max_status_age):5} "
+                f"portrait {'required' if p.require_portrait else 'optional':8} "
+                f"shows {', '.join(n for n in SHOWABLE_FIELDS if n in p.show)}"
+            )
+        return 0
+    service, counter = service_of(args.counter, args.service)
+    local = _local(args.policy)
+    at = _now()
+    if args.bundle is not None:
+        bundle: Bundle | None = Bundle.load(args.bundle, at=at)
+    else:
+        bundle = StationData(args.data_dir or default_data_dir()).load(at=at)
+    if bundle is not None:
+        base = bundle.policy(service)
+        source = "signed by the issuer" if _signed_for(bundle, service) else "shipped default"
+        if bundle.unsigned_policies and any(u.service == service for u in bundle.unsigned_policies):
+            source += ", stricter by the bundle's unsigned section"
+    else:
+        base, source = default_policy(service), "shipped default (no bundle)"
+    policy = base
+    notes: list[str] = []
+    for restriction in local:
+        notes += restriction.loosenings(base)
+        policy = restriction.apply(policy)
+    document = {
+        "counter": counter,
+        "source": source + (", stricter by --policy" if local else ""),
+        **policy.to_json(),
+        "show": [name for name in SHOWABLE_FIELDS if name in policy.show],
+        "ignored_loosenings": notes,
+    }
+    _say(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _signed_for(bundle: Bundle, service: str) -> bool:
+    return any(p.service == service for s in bundle.signed_policies for p in s.policies)

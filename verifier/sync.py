@@ -1,0 +1,506 @@
+"""Keeping a counter's bundle current: ``fmcard-verify sync``.
+
+The station's data directory (``--data-dir``, ``$FMCARD_VERIFY_DATA_DIR``, else
+``$XDG_DATA_HOME/fmcard-verify`` or ``~/.local/share/fmcard-verify``) holds::
+
+    anchors.json    the pinned trust anchors (public JWKs): written on the first sync, changed
+                    only when the anchor rotates through the held trust list's next_anchors
+    bundle.json     the last good bundle, verified against the pin; replaced atomically
+    sync.json       where it came from, its ETag and Last-Modified, when the last sync
+                    attempt and the last success were, and the last error
+
+A sync fetches the bundle (HTTP(S) with a conditional GET, a timeout and a size cap; or a file
+or a USB stick's directory), verifies it against the pinned anchors and refuses rollback
+(:meth:`Bundle.update`). Whatever goes wrong, the held bundle stays as it was. Nothing about
+scanned cards is ever written here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from keys.errors import KeysError
+from keys.jwk import PublicKey, kid_of, public_jwk, public_key_from_jwk
+from keys.store import write_file
+from verifier.bundle import Bundle
+from verifier.errors import BundleError, VerifierError
+from verifier.policy import Policy
+
+DATA_DIR_ENV = "FMCARD_VERIFY_DATA_DIR"
+BUNDLE_FILE = "bundle.json"
+ANCHORS_FILE = "anchors.json"
+STATE_FILE = "sync.json"
+USB_NAMES = ("bundle.json", "fmcard-bundle.json")
+"""File names looked for when the source is a directory (a USB stick's mount point)."""
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+USER_AGENT = "fmcard-verify-sync/1"
+_CHUNK = 64 * 1024
+
+
+class SyncError(VerifierError):
+    """The source could not be read, or what it gave is not a usable bundle."""
+
+
+def default_data_dir(environ: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if environ is None else environ
+    if env.get(DATA_DIR_ENV):
+        return Path(env[DATA_DIR_ENV])
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fmcard-verify"
+
+
+@dataclass
+class SyncState:
+    """What ``sync.json`` remembers between runs."""
+
+    source: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    installed_at: datetime | None = None
+    last_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "last_attempt": _iso(self.last_attempt),
+            "last_success": _iso(self.last_success),
+            "installed_at": _iso(self.installed_at),
+            "last_error": self.last_error,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> SyncState:
+        if not isinstance(value, dict):
+            return cls()
+
+        def text(name: str) -> str | None:
+            item = value.get(name)
+            return item if isinstance(item, str) else None
+
+        return cls(
+            source=text("source"),
+            etag=text("etag"),
+            last_modified=text("last_modified"),
+            last_attempt=_parse_iso(text("last_attempt")),
+            last_success=_parse_iso(text("last_success")),
+            installed_at=_parse_iso(text("installed_at")),
+            last_error=text("last_error"),
+        )
+
+
+class StationData:
+    """The station's data directory: pinned anchors, last good bundle, sync state."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def bundle_path(self) -> Path:
+        return self.directory / BUNDLE_FILE
+
+    def pinned_anchors(self) -> tuple[PublicKey, ...] | None:
+        """The pinned anchors, or ``None`` before the first sync."""
+        path = self.directory / ANCHORS_FILE
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            return tuple(public_key_from_jwk(jwk) for jwk in document["anchors"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, KeysError) as exc:
+            raise BundleError(f"the pinned anchors in {path} cannot be read: {exc}") from None
+
+    def load(self, *, at: datetime) -> Bundle | None:
+        """The held bundle, verified against the pin; ``None`` before the first sync."""
+        anchors = self.pinned_anchors()
+        if anchors is None:
+            if self.bundle_path.exists():
+                raise BundleError(f"{self.bundle_path} exists but no anchor is pinned")
+            return None
+        if not self.bundle_path.exists():
+            return None
+        return Bundle.load(self.bundle_path, at=at, pinned_anchors=anchors)
+
+    def install(self, bundle: Bundle, previous: tuple[PublicKey, ...] | None) -> None:
+        """Write ``bundle`` and its anchors, each file atomically. When the anchor rotates,
+        the old and new anchors are pinned together until the new bundle is in place, so a
+        crash between the two writes leaves a station that still loads its bundle."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        new = bundle.anchors
+        if previous is None:
+            self._write_anchors(new)
+            bundle.save(self.bundle_path)
+            return
+        old_kids = {kid_of(key) for key in previous}
+        rotating = old_kids != {kid_of(key) for key in new}
+        if rotating:
+            self._write_anchors(previous + tuple(k for k in new if kid_of(k) not in old_kids))
+        bundle.save(self.bundle_path)
+        if rotating:
+            self._write_anchors(new)
+
+    def state(self) -> SyncState:
+        try:
+            return SyncState.from_json(
+                json.loads((self.directory / STATE_FILE).read_text(encoding="utf-8"))
+            )
+        except (OSError, ValueError):
+            return SyncState()
+
+    def save_state(self, state: SyncState) -> None:
+        text = json.dumps(state.to_json(), indent=1) + "\n"
+        write_file(self.directory / STATE_FILE, text.encode("utf-8"))
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One sync at a time (a timer and a clerk's manual sync may overlap)."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not a POSIX system: no lock
+            yield
+            return
+        with open(self.directory / ".lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write_anchors(self, anchors: tuple[PublicKey, ...]) -> None:
+        document = {
+            "pinned": "fmcard trust anchors; replace only from a trusted medium",
+            "anchors": [public_jwk(key) for key in anchors],
+            "kids": [kid_of(key) for key in anchors],
+        }
+        write_file(self.directory / ANCHORS_FILE, (json.dumps(document, indent=1) + "\n").encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a source gave: a body, or ``not_modified``."""
+
+    body: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+def fetch(
+    source: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Fetched:
+    """Read the bundle at ``source``: an ``http(s)://`` URL (conditional GET when ``etag``
+    or ``last_modified`` is given) or a file, or a directory holding ``bundle.json``."""
+    if source.startswith(("http://", "https://")):
+        return _fetch_url(source, etag, last_modified, timeout, max_bytes)
+    if "://" in source:
+        raise SyncError(f"source {source!r}: only http://, https:// or a path")
+    return Fetched(_read_path(Path(source), max_bytes))
+
+
+def _fetch_url(
+    url: str, etag: str | None, last_modified: str | None, timeout: float, max_bytes: int
+) -> Fetched:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked
+    deadline = time.monotonic() + timeout
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > max_bytes:
+                raise SyncError(f"{url}: the bundle is larger than {max_bytes} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if time.monotonic() > deadline:
+                    raise SyncError(f"{url}: the download took longer than {timeout:g} s")
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SyncError(f"{url}: the bundle is larger than {max_bytes} bytes")
+                chunks.append(chunk)
+            return Fetched(
+                b"".join(chunks),
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+            )
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304:
+            exc.close()
+            return Fetched(None, etag, last_modified)
+        exc.close()
+        raise SyncError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise SyncError(f"{url}: {exc.reason}") from None
+    except TimeoutError:
+        raise SyncError(f"{url}: no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise SyncError(f"{url}: {exc}") from None
+
+
+def _read_path(path: Path, max_bytes: int) -> bytes:
+    if path.is_dir():
+        found = next((path / name for name in USB_NAMES if (path / name).is_file()), None)
+        if found is None:
+            raise SyncError(f"{path} holds no {' or '.join(USB_NAMES)}")
+        path = found
+    try:
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
+    except OSError as exc:
+        raise SyncError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise SyncError(f"{path} is larger than {max_bytes} bytes")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOutcome:
+    """What one sync did; ``bundle`` is what the station holds afterwards."""
+
+    bundle: Bundle | None
+    installed: bool = False
+    not_modified: bool = False
+    first_install: bool = False
+    error: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def sync(
+    data: StationData,
+    source: str,
+    *,
+    at: datetime,
+    anchor_kid: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> SyncOutcome:
+    """Fetch, verify and install the bundle at ``source``; keep the held one on any error.
+
+    Raises :class:`BundleError` only when the held bundle itself cannot be loaded (then
+    nothing is changed and a person must look: see ``docs/COUNTER.md``).
+    """
+    with data.locked():
+        pinned = data.pinned_anchors()
+        held = data.load(at=at)
+        state = data.state()
+        state.last_attempt = at
+        conditional = held is not None and state.source == source
+        try:
+            fetched = fetch(
+                source,
+                etag=state.etag if conditional else None,
+                last_modified=state.last_modified if conditional else None,
+                timeout=timeout,
+                max_bytes=max_bytes,
+            )
+            if fetched.not_modified:
+                if held is None:  # pragma: no cover - conditional only with a held bundle
+                    raise SyncError("the source answered 'not modified' to a first sync")
+                state.last_success, state.last_error = at, None
+                data.save_state(state)
+                return SyncOutcome(held, not_modified=True)
+            new = _verify(fetched.body or b"", held, pinned, at=at, anchor_kid=anchor_kid)
+        except VerifierError as exc:
+            state.last_error = str(exc)
+            data.save_state(state)
+            return SyncOutcome(held, error=str(exc))
+        data.install(new, pinned)
+        state.source = source
+        state.etag, state.last_modified = fetched.etag, fetched.last_modified
+        state.last_success, state.installed_at, state.last_error = at, at, None
+        data.save_state(state)
+        notes: tuple[str, ...] = ()
+        if pinned is not None and {kid_of(k) for k in pinned} != {kid_of(k) for k in new.anchors}:
+            notes = (f"trust anchor rotated to {', '.join(kid_of(k) for k in new.anchors)}",)
+        return SyncOutcome(new, installed=True, first_install=pinned is None, notes=notes)
+
+
+def _verify(
+    body: bytes,
+    held: Bundle | None,
+    pinned: tuple[PublicKey, ...] | None,
+    *,
+    at: datetime,
+    anchor_kid: str | None,
+) -> Bundle:
+    """The bundle in ``body``: an update of the held one, or verified against the pin (a
+    station pinned from a trusted medium before its first sync), or pinning its own anchors
+    (first install, checked against ``anchor_kid`` when given)."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SyncError(f"the bundle is not JSON: {exc}") from None
+    if held is not None:
+        return held.update(document, at=at)
+    bundle = Bundle.from_json(document, at=at, pinned_anchors=pinned)
+    kids = {kid_of(key) for key in bundle.anchors}
+    if anchor_kid is not None and anchor_kid not in kids:
+        raise SyncError(
+            f"the bundle's trust anchor {', '.join(sorted(kids))} is not the expected "
+            f"{anchor_kid!r}; nothing was pinned"
+        )
+    if bundle.trust_list.is_expired(at):
+        raise SyncError("the bundle's trust list has expired; nothing was pinned")
+    return bundle
+
+
+# -- how old is what the station holds ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DataAge:
+    """How fresh a bundle is at ``at``, for the sync report and the counter page."""
+
+    trust_list_version: int
+    trust_list_expires_in: timedelta
+    status_lists: int
+    oldest_status_age: timedelta | None
+    newest_status_age: timedelta | None
+    status_expires_in: timedelta | None
+    max_status_age: timedelta | None = None
+
+    @property
+    def trust_list_expired(self) -> bool:
+        return self.trust_list_expires_in <= timedelta(0)
+
+    @property
+    def too_old(self) -> bool:
+        """Too old for the policy: cards get STATUS_UNKNOWN."""
+        if self.oldest_status_age is None:
+            return True
+        if self.status_expires_in is not None and self.status_expires_in <= timedelta(0):
+            return True
+        return self.max_status_age is not None and self.oldest_status_age > self.max_status_age
+
+    @property
+    def getting_old(self) -> bool:
+        """Three quarters of the policy's allowance used, or the trust list expires within
+        three days: time to sync."""
+        if self.trust_list_expires_in < timedelta(days=3):
+            return True
+        if self.max_status_age is None or self.oldest_status_age is None:
+            return False
+        return self.oldest_status_age > self.max_status_age * 3 / 4
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trust_list_version": self.trust_list_version,
+            "trust_list_expires_in_seconds": _seconds(self.trust_list_expires_in),
+            "trust_list_expired": self.trust_list_expired,
+            "status_lists": self.status_lists,
+            "oldest_status_age_seconds": _seconds(self.oldest_status_age),
+            "newest_status_age_seconds": _seconds(self.newest_status_age),
+            "status_expires_in_seconds": _seconds(self.status_expires_in),
+            "max_status_age_seconds": _seconds(self.max_status_age),
+            "too_old": self.too_old,
+            "getting_old": self.getting_old,
+        }
+
+
+def data_age(bundle: Bundle, *, at: datetime, policy: Policy | None = None) -> DataAge:
+    issued = [token.issued_at for token in bundle.status_lists.values()]
+    expiries = [t.expires_at for t in bundle.status_lists.values() if t.expires_at is not None]
+    return DataAge(
+        trust_list_version=bundle.trust_list.version,
+        trust_list_expires_in=bundle.trust_list.expires_at - at,
+        status_lists=len(issued),
+        oldest_status_age=at - min(issued) if issued else None,
+        newest_status_age=at - max(issued) if issued else None,
+        status_expires_in=min(expiries) - at if expiries else None,
+        max_status_age=policy.max_status_age if policy else None,
+    )
+
+
+def human_duration(delta: timedelta) -> str:
+    """``45 min``, ``3 h``, ``2 d``: how a clerk says an age."""
+    seconds = abs(int(delta.total_seconds()))
+    if seconds < 3600:
+        return f"{max(seconds // 60, 0)} min"
+    if seconds < 72 * 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def report(bundle: Bundle | None, state: SyncState, *, at: datetime, policy: Policy | None) -> str:
+    """A few lines on what the station holds and how old it is."""
+    if bundle is None:
+        return "no bundle yet: run 'fmcard-verify sync --from URL-or-FILE'"
+    age = data_age(bundle, at=at, policy=policy)
+    lines = []
+    expires = human_duration(age.trust_list_expires_in)
+    lines.append(
+        f"trust list:   version {age.trust_list_version}, "
+        + (f"EXPIRED {expires} ago" if age.trust_list_expired else f"expires in {expires}")
+    )
+    if age.oldest_status_age is None:
+        lines.append("status lists: none (every card gets STATUS_UNKNOWN)")
+    else:
+        newest = human_duration(age.newest_status_age or timedelta(0))
+        lines.append(
+            f"status lists: {age.status_lists}, {human_duration(age.oldest_status_age)} old"
+            + ("" if age.status_lists == 1 else f" (newest {newest})")
+        )
+    if policy is not None:
+        limit = human_duration(policy.max_status_age)
+        verdict = (
+            "TOO OLD: cards get STATUS_UNKNOWN"
+            if age.too_old
+            else ("getting old, sync soon" if age.getting_old else "fresh enough")
+        )
+        lines.append(f"policy {policy.service}:    status age at most {limit}: {verdict}")
+    if state.last_success is not None:
+        lines.append(f"last sync:    {human_duration(at - state.last_success)} ago")
+    if state.last_error:
+        lines.append(f"last error:   {state.last_error}")
+    return "\n".join(lines)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _seconds(value: timedelta | None) -> int | None:
+    return None if value is None else int(value.total_seconds())
