@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     compromised.add_argument("kid")
     compromised.add_argument("--since", help="ISO time from which to refuse (default: always)")
     key_commands.add_parser("jwks", help="print the issuing keys as a JWK Set")
+    add_hsm = key_commands.add_parser(
+        "add-hsm", help="rotate to the HSM key named by FMCARD_HSM_MODULE/_TOKEN/_KEY"
+    )
+    add_hsm.add_argument("--announce-days", type=float, default=7.0)
 
     serve = commands.add_parser("serve", help="run the issuer web service (console and API)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -267,6 +271,17 @@ def _keys(workspace: Workspace, args: argparse.Namespace, now: datetime) -> int:
             )
         print(f"new key {record.kid} signs from {record.valid_from:%Y-%m-%d %H:%M} UTC;")
         print("run 'fmcard publish' now so that counters learn it before then")
+        return 0
+    if args.key_command == "add-hsm":
+        from keys.hsm import HsmSigner
+
+        signer = HsmSigner.from_env()
+        with workspace.locked():
+            record = ring.add_external(
+                signer.public_key, at=now, announce=timedelta(days=args.announce_days)
+            )
+        print(f"HSM key {record.kid} signs from {record.valid_from:%Y-%m-%d %H:%M} UTC;")
+        print("run 'fmcard publish' (or 'fmcard trust-list') now so that counters learn it")
         return 0
     if args.key_command == "compromised":
         since = parse_time("--since", args.since) if args.since else None

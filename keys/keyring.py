@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import KeyFileError, KeysError
-from keys.jwk import ES256, PublicKey, generate, jwks, kid_of
+from keys.jwk import (
+    ES256,
+    PublicKey,
+    algorithm_of,
+    generate,
+    jwks,
+    kid_of,
+    public_jwk,
+    public_key_from_jwk,
+)
 from keys.signer import KeySigner
 from keys.store import Passphrase, load_private_key, save_private_key, write_file
 from keys.trust_list import KeyState, TrustedIssuer, TrustedKey, TrustList
@@ -52,6 +61,8 @@ class KeyRecord:
     valid_until: datetime | None = None
     compromised: bool = False
     compromised_since: datetime | None = None
+    public_jwk: dict[str, str] | None = None
+    """Set for a key held outside the ring (an HSM): its public half, for the trust list."""
 
     def state_at(self, at: datetime) -> KeyState:
         if self.compromised:
@@ -145,10 +156,17 @@ class KeyRing:
     def signer(self, at: datetime, passphrase: Passphrase) -> KeySigner:
         """Decrypt and return the signer of the key active at ``at``."""
         record = self.active_record(at)
+        if not record.file:
+            raise KeysError(
+                f"the active key {record.kid} is held in an HSM: configure FMCARD_HSM_MODULE, "
+                "FMCARD_HSM_TOKEN, FMCARD_HSM_KEY and the PIN"
+            )
         return KeySigner(load_private_key(self.directory / record.file, passphrase))
 
     def signer_for(self, kid: str, passphrase: Passphrase) -> KeySigner:
         record = self._record(kid)
+        if not record.file:
+            raise KeysError(f"key {kid} is held in an HSM; sign with the HSM signer")
         return KeySigner(load_private_key(self.directory / record.file, passphrase))
 
     def anchor_signer(self, passphrase: Passphrase) -> KeySigner:
@@ -205,7 +223,37 @@ class KeyRing:
         )
 
     def public_keys(self, passphrase: Passphrase) -> list[tuple[PublicKey, str]]:
-        return [(self.signer_for(r.kid, passphrase).public_key, r.kid) for r in self.keys]
+        return [(self.public_key_of(r, passphrase), r.kid) for r in self.keys]
+
+    def public_key_of(self, record: KeyRecord, passphrase: Passphrase) -> PublicKey:
+        """The public key of ``record``: from the HSM record's JWK, or from its key file."""
+        if record.public_jwk is not None:
+            return public_key_from_jwk(record.public_jwk)
+        return self.signer_for(record.kid, passphrase).public_key
+
+    def add_external(
+        self, public_key: PublicKey, *, at: datetime, announce: timedelta
+    ) -> KeyRecord:
+        """Rotate to a key held outside the ring (an HSM): like :meth:`rotate`, but only the
+        public key is recorded. Publish a trust list afterwards."""
+        kid = kid_of(public_key)
+        if any(r.kid == kid for r in self.keys):
+            raise KeysError(f"key {kid} is already in the key ring")
+        switch = at + announce
+        current = self.active_record(at)
+        self.keys = [
+            replace(r, valid_until=switch) if r.kid == current.kid else r for r in self.keys
+        ]
+        record = KeyRecord(
+            kid=kid,
+            algorithm=algorithm_of(public_key),
+            file="",
+            valid_from=switch,
+            public_jwk=public_jwk(public_key),
+        )
+        self.keys.append(record)
+        self.save()
+        return record
 
     def jwks(self, passphrase: Passphrase) -> dict[str, list[dict[str, str]]]:
         """The issuing keys as a JWK Set (compromised keys are left out)."""
@@ -219,7 +267,7 @@ class KeyRing:
 
     def _trusted_key(self, record: KeyRecord, passphrase: Passphrase, at: datetime) -> TrustedKey:
         return TrustedKey(
-            public_key=self.signer_for(record.kid, passphrase).public_key,
+            public_key=self.public_key_of(record, passphrase),
             state=record.state_at(at),
             valid_from=record.valid_from,
             valid_until=record.valid_until,
@@ -256,6 +304,7 @@ def _record_to_json(record: KeyRecord) -> dict[str, Any]:
         "compromised_since": (
             record.compromised_since.isoformat() if record.compromised_since else None
         ),
+        "public_jwk": record.public_jwk,
     }
 
 
@@ -274,4 +323,5 @@ def _record_from_json(item: dict[str, Any]) -> KeyRecord:
         valid_until=when(item["valid_until"]),
         compromised=bool(item["compromised"]),
         compromised_since=when(item["compromised_since"]),
+        public_jwk=item.get("public_jwk"),
     )

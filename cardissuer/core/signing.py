@@ -66,6 +66,11 @@ def load_key_material(settings: Settings) -> KeyMaterial:
         from keys.hsm import HsmSigner  # type: ignore[import-not-found,unused-ignore]
 
         signer = HsmSigner.from_env()  # FMCARD_HSM_MODULE, _TOKEN, _KEY, _PIN(_FILE)
+        if all(record.kid != signer.kid for record in ring.keys):
+            raise WorkspaceError(
+                f"the HSM key {signer.kid} is not in the key ring, so counters would not trust "
+                "its cards: run 'fmcard keys add-hsm' and publish a trust list"
+            )
     else:
         signer = ring.signer(now, passphrase)
     published = settings.workspace / "published" / "trust-list.jwt"

@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from fastapi.testclient import TestClient
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.exceptions import AttributeSensitive
 
@@ -107,10 +108,20 @@ def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hsm]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SOFTHSM2_CONF", str(config))
         subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", TOKEN,  # noqa: S607
-             "--pin", PIN, "--so-pin", SO_PIN],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "softhsm2-util",
+                "--init-token",
+                "--free",
+                "--label",
+                TOKEN,
+                "--pin",
+                PIN,
+                "--so-pin",
+                SO_PIN,
+            ],
+            check=True,
+            capture_output=True,
+        )
         # SoftHSM2 reads SOFTHSM2_CONF when initialised; start afresh in case an earlier test
         # in this process loaded it with another configuration.
         library = pkcs11.lib(os.path.realpath(module))
@@ -339,10 +350,16 @@ def test_missing_python_pkcs11_says_what_to_install(
 
 def test_importing_keys_does_not_import_pkcs11() -> None:
     run = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, keys, keys.hsm; assert 'pkcs11' not in sys.modules, 'pkcs11 imported'"],
-        capture_output=True, text=True, check=False, cwd=Path(__file__).parents[2],
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, keys, keys.hsm; assert 'pkcs11' not in sys.modules, 'pkcs11 imported'",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -393,3 +410,60 @@ def test_signer_from_environment(hsm: Hsm, tmp_path: Path) -> None:
     assert HsmSigner.from_env({**environ, PIN_ENV: PIN}).kid == kid_of(hsm.public_key)
     with pytest.raises(HsmError, match=r"set FMCARD_HSM_MODULE, FMCARD_HSM_KEY$"):
         HsmSigner.from_env({"FMCARD_HSM_TOKEN": TOKEN, PIN_ENV: PIN})
+
+
+# --- The issuer service with its key in the HSM ----------------------------------------------
+
+
+def test_issuer_service_signs_cards_with_the_hsm_key(
+    hsm: Hsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Register the HSM key in the key ring, publish, and the service's cards verify."""
+    from datetime import UTC, datetime, timedelta
+
+    from cardissuer.api.routes.common import issuing_context_of
+    from cardissuer.core.config import Settings
+    from cardissuer.errors import WorkspaceError
+    from cardissuer.main import create_app
+    from cardissuer.seed import seed_demo
+    from keys.keyring import KeyRing
+    from verifier import Bundle, Reason, Verifier
+
+    workspace = tmp_path / "workspace"
+    database = f"sqlite:///{tmp_path / 'fmcard.db'}"
+    create_app(Settings(workspace=workspace, database_url=database)).state.engine.dispose()
+    monkeypatch.setenv("FMCARD_HSM_MODULE", hsm.module)
+    monkeypatch.setenv("FMCARD_HSM_TOKEN", TOKEN)
+    monkeypatch.setenv("FMCARD_HSM_KEY", KEY)
+    monkeypatch.setenv("FMCARD_HSM_PIN", PIN)
+    hsm_settings = Settings(workspace=workspace, database_url=database, hsm_module=hsm.module)
+    with pytest.raises(WorkspaceError, match="not in the key ring"):
+        create_app(hsm_settings)
+    ring = KeyRing.load(workspace / "keys")
+    ring.add_external(
+        hsm.public_key, at=datetime.now(UTC) - timedelta(seconds=1), announce=timedelta(0)
+    )
+    (workspace / "published" / "trust-list.jwt").unlink()  # development start re-signs it
+    app = create_app(hsm_settings)
+    try:
+        assert app.state.keys.signer.kid == kid_of(hsm.public_key)
+        seed_demo(app.state.engine, issuing_context_of(app))
+        with TestClient(app) as client:
+            bundle = client.get("/bundle.json").json()
+            headers = {
+                "Authorization": "Bearer "
+                + client.post(
+                    "/api/auth/login",
+                    json={"username": "registrar", "password": "fmcard-demo-2026"},
+                ).json()["token"]
+            }
+            code = client.get("/api/persons", headers=headers).json()["items"][0]["code"]
+            card = client.get(f"/api/persons/{code}", headers=headers).json()["cards"][0]
+        assert card["kid"] == kid_of(hsm.public_key)
+        now = datetime.now(UTC)
+        result = Verifier(Bundle.from_json(bundle, at=now)).verify(
+            card["qr_text"], service="hc", at=now
+        )
+        assert result.reason is Reason.VALID
+    finally:
+        app.state.engine.dispose()
