@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database: upgrade, backup, restore")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply schema migrations (Alembic)")
+    db_commands.add_parser(
+        "expire-cards", help="mark cards past their expiry as expired (run daily, e.g. cron)"
+    )
     backup = db_commands.add_parser("backup", help="copy the SQLite database while it runs")
     backup.add_argument("target", type=Path)
     restore = db_commands.add_parser(

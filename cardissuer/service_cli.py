@@ -34,9 +34,13 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "serve":
             return _serve(args, settings)
         if args.command == "db":
-            return {"upgrade": _upgrade, "backup": _backup, "restore": _restore}[args.db_command](
-                args, settings
-            )
+            actions = {
+                "upgrade": _upgrade,
+                "backup": _backup,
+                "restore": _restore,
+                "expire-cards": _expire_cards,
+            }
+            return actions[args.db_command](args, settings)
         if args.audit_command == "checkpoint":
             return _audit_checkpoint(settings)
         return _audit_verify(settings)
@@ -113,6 +117,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=None,
             access_log=False,
         )
+    return 0
+
+
+def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:
+    """The card says its own expiry; this keeps the registry's states in step with it."""
+    from datetime import UTC, datetime
+
+    from cardissuer.services.cards import expire_cards
+
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            count = expire_cards(session, at=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    print(f"{count} card(s) marked expired")
     return 0
 
 

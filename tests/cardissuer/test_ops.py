@@ -581,3 +581,30 @@ def test_killing_the_server_during_issuance_leaves_consistent_records(
         assert birth not in output
     for code in codes:
         assert code not in output
+
+
+def test_expire_cards_marks_cards_past_their_expiry(
+    app: FastAPI, service_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import select
+
+    from cardissuer.cli import main
+    from cardissuer.core.db import session_scope
+    from cardissuer.models import CardRecord, CardState
+
+    with session_scope(app.state.engine) as session:
+        card = session.exec(select(CardRecord)).first()
+        assert card is not None
+        card.expires_at = datetime.now(UTC) - timedelta(days=1)
+        session.add(card)
+        serial = card.serial
+    argv = ["--dir", str(service_settings.workspace), "db", "expire-cards"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FMCARD_DATABASE_URL", service_settings.database_url)
+        assert main(argv) == 0
+    assert "1 card(s) marked expired" in capsys.readouterr().out
+    with session_scope(app.state.engine) as session:
+        stored = session.exec(select(CardRecord).where(CardRecord.serial == serial)).one()
+        assert stored.state is CardState.EXPIRED
