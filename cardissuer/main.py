@@ -12,6 +12,7 @@ they arrive, so a chunked body without Content-Length is cut off as early as a d
 
 from __future__ import annotations
 
+import importlib
 import logging
 import secrets
 import time
@@ -90,11 +91,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_console(app: FastAPI) -> None:
-    try:
-        from cardissuer.web import routes as console  # type: ignore[import-not-found,attr-defined,unused-ignore]
-    except ImportError:  # the console arrives with its own module
-        return
+    from cardissuer.web import routes as console
+
     console.install(app)
+    # The card in the holder's hands: printable card, wallet passes and the holder's page.
+    # Each part registers itself when present.
+    for module_name in (
+        "cardissuer.api.routes.downloads",
+        "cardissuer.api.routes.wallet",
+        "cardissuer.web.holder",
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.install(app)
 
 
 class BodyTooLarge(HTTPException):
