@@ -57,6 +57,32 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default=1, ge=1, le=64)
     dev_passphrase_file: str = "dev-passphrase.txt"  # noqa: S105 - a file name
+    # --- wallet passes and the holder's page (cardissuer.wallet) ---------------------------
+    # Without the certificate and key paths, development generates stand-ins in the workspace
+    # (wallet-dev/); production refuses to make passes until they are configured.
+    apple_pass_type_identifier: str = "pass.example.fmcard.development"  # noqa: S105 - an id
+    apple_team_identifier: str = "DEVTEAM000"
+    apple_signer_certificate: Path | None = Field(
+        default=None, description="PEM certificate of the Pass Type ID (from Apple)"
+    )
+    apple_signer_key: Path | None = Field(default=None, description="PEM private key of it")
+    apple_signer_key_password: SecretStr | None = None
+    apple_wwdr_certificate: Path | None = Field(
+        default=None, description="PEM of Apple's WWDR intermediate certificate"
+    )
+    apple_web_service_url: str | None = Field(
+        default=None,
+        description="https URL of the pass update web service (omitted from passes if unset)",
+    )
+    google_issuer_id: str = "3388000000000000000"
+    google_class_suffix: str = "fmcard"
+    google_service_account_file: Path | None = Field(
+        default=None, description="service-account JSON with client_email and private_key"
+    )
+    google_origins: str = Field(
+        default="", description="comma-separated origins allowed to show the save button"
+    )
+    holder_link_hours: int = Field(default=72, ge=1, le=30 * 24)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
@@ -83,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def services(self) -> tuple[str, ...]:
         return tuple(code.strip() for code in self.service_catalogue.split(",") if code.strip())
+
+    @property
+    def google_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.google_origins.split(",") if origin.strip()]
 
     @property
     def status_uri_prefix(self) -> str:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from cardissuer import models  # noqa: F401 - registers the tables
+from cardissuer.wallet import models as wallet_models  # noqa: F401 - and the holder links
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -23,6 +23,20 @@ DEFAULT_LANGUAGE: Language = "zh"
 LANG_COOKIE = "lang"
 
 STRINGS: dict[str, tuple[str, str]] = {
+    "card_png_front": ("卡片正面 PNG", "Card front (PNG)"),
+    "card_png_back": ("卡片背面 PNG", "Card back (PNG)"),
+    "card_pdf": ("打印版 PDF", "Printable card (PDF)"),
+    "apple_wallet": ("Apple 钱包", "Apple Wallet pass"),
+    "google_wallet": ("Google 钱包", "Add to Google Wallet"),
+    "holder_link_make": ("生成持卡人链接", "Link for the holder's phone"),
+    "holder_link_title": ("持卡人链接", "Link for the holder"),
+    "holder_link_hint": (
+        "请持卡人用手机扫描此二维码或打开链接；链接只能在第一次打开它的设备上使用。",
+        "Have the holder scan this code or open the link on their phone; it works only on the "
+        "first device that opens it.",
+    ),
+    "holder_link_expires": ("首次打开期限", "Open it before"),
+    "back_to_person": ("返回人员页面", "Back to the person"),
     # --- frame ---------------------------------------------------------------------------
     "app_name": ("外国商人卡 · 警务控制台", "Foreign Merchant Card · Officer console"),
     "bureau": ("义乌市公安局", "Yiwu Public Security Bureau"),

@@ -583,6 +583,49 @@ def issue_submit(code: str, request: Request, form: PostedDep) -> Response:
     return redirect(request, person_path(code), flash=Flash("ok", "done_issued"))
 
 
+@router.post("/console/holder-link/{serial}", name="holder_link")
+def holder_link_submit(serial: str, request: Request, form: PostedDep) -> Response:
+    """A one-time link (and its QR) for the holder's phone; the page shows it to scan."""
+    import segno
+
+    from cardissuer.wallet import links
+
+    actor = form.actor
+    back = safe_next(form.text("next", 200))
+    hours = settings_of(request).holder_link_hours
+
+    def work(session: Session) -> links.CreatedLink:
+        return links.create(session, actor, serial, at=now(), hours=hours)
+
+    try:
+        created = attempt(request, actor, work)
+    except FORM_ERRORS as exc:
+        return redirect(request, back, flash=error_flash(exc))
+    url = f"{str(request.base_url).rstrip('/')}/h/{created.token}"
+    context = {
+        "url": url,
+        "qr_uri": segno.make_qr(url, error="m").png_data_uri(scale=6, border=4),
+        "expires_at": created.expires_at,
+        "back": back,
+    }
+    response = render(request, "person_holder_link.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/console/cards/{serial}/google-wallet", name="google_wallet")
+def google_wallet_redirect(serial: str, request: Request) -> Response:
+    """Open the "Add to Google Wallet" page for the card (the API answers its URL as JSON)."""
+    from cardissuer.api.deps import current_actor
+    from cardissuer.api.routes.wallet import google_link
+
+    actor = current_actor(request)
+    with session_scope(engine_of(request)) as session:
+        record = cards.get_card(session, actor, serial)
+        url = google_link(session, record, settings_of(request)).save_url
+    return RedirectResponse(url, status_code=303)
+
+
 @router.post("/console/cards/{serial}/{action}", name="card_action")
 def card_action_submit(serial: str, action: str, request: Request, form: PostedDep) -> Response:
     """Suspend, reinstate or revoke; a revocation needs a reason (it is shown to the holder's

@@ -107,6 +107,8 @@ def test_every_string_of_the_templates_is_translated() -> None:
     used: set[str] = set()
     prefixes: set[str] = set()  # t("card_state_" ~ state.value)
     for template in TEMPLATE_DIR.glob("*.html"):
+        if template.name.startswith("holder"):
+            continue  # the holder's page has its own strings (test_holder_strings_are_translated)
         text = template.read_text(encoding="utf-8")
         used |= set(re.findall(r"""\bt(?:\.alt)?\(\s*["']([a-zA-Z_]+)["']\s*[,)]""", text))
         prefixes |= set(re.findall(r"""\bt(?:\.alt)?\(\s*["']([a-zA-Z_]+)["']\s*~""", text))
@@ -117,6 +119,18 @@ def test_every_string_of_the_templates_is_translated() -> None:
     assert all(en.strip() for _, en in STRINGS.values())
     assert Translator("zh")("search_results", total=3) == "共 3 条结果"
     assert Translator("en").alt("login_title") == "警员登录"
+
+
+def test_holder_strings_are_translated() -> None:
+    from cardissuer.web.holder import WORDS
+
+    used: set[str] = set()
+    for template in TEMPLATE_DIR.glob("holder*.html"):
+        text = template.read_text(encoding="utf-8")
+        used |= set(re.findall(r"""\bt\(\s*["']([a-zA-Z_]+)["']\s*\)""", text))
+    assert used, "the holder templates use no strings?"
+    assert not sorted(key for key in used if key not in WORDS)
+    assert all(zh.strip() and en.strip() for zh, en in WORDS.values())
 
 
 def test_signed_values_cannot_be_forged_and_next_stays_in_the_console() -> None:
@@ -729,3 +743,45 @@ def test_webcam_capture_gives_the_new_person_a_portrait(page: Page) -> None:
     assert image_loaded(page, "img.portrait")
     portrait = page.request.get(page.locator("img.portrait").get_attribute("src") or "")
     assert Image.open(io.BytesIO(portrait.body())).size == (96, 120)
+
+
+def test_officer_downloads_every_form_of_the_card_and_makes_a_holder_link(
+    plain_app: FastAPI,
+) -> None:
+    """From the person page: card PNG and PDF, the Apple pass, the Google link, and a one-time
+    link for the holder's phone that opens the card page."""
+    with TestClient(plain_app) as client:
+        _client_login(client, "registrar")
+        search = client.get("/console/search?q=OKONKWO&lang=en")
+        code = re.search(r"/console/persons/([0-9A-Z]{10})", search.text)
+        assert code is not None
+        path = f"/console/persons/{code.group(1)}"
+        page = client.get(path).text
+        serial = re.search(r'id="card-serial">([0-9A-Z]+)<', page)
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+        assert serial is not None
+        assert csrf is not None
+        downloads = {
+            f"/api/cards/{serial.group(1)}/card.png?side=front&amp;size=print": "image/png",
+            f"/api/cards/{serial.group(1)}/card.pdf": "application/pdf",
+            f"/api/cards/{serial.group(1)}/pass.pkpass": "application/vnd.apple.pkpass",
+        }
+        for link, media_type in downloads.items():
+            assert link in page
+            response = client.get(link.replace("&amp;", "&"))
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"].startswith(media_type)
+        google = client.get(
+            f"/console/cards/{serial.group(1)}/google-wallet", follow_redirects=False
+        )
+        assert google.status_code == 303
+        assert google.headers["location"].startswith("https://pay.google.com/gp/v/save/")
+        made = client.post(
+            f"/console/holder-link/{serial.group(1)}", data={"csrf": csrf.group(1), "next": path}
+        )
+        assert made.status_code == 200, made.text
+        url = re.search(r'id="holder-link-url" class="mono" href="([^"]+)"', made.text)
+        assert url is not None
+        holder = client.get(url.group(1).replace("http://testserver", ""))
+        assert holder.status_code == 200
+        assert "OKONKWO" in holder.text

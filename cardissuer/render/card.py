@@ -1,0 +1,226 @@
+"""The printable card: credit-card sized images of its front and back.
+
+CR80 proportions (85.6 x 54 mm); ``print`` renders at 300 dpi (1011 x 638 px), ``screen`` at
+10 px/mm (856 x 540 px). Everything is laid out in millimetres and scaled, so both sizes look
+the same.
+
+The QR goes on the back. A portrait card's code is version 22 (105 modules + 2 x 4 quiet
+zone = 113); at the 0.33 mm a module that phone cameras need it is 37 mm square, two thirds
+of the card's height, and would squeeze the portrait and four scripts of names into 45 mm.
+On the back it gets the whole height: 5 px (0.42 mm) a module at 300 dpi, whole pixels so
+that no module is resampled.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from PIL import Image, ImageDraw, ImageOps
+
+from cardissuer.models import CardRecord, PersonRecord
+from cardissuer.render.fonts import draw_text, fit_size
+from cardissuer.render.qr import qr_matrix
+from schemas.card import BirthDate
+from schemas.code import format_for_reading
+
+Side = Literal["front", "back"]
+Size = Literal["print", "screen"]
+
+CARD_MM = (85.6, 54.0)
+PIXELS: dict[str, tuple[int, int]] = {"print": (1011, 638), "screen": (856, 540)}
+"""Image size per ``size``: 300 dpi for print, 10 px/mm on screen."""
+DPI = 300
+
+INK = (20, 24, 33)
+MUTED = (92, 98, 110)
+PAPER = (250, 248, 243)
+BAND = (150, 22, 32)
+WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """What the printed card shows, independent of the database."""
+
+    latin_name: str
+    native_name: str | None
+    chinese_name: str | None
+    nationality: str
+    birth_date: str
+    foreigner_code: str
+    serial: str
+    valid_from: str
+    valid_until: str
+    qr_text: str
+    issuer_en: str
+    issuer_zh: str
+    entitlements: tuple[str, ...] = ()
+    portrait: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_records(
+        cls,
+        card: CardRecord,
+        person: PersonRecord,
+        issuer_en: str,
+        issuer_zh: str,
+        entitlements: Sequence[str] = (),
+    ) -> CardView:
+        """The view of ``card`` held by ``person``, issued by the named office."""
+        latin = f"{person.family_name.upper()} {person.given_names}".strip()
+        return cls(
+            latin_name=latin,
+            native_name=person.native_name,
+            chinese_name=person.chinese_name,
+            nationality=person.nationality,
+            birth_date=str(BirthDate.from_wire(person.birth_date)),
+            foreigner_code=person.code,
+            serial=card.serial,
+            valid_from=card.valid_from.date().isoformat(),
+            valid_until=card.expires_at.date().isoformat(),
+            qr_text=card.qr_text,
+            issuer_en=issuer_en,
+            issuer_zh=issuer_zh,
+            entitlements=tuple(s.upper() for s in entitlements),
+            portrait=person.portrait,
+        )
+
+
+class _Canvas:
+    """A card-sized image drawn on in millimetres."""
+
+    def __init__(self, size: Size) -> None:
+        self.width, self.height = PIXELS[size]
+        self.scale = self.width / CARD_MM[0]
+        self.image = Image.new("RGB", (self.width, self.height), PAPER)
+        self.draw = ImageDraw.Draw(self.image)
+
+    def px(self, mm: float) -> int:
+        return round(mm * self.scale)
+
+    def box(self, x: float, y: float, w: float, h: float, fill: tuple[int, int, int]) -> None:
+        self.draw.rectangle(
+            (self.px(x), self.px(y), self.px(x + w) - 1, self.px(y + h) - 1), fill=fill
+        )
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size_mm: float,
+        *,
+        max_mm: float | None = None,
+        fill: tuple[int, int, int] = INK,
+        bold: bool = False,
+        right: bool = False,
+    ) -> None:
+        size = self.px(size_mm)
+        if max_mm is not None:
+            size = fit_size(text, size, self.px(max_mm), bold=bold)
+        draw_text(
+            self.draw,
+            (self.px(x), self.px(y)),
+            text,
+            size,
+            fill=fill,
+            bold=bold,
+            anchor_right=right,
+        )
+
+    def field(self, x: float, y: float, label: str, value: str, *, max_mm: float) -> None:
+        self.text(x, y, label, 1.6, fill=MUTED, max_mm=max_mm)
+        self.text(x, y + 2.1, value, 2.7, bold=True, max_mm=max_mm)
+
+
+def _header(canvas: _Canvas, view: CardView) -> None:
+    canvas.box(0, 0, CARD_MM[0], 9.5, BAND)
+    canvas.text(4, 1.2, view.issuer_zh, 3.2, fill=WHITE, bold=True, max_mm=48)
+    canvas.text(4, 5.4, view.issuer_en, 2.0, fill=WHITE, max_mm=48)
+    canvas.text(81.6, 1.2, "外商卡", 3.2, fill=WHITE, bold=True, right=True)
+    canvas.text(81.6, 5.4, "FOREIGN MERCHANT CARD", 2.0, fill=WHITE, right=True)
+
+
+def _portrait(canvas: _Canvas, data: bytes | None, x: float, y: float, w: float, h: float) -> None:
+    box = (canvas.px(w), canvas.px(h))
+    if data is None:
+        canvas.box(x, y, w, h, (226, 224, 218))
+        canvas.text(x + 2, y + h / 2 - 1.5, "照片 PHOTO", 2.2, fill=MUTED, max_mm=w - 4)
+        return
+    with Image.open(io.BytesIO(data)) as photo:
+        fitted = ImageOps.fit(photo.convert("RGB"), box, Image.Resampling.BICUBIC)
+    canvas.image.paste(fitted, (canvas.px(x), canvas.px(y)))
+
+
+def _front(canvas: _Canvas, view: CardView) -> None:
+    _header(canvas, view)
+    _portrait(canvas, view.portrait, 4, 12.5, 22, 28)
+    canvas.text(4, 42.5, "No.", 1.6, fill=MUTED)
+    canvas.text(4, 44.6, view.serial, 2.7, bold=True, max_mm=22)
+    x, width = 30.0, 51.6
+    y = 12.0
+    canvas.text(x, y, view.latin_name, 4.0, bold=True, max_mm=width)
+    y += 5.4
+    for name in (view.native_name, view.chinese_name):
+        if name:
+            canvas.text(x, y, name, 3.6, max_mm=width)
+            y += 4.9
+    y = max(y + 0.6, 24.0)
+    canvas.field(x, y, "国籍 Nationality", view.nationality, max_mm=22)
+    canvas.field(x + 25, y, "出生日期 Date of birth", view.birth_date, max_mm=26)
+    y += 6.6
+    canvas.field(
+        x, y, "外国人代码 Foreigner code", format_for_reading(view.foreigner_code), max_mm=width
+    )
+    y += 6.6
+    canvas.field(x, y, "有效期 Valid", f"{view.valid_from} \u2013 {view.valid_until}", max_mm=width)
+    if view.entitlements and y + 6.6 < 50:
+        y += 6.6
+        canvas.field(x, y, "服务 Services", " · ".join(view.entitlements), max_mm=width)
+
+
+def _back(canvas: _Canvas, view: CardView) -> None:
+    matrix = qr_matrix(view.qr_text)
+    modules = len(matrix)
+    margin = canvas.px(2.5)
+    module_px = max(1, (canvas.height - 2 * margin) // modules)
+    side = modules * module_px
+    code = Image.new("1", (modules, modules), 1)
+    code.putdata([0 if dark else 1 for row in matrix for dark in row])
+    code = code.resize((side, side), Image.Resampling.NEAREST)
+    top = (canvas.height - side) // 2
+    canvas.image.paste(code.convert("RGB"), (margin, top))
+    x = (margin + side) / canvas.scale + 3
+    width = CARD_MM[0] - x - 3
+    canvas.text(x, 5, "扫码核验", 3.4, bold=True, max_mm=width)
+    canvas.text(x, 9.5, "Scan to verify", 2.6, max_mm=width)
+    canvas.text(x, 17, "No.", 1.6, fill=MUTED)
+    canvas.text(x, 19.1, view.serial, 2.7, bold=True, max_mm=width)
+    canvas.text(x, 25, "外国人代码 Foreigner code", 1.6, fill=MUTED, max_mm=width)
+    canvas.text(x, 27.1, format_for_reading(view.foreigner_code), 2.7, bold=True, max_mm=width)
+    canvas.text(x, 40, view.issuer_zh, 2.2, max_mm=width)
+    canvas.text(x, 43.2, view.issuer_en, 1.7, fill=MUTED, max_mm=width)
+    canvas.box(x, 48, width, 0.8, BAND)
+
+
+def render_card(view: CardView, *, side: Side = "front", size: Size = "print") -> Image.Image:
+    """The card's ``side`` as an RGB image of ``size`` (see ``PIXELS``)."""
+    if side not in ("front", "back") or size not in PIXELS:
+        raise ValueError(f"unknown side {side!r} or size {size!r}")
+    canvas = _Canvas(size)
+    if side == "front":
+        _front(canvas, view)
+    else:
+        _back(canvas, view)
+    return canvas.image
+
+
+def card_png(view: CardView, *, side: Side = "front", size: Size = "print") -> bytes:
+    """The card's ``side`` as PNG; compression level 1, as zlib's effort beyond buys little."""
+    buffer = io.BytesIO()
+    dpi = DPI if size == "print" else 254
+    render_card(view, side=side, size=size).save(buffer, "PNG", compress_level=1, dpi=(dpi, dpi))
+    return buffer.getvalue()

@@ -1,0 +1,243 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose.
+"""The holder's card page: ``/h/{token}`` on the holder's phone, in Chinese and English.
+
+It shows the portrait, names and a QR large enough to scan from the screen, with buttons for
+the wallet passes (and the printable card when ``cardissuer.render.card`` is installed).
+Every resource is scoped to the link and its registered device (see
+:mod:`cardissuer.wallet.links`); a refused visit gets a plain page saying why, never the card.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta, timezone
+from types import ModuleType
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from cardissuer.api.deps import get_engine, now
+from cardissuer.api.routes.wallet import google_link, pkpass_response
+from cardissuer.core.db import session_scope
+from cardissuer.models import OfficeRecord
+from cardissuer.render.qr import qr_png
+from cardissuer.services.cards import active_grants
+from cardissuer.wallet import links
+from cardissuer.wallet.apple import holder_name
+from cardissuer.web.i18n import LANG_COOKIE, language_of
+from cardissuer.web.rendering import CONTENT_SECURITY_POLICY, TEMPLATE_DIR
+from schemas.code import format_for_reading
+
+DEVICE_COOKIE = "fmcard_device"
+DEVICE_COOKIE_SECONDS = 10 * 365 * 24 * 3600
+CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
+PRIVATE = {"Cache-Control": "private, no-store", "Content-Security-Policy": CONTENT_SECURITY_POLICY}
+
+WORDS: dict[str, tuple[str, str]] = {
+    "title": ("外国商人卡", "Foreign Merchant Card"),
+    "bureau": ("义乌市公安局", "Yiwu Public Security Bureau"),
+    "code": ("编号", "Code"),
+    "serial": ("卡号", "Serial"),
+    "expires": ("有效期至", "Valid until"),
+    "portrait": ("持卡人照片", "Holder's photo"),
+    "qr": ("卡片二维码", "Card QR code"),
+    "brightness": (
+        "出示时请调高屏幕亮度，并保持屏幕清洁。",
+        "Turn your screen brightness up when you show this code.",
+    ),
+    "suspended": ("此卡已暂停使用。", "This card is suspended."),
+    "apple": ("添加到 Apple 钱包", "Add to Apple Wallet"),
+    "google": ("添加到 Google 钱包", "Add to Google Wallet"),
+    "png": ("下载卡片图片 (PNG)", "Download the card (PNG)"),
+    "pdf": ("下载卡片 (PDF)", "Download the card (PDF)"),
+    "language": ("English", "中文"),
+    "refused_title": ("无法显示此卡", "This card cannot be shown"),
+    "refused_unknown": ("此链接无效。", "This link is not valid."),
+    "refused_expired": (
+        "此链接已过期，请向签发警员索取新链接。",
+        "This link has expired. Ask the issuing officer for a new one.",
+    ),
+    "refused_other_device": (
+        "此链接已在另一台设备上打开，只能在该设备上查看此卡。",
+        "This link has already been opened on another device; only that device shows the card.",
+    ),
+    "refused_no_longer_valid": ("此卡已失效。", "This card is no longer valid."),
+    "refused_no_longer_valid_hint": (
+        "该卡已被撤销、替换或已过期，请勿再出示。",
+        "It has been revoked, replaced or has expired. Do not show it any more.",
+    ),
+}
+
+_templates = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined
+)
+router = APIRouter(include_in_schema=False)
+
+
+def _optional(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+
+
+def card_renderer() -> ModuleType | None:
+    """``cardissuer.render.card`` if installed (another part of the project, built
+    separately): ``CardView.from_records`` and ``card_png(view)``; else the page hides the
+    printable-card buttons."""
+    module = _optional("cardissuer.render.card")
+    view = getattr(module, "CardView", None)
+    ready = callable(getattr(module, "card_png", None)) and hasattr(view, "from_records")
+    return module if ready else None
+
+
+def pdf_renderer() -> Any:
+    """``card_pdf(view)`` from ``cardissuer.render.pdf`` if installed, else None."""
+    return getattr(_optional("cardissuer.render.pdf"), "card_pdf", None)
+
+
+def _page(request: Request, template: str, status: int, **values: Any) -> HTMLResponse:
+    language = language_of(request)
+    index = 0 if language == "zh" else 1
+
+    def t(key: str) -> str:
+        return WORDS[key][index]
+
+    html = _templates.get_template(template).render(
+        t=t, lang=language, other="en" if language == "zh" else "zh", **values
+    )
+    response = HTMLResponse(html, status_code=status, headers=PRIVATE)
+    if request.query_params.get("lang") == language:
+        response.set_cookie(LANG_COOKIE, language, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+def _refused(request: Request, refusal: links.Refusal) -> HTMLResponse:
+    status = 410 if refusal in (links.Refusal.EXPIRED, links.Refusal.NO_LONGER_VALID) else 403
+    if refusal is links.Refusal.UNKNOWN:
+        status = 404
+    return _page(request, "holder_refused.html", status, reason=refusal.value)
+
+
+def _open(request: Request, token: str, session: Any) -> links.Opened | links.Refusal:
+    return links.open_link(session, token, request.cookies.get(DEVICE_COOKIE), at=now())
+
+
+@router.get("/h/{token}", response_class=HTMLResponse)
+def holder_page(token: str, request: Request) -> Response:
+    with session_scope(get_engine(request)) as session:
+        opened = _open(request, token, session)
+        if isinstance(opened, links.Refusal):
+            return _refused(request, opened)
+        card, person = opened.card, opened.person
+        renderer = card_renderer()
+        response = _page(
+            request,
+            "holder.html",
+            200,
+            base=f"/h/{token}",
+            name=holder_name(person),
+            native_name=person.native_name,
+            chinese_name=person.chinese_name,
+            code=format_for_reading(person.code),
+            serial=card.serial,
+            expires=card.expires_at.astimezone(CHINA_TIME).date().isoformat(),
+            suspended=card.state.value == "suspended",
+            has_portrait=person.portrait is not None,
+            printable=renderer is not None,
+            pdf=renderer is not None and pdf_renderer() is not None,
+        )
+        session.commit()
+    if opened.new_device_secret:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            opened.new_device_secret,
+            max_age=DEVICE_COOKIE_SECONDS,
+            path=f"/h/{token}",
+            httponly=True,
+            secure=request.url.scheme == "https",
+            samesite="lax",
+        )
+    return response
+
+
+def _resource(request: Request, token: str, kind: str) -> Response:
+    with session_scope(get_engine(request)) as session:
+        opened = _open(request, token, session)
+        # A resource never registers a device: only the page does, and sets the cookie.
+        if isinstance(opened, links.Refusal) or opened.new_device_secret:
+            session.rollback()
+            refusal = opened if isinstance(opened, links.Refusal) else links.Refusal.OTHER_DEVICE
+            return _refused(request, refusal)
+        card, person = opened.card, opened.person
+        settings = request.app.state.settings
+        if kind == "qr":
+            return Response(qr_png(card.qr_text), media_type="image/png", headers=PRIVATE)
+        if kind == "portrait":
+            if person.portrait is None:
+                return Response(status_code=404, headers=PRIVATE)
+            return Response(person.portrait, media_type="image/avif", headers=PRIVATE)
+        if kind == "pkpass":
+            return pkpass_response(session, card, settings)
+        if kind == "google":
+            return RedirectResponse(google_link(session, card, settings).save_url, 303)
+        renderer = card_renderer()
+        function = getattr(renderer, "card_png", None) if kind == "png" else pdf_renderer()
+        if renderer is None or function is None:
+            return Response(status_code=404, headers=PRIVATE)
+        office = session.get(OfficeRecord, card.office_id)
+        view = renderer.CardView.from_records(
+            card,
+            person,
+            office.name_en if office else "",
+            office.name_zh if office else "",
+            [grant.service for grant in active_grants(session, person)],
+        )
+        content = function(view)
+        media_type = "image/png" if kind == "png" else "application/pdf"
+        return Response(
+            content,
+            media_type=media_type,
+            headers={
+                **PRIVATE,
+                "Content-Disposition": f'attachment; filename="fmcard-{card.serial}.{kind}"',
+            },
+        )
+
+
+@router.get("/h/{token}/qr.png")
+def holder_qr(token: str, request: Request) -> Response:
+    return _resource(request, token, "qr")
+
+
+@router.get("/h/{token}/portrait.avif")
+def holder_portrait(token: str, request: Request) -> Response:
+    return _resource(request, token, "portrait")
+
+
+@router.get("/h/{token}/pass.pkpass")
+def holder_pkpass(token: str, request: Request) -> Response:
+    return _resource(request, token, "pkpass")
+
+
+@router.get("/h/{token}/google-wallet")
+def holder_google(token: str, request: Request) -> Response:
+    return _resource(request, token, "google")
+
+
+@router.get("/h/{token}/card.png")
+def holder_card_png(token: str, request: Request) -> Response:
+    return _resource(request, token, "png")
+
+
+@router.get("/h/{token}/card.pdf")
+def holder_card_pdf(token: str, request: Request) -> Response:
+    return _resource(request, token, "pdf")
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)

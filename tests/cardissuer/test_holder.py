@@ -1,0 +1,175 @@
+"""The holder's card page in headless Chromium at phone size: the QR on the screen scans and
+verifies; another device, a revoked card and an expired link are refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+import zxingcpp
+from fastapi import FastAPI
+from PIL import Image
+from playwright.sync_api import Browser, ViewportSize, sync_playwright
+from sqlmodel import Session, select
+
+from cardissuer.api.routes.common import issuing_context_of
+from cardissuer.core.config import Settings
+from cardissuer.main import create_app
+from cardissuer.seed import DEMO_PASSWORD, seed_demo
+from cardissuer.wallet.models import HolderLinkRecord
+from tests.cardissuer.test_console import CHROMIUM, _free_port, _require_chromium
+from verifier.bundle import Bundle
+from verifier.reason import Reason
+from verifier.verifier import Verifier
+
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+PHONE: ViewportSize = {"width": 390, "height": 844}
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "screenshots" / "holder-page.png"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FastAPI]]:
+    directory = tmp_path_factory.mktemp("holder")
+    app = create_app(
+        Settings(workspace=directory, database_url=f"sqlite:///{directory / 'fmcard.db'}")
+    )
+    seed_demo(app.state.engine, issuing_context_of(app))
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", app
+    server.should_exit = True
+    thread.join(timeout=15)
+    app.state.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    _require_chromium()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def http(service: tuple[str, FastAPI]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service[0]) as client:
+        yield client
+
+
+def _login(http: httpx.Client, username: str) -> dict[str, str]:
+    response = http.post("/api/auth/login", json={"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 200, response.text
+    http.cookies.clear()
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def _card(http: httpx.Client, headers: dict[str, str], index: int) -> dict[str, str]:
+    person = http.get("/api/persons", headers=headers).json()["items"][index]
+    card: dict[str, str] = http.get(f"/api/persons/{person['code']}", headers=headers).json()[
+        "cards"
+    ][0]
+    return card
+
+
+def test_holder_page_shows_a_scannable_card_to_one_device(
+    http: httpx.Client, browser: Browser, tmp_path: Path
+) -> None:
+    registrar = _login(http, "registrar")
+    card = _card(http, registrar, 0)
+    link = http.post(f"/api/cards/{card['serial']}/holder-link", headers=registrar)
+    assert link.status_code == 201, link.text
+    url = link.json()["url"]
+
+    phone = browser.new_context(viewport=PHONE, device_scale_factor=2)
+    page = phone.new_page()
+    response = page.goto(url + "?lang=en")
+    assert response is not None
+    assert response.status == 200
+    page.wait_for_function("document.getElementById('holder-qr').naturalWidth > 0")
+    assert page.locator("#add-apple").is_visible()
+    assert page.locator("#add-google").is_visible()
+    assert "brightness" in page.content()
+    png = page.screenshot(full_page=True)
+    if os.environ.get("FMCARD_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SCREENSHOT.write_bytes(png)
+    (tmp_path / "holder.png").write_bytes(png)
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))
+    texts = [barcode.text for barcode in found if barcode.text.startswith("FM1:")]
+    assert texts == [card["qr_text"]]
+    now = datetime.now(UTC)
+    bundle = Bundle.from_json(json.loads(http.get("/bundle.json").content), at=now)
+    result = Verifier(bundle).verify(texts[0], service="hc", at=now)
+    assert result.reason is Reason.VALID
+    assert result.card is not None
+    assert result.card.serial == card["serial"]
+    # The same device comes back: still the card.
+    assert page.goto(url) is not None
+    assert page.locator("#holder-qr").count() == 1
+    pkpass = page.request.get(url + "/pass.pkpass")
+    assert pkpass.ok
+    assert pkpass.headers["content-type"] == "application/vnd.apple.pkpass"
+
+    other = browser.new_context(viewport=PHONE)
+    refused = other.new_page()
+    answer = refused.goto(url + "?lang=en")
+    assert answer is not None
+    assert answer.status == 403
+    assert refused.locator("#refused").get_attribute("data-reason") == "other_device"
+    assert refused.request.get(url + "/qr.png").status == 403
+    other.close()
+
+    supervisor = _login(http, "supervisor")
+    revoked = http.post(
+        f"/api/cards/{card['serial']}/revoke", headers=supervisor, json={"reason": "stolen"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    gone = page.goto(url + "?lang=en")
+    assert gone is not None
+    assert gone.status == 410
+    assert "This card is no longer valid." in page.locator("#refused").inner_text()
+    phone.close()
+
+
+def test_expired_link_is_refused(
+    service: tuple[str, FastAPI], http: httpx.Client, browser: Browser
+) -> None:
+    app = service[1]
+    registrar = _login(http, "registrar")
+    card = _card(http, registrar, 1)
+    url = http.post(f"/api/cards/{card['serial']}/holder-link", headers=registrar).json()["url"]
+    with Session(app.state.engine) as session:
+        record = session.exec(select(HolderLinkRecord).order_by(HolderLinkRecord.id.desc())).first()  # type: ignore[union-attr]
+        assert record is not None
+        record.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+        session.add(record)
+        session.commit()
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    answer = page.goto(url + "?lang=zh")
+    assert answer is not None
+    assert answer.status == 410
+    assert page.locator("#refused").get_attribute("data-reason") == "expired"
+    context.close()

@@ -1,0 +1,153 @@
+"""The printable card: QR round trips through PNG and PDF, glyph coverage, the downloads."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from cardissuer.models import Role
+from cardissuer.render import fonts
+from cardissuer.render.card import CardView, card_png, render_card
+from tests.cardissuer.test_api_helpers import BACKENDS, OTHER_OFFICE, Service, shared_service
+from verifier import Reason
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+NAMES: dict[str, dict[str, Any]] = {
+    "chinese": {"native_name": None, "chinese_name": "王小明", "nationality": "SGP"},
+    "russian": {"native_name": "Иванов Сергей", "chinese_name": "伊万诺夫", "nationality": "RUS"},
+    "arabic": {"native_name": "محمد الرشيد", "chinese_name": "穆罕默德", "nationality": "SAU"},
+}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    with shared_service(request.param, tmp_path_factory.mktemp(request.param)) as running:
+        yield running
+
+
+def _card(service: Service, **names: Any) -> str:
+    code = service.register(
+        **{k: v for k, v in names.items() if k != "nationality" and v is not None},
+        nationality=names.get("nationality", "FRA"),
+    )
+    headers = service.headers("registrar")
+    assert service.client.post(f"/api/persons/{code}/grants", headers=headers,
+                               json={"service": "hc"}).status_code == 201  # fmt: skip
+    issued = service.client.post(f"/api/persons/{code}/cards", headers=headers)
+    assert issued.status_code == 201, issued.text
+    serial: str = issued.json()["serial"]
+    return serial
+
+
+def _decode(image: Image.Image) -> list[str]:
+    return [barcode.text for barcode in zxingcpp.read_barcodes(image.convert("L"))]
+
+
+def _assert_valid(service: Service, image: Image.Image, serial: str) -> None:
+    [text] = _decode(image)
+    assert service.card(serial)["qr_text"] == text
+    assert service.reasons(text) == [Reason.VALID]
+
+
+@pytest.mark.parametrize("size", ["print", "screen"])
+def test_png_back_carries_a_valid_qr(service: Service, size: str) -> None:
+    serial = _card(service, **NAMES["arabic"])
+    response = service.client.get(
+        f"/api/cards/{serial}/card.png",
+        params={"side": "back", "size": size},
+        headers=service.headers("registrar"),
+    )
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "private, no-store"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == ((1011, 638) if size == "print" else (856, 540))
+    _assert_valid(service, image, serial)
+
+
+def _pdf_pages(data: bytes, tmp_path: Path) -> list[Image.Image]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    source = tmp_path / "card.pdf"
+    source.write_bytes(data)
+    subprocess.run(["pdftoppm", "-r", "300", "-png", str(source), str(tmp_path / "p")], check=True)
+    return [Image.open(io.BytesIO(path.read_bytes())) for path in sorted(tmp_path.glob("p-*.png"))]
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_pdf_pages_carry_a_valid_qr(service: Service, tmp_path: Path) -> None:
+    serial = _card(service, **NAMES["russian"])
+    headers = service.headers("registrar")
+    response = service.client.get(f"/api/cards/{serial}/card.pdf", headers=headers)
+    assert response.status_code == 200
+    front, back = _pdf_pages(response.content, tmp_path / "one")
+    # The page is the card (85.6 x 54 mm) plus 6 mm all round, at 300 dpi.
+    assert abs(back.width - (85.6 + 12) / 25.4 * 300) <= 2
+    assert _decode(front) == []
+    _assert_valid(service, back, serial)
+    sheet = service.client.post("/api/cards/sheet.pdf", headers=headers, json=[serial, serial])
+    assert sheet.status_code == 200
+    _, backs = _pdf_pages(sheet.content, tmp_path / "sheet")
+    assert _decode(backs) == [service.card(serial)["qr_text"]] * 2
+
+
+def test_downloads_are_refused_to_other_offices_and_strangers(service: Service) -> None:
+    serial = _card(service)
+    outsider = service.officer("registrar-b", Role.REGISTRAR, OTHER_OFFICE)
+    for path in (f"/api/cards/{serial}/card.png", f"/api/cards/{serial}/card.pdf"):
+        assert service.client.get(path, headers=service.headers("registrar")).status_code == 200
+        assert service.client.get(path, headers=outsider).status_code == 404
+        assert service.client.get(path).status_code == 401
+    assert service.client.post("/api/cards/sheet.pdf", headers=outsider,
+                               json=[serial]).status_code == 404  # fmt: skip
+    assert service.client.post("/api/cards/sheet.pdf", json=[serial]).status_code == 401
+    too_many = service.client.post(
+        "/api/cards/sheet.pdf", headers=service.headers("registrar"), json=[serial] * 51
+    )
+    assert too_many.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "text", ["王小明", "Иванов Сергей", "محمد الرشيد", "MÜLLER Zoë", "穆罕默德 Ali", "伊万诺夫"]
+)
+def test_every_glyph_is_in_the_chosen_font(text: str) -> None:
+    runs = fonts.split_runs(text)
+    assert "".join(run.text for run in runs) == text
+    for run in runs:
+        covered = fonts.coverage(run.font)
+        assert all(ord(c) in covered for c in run.text if not c.isspace()), run
+    if any("\u0600" <= c <= "\u06ff" for c in text):
+        assert runs[0].rtl
+
+
+def test_screenshots(service: Service) -> None:
+    """Front sides with each script; written to docs/ with FMCARD_UPDATE_SCREENSHOTS=1."""
+    if service.backend != "sqlite":
+        pytest.skip("one backend is enough")
+    headers = service.headers("registrar")
+    for name, names in NAMES.items():
+        serial = _card(service, **names)
+        response = service.client.get(
+            f"/api/cards/{serial}/card.png", params={"size": "screen"}, headers=headers
+        )
+        assert response.status_code == 200
+        if os.environ.get("FMCARD_UPDATE_SCREENSHOTS") == "1":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            (SCREENSHOTS / f"card-{name}.png").write_bytes(response.content)
+
+
+def test_render_refuses_unknown_sides() -> None:
+    view = CardView("A B", None, None, "FRA", "1980-01-01", "7KQ4MX9TRB", "S", "a", "b",
+                    "FM1:X", "Office", "办公室")  # fmt: skip
+    with pytest.raises(ValueError, match="unknown side"):
+        render_card(view, side="top")  # type: ignore[arg-type]
+    assert card_png(view, size="screen")[:4] == b"\x89PNG"

@@ -1,0 +1,175 @@
+"""Wallet passes: the .pkpass archive and its signature (checked by openssl), the Google save
+link's JWT, and the barcode of both verified by the offline verifier."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from schemas.code import format_for_reading
+from tests.cardissuer.conftest import login_headers
+from verifier.bundle import Bundle
+from verifier.reason import Reason
+from verifier.verifier import Verifier
+
+
+def _card(client: TestClient, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    person = client.get("/api/persons", headers=headers).json()["items"][0]
+    detail = client.get(f"/api/persons/{person['code']}", headers=headers).json()
+    return detail, detail["cards"][0]
+
+
+def _verify(client: TestClient, text: str) -> Any:
+    now = datetime.now(UTC)
+    bundle = client.get("/bundle.json")
+    assert bundle.status_code == 200
+    return Verifier(Bundle.from_json(json.loads(bundle.content), at=now)).verify(
+        text, service="hc", at=now
+    )
+
+
+def test_pkpass_layout_manifest_and_openssl_signature(
+    client: TestClient, app: FastAPI, tmp_path: Path
+) -> None:
+    headers = login_headers(client, "registrar")
+    person, card = _card(client, headers)
+    response = client.get(f"/api/cards/{card['serial']}/pass.pkpass", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.apple.pkpass"
+    assert response.headers["cache-control"] == "private, no-store"
+    assert response.headers["x-fmcard-development"] == "true"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = set(archive.namelist())
+    assert {
+        "pass.json",
+        "manifest.json",
+        "signature",
+        "icon.png",
+        "icon@2x.png",
+        "logo.png",
+    } <= names
+    manifest = json.loads(archive.read("manifest.json"))
+    assert set(manifest) == names - {"manifest.json", "signature"}
+    for name, digest in manifest.items():
+        assert hashlib.sha1(archive.read(name), usedforsecurity=False).hexdigest() == digest
+    document = json.loads(archive.read("pass.json"))
+    assert document["serialNumber"] == card["serial"]
+    assert document["passTypeIdentifier"] == app.state.settings.apple_pass_type_identifier
+    assert document["teamIdentifier"] == app.state.settings.apple_team_identifier
+    assert "义乌" in document["organizationName"]
+    assert "Yiwu" in document["organizationName"]
+    assert document["voided"] is False
+    barcode = document["barcodes"][0]
+    assert barcode["format"] == "PKBarcodeFormatQR"
+    assert barcode["messageEncoding"] == "iso-8859-1"
+    assert barcode["message"] == card["qr_text"]
+    assert barcode["message"].startswith("FM1:")
+    fields = json.dumps(document["generic"], ensure_ascii=False)
+    assert format_for_reading(person["code"]) in fields
+    assert person["family_name"] in fields
+
+    for name in ("manifest.json", "signature"):
+        (tmp_path / name).write_bytes(archive.read(name))
+    root = app.state.settings.workspace / "wallet-dev" / "apple-dev-root.pem"
+    checked = subprocess.run(
+        [
+            "openssl", "smime", "-verify", "-binary", "-inform", "DER",
+            "-content", str(tmp_path / "manifest.json"), "-in", str(tmp_path / "signature"),
+            "-CAfile", str(root), "-purpose", "any", "-out", str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr.decode()
+    assert b"Verification successful" in checked.stderr
+    assert (tmp_path / "out").read_bytes() == archive.read("manifest.json")
+
+    # The pass's barcode is the signed card: the counter's verifier accepts it.
+    result = _verify(client, barcode["message"])
+    assert result.reason is Reason.VALID
+    assert result.card is not None
+    assert result.card.serial == card["serial"]
+
+
+def test_revoked_card_gives_a_voided_pass(client: TestClient) -> None:
+    registrar = login_headers(client, "registrar")
+    _, card = _card(client, registrar)
+    supervisor = login_headers(client, "supervisor")
+    revoked = client.post(
+        f"/api/cards/{card['serial']}/revoke", headers=supervisor, json={"reason": "stolen"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    response = client.get(f"/api/cards/{card['serial']}/pass.pkpass", headers=supervisor)
+    document = json.loads(zipfile.ZipFile(io.BytesIO(response.content)).read("pass.json"))
+    assert document["voided"] is True
+
+
+def test_google_wallet_save_link_is_a_signed_jwt(client: TestClient, app: FastAPI) -> None:
+    headers = login_headers(client, "registrar")
+    _, card = _card(client, headers)
+    response = client.get(f"/api/cards/{card['serial']}/google-wallet", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "private, no-store"
+    body = response.json()
+    assert body["development"] is True
+    prefix = "https://pay.google.com/gp/v/save/"
+    assert body["save_url"].startswith(prefix)
+    account_file = app.state.settings.workspace / "wallet-dev" / "google-service-account.json"
+    account = json.loads(account_file.read_text())
+    key = load_pem_private_key(account["private_key"].encode(), password=None)
+    claims = jwt.decode(
+        body["save_url"].removeprefix(prefix),
+        key.public_key(),  # type: ignore[arg-type]
+        algorithms=["RS256"],
+        audience="google",
+    )
+    assert claims["iss"] == account["client_email"]
+    assert claims["typ"] == "savetowallet"
+    assert claims["origins"] == []
+    (obj,) = claims["payload"]["genericObjects"]
+    assert obj["barcode"] == {
+        "type": "QR_CODE",
+        "value": card["qr_text"],
+        "alternateText": card["serial"],
+    }
+    assert obj["state"] == "ACTIVE"
+    assert obj["classId"] == claims["payload"]["genericClasses"][0]["id"]
+    result = _verify(client, obj["barcode"]["value"])
+    assert result.reason is Reason.VALID
+
+
+def test_wallet_needs_a_login_and_a_visible_card(client: TestClient) -> None:
+    assert client.get("/api/cards/ABCDEFGH/pass.pkpass").status_code == 401
+    headers = login_headers(client, "registrar")
+    assert client.get("/api/cards/ZZZZZZZZ/google-wallet", headers=headers).status_code == 404
+
+
+def test_auditor_may_not_create_holder_links(client: TestClient) -> None:
+    registrar = login_headers(client, "registrar")
+    _, card = _card(client, registrar)
+    auditor = login_headers(client, "auditor")
+    refused = client.post(f"/api/cards/{card['serial']}/holder-link", headers=auditor)
+    assert refused.status_code == 403
+    created = client.post(f"/api/cards/{card['serial']}/holder-link", headers=registrar)
+    assert created.status_code == 201, created.text
+    assert "/h/" in created.json()["url"]
+
+
+def test_development_credentials_are_reused(app: FastAPI) -> None:
+    from cardissuer.wallet.credentials import apple_credentials
+
+    first = apple_credentials(app.state.settings)
+    second = apple_credentials(app.state.settings)
+    assert first.development
+    assert first.certificate == second.certificate
