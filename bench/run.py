@@ -21,7 +21,7 @@ from bench import signing, statuslist, verification
 from bench.report import Section, Table
 from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign", "issue")
+SECTIONS = ("verify", "qr", "status", "sign", "issue", "render")
 PACKAGES = (
     "fmcard",
     "cryptography",
@@ -160,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 repeats=settings.status_repeats,
                 reference_codecs=settings.reference_codecs,
             )
+        elif name == "render":
+            section = _render_section(portrait_samples, quick=args.quick)
         elif name == "issue":
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
@@ -226,6 +228,18 @@ def _qr_section(world: World) -> Section:
         section.data["skipped"] = str(exc)
         return section
     return qrsize.run(world)
+
+
+def _render_section(portrait_samples: Sequence[Sample], *, quick: bool) -> Section:
+    """Section 6, or a note saying why it cannot run (it needs the issuer extras)."""
+    try:
+        from bench import render
+    except ImportError as exc:
+        section = Section("render", "6. Rendering the card")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    return render.run(portrait_samples, quick=quick)
 
 
 def _issuance_section(
