@@ -869,9 +869,7 @@ def set_portrait(
     """Give the person a new (already encoded) portrait and re-issue the current card, which
     shows it. The re-issue comes before the audit entry, which holds the chain's lock until
     the commit (see the lock order above)."""
-    from cardissuer.services.registry import get_person as _get_person
-
-    person = _get_person(session, actor, code, permission="person.update", for_update=True)
+    person = get_person(session, actor, code, permission="person.update", for_update=True)
     before = audit.record_values(person)
     person.portrait = portrait
     person.updated_at = at
