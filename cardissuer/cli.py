@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cardissuer.card_request import CardRequest, parse_time
 from cardissuer.errors import IssuerError, WorkspaceError
-from cardissuer.workspace import PublishSettings, Workspace
+from cardissuer.workspace import DEFAULT_ISSUER, PublishSettings, Workspace
 from keys.errors import KeysError, PassphraseError
 from keys.keyring import IssuerInfo
 from keys.status_list import CardStatus
@@ -32,13 +32,6 @@ from verifier.errors import VerifierError
 HOME_ENV = "FMCARD_HOME"
 DEV_PASSPHRASE_FILE = "dev-passphrase.txt"  # noqa: S105 - a file name
 MAX_REQUEST_BYTES = 64 * 1024
-
-DEFAULT_ISSUER = IssuerInfo(
-    issuer_id="CN-ZJ-YWPSB",
-    name_en="Yiwu Public Security Bureau",
-    name_zh="义乌市公安局",
-    status_uri_prefix="https://fmcard.example/status/",
-)
 
 
 def build_parser() -> argparse.ArgumentParser:

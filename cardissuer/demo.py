@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from cardissuer.card_request import CardRequest
-from cardissuer.cli import DEFAULT_ISSUER, DEV_PASSPHRASE_FILE
+from cardissuer.cli import DEV_PASSPHRASE_FILE
 from cardissuer.errors import WorkspaceError
 from cardissuer.render.qr import qr_png, qr_version
-from cardissuer.workspace import Workspace
+from cardissuer.workspace import DEFAULT_ISSUER, Workspace
 from keys.status_list import CardStatus
 from keys.store import Passphrase, write_private_file
 from verifier.bundle import Bundle

@@ -12,7 +12,6 @@ they arrive, so a chunked body without Content-Length is cut off as early as a d
 
 from __future__ import annotations
 
-import importlib
 import logging
 import secrets
 import time
@@ -91,23 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_console(app: FastAPI) -> None:
+    """The officers' console, the card's downloads and wallet passes, the holder's page."""
+    from cardissuer.api.routes import downloads, wallet
+    from cardissuer.web import holder
     from cardissuer.web import routes as console
 
-    console.install(app)
-    # The card in the holder's hands: printable card, wallet passes and the holder's page.
-    # Each part registers itself when present.
-    for module_name in (
-        "cardissuer.api.routes.downloads",
-        "cardissuer.api.routes.wallet",
-        "cardissuer.web.holder",
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.install(app)
+    for part in (console, downloads, wallet, holder):
+        part.install(app)
 
 
 class BodyTooLarge(HTTPException):

@@ -40,6 +40,14 @@ from schemas.card import Card, StatusRef
 from verifier.bundle import build_bundle_document
 from verifier.policy import Policy
 
+DEFAULT_ISSUER = IssuerInfo(
+    issuer_id="CN-ZJ-YWPSB",
+    name_en="Yiwu Public Security Bureau",
+    name_zh="义乌市公安局",
+    status_uri_prefix="https://fmcard.example/status/",
+)
+"""The issuer of development workspaces and the demo (``fmcard init`` can name another)."""
+
 LIST_SIZE = 131_072
 """Statuses per list. A list is closed when half its indexes are used, so random allocation
 stays quick and an index says little about how many cards exist."""

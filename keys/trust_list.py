@@ -168,10 +168,6 @@ class TrustList:
     def is_expired(self, at: datetime) -> bool:
         return at >= self.expires_at
 
-    def keys_with_kid(self, kid: str) -> list[tuple[TrustedIssuer, TrustedKey]]:
-        """Every (issuer, key) whose kid is ``kid``: short kids may collide, so try them all."""
-        return [(issuer, key) for issuer in self.issuers for key in issuer.keys if key.kid == kid]
-
     def issuer(self, issuer_id: str) -> TrustedIssuer | None:
         return next((i for i in self.issuers if i.issuer_id == issuer_id), None)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from cardissuer.core.config import Environment, Settings
 from cardissuer.errors import WorkspaceError
+from cardissuer.workspace import DEFAULT_ISSUER
 from keys.jwk import PublicKey
-from keys.keyring import IssuerInfo, KeyRing
+from keys.keyring import KeyRing
 from keys.signer import Signer
 from keys.store import (
     PASSPHRASE_ENV,
@@ -25,13 +26,6 @@ from keys.store import (
     write_private_file,
 )
 from keys.trust_list import sign_trust_list
-
-ISSUER = IssuerInfo(
-    issuer_id="CN-ZJ-YWPSB",
-    name_en="Yiwu Public Security Bureau",
-    name_zh="义乌市公安局",
-    status_uri_prefix="",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +44,7 @@ def load_key_material(settings: Settings) -> KeyMaterial:
     if not (keys_dir / "keyring.json").exists():
         if settings.environment is not Environment.DEVELOPMENT:
             raise WorkspaceError(f"no key ring in {keys_dir}: run 'fmcard init' first")
-        issuer = IssuerInfo(
-            ISSUER.issuer_id, ISSUER.name_en, ISSUER.name_zh, settings.status_uri_prefix
-        )
+        issuer = replace(DEFAULT_ISSUER, status_uri_prefix=settings.status_uri_prefix)
         KeyRing.create(
             keys_dir,
             issuer=issuer,

@@ -2,16 +2,14 @@
 """The holder's card page: ``/h/{token}`` on the holder's phone, in Chinese and English.
 
 It shows the portrait, names and a QR large enough to scan from the screen, with buttons for
-the wallet passes (and the printable card when ``cardissuer.render.card`` is installed).
+the wallet passes and the printable card.
 Every resource is scoped to the link and its registered device (see
 :mod:`cardissuer.wallet.links`); a refused visit gets a plain page saying why, never the card.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta, timezone
-from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -19,11 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cardissuer.api.deps import get_engine, now
+from cardissuer.api.routes.downloads import card_view
 from cardissuer.api.routes.wallet import google_link, pkpass_response
 from cardissuer.core.db import session_scope
-from cardissuer.models import OfficeRecord
+from cardissuer.render.card import card_png
+from cardissuer.render.pdf import card_pdf
 from cardissuer.render.qr import qr_png
-from cardissuer.services.cards import active_grants
 from cardissuer.wallet import links
 from cardissuer.wallet.apple import holder_name
 from cardissuer.web.i18n import LANG_COOKIE, language_of
@@ -76,30 +75,6 @@ _templates = Environment(
 router = APIRouter(include_in_schema=False)
 
 
-def _optional(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
-
-
-def card_renderer() -> ModuleType | None:
-    """``cardissuer.render.card`` if installed (another part of the project, built
-    separately): ``CardView.from_records`` and ``card_png(view)``; else the page hides the
-    printable-card buttons."""
-    module = _optional("cardissuer.render.card")
-    view = getattr(module, "CardView", None)
-    ready = callable(getattr(module, "card_png", None)) and hasattr(view, "from_records")
-    return module if ready else None
-
-
-def pdf_renderer() -> Any:
-    """``card_pdf(view)`` from ``cardissuer.render.pdf`` if installed, else None."""
-    return getattr(_optional("cardissuer.render.pdf"), "card_pdf", None)
-
-
 def _page(request: Request, template: str, status: int, **values: Any) -> HTMLResponse:
     language = language_of(request)
     index = 0 if language == "zh" else 1
@@ -134,7 +109,6 @@ def holder_page(token: str, request: Request) -> Response:
         if isinstance(opened, links.Refusal):
             return _refused(request, opened)
         card, person = opened.card, opened.person
-        renderer = card_renderer()
         response = _page(
             request,
             "holder.html",
@@ -148,8 +122,6 @@ def holder_page(token: str, request: Request) -> Response:
             expires=card.expires_at.astimezone(CHINA_TIME).date().isoformat(),
             suspended=card.state.value == "suspended",
             has_portrait=person.portrait is not None,
-            printable=renderer is not None,
-            pdf=renderer is not None and pdf_renderer() is not None,
         )
         session.commit()
     if opened.new_device_secret:
@@ -185,19 +157,8 @@ def _resource(request: Request, token: str, kind: str) -> Response:
             return pkpass_response(session, card, settings)
         if kind == "google":
             return RedirectResponse(google_link(session, card, settings).save_url, 303)
-        renderer = card_renderer()
-        function = getattr(renderer, "card_png", None) if kind == "png" else pdf_renderer()
-        if renderer is None or function is None:
-            return Response(status_code=404, headers=PRIVATE)
-        office = session.get(OfficeRecord, card.office_id)
-        view = renderer.CardView.from_records(
-            card,
-            person,
-            office.name_en if office else "",
-            office.name_zh if office else "",
-            [grant.service for grant in active_grants(session, person)],
-        )
-        content = function(view)
+        view = card_view(session, card)
+        content = card_png(view) if kind == "png" else card_pdf(view)
         media_type = "image/png" if kind == "png" else "application/pdf"
         return Response(
             content,

@@ -36,9 +36,8 @@ from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_pl
 
 import cardissuer
 from cardissuer.card_request import CardRequest
-from cardissuer.cli import DEFAULT_ISSUER
 from cardissuer.render.qr import qr_image, qr_png, qr_version
-from cardissuer.workspace import IssuedCard, Workspace
+from cardissuer.workspace import DEFAULT_ISSUER, IssuedCard, Workspace
 from keys.cards import encode_card
 from keys.status_list import CardStatus
 from keys.store import Passphrase

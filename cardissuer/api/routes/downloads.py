@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from cardissuer.api import problems
 from cardissuer.api.deps import ActorDep, SessionDep
-from cardissuer.models import OfficeRecord, PersonRecord
+from cardissuer.models import CardRecord, OfficeRecord, PersonRecord
 from cardissuer.render.card import CardView, card_png
 from cardissuer.render.pdf import card_pdf, sheet_pdf
 from cardissuer.services import cards
@@ -28,7 +28,12 @@ router = APIRouter(prefix="/api", tags=["cards"], responses=problems.responses(4
 
 
 def _view(session: Session, actor: ActorDep, serial: str) -> CardView:
-    record = cards.get_card(session, actor, serial)
+    return card_view(session, cards.get_card(session, actor, serial))
+
+
+def card_view(session: Session, record: CardRecord) -> CardView:
+    """What the printed card shows: the card, its holder, the issuing office, the services.
+    (The holder's page draws the same view.)"""
     person = session.get(PersonRecord, record.person_id)
     office = session.get(OfficeRecord, record.office_id)
     if person is None or office is None:  # pragma: no cover - foreign keys forbid it
