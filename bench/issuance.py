@@ -12,7 +12,7 @@ codes to a file and then serves the same app with uvicorn on 127.0.0.1, as ``fmc
 does. Both databases are set up at once; nothing is timed until both are ready.
 
 1. Batch issuance, in this process, for persons who have no card yet (one card each):
-   ``services.cards.issue_batch`` (the bulk path: one call per 100 persons, one transaction
+   ``services.issuing.issue_batch`` (the bulk path: one call per 100 persons, one transaction
    each), and ``services.cards.issue`` called per card, 100 per transaction and one per
    transaction, through an app built here on the same workspace and database. Rounds of the
    six cases take turns (interleaved, as in :mod:`bench.timing`); tables show the best round
@@ -85,7 +85,7 @@ from cardissuer.errors import DuplicateSuspectedError
 from cardissuer.main import create_app
 from cardissuer.models import GrantCreate, OfficerRecord, PassportIn, PersonCreate
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
-from cardissuer.services import audit, cards, registry
+from cardissuer.services import audit, cards, issuing, registry
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import IssuingContext
 from cardissuer.services.officers import actor_of
@@ -528,7 +528,7 @@ class Case:
     per_transaction: int
     cards: int
     bulk: bool = False
-    """``cards.issue_batch`` per transaction instead of ``cards.issue`` per card."""
+    """``issuing.issue_batch`` per transaction instead of ``cards.issue`` per card."""
 
     @property
     def label(self) -> str:
@@ -545,7 +545,7 @@ def _issue_all(
     for start in range(0, len(codes), per_transaction):
         with session_scope(target.engine) as session:
             if bulk:
-                cards.issue_batch(
+                issuing.issue_batch(
                     session,
                     target.actor,
                     codes[start : start + per_transaction],
@@ -582,7 +582,7 @@ STAGES: tuple[tuple[str, object, str], ...] = (
     ("database: get_person (SELECT ... FOR UPDATE)", cards, "get_person"),
     ("database: active_grants", cards, "active_grants"),
     ("database: _current_cards", cards, "_current_cards"),
-    ("database: _open_list (newest list, COUNT its cards)", cards, "_open_list"),
+    ("database: open_list (newest list, COUNT its cards)", cards, "open_list"),
 )
 """Functions ``issue`` calls that the instrumented round times: (label, module, name)."""
 
@@ -1036,7 +1036,7 @@ def _batch(
     )
 
     table = Table(
-        f"Cards signed and stored per second: services.cards.issue_batch and "
+        f"Cards signed and stored per second: services.issuing.issue_batch and "
         f"services.cards.issue, a first card for each person (best of {plan.rounds} rounds, "
         f"interleaved)",
         ("database", "transactions", "cards", "ms/card", "(median)", "cards/s", "vs sign only"),

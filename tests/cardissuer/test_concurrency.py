@@ -46,7 +46,7 @@ from cardissuer.models import (
     PersonRecord,
     StatusListRecord,
 )
-from cardissuer.services import audit, cards, registry
+from cardissuer.services import audit, cards, issuing, registry
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import IssuingContext
 from cardissuer.services.officers import actor_of
@@ -344,8 +344,17 @@ def test_a_failure_after_signing_leaves_no_card_and_no_used_index(
         signed.append(encode(*args, **kwargs))
         return signed[-1]
 
+    append_all = audit.append_many
+
+    def append_many(session: Session, entries: Any, **options: Any) -> int:
+        if any(entry.action == "card.issue" for entry in entries):
+            raise RuntimeError("injected failure after signing")
+        return append_all(session, entries, **options)
+
     monkeypatch.setattr(audit, "append", append)
+    monkeypatch.setattr(audit, "append_many", append_many)  # the HTTP route's path
     monkeypatch.setattr(cards, "encode_card", encode_and_note)
+    monkeypatch.setattr(issuing, "encode_card", encode_and_note)
     with pytest.raises(RuntimeError, match="injected"):
         world.issue(code)
     with pytest.raises(RuntimeError, match="injected"):
@@ -382,7 +391,7 @@ def test_a_failure_while_opening_a_status_list_leaves_nothing(
         session.flush()
         raise ConflictError("injected: the new list could not be announced")
 
-    monkeypatch.setattr(cards, "_open_list", full)
+    monkeypatch.setattr(cards, "open_list", full)
     with pytest.raises(ConflictError, match="injected"):
         world.issue(code)
     assert world.count(StatusListRecord) == lists

@@ -1,4 +1,4 @@
-"""Batch issuance (``cards.issue_batch``) on SQLite and PostgreSQL: the guarantees of ``issue``
+"""Batch issuance (``issuing.issue_batch``) on SQLite and PostgreSQL: the guarantees of ``issue``
 for every person, with the database work done in bulk, and all or nothing per batch.
 
 The tests of a backend share one service (see ``test_api_helpers``) and look only at what
@@ -19,7 +19,7 @@ import keys.cards
 from cardissuer.core.db import session_scope
 from cardissuer.errors import IssuerError
 from cardissuer.models import AuditCheckpointRecord, CardRecord, CardState, Role
-from cardissuer.services import audit, cards
+from cardissuer.services import audit, cards, issuing
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
     OTHER_OFFICE,
@@ -56,7 +56,7 @@ def issue_batch(service: Service, codes: list[str], username: str = "registrar")
     """Issue ``codes`` in one transaction; return the cards' (serial, qr_text, index) rows."""
     actor = service.actor(username)
     with session_scope(service.engine) as session:
-        records = cards.issue_batch(
+        records = issuing.issue_batch(
             session, actor, codes, at=datetime.now(UTC), context=service.context
         )
         return [(r.serial, r.qr_text, r.list_id, r.status_index, r.person_id) for r in records]
@@ -198,7 +198,7 @@ def test_a_failure_mid_batch_leaves_nothing(
             raise RuntimeError("injected signing failure")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cards, "encode_card", failing)
+    monkeypatch.setattr(issuing, "encode_card", failing)
     with pytest.raises(RuntimeError, match="injected"):
         issue_batch(service, codes)
 

@@ -51,7 +51,10 @@ def _card(service: Service, **names: Any) -> str:
 
 
 def _decode(image: Image.Image) -> list[str]:
-    return [barcode.text for barcode in zxingcpp.read_barcodes(image.convert("L"))]
+    # QR codes only: a line of the card's text was once read as a linear barcode as well.
+    qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(image.convert("L"), formats=qr_only)
+    return [barcode.text for barcode in found]
 
 
 def _assert_valid(service: Service, image: Image.Image, serial: str) -> None:

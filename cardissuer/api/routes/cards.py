@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 
 from cardissuer.api import problems
-from cardissuer.api.deps import ActorDep, SessionDep, now
-from cardissuer.api.routes.common import card_public, issuing_context
+from cardissuer.api.deps import ActorDep, OfficerIdDep, SessionDep, now
+from cardissuer.api.routes.common import card_public
 from cardissuer.models import CardAction, CardIssue, CardPublic, CardState
 from cardissuer.services import cards
+from cardissuer.services.issuing_queue import CardAsked, IssuingQueue
 
 router = APIRouter(
     prefix="/api", tags=["cards"], responses=problems.responses(401, 403, 404, 409, 422)
@@ -22,10 +23,9 @@ router = APIRouter(
     status_code=status.HTTP_201_CREATED,
     summary="Issue (or re-issue, renew) the person's card; retries are idempotent",
 )
-def issue(
+async def issue(
     code: str,
-    actor: ActorDep,
-    session: SessionDep,
+    officer_id: OfficerIdDep,
     request: Request,
     data: CardIssue | None = None,
     idempotency_key: Annotated[
@@ -41,17 +41,17 @@ def issue(
         ),
     ] = None,
 ) -> CardPublic:
-    record = cards.issue(
-        session,
-        actor,
-        code,
-        at=now(),
-        context=issuing_context(request),
-        idempotency_key=idempotency_key,
-        valid_days=data.valid_days if data else None,
+    # Through the issuance queue: requests that arrive together share a transaction (see
+    # cardissuer.services.issuing_queue); the answer comes after the commit.
+    queue: IssuingQueue = request.app.state.issuing
+    answer = await queue.issue(
+        CardAsked(officer_id, code, idempotency_key, data.valid_days if data else None)
     )
-    session.commit()
-    return card_public(record)
+    if answer.actor is not None:
+        request.state.actor = answer.actor  # a refusal is audited in the officer's name
+    if isinstance(answer.outcome, Exception):
+        raise answer.outcome
+    return card_public(answer.outcome)
 
 
 @router.get("/cards/{serial}", summary="One card")

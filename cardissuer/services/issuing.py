@@ -1,0 +1,509 @@
+"""Issuing many cards in one transaction, with the database work done a query per batch.
+
+Two callers need it. The bureau's bulk runs (:func:`issue_batch`) want all or nothing: one
+refusal and nothing of the batch is written. The service's issuance queue
+(:mod:`cardissuer.services.issuing_queue`) gathers the HTTP requests that arrive together and
+wants each request's own outcome: a refused request writes nothing, the others go ahead in the
+same transaction. Both run :func:`issue_many`; it gives every request exactly the guarantees
+of :func:`cardissuer.services.cards.issue` (visibility and ``card.issue`` in the person's
+office, the ``Idempotency-Key``, at least one entitlement, no suspended current card, the
+current card superseded and audited, a random never-reused status index within the list's own
+size), and the result is what the requests would have given one after the other, in order.
+
+Requests for the same person (or with the same idempotency key) are taken in rounds: the
+second waits for the next round, so that it supersedes the first's card (or returns it) as it
+would have one request later. Every person's row is locked up front, in id order, before
+anything else, so the lock order of :mod:`cardissuer.services.cards` holds for the whole
+transaction, and two batches (or a batch and a single change) can never wait in a circle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from cardissuer.errors import IssuerError, NotFoundError
+from cardissuer.models import CardRecord, CardState, GrantRecord, PersonRecord
+from cardissuer.services import audit, cards
+from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
+from cardissuer.services.cards import (
+    CURRENT_STATES,
+    CardSuspendedError,
+    DuplicateInBatchError,
+    IdempotencyKeyReusedError,
+    IssuingContext,
+    NoEntitlementError,
+    StatusListFullError,
+    new_serial,
+)
+from keys.cards import encode_card
+from schemas import code as foreigner_code
+from schemas import strictjson
+from schemas.card import BirthDate, Card, Entitlement, StatusRef
+from schemas.errors import SchemaError
+
+_INSERT_ATTEMPTS = 20
+_DRAW_ROUNDS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    """One card asked for: by whom, for which person, and the request's own options."""
+
+    actor: Actor
+    code: str
+    idempotency_key: str | None = None
+    valid_days: int | None = None
+
+
+Outcome = CardRecord | IssuerError
+"""A request's card (new, or the earlier one of its idempotency key), or why it was refused."""
+
+
+def issue_batch(
+    session: Session,
+    actor: Actor,
+    codes: Sequence[str],
+    *,
+    at: datetime,
+    context: IssuingContext,
+) -> list[CardRecord]:
+    """Issue a card to each person of ``codes`` (the bureau's bulk runs), in ``codes`` order.
+
+    All or nothing: the first refusal (in ``codes`` order) is raised before anything is
+    written, and any later failure rolls back with the caller's transaction. A batch may not
+    name a person twice (the second card would supersede the first at once). Keep batches to
+    a few hundred codes: each is a parameter of the ``IN`` queries and the batch holds its
+    locks to the end.
+    """
+    canonical = [_canonical(code) or code for code in codes]
+    if len(set(canonical)) != len(canonical):
+        raise DuplicateInBatchError("the batch names a person more than once")
+    outcomes = issue_many(
+        session, [IssueRequest(actor, code) for code in codes], at=at, context=context, strict=True
+    )
+    return [outcome for outcome in outcomes if isinstance(outcome, CardRecord)]
+
+
+def issue_many(
+    session: Session,
+    requests: Sequence[IssueRequest],
+    *,
+    at: datetime,
+    context: IssuingContext,
+    strict: bool = False,
+) -> list[Outcome]:
+    """Each request's outcome, in order, all in the caller's transaction.
+
+    A refused request (an :class:`IssuerError`) writes nothing; the others are written. With
+    ``strict``, the first refusal is raised instead, before anything of the batch is written
+    (every check of a round comes before its writes, and ``strict`` callers have one round).
+    Database failures are raised: the caller's transaction then holds nothing of the batch.
+    """
+    at = at.astimezone(UTC).replace(microsecond=0)
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    codes: list[str | None] = [_canonical(request.code) for request in requests]
+    persons = _lock_persons(session, {code for code in codes if code is not None})
+    for number, round_ in enumerate(_rounds(requests, codes)):
+        if number and strict:  # strict callers name every person once (see issue_batch)
+            raise DuplicateInBatchError("the batch names a person more than once")
+        _issue_round(session, requests, codes, persons, round_, outcomes, at, context, strict)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _canonical(code: str) -> str | None:
+    try:
+        return foreigner_code.validate(code)
+    except SchemaError:
+        return None
+
+
+def _rounds(requests: Sequence[IssueRequest], codes: Sequence[str | None]) -> list[list[int]]:
+    """Positions of ``requests`` split into rounds in which no person and no idempotency key
+    comes twice; each request in the first round after the last one that named either."""
+    rounds: list[list[int]] = []
+    last_round: dict[tuple[str, str], int] = {}
+    for position, (request, code) in enumerate(zip(requests, codes, strict=True)):
+        keys = [("code", code or f"?{position}")]
+        if request.idempotency_key is not None:
+            keys.append(("key", request.idempotency_key))
+        number = max((last_round[key] + 1 for key in keys if key in last_round), default=0)
+        for key in keys:
+            last_round[key] = number
+        while len(rounds) <= number:
+            rounds.append([])
+        rounds[number].append(position)
+    return rounds
+
+
+def _lock_persons(session: Session, codes: Iterable[str]) -> dict[str, PersonRecord]:
+    """The persons of ``codes`` by code, their rows locked in id order (PostgreSQL)."""
+    wanted = sorted(codes)
+    if not wanted:
+        return {}
+    persons = session.exec(
+        select(PersonRecord)
+        .where(col(PersonRecord.code).in_(wanted))
+        .order_by(col(PersonRecord.id))
+        .with_for_update()
+    ).all()
+    return {person.code: person for person in persons}
+
+
+def _issue_round(
+    session: Session,
+    requests: Sequence[IssueRequest],
+    codes: Sequence[str | None],
+    persons: dict[str, PersonRecord],
+    positions: Sequence[int],
+    outcomes: list[Outcome | None],
+    at: datetime,
+    context: IssuingContext,
+    strict: bool,
+) -> None:
+    """Check, then write, the requests at ``positions`` (distinct persons and keys)."""
+
+    def refuse(position: int, error: IssuerError) -> None:
+        if strict:
+            raise error
+        outcomes[position] = error
+
+    # Who may issue for whom, exactly as get_person(..., permission="card.issue") decides.
+    allowed_positions: list[int] = []
+    for position in positions:
+        request, code = requests[position], codes[position]
+        person = persons.get(code) if code is not None else None
+        which = f" {request.code!r}" if strict else " that"  # a bulk run names the person
+        try:
+            if code is None:
+                raise NotFoundError(f"no person with{which} code (check the code's spelling)")
+            if person is None:
+                raise NotFoundError(f"no person with{which} code")
+            if not allowed(request.actor, "person.read", office_id=person.office_id):
+                raise RecordHiddenError(f"no person with{which} code")
+            require(request.actor, "card.issue", office_id=person.office_id)
+        except IssuerError as error:
+            refuse(position, error)
+        else:
+            allowed_positions.append(position)
+
+    # Retries: the card issued earlier with the same key, if it was for the same request.
+    earlier = _cards_with_keys(
+        session, [k for p in allowed_positions if (k := requests[p].idempotency_key) is not None]
+    )
+    fresh: list[int] = []
+    for position in allowed_positions:
+        request = requests[position]
+        person = persons[codes[position] or ""]
+        card = earlier.get(request.idempotency_key or "")
+        if card is None:
+            fresh.append(position)
+        elif card.person_id != person.id or card.issued_by != request.actor.officer_id:
+            refuse(position, IdempotencyKeyReusedError(_KEY_REUSED))
+        else:
+            outcomes[position] = card
+
+    person_ids = [persons[codes[p] or ""].id or 0 for p in fresh]
+    grants = _active_grants_of(session, person_ids)
+    current = _current_cards_of(session, person_ids)
+    ready: list[int] = []
+    for position in fresh:
+        person = persons[codes[position] or ""]
+        if not grants[person.id or 0]:
+            refuse(
+                position,
+                NoEntitlementError(
+                    f"{person.code} has no entitlement; grant at least one service first"
+                ),
+            )
+        elif any(card.state is CardState.SUSPENDED for card in current[person.id or 0]):
+            refuse(
+                position,
+                CardSuspendedError(
+                    f"{person.code}'s current card is suspended: reinstate or revoke it first"
+                ),
+            )
+        else:
+            ready.append(position)
+    if not ready:
+        return
+
+    list_id, list_size = cards.open_list(session, context.status_list_size)
+    cards.note_fill(session, list_id, len(ready) - 1)
+    indexes = _free_indexes(session, list_id, list_size, len(ready), avoid=set())
+    serials = [new_serial() for _ in ready]
+
+    def sign(number: int) -> tuple[Card, str]:
+        request = requests[ready[number]]
+        person = persons[codes[ready[number]] or ""]
+        validity = timedelta(days=request.valid_days) if request.valid_days else context.validity
+        return _sign(
+            person,
+            grants[person.id or 0],
+            context,
+            at,
+            validity,
+            list_id,
+            indexes[number],
+            serials[number],
+        )
+
+    signed = [sign(number) for number in range(len(ready))]
+    for attempt in range(_INSERT_ATTEMPTS):
+        rows = [
+            _card_row(
+                persons[codes[position] or ""],
+                requests[position],
+                context,
+                at,
+                list_id,
+                indexes[number],
+                serials[number],
+                *signed[number],
+            )
+            for number, position in enumerate(ready)
+        ]
+        try:
+            with session.begin_nested():  # a collision with a racing issuance redraws only
+                records = _insert_cards(session, rows)
+            break
+        except IntegrityError:
+            if attempt == _INSERT_ATTEMPTS - 1:
+                raise
+            keys = [requests[position].idempotency_key for position in ready]
+            if any(keys) and _cards_with_keys(session, [k for k in keys if k]):
+                # The same key at the same moment for another person (whose lock is not
+                # ours), and the other request won: refuse those, keep the rest.
+                taken = _cards_with_keys(session, [k for k in keys if k])
+                keep = [n for n, key in enumerate(keys) if key is None or key not in taken]
+                for number in set(range(len(ready))) - set(keep):
+                    refuse(ready[number], IdempotencyKeyReusedError(_KEY_REUSED))
+                ready = [ready[n] for n in keep]
+                indexes = [indexes[n] for n in keep]
+                serials = [serials[n] for n in keep]
+                signed = [signed[n] for n in keep]
+                if not ready:
+                    return
+                continue
+            redraw = _colliding(session, list_id, indexes, serials)
+            if not redraw:
+                raise
+            kept = {index for number, index in enumerate(indexes) if number not in redraw}
+            replacements = _free_indexes(session, list_id, list_size, len(redraw), avoid=kept)
+            for number, index in zip(sorted(redraw), replacements, strict=True):
+                indexes[number], serials[number] = index, new_serial()
+                signed[number] = sign(number)
+
+    entries: list[audit.AuditEntryIn] = []
+    superseded = False
+    for position, record in zip(ready, records, strict=True):
+        actor = requests[position].actor
+        for old in current[record.person_id]:
+            before = audit.record_values(old)
+            old.state, old.state_changed_at = CardState.SUPERSEDED, at
+            old.superseded_by = record.id
+            session.add(old)
+            superseded = True
+            entries.append(
+                audit.AuditEntryIn(
+                    actor=actor,
+                    action=f"card.{CardState.SUPERSEDED.value}",
+                    record_type="card",
+                    record_id=str(old.id),
+                    before=before,
+                    after=audit.record_values(old),
+                    detail="re-issued",
+                    at=at,
+                )
+            )
+        entries.append(
+            audit.AuditEntryIn(
+                actor=actor,
+                action="card.issue",
+                record_type="card",
+                record_id=str(record.id),
+                after=audit.record_values(record),
+                at=at,
+            )
+        )
+        outcomes[position] = record
+    if superseded:
+        session.flush()  # the existing cards before the audit head (see "Locks" in cards)
+    audit.append_many(session, entries)
+
+
+_KEY_REUSED = "this Idempotency-Key was used for another request"
+
+
+def _cards_with_keys(session: Session, keys: Sequence[str]) -> dict[str, CardRecord]:
+    if not keys:
+        return {}
+    found = session.exec(
+        select(CardRecord).where(col(CardRecord.idempotency_key).in_(sorted(set(keys))))
+    ).all()
+    return {card.idempotency_key or "": card for card in found}
+
+
+def _active_grants_of(session: Session, person_ids: Sequence[int]) -> dict[int, list[GrantRecord]]:
+    """``cards.active_grants`` of many persons with one query (in grant order, as it is)."""
+    grants: dict[int, list[GrantRecord]] = {person_id: [] for person_id in person_ids}
+    if not person_ids:
+        return grants
+    for record in session.exec(
+        select(GrantRecord)
+        .where(col(GrantRecord.person_id).in_(person_ids), col(GrantRecord.withdrawn_at).is_(None))
+        .order_by(col(GrantRecord.id))
+    ).all():
+        grants[record.person_id].append(record)
+    return grants
+
+
+def _current_cards_of(session: Session, person_ids: Sequence[int]) -> dict[int, list[CardRecord]]:
+    """The current cards of many persons with one query."""
+    current: dict[int, list[CardRecord]] = {person_id: [] for person_id in person_ids}
+    if not person_ids:
+        return current
+    for record in session.exec(
+        select(CardRecord)
+        .where(col(CardRecord.person_id).in_(person_ids), col(CardRecord.state).in_(CURRENT_STATES))
+        .order_by(col(CardRecord.id))
+    ).all():
+        current[record.person_id].append(record)
+    return current
+
+
+def _free_indexes(
+    session: Session, list_id: str, size: int, count: int, *, avoid: set[int]
+) -> list[int]:
+    """``count`` distinct random indexes below ``size`` that no card of ``list_id`` has and
+    that are not in ``avoid``: drawn together and checked with one query per round (the list
+    is at most half full, so each round leaves about half as many to redraw as the last)."""
+    chosen: list[int] = []
+    taken = set(avoid)
+    for _ in range(_DRAW_ROUNDS):
+        draws: list[int] = []
+        while len(draws) < count - len(chosen):
+            index = secrets.randbelow(size)  # the list's own size: the setting may change
+            if index not in taken:
+                taken.add(index)
+                draws.append(index)
+        used = set(
+            session.exec(
+                select(CardRecord.status_index).where(
+                    CardRecord.list_id == list_id, col(CardRecord.status_index).in_(draws)
+                )
+            ).all()
+        )
+        chosen.extend(index for index in draws if index not in used)
+        if len(chosen) == count:
+            return chosen
+        if len(taken) >= size:
+            break
+    raise StatusListFullError(f"status list {list_id} has no room for {count} more cards")
+
+
+def _colliding(
+    session: Session, list_id: str, indexes: Sequence[int], serials: Sequence[str]
+) -> set[int]:
+    """Positions in the batch whose index or serial another (committed) card now holds."""
+    used = set(
+        session.exec(
+            select(CardRecord.status_index).where(
+                CardRecord.list_id == list_id, col(CardRecord.status_index).in_(indexes)
+            )
+        ).all()
+    )
+    used_serials = set(
+        session.exec(select(CardRecord.serial).where(col(CardRecord.serial).in_(serials))).all()
+    )
+    return {
+        number
+        for number, (index, serial) in enumerate(zip(indexes, serials, strict=True))
+        if index in used or serial in used_serials
+    }
+
+
+def _sign(
+    person: PersonRecord,
+    grants: Sequence[GrantRecord],
+    context: IssuingContext,
+    at: datetime,
+    validity: timedelta,
+    list_id: str,
+    index: int,
+    serial: str,
+) -> tuple[Card, str]:
+    """The person's card, as ``cards.issue`` builds it, and its signed QR text."""
+    card = Card(
+        issuer=context.issuer_id,
+        code=person.code,
+        serial=serial,
+        issued_at=at,
+        valid_from=at,
+        expires_at=at + validity,
+        family_name=person.family_name,
+        given_names=person.given_names,
+        native_name=person.native_name,
+        chinese_name=person.chinese_name,
+        nationality=person.nationality,
+        birth_date=BirthDate.from_wire(person.birth_date),
+        entitlements=tuple(Entitlement(g.service, g.valid_from, g.valid_until) for g in grants),
+        status=StatusRef(list_id, index),
+    )
+    return card, encode_card(card, context.signer, portrait=person.portrait)
+
+
+def _card_row(
+    person: PersonRecord,
+    request: IssueRequest,
+    context: IssuingContext,
+    at: datetime,
+    list_id: str,
+    index: int,
+    serial: str,
+    card: Card,
+    qr_text: str,
+) -> dict[str, Any]:
+    """The new card's row, as the values of its columns."""
+    return {
+        "serial": serial,
+        "person_id": person.id or 0,
+        "office_id": person.office_id,
+        "state": CardState.ACTIVE,
+        "list_id": list_id,
+        "status_index": index,
+        "issued_at": at,
+        "valid_from": card.valid_from,
+        "expires_at": card.expires_at,
+        "kid": context.signer.kid,
+        "qr_text": qr_text,
+        "claims_digest": hashlib.sha256(strictjson.dumps(card.to_claims())).hexdigest(),
+        "issued_by": request.actor.officer_id,
+        "idempotency_key": request.idempotency_key,
+        "superseded_by": None,
+        "revoked_reason": None,
+        "state_changed_at": at,
+    }
+
+
+def _insert_cards(session: Session, rows: list[dict[str, Any]]) -> list[CardRecord]:
+    """Insert ``rows`` in bulk and return them as records, in order.
+
+    One ``executemany`` and one ``SELECT`` by serial, whatever the batch's size: building
+    the records through the model's constructor cost 0.25 ms a card (SQLModel validates and
+    instruments attribute by attribute), and ``INSERT ... RETURNING`` in parameter order ran
+    one statement per card on SQLite.
+    """
+    session.execute(insert(CardRecord), rows)
+    serials = [row["serial"] for row in rows]
+    loaded = session.exec(select(CardRecord).where(col(CardRecord.serial).in_(serials))).all()
+    by_serial = {record.serial: record for record in loaded}
+    return [by_serial[serial] for serial in serials]

@@ -1,0 +1,445 @@
+"""The issuance queue and ``issuing.issue_many``, on SQLite and PostgreSQL.
+
+Requests that arrive together share one transaction, yet each keeps the outcome it would have
+had alone, in order: refusals write nothing and do not stop the others, two requests for one
+person supersede in turn, one idempotency key gives one card, a failure of the shared
+transaction is retried request by request, and nothing is answered before the commit.
+
+Batches are made deterministic with the queue's clock: the writer reads it once per batch,
+after taking the batch, so a clock that blocks holds the writer while the test queues more.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
+
+import keys.cards
+from cardissuer.core.db import session_scope
+from cardissuer.errors import AccessDeniedError, AuthenticationError, IssuerError, NotFoundError
+from cardissuer.models import CardRecord, CardState, OfficerRecord, PersonRecord, Role
+from cardissuer.services import issuing
+from cardissuer.services.access import RecordHiddenError
+from cardissuer.services.cards import (
+    CardSuspendedError,
+    IdempotencyKeyReusedError,
+    NoEntitlementError,
+)
+from cardissuer.services.issuing import IssueRequest
+from cardissuer.services.issuing_queue import Answer, CardAsked, IssuingQueue
+from schemas import code as foreigner_code
+from tests.cardissuer.test_api_helpers import (
+    BACKENDS,
+    OTHER_OFFICE,
+    Service,
+    assert_problem,
+    shared_service,
+)
+from verifier import Reason
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    with shared_service(request.param, tmp_path_factory.mktemp(request.param)) as running:
+        yield running
+
+
+def entitled(service: Service, count: int, username: str = "registrar") -> list[str]:
+    """``count`` fresh persons holding ``hc`` and no card."""
+    codes = []
+    for _ in range(count):
+        code = service.register(username)
+        granted = service.client.post(
+            f"/api/persons/{code}/grants", headers=service.headers(username), json={"service": "hc"}
+        )
+        assert granted.status_code == 201, granted.text
+        codes.append(code)
+    return codes
+
+
+def cards_of(service: Service, code: str) -> list[CardRecord]:
+    """The person's cards, oldest first, as stored."""
+    with Session(service.engine) as session:
+        person = session.exec(select(PersonRecord).where(PersonRecord.code == code)).one()
+        return list(
+            session.exec(
+                select(CardRecord)
+                .where(CardRecord.person_id == person.id)
+                .order_by(col(CardRecord.id))
+            ).all()
+        )
+
+
+def many(service: Service, requests: Sequence[IssueRequest]) -> list[Any]:
+    """``issue_many`` in one transaction; each outcome as (serial, state) or the error."""
+    with session_scope(service.engine) as session:
+        outcomes = issuing.issue_many(
+            session, requests, at=datetime.now(UTC), context=service.context
+        )
+        return [
+            outcome if isinstance(outcome, IssuerError) else (outcome.serial, outcome.state)
+            for outcome in outcomes
+        ]
+
+
+class HeldClock:
+    """A queue clock that holds the writer at its first batch until released."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> datetime:
+        if not self.release.is_set():
+            self.reached.set()
+            assert self.release.wait(timeout=30)
+        return datetime.now(UTC).replace(microsecond=0)
+
+
+def queue_of(service: Service, **options: Any) -> IssuingQueue:
+    return IssuingQueue(service.engine, service.context, **options)
+
+
+def batched(
+    queue: IssuingQueue, clock: HeldClock, first: CardAsked, rest: Sequence[CardAsked]
+) -> list[Future[Answer]]:
+    """``first`` alone, then ``rest`` all in the writer's next batch."""
+    futures = [queue.submit(first)]
+    assert clock.reached.wait(timeout=30)
+    futures += [queue.submit(asked) for asked in rest]
+    clock.release.set()
+    for future in futures:
+        future.result(timeout=60)
+    return futures
+
+
+# --- issue_many: each request its own outcome ---------------------------------------------
+
+
+def test_refusals_in_a_batch_write_nothing_and_do_not_stop_the_others(service: Service) -> None:
+    registrar = service.actor("registrar")
+    service.officer("batch-auditor", Role.AUDITOR)
+    auditor = service.actor("batch-auditor")
+    good = entitled(service, 3)
+    bare = service.register()  # no entitlement
+    service.officer("other-registrar", Role.REGISTRAR, office=OTHER_OFFICE)
+    foreign = entitled(service, 1, "other-registrar")[0]
+    suspended, card = service.with_card()
+    answer = service.client.post(
+        f"/api/cards/{card['serial']}/suspend",
+        headers=service.headers("supervisor"),
+        json={"reason": "test"},
+    )
+    assert answer.status_code == 200, answer.text
+    before = {code: len(cards_of(service, code)) for code in (bare, foreign, suspended)}
+    seq = service.audit_seq()
+
+    outcomes = many(
+        service,
+        [
+            IssueRequest(registrar, good[0]),
+            IssueRequest(registrar, "NOT-A-CODE"),
+            IssueRequest(registrar, foreigner_code.generate()),  # well formed, nobody has it
+            IssueRequest(registrar, foreign),
+            IssueRequest(auditor, good[1]),
+            IssueRequest(registrar, bare),
+            IssueRequest(registrar, suspended),
+            IssueRequest(registrar, good[2], valid_days=30),
+        ],
+    )
+
+    assert isinstance(outcomes[1], NotFoundError)
+    assert isinstance(outcomes[2], NotFoundError)
+    assert isinstance(outcomes[3], RecordHiddenError)  # answered as "not found"
+    assert str(outcomes[3]) == str(outcomes[2])  # nothing tells the two apart
+    assert isinstance(outcomes[4], AccessDeniedError)
+    assert isinstance(outcomes[5], NoEntitlementError)
+    assert isinstance(outcomes[6], CardSuspendedError)
+    assert [o[1] for o in (outcomes[0], outcomes[7])] == [CardState.ACTIVE, CardState.ACTIVE]
+    assert {code: len(cards_of(service, code)) for code in before} == before
+    assert cards_of(service, good[1]) == []
+    short = cards_of(service, good[2])[0]
+    assert (short.expires_at - short.valid_from).days == 30
+    assert [e.action for e in service.audit_after(seq)] == ["card.issue", "card.issue"]
+    assert service.reasons(cards_of(service, good[0])[0].qr_text) == [Reason.VALID]
+    service.verify_chain()
+
+
+def test_two_requests_for_one_person_in_a_batch_supersede_in_turn(service: Service) -> None:
+    registrar = service.actor("registrar")
+    code, first = service.with_card()
+    seq = service.audit_seq()
+
+    outcomes = many(service, [IssueRequest(registrar, code), IssueRequest(registrar, code)])
+
+    rows = cards_of(service, code)
+    assert [row.serial for row in rows] == [first["serial"], outcomes[0][0], outcomes[1][0]]
+    assert [row.state for row in rows] == [
+        CardState.SUPERSEDED,
+        CardState.SUPERSEDED,
+        CardState.ACTIVE,
+    ]
+    assert rows[0].superseded_by == rows[1].id
+    assert rows[1].superseded_by == rows[2].id
+    # Each answer shows its card as it stands at the commit.
+    assert [o[1] for o in outcomes] == [CardState.SUPERSEDED, CardState.ACTIVE]
+    assert [e.action for e in service.audit_after(seq)] == [
+        "card.superseded",
+        "card.issue",
+        "card.superseded",
+        "card.issue",
+    ]
+    service.verify_chain()
+
+
+def test_one_idempotency_key_in_a_batch_gives_one_card(service: Service) -> None:
+    registrar = service.actor("registrar")
+    service.officer("second-registrar", Role.REGISTRAR)
+    second = service.actor("second-registrar")
+    codes = entitled(service, 2)
+
+    outcomes = many(
+        service,
+        [
+            IssueRequest(registrar, codes[0], idempotency_key="batch-key-1"),
+            IssueRequest(registrar, codes[0], idempotency_key="batch-key-1"),  # a retry
+            IssueRequest(registrar, codes[1], idempotency_key="batch-key-1"),  # another person
+            IssueRequest(second, codes[0], idempotency_key="batch-key-1"),  # another officer
+        ],
+    )
+
+    assert outcomes[0] == outcomes[1]
+    assert isinstance(outcomes[2], IdempotencyKeyReusedError)
+    assert isinstance(outcomes[3], IdempotencyKeyReusedError)
+    assert len(cards_of(service, codes[0])) == 1
+    assert cards_of(service, codes[1]) == []
+    # A later batch with the same key returns the same card.
+    again = many(service, [IssueRequest(registrar, codes[0], idempotency_key="batch-key-1")])
+    assert again[0][0] == outcomes[0][0]
+    service.verify_chain()
+
+
+def test_a_strict_batch_refuses_before_writing_anything(service: Service) -> None:
+    registrar = service.actor("registrar")
+    codes = [*entitled(service, 3), service.register()]  # the last has no entitlement
+    before, seq = service.snapshot(), service.audit_seq()
+    with session_scope(service.engine) as session, pytest.raises(NoEntitlementError):
+        issuing.issue_batch(
+            session, registrar, codes, at=datetime.now(UTC), context=service.context
+        )
+    assert service.snapshot() == before
+    assert service.audit_seq() == seq
+
+
+# --- the queue --------------------------------------------------------------------------------
+
+
+def test_requests_that_arrive_together_share_one_transaction(service: Service) -> None:
+    officer_id = service.actor("registrar").officer_id
+    codes = entitled(service, 21)
+    clock = HeldClock()
+    queue = queue_of(service, clock=clock)
+    commits: list[int] = []
+    listen = _count_commits(service, commits)
+    try:
+        futures = batched(
+            queue,
+            clock,
+            CardAsked(officer_id, codes[0]),
+            [CardAsked(officer_id, c) for c in codes[1:]],
+        )
+    finally:
+        listen()
+        queue.close()
+    answers = [future.result() for future in futures]
+    assert all(isinstance(a.outcome, CardRecord) for a in answers), answers
+    assert all(a.actor is not None and a.actor.officer_id == officer_id for a in answers)
+    assert len(commits) == 2  # the first request alone, then the other twenty together
+    records = [a.outcome for a in answers if isinstance(a.outcome, CardRecord)]
+    assert len({(r.list_id, r.status_index) for r in records}) == 21
+    assert service.reasons(*(r.qr_text for r in records)) == [Reason.VALID] * 21
+    service.verify_chain()
+
+
+def _count_commits(service: Service, commits: list[int]) -> Callable[[], None]:
+    from sqlalchemy import event
+
+    def on_commit(_connection: Any) -> None:
+        commits.append(1)
+
+    event.listen(service.engine, "commit", on_commit)
+    return lambda: event.remove(service.engine, "commit", on_commit)
+
+
+def test_a_failed_shared_transaction_is_retried_request_by_request(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    officer_id = service.actor("registrar").officer_id
+    codes = entitled(service, 6)
+    poison = codes[3]
+    real = keys.cards.encode_card
+
+    def failing(card: Any, *args: Any, **kwargs: Any) -> str:
+        if card.code == poison:
+            raise RuntimeError("injected failure for one person")
+        return real(card, *args, **kwargs)
+
+    monkeypatch.setattr("cardissuer.services.issuing.encode_card", failing)
+    clock = HeldClock()
+    queue = queue_of(service, clock=clock)
+    seq = service.audit_seq()
+    try:
+        futures = batched(
+            queue,
+            clock,
+            CardAsked(officer_id, codes[0]),
+            [CardAsked(officer_id, c) for c in codes[1:]],
+        )
+    finally:
+        queue.close()
+    answers = [future.result() for future in futures]
+    failed = [a for a in answers if isinstance(a.outcome, Exception)]
+    assert len(failed) == 1
+    assert "injected" in str(failed[0].outcome)
+    assert [len(cards_of(service, code)) for code in codes] == [1, 1, 1, 0, 1, 1]
+    assert len(service.audit_after(seq)) == 5
+    service.verify_chain()
+
+
+def test_a_disabled_officer_issues_nothing(service: Service) -> None:
+    service.officer("leaving-registrar", Role.REGISTRAR)
+    leaving = service.actor("leaving-registrar")
+    code = entitled(service, 1)[0]
+    with session_scope(service.engine) as session:
+        officer = session.get(OfficerRecord, leaving.officer_id)
+        assert officer is not None
+        officer.active = False
+        session.add(officer)
+    queue = queue_of(service)
+    try:
+        answer = queue.submit(CardAsked(leaving.officer_id, code)).result(timeout=60)
+    finally:
+        queue.close()
+    assert answer.actor is None
+    assert isinstance(answer.outcome, AuthenticationError)
+    assert cards_of(service, code) == []
+
+
+def test_a_request_whose_caller_has_gone_is_not_issued(service: Service) -> None:
+    officer_id = service.actor("registrar").officer_id
+    codes = entitled(service, 2)
+    clock = HeldClock()
+    queue = queue_of(service, clock=clock)
+    try:
+        first = queue.submit(CardAsked(officer_id, codes[0]))
+        assert clock.reached.wait(timeout=30)
+        gone = queue.submit(CardAsked(officer_id, codes[1]))
+        assert gone.cancel()  # the client disconnected while it waited
+        clock.release.set()
+        assert isinstance(first.result(timeout=60).outcome, CardRecord)
+    finally:
+        queue.close()
+    assert cards_of(service, codes[1]) == []
+
+
+def test_closing_answers_what_was_queued_then_refuses(service: Service) -> None:
+    officer_id = service.actor("registrar").officer_id
+    codes = entitled(service, 4)
+    clock = HeldClock()
+    queue = queue_of(service, clock=clock)
+    first = queue.submit(CardAsked(officer_id, codes[0]))
+    assert clock.reached.wait(timeout=30)
+    queued = [queue.submit(CardAsked(officer_id, code)) for code in codes[1:]]
+    closer = threading.Thread(target=queue.close)
+    closer.start()
+    clock.release.set()
+    closer.join(timeout=60)
+    assert not closer.is_alive()
+    assert all(isinstance(f.result(timeout=0).outcome, CardRecord) for f in [first, *queued])
+    with pytest.raises(RuntimeError, match="closed"):
+        queue.submit(CardAsked(officer_id, codes[0]))
+
+
+def test_the_writer_thread_ends_when_idle_and_comes_back(service: Service) -> None:
+    officer_id = service.actor("registrar").officer_id
+    codes = entitled(service, 2)
+    queue = queue_of(service, idle_seconds=0.05)
+    try:
+        first = queue.submit(CardAsked(officer_id, codes[0])).result(timeout=60)
+        assert isinstance(first.outcome, CardRecord)
+        deadline = time.monotonic() + 30
+        while queue.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not queue.running
+        second = queue.submit(CardAsked(officer_id, codes[1])).result(timeout=60)
+        assert isinstance(second.outcome, CardRecord)
+    finally:
+        queue.close()
+
+
+# --- through HTTP ---------------------------------------------------------------------------
+
+
+def test_concurrent_http_issues_each_get_their_card(service: Service) -> None:
+    codes = entitled(service, 24)
+    headers = service.headers("registrar")
+    seq = service.audit_seq()
+    results: list[Any] = [None] * len(codes)
+    start = threading.Barrier(len(codes))
+
+    def post(number: int) -> None:
+        start.wait()
+        results[number] = service.client.post(
+            f"/api/persons/{codes[number]}/cards", headers=headers
+        )
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(len(codes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [r.status_code for r in results] == [201] * len(codes), [r.text for r in results]
+    serials = [r.json()["serial"] for r in results]
+    assert len(set(serials)) == len(codes)
+    assert [cards_of(service, code)[0].serial for code in codes] == serials
+    assert len(service.audit_after(seq)) == len(codes)
+    service.verify_chain()
+
+
+def test_a_refused_http_issue_is_audited_in_the_officers_name(service: Service) -> None:
+    code = entitled(service, 1)[0]
+    auditor = service.officer("http-auditor", Role.AUDITOR)
+    seq = service.audit_seq()
+    answer = service.client.post(f"/api/persons/{code}/cards", headers=auditor)
+    assert_problem(answer, 403, "access-denied")
+    entries = service.audit_after(seq)
+    assert [(e.outcome, e.officer_id) for e in entries] == [
+        ("denied", service.actor("http-auditor").officer_id)
+    ]
+    assert cards_of(service, code) == []
+
+
+def test_an_unknown_http_issue_is_a_problem_not_a_crash(service: Service) -> None:
+    headers = service.headers("registrar")
+    assert_problem(
+        service.client.post(f"/api/persons/{foreigner_code.generate()}/cards", headers=headers),
+        404,
+        "not-found",
+    )
+    assert_problem(
+        service.client.post("/api/persons/nope/cards", headers=headers), 404, "not-found"
+    )
+    client = TestClient(service.app)
+    assert_problem(
+        client.post(f"/api/persons/{foreigner_code.generate()}/cards"), 401, "authentication-failed"
+    )
