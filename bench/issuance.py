@@ -24,9 +24,10 @@ does. Both databases are set up at once; nothing is timed until both are ready.
    driver's ``execute``. The headline rates come from rounds without any of that.
 2. HTTP API: log in once, then ``POST /api/persons/{code}/cards`` for persons without a card,
    first from 1 client (the service's latency without queueing), then from 32 concurrent
-   clients (threads, one keep-alive ``httpx.Client`` each) until the requests run out or the
-   time budget ends. Latency is client-side, from sending to the whole response; ``server``
-   columns are the service's own request log (``ms``, from its middleware to the response).
+   clients (:mod:`bench.loadgen`, a process of its own: one keep-alive connection per client)
+   until the requests run out or the time budget ends. Latency is client-side, from sending
+   to the whole response; ``server`` columns are the service's own request log (``ms``, from
+   its outermost middleware to the response).
 3. Inside the service: the child times every statement inside the driver's ``execute`` by
    kind (:class:`StatementTimes`, SQLAlchemy cursor events; SIGUSR1 dumps them), so that lock
    waits (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's ``FOR UPDATE``) show where the
@@ -42,7 +43,6 @@ import random
 import secrets
 import signal
 import socket
-import ssl
 import statistics
 import string
 import subprocess
@@ -791,80 +791,38 @@ def _server_ms(backend: Backend, offset: int) -> list[float]:
 def _http_run(
     backend: Backend, token: str, codes: Sequence[str], *, clients: int, budget: float
 ) -> HttpRun:
-    """``clients`` threads issue one card for each of ``codes`` until done or ``budget`` ends.
-
-    Every client opens its keep-alive connection (``GET /healthz``) before the clock starts,
-    and the clock starts when all of them are ready.
-    """
-    lock = threading.Lock()
-    pending = iter(codes)
-    latencies: list[float] = []
-    errors: defaultdict[str, int] = defaultdict(int)
-    finished: list[float] = []
-    ready = threading.Barrier(clients + 1)
-    gate = threading.Event()
-    deadline = [math.inf]
-    tls = ssl.create_default_context()  # one for all: each client would load the CA file again
-    pool = [
-        httpx.Client(
-            base_url=backend.base_url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=REQUEST_TIMEOUT_S,
-            verify=tls,
-        )
-        for _ in range(clients)
-    ]
-
-    def client_loop(client: httpx.Client) -> None:
-        try:
-            client.get("/healthz")
-            ready.wait(timeout=60)
-        except (httpx.HTTPError, threading.BrokenBarrierError):
-            ready.abort()
-            return
-        gate.wait(timeout=60)
-        while True:
-            with lock:
-                code = next(pending, None) if perf_counter() < deadline[0] else None
-            if code is None:
-                return
-            start = perf_counter()
-            try:
-                status = str(client.post(f"/api/persons/{code}/cards").status_code)
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            end = perf_counter()
-            with lock:
-                if status == "201":
-                    latencies.append(end - start)
-                else:
-                    errors[status] += 1
-                finished.append(end)
-
+    """``clients`` concurrent connections issue one card for each of ``codes`` until done or
+    ``budget`` ends, driven by :mod:`bench.loadgen` in a process of its own."""
+    job = {
+        "host": "127.0.0.1",
+        "port": backend.port,
+        "headers": {"Authorization": f"Bearer {token}"},
+        "method": "POST",
+        "paths": [ISSUE_ROUTE.format(code=code) for code in codes],
+        "clients": clients,
+        "budget_s": budget,
+        "timeout_s": REQUEST_TIMEOUT_S,
+    }
     offset = backend.log.stat().st_size
-    threads = [threading.Thread(target=client_loop, args=(c,), daemon=True) for c in pool]
-    try:
-        for thread in threads:
-            thread.start()
-        try:
-            ready.wait(timeout=60)
-        except threading.BrokenBarrierError:
-            raise RuntimeError(f"{backend.name}: the HTTP clients could not connect") from None
-        start = perf_counter()
-        deadline[0] = start + budget
-        gate.set()
-        for thread in threads:
-            thread.join(timeout=budget + REQUEST_TIMEOUT_S + 30)
-    finally:
-        gate.set()
-        deadline[0] = -math.inf
-        for thread in threads:
-            thread.join(timeout=REQUEST_TIMEOUT_S + 5)
-        for client in pool:
-            client.close()
-    with lock:
-        wall = (max(finished) if finished else perf_counter()) - start
-        return HttpRun(clients, list(latencies), dict(errors), wall, _server_ms(backend, offset))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen"],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=budget + REQUEST_TIMEOUT_S + 60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{backend.name}: the load generator failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout)
+    latencies = [seconds for status, seconds in result["latencies"] if status == 201]
+    errors: defaultdict[str, int] = defaultdict(int, result["errors"])
+    for status, _ in result["latencies"]:
+        if status != 201:
+            errors[str(status)] += 1
+    return HttpRun(
+        clients, latencies, dict(errors), float(result["wall_s"]), _server_ms(backend, offset)
+    )
 
 
 def _http(backend: Backend, plan: Plan) -> tuple[HttpRun, HttpRun]:
