@@ -131,8 +131,14 @@ def validate_person_fields(data: PersonCreate, birth: BirthDate, *, at: datetime
         raise InvalidPersonError(str(exc)) from None
 
 
-def find_duplicates(session: Session, data: PersonCreate) -> list[dict[str, Any]]:
-    """People with the same nationality and birth date whose names look alike, best first."""
+def find_duplicates(session: Session, actor: Actor, data: PersonCreate) -> list[dict[str, Any]]:
+    """People with the same nationality and birth date whose names look alike, best first.
+
+    The search covers every office (one person, one code, wherever they registered first),
+    but an officer sees only what their role lets them read: a candidate of an office they
+    may not read shows its code, office and score, never its names (``readable`` is false),
+    so that the officer can ask that office instead of registering the person twice.
+    """
     birth = parse_birth_date(data.birth_date).to_wire()
     key = name_key(data.family_name, data.given_names)
     rows = session.exec(
@@ -146,17 +152,22 @@ def find_duplicates(session: Session, data: PersonCreate) -> list[dict[str, Any]
         if score >= DUPLICATE_THRESHOLD:
             candidates.append((score, person))
     candidates.sort(key=lambda item: -item[0])
-    return [
-        {
-            "code": person.code,
-            "family_name": person.family_name,
-            "given_names": person.given_names,
-            "nationality": person.nationality,
-            "birth_date": str(BirthDate.from_wire(person.birth_date)),
-            "score": round(score, 2),
-        }
-        for score, person in candidates[:10]
-    ]
+    found = []
+    for score, person in candidates[:10]:
+        readable = allowed(actor, "person.read", office_id=person.office_id)
+        found.append(
+            {
+                "code": person.code,
+                "office_code": office_code(session, person.office_id),
+                "readable": readable,
+                "family_name": person.family_name if readable else None,
+                "given_names": person.given_names if readable else None,
+                "nationality": person.nationality,
+                "birth_date": str(BirthDate.from_wire(person.birth_date)),
+                "score": round(score, 2),
+            }
+        )
+    return found
 
 
 def register(
@@ -177,7 +188,7 @@ def register(
     birth = parse_birth_date(data.birth_date)
     validate_person_fields(data, birth, at=at)
     _check_passport_is_new(session, data.passport)
-    candidates = find_duplicates(session, data)
+    candidates = find_duplicates(session, actor, data)
     if candidates and not data.confirm_new_person:
         raise DuplicateSuspectedError(
             f"{len(candidates)} registered person(s) look like the same person: link the "

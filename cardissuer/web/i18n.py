@@ -224,6 +224,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "the passport to them; if not, a supervisor may confirm a new person.",
     ),
     "candidates_caption": ("疑似同一人的已登记人员", "Registered persons who may be the same"),
+    "other_office_person": (
+        "在 {office} 登记（其他办公室，姓名不显示；请联系该办公室）",
+        "registered at {office} (another office: names not shown; ask that office)",
+    ),
     "candidate_score": ("相似度", "Similarity"),
     "link_passport": ("将护照关联到此人", "Link passport to this person"),
     "register_new": ("登记为新人员", "Register as a new person"),

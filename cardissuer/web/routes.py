@@ -731,12 +731,12 @@ def register_page(request: Request, actor: ActorDep) -> Response:
     return _register_page(request, _register_values(None))
 
 
-def _candidates(request: Request, data: PersonCreate | None) -> list[dict[str, Any]]:
+def _candidates(request: Request, actor: Actor, data: PersonCreate | None) -> list[dict[str, Any]]:
     if data is None:
         return []
     try:
         with session_scope(engine_of(request)) as session:
-            return registry.find_duplicates(session, data)
+            return registry.find_duplicates(session, actor, data)
     except FORM_ERRORS:
         return []
 
@@ -776,7 +776,7 @@ def register_submit(request: Request, form: PostedDep) -> Response:
             values,
             status=status_of(exc),
             flash=error_flash(exc),
-            candidates=_candidates(request, data) if confirm else [],
+            candidates=_candidates(request, actor, data) if confirm else [],
             portrait=portrait,
         )
     return redirect(request, person_path(person.code), flash=Flash("ok", "done_registered"))
@@ -814,7 +814,7 @@ def link_submit(code: str, request: Request, form: PostedDep) -> Response:
             values,
             status=status_of(exc),
             flash=error_flash(exc),
-            candidates=_candidates(request, data),
+            candidates=_candidates(request, actor, data),
             portrait=carried,
         )
     return redirect(request, person_path(person.code), flash=Flash("ok", "done_linked"))

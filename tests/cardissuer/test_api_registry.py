@@ -10,12 +10,13 @@ import pytest
 from sqlmodel import Session, select
 
 from cardissuer.errors import DuplicateSuspectedError
-from cardissuer.models import DuplicateReviewRecord, PersonCreate, PersonRecord
+from cardissuer.models import DuplicateReviewRecord, PersonCreate, PersonRecord, Role
 from cardissuer.services import registry
 from schemas import code as foreigner_code
 from schemas.card import BirthDate
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
+    OTHER_OFFICE,
     Service,
     assert_problem,
     new_passport,
@@ -225,6 +226,8 @@ def test_likely_duplicates_are_found(
     assert [c["code"] for c in problem["candidates"]] == [code]
     assert set(problem["candidates"][0]) == {
         "code",
+        "office_code",
+        "readable",
         "family_name",
         "given_names",
         "nationality",
@@ -392,11 +395,13 @@ def test_person_fields_validate_on_any_day(at: datetime) -> None:
 def test_duplicate_search_ignores_other_nationalities_and_birth_dates(service: Service) -> None:
     body = service.person_body(family_name="HUSSEIN", given_names="ALI")
     service.register(**{k: v for k, v in body.items() if k != "passport"})
+    registrar = service.actor("registrar")
     with Session(service.engine) as session:
         same = PersonCreate.model_validate(body)
-        assert [c["family_name"] for c in registry.find_duplicates(session, same)] == ["HUSSEIN"]
+        found = registry.find_duplicates(session, registrar, same)
+        assert [c["family_name"] for c in found] == ["HUSSEIN"]
         other = PersonCreate.model_validate({**body, "nationality": "IRQ"})
-        assert registry.find_duplicates(session, other) == []
+        assert registry.find_duplicates(session, registrar, other) == []
     with pytest.raises(DuplicateSuspectedError), Session(service.engine) as session:
         registry.register(
             session,
@@ -406,3 +411,32 @@ def test_duplicate_search_ignores_other_nationalities_and_birth_dates(service: S
             ),
             at=datetime.now(UTC),
         )
+
+
+def test_another_offices_candidate_shows_its_code_and_office_not_its_names(
+    service: Service,
+) -> None:
+    body = service.person_body(family_name="QUISPEHUAMAN", given_names="ROSARIO")
+    code = service.register(**{k: v for k, v in body.items() if k != "passport"})
+    other = service.officer("registrar-choucheng", Role.REGISTRAR, office=OTHER_OFFICE)
+    again = {**body, "passport": {"number": new_passport(), "issuing_country": "FRA"}}
+
+    attempt = service.client.post("/api/persons", headers=other, json=again)
+
+    [candidate] = assert_problem(attempt, 409, "duplicate-suspected")["candidates"]
+    assert candidate == {
+        "code": code,
+        "office_code": "YW-FUTIAN",
+        "readable": False,
+        "family_name": None,
+        "given_names": None,
+        "nationality": body["nationality"],
+        "birth_date": body["birth_date"],
+        "score": 1.0,
+    }
+    assert "QUISPEHUAMAN" not in attempt.text
+    # Linking to it is another office's change: "not found", as for any hidden record.
+    linked = service.client.post(
+        f"/api/persons/{code}/passports/link", headers=other, json=again["passport"]
+    )
+    assert_problem(linked, 404, "not-found")

@@ -45,8 +45,16 @@ from sqlmodel import Session, col, select
 import cardissuer
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Settings
+from cardissuer.core.security import hash_password
 from cardissuer.main import create_app
-from cardissuer.models import AuditRecord, CardRecord, CardState
+from cardissuer.models import (
+    AuditRecord,
+    CardRecord,
+    CardState,
+    OfficeRecord,
+    OfficerRecord,
+    Role,
+)
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
 from cardissuer.web import routes as console_routes
 from cardissuer.web import security
@@ -567,6 +575,37 @@ def test_register_change_passport_grant_issue_then_revoke_and_verify(
     now = datetime.now(UTC)
     verifier = Verifier(Bundle.from_json(json.loads(bundle.body()), at=now))
     assert verifier.verify(qr_text, service="hc", at=now).reason is Reason.REVOKED
+
+
+def test_another_offices_candidate_is_shown_without_its_names(console: Console, page: Page) -> None:
+    with Session(console.app.state.engine) as session:
+        office = session.exec(select(OfficeRecord).where(OfficeRecord.code == "YW-CHOUCHENG")).one()
+        session.add(
+            OfficerRecord(
+                office_id=office.id or 0,
+                username="choucheng-registrar",
+                display_name="Choucheng registrar",
+                role=Role.REGISTRAR,
+                password_hash=hash_password(DEMO_PASSWORD, n=2**10),
+            )
+        )
+        session.commit()
+    login(page, "choucheng-registrar")
+    fill_registration(  # a demo person of YW-FUTIAN
+        page,
+        family="AL HASHIMI",
+        given="MUHAMMAD ABDULLAH",
+        nationality="SAU",
+        birth="1985-03-14",
+        passport="K7000001",
+    )
+    page.click("#register-form button[type=submit]:not([name])")
+    row = page.locator("#candidates tbody tr").first
+    expect(row).to_contain_text("registered at YW-FUTIAN")
+    expect(row).not_to_contain_text("HASHIMI")
+    expect(row.get_by_role("button")).to_have_count(0)  # nothing to link to
+    expect(row.get_by_role("link")).to_have_count(0)
+    logout(page)
 
 
 def test_duplicate_registration_shows_candidates_to_link_or_confirm(
