@@ -37,6 +37,7 @@ from cardissuer.core.db import make_engine
 from cardissuer.core.migrations import ensure_schema
 from cardissuer.core.signing import load_key_material
 from cardissuer.services import audit
+from cardissuer.services.expiry import ExpiryTimer
 from cardissuer.services.issuing_queue import IssuingQueue
 from cardissuer.services.publishing import Publisher
 from keys.jwk import jwks
@@ -112,9 +113,17 @@ def _freeze_startup_objects() -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _freeze_startup_objects()
-    yield
-    # Answer the card requests already queued before the server stops.
-    await asyncio.to_thread(app.state.issuing.close)
+    minutes = app.state.settings.expire_cards_every_minutes
+    timer = ExpiryTimer(app.state.engine, every_s=minutes * 60) if minutes else None
+    if timer is not None:
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            await asyncio.to_thread(timer.stop)
+        # Answer the card requests already queued before the server stops.
+        await asyncio.to_thread(app.state.issuing.close)
 
 
 def _install_console(app: FastAPI) -> None:

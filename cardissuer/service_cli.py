@@ -124,12 +124,11 @@ def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:
     """The card says its own expiry; this keeps the registry's states in step with it."""
     from datetime import UTC, datetime
 
-    from cardissuer.services.cards import expire_cards
+    from cardissuer.services.expiry import expire_all
 
     engine = make_engine(settings.database_url)
     try:
-        with session_scope(engine) as session:
-            count = expire_cards(session, at=datetime.now(UTC))
+        count = expire_all(engine, at=datetime.now(UTC))
     finally:
         engine.dispose()
     print(f"{count} card(s) marked expired")

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         "FMCARD_HSM_KEY, PIN from FMCARD_HSM_PIN_FILE or FMCARD_HSM_PIN",
     )
     workers: int = Field(default=1, ge=1, le=64)
+    expire_cards_every_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=7 * 24 * 60,
+        description="how often the service marks cards past their expiry as expired; 0: never "
+        "(then run `fmcard db expire-cards` from a timer)",
+    )
     dev_passphrase_file: str = "dev-passphrase.txt"  # noqa: S105 - a file name
     # --- wallet passes and the holder's page (cardissuer.wallet) ---------------------------
     # Without the certificate and key paths, development generates stand-ins in the workspace

@@ -432,13 +432,21 @@ def cards_of(session: Session, person: PersonRecord) -> list[CardRecord]:
     )
 
 
-def expire_cards(session: Session, *, at: datetime) -> int:
-    """Mark cards past their expiry as expired (a maintenance task; the card says it too)."""
-    records = session.exec(
-        select(CardRecord).where(
-            col(CardRecord.state).in_(CURRENT_STATES), CardRecord.expires_at <= at
-        )
-    ).all()
+def expire_cards(session: Session, *, at: datetime, limit: int | None = None) -> int:
+    """Mark cards past their expiry as expired (at most ``limit``); return how many.
+
+    The card says its own expiry; this keeps the registry's states in step with it. The rows
+    are locked: a second instance doing the same at once waits, and PostgreSQL then re-checks
+    the condition, so each card is expired (and audited) once."""
+    query = (
+        select(CardRecord)
+        .where(col(CardRecord.state).in_(CURRENT_STATES), CardRecord.expires_at <= at)
+        .order_by(col(CardRecord.id))
+        .with_for_update()
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    records = session.exec(query).all()
     for record in records:
         _set_state(session, None, record, CardState.EXPIRED, at=at, detail="expired")
     return len(records)

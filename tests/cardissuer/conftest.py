@@ -41,6 +41,10 @@ def _postgres_available() -> bool:
 
 POSTGRES = _postgres_available()
 
+# The service's own expiry timer would change cards and the audit log under the tests' feet;
+# test_expiry.py runs it on purpose.
+os.environ.setdefault("FMCARD_EXPIRE_CARDS_EVERY_MINUTES", "0")
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
