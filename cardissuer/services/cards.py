@@ -435,18 +435,38 @@ def cards_of(session: Session, person: PersonRecord) -> list[CardRecord]:
 def expire_cards(session: Session, *, at: datetime, limit: int | None = None) -> int:
     """Mark cards past their expiry as expired (at most ``limit``); return how many.
 
-    The card says its own expiry; this keeps the registry's states in step with it. The rows
-    are locked: a second instance doing the same at once waits, and PostgreSQL then re-checks
-    the condition, so each card is expired (and audited) once."""
-    query = (
-        select(CardRecord)
+    The card says its own expiry; this keeps the registry's states in step with it. Locks
+    follow the module's order: the holders' rows first (in id order), then the cards, read
+    again under those locks, so that a card changed meanwhile (re-issued, revoked, or expired
+    by another instance doing the same) is left alone and each card is expired, and audited,
+    once."""
+    due = (
+        select(CardRecord.id, CardRecord.person_id)
         .where(col(CardRecord.state).in_(CURRENT_STATES), CardRecord.expires_at <= at)
         .order_by(col(CardRecord.id))
-        .with_for_update()
     )
     if limit is not None:
-        query = query.limit(limit)
-    records = session.exec(query).all()
+        due = due.limit(limit)
+    found = session.exec(due).all()
+    if not found:
+        return 0
+    session.exec(
+        select(PersonRecord.id)
+        .where(col(PersonRecord.id).in_(sorted({person_id for _, person_id in found})))
+        .order_by(col(PersonRecord.id))
+        .with_for_update()
+    ).all()
+    records = session.exec(
+        select(CardRecord)
+        .where(
+            col(CardRecord.id).in_([card_id for card_id, _ in found]),
+            col(CardRecord.state).in_(CURRENT_STATES),
+            CardRecord.expires_at <= at,
+        )
+        .order_by(col(CardRecord.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
     for record in records:
         _set_state(session, None, record, CardState.EXPIRED, at=at, detail="expired")
     return len(records)
