@@ -608,3 +608,24 @@ def test_expire_cards_marks_cards_past_their_expiry(
     with session_scope(app.state.engine) as session:
         stored = session.exec(select(CardRecord).where(CardRecord.serial == serial)).one()
         assert stored.state is CardState.EXPIRED
+
+
+def test_several_workers_on_sqlite_are_served_with_a_warning(
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, sqlite_url)
+    argv = ["--dir", str(workspace)]
+    assert cli.main([*argv, "init", "--dev"]) == 0
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: served.append(options))
+    capsys.readouterr()
+    assert cli.main([*argv, "serve", "--port", "9", "--workers", "2"]) == 0
+    assert served[0]["workers"] == 2
+    err = capsys.readouterr().err
+    assert "2 workers on SQLite contend for its write lock" in err
+    assert cli.main([*argv, "serve", "--port", "9"]) == 0
+    assert "contend" not in capsys.readouterr().err
