@@ -7,8 +7,9 @@ passports in English, so every page can switch language (``?lang=zh|en``, rememb
 because names and passport fields are copied from documents printed in Latin script.
 
 Messages of the domain (``cardissuer.errors``) are English sentences with details such as a
-role or a service code; the console puts a translated title over them (see
-:data:`ERROR_TITLES` in ``routes``) rather than translating free text.
+role or a service code. The console does not translate that free text: it shows a translated
+title (:data:`ERROR_TITLES` in ``rendering``), then a translated sentence for the kind of
+refusal, chosen by the error's stable code (``refusal_<code>``), then the English detail.
 """
 
 from __future__ import annotations
@@ -89,6 +90,66 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error_page_missing": ("页面不存在", "Page not found"),
     "error_internal": ("请求失败，未做任何更改。", "The request failed; nothing was changed."),
     "error_detail": ("详细信息", "Detail"),
+    # What each kind of refusal means, by the error's stable code (the detail below it is
+    # the server's own English sentence, which may name a role, a service or a field).
+    "refusal_access_denied": (
+        "您的角色或所属办公室不允许此操作，未做任何更改。",
+        "Your role or office does not allow this; nothing was changed.",
+    ),
+    "refusal_not_found": ("没有这条记录。", "There is no such record."),
+    "refusal_already_granted": (
+        "此人已享有该服务；如需更改期限，请先撤销再重新授予。",
+        "The person already holds this service; withdraw it first to change its dates.",
+    ),
+    "refusal_card_suspended": (
+        "此人的现有卡片已暂停：请先恢复或吊销，再签发新卡。",
+        "The person's current card is suspended: reinstate or revoke it before issuing another.",
+    ),
+    "refusal_duplicate_suspected": (
+        "已登记人员中有疑似同一人：请将护照关联到该人员，或由主管确认为新人员。",
+        "A registered person looks like the same person: link the passport to them, or have a "
+        "supervisor confirm a new person.",
+    ),
+    "refusal_idempotency_key_reused": (
+        "该请求编号已用于另一请求。",
+        "This request key was already used for another request.",
+    ),
+    "refusal_invalid_person": (
+        "人员信息不符合卡片的规则（姓名、国籍或出生日期）。",
+        "The person's details do not fit the card's rules (names, nationality or birth date).",
+    ),
+    "refusal_invalid_photo": (
+        "照片无法读取、过大，或格式不被接受。",
+        "The photo is unreadable, too large or of a format that is not accepted.",
+    ),
+    "refusal_invalid_transition": (
+        "卡片的当前状态不允许此更改。",
+        "The card's current state does not allow this change.",
+    ),
+    "refusal_no_entitlement": (
+        "此人没有任何服务权限：请先授予至少一项服务。",
+        "The person has no entitlement: grant at least one service first.",
+    ),
+    "refusal_passport_blocked": (
+        "该护照已挂失或被盗，不能再用于登记或关联。",
+        "This passport was reported lost or stolen: it can never register or be linked again.",
+    ),
+    "refusal_passport_registered": (
+        "该护照已属于一名已登记人员：请查找该人员。",
+        "This passport already belongs to a registered person: look them up instead.",
+    ),
+    "refusal_unknown_service": (
+        "该服务不在本局的服务目录中。",
+        "The service is not in the bureau's catalogue.",
+    ),
+    "refusal_status_list_full": (
+        "状态列表已满：请通知管理员。",
+        "The status list is full: tell an administrator.",
+    ),
+    "refusal_wallet_not_configured": (
+        "电子钱包卡券尚未配置：请通知管理员。",
+        "Wallet passes are not configured yet: tell an administrator.",
+    ),
     "back_to_search": ("返回查询", "Back to search"),
     # --- search --------------------------------------------------------------------------
     "search_title": ("查询外国商人", "Find a foreign merchant"),

@@ -31,7 +31,14 @@ from cardissuer.errors import (
     RateLimitedError,
 )
 from cardissuer.services.access import Actor, allowed
-from cardissuer.web.i18n import LANG_COOKIE, LANGUAGES, Translator, language_of, parse_language
+from cardissuer.web.i18n import (
+    LANG_COOKIE,
+    LANGUAGES,
+    STRINGS,
+    Translator,
+    language_of,
+    parse_language,
+)
 from cardissuer.web.security import FLASH_COOKIE, Flash, csrf_token, read_flash, sign_flash
 from schemas.card import BirthDate
 from schemas.code import format_for_reading
@@ -206,9 +213,12 @@ ERROR_TITLES: list[tuple[type[Exception], str]] = [
 
 
 def error_flash(error: Exception) -> Flash:
-    """What to show for a refused form: a translated title and the server's reason."""
+    """What to show for a refused form: a translated title, a translated sentence for the
+    kind of error (by its stable code) where there is one, and the server's own message."""
     key = next((key for kind, key in ERROR_TITLES if isinstance(error, kind)), "error_invalid")
-    return Flash("error", key, describe(error))
+    code = getattr(error, "code", "")
+    reason = f"refusal_{code.replace('-', '_')}" if isinstance(code, str) else ""
+    return Flash("error", key, describe(error), reason if reason in STRINGS else "")
 
 
 def describe(error: Exception) -> str:

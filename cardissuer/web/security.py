@@ -55,16 +55,18 @@ def login_csrf_valid(submitted: str, cookie: str | None) -> bool:
 @dataclass(frozen=True, slots=True)
 class Flash:
     """A message to show once on the next page: ``key`` is an i18n key, ``detail`` free text
-    (the domain's English message), ``level`` "ok" or "error"."""
+    (the domain's English message), ``level`` "ok" or "error", ``reason`` an i18n key that
+    explains the kind of error in the officer's language (empty when the title says it)."""
 
     level: str
     key: str
     detail: str = ""
+    reason: str = ""
 
 
 def sign_flash(flash: Flash, secret: str) -> str:
     body = base64.urlsafe_b64encode(
-        json.dumps([flash.level, flash.key, flash.detail[:600]]).encode()
+        json.dumps([flash.level, flash.key, flash.detail[:600], flash.reason]).encode()
     ).decode()
     return f"{body}.{_mac(secret, 'flash', body)}"
 
@@ -76,12 +78,12 @@ def read_flash(value: str | None, secret: str) -> Flash | None:
     if not hmac.compare_digest(mac, _mac(secret, "flash", body)):
         return None
     try:
-        level, key, detail = json.loads(base64.urlsafe_b64decode(body))
+        level, key, detail, reason = json.loads(base64.urlsafe_b64decode(body))
     except (ValueError, binascii.Error, TypeError):
         return None
     if level not in ("ok", "error"):
         return None
-    return Flash(str(level), str(key), str(detail))
+    return Flash(str(level), str(key), str(detail), str(reason))
 
 
 def sign_portrait(portrait: bytes, secret: str) -> str:

@@ -46,6 +46,7 @@ import cardissuer
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Settings
 from cardissuer.core.security import hash_password
+from cardissuer.errors import ConflictError, IssuerError
 from cardissuer.main import create_app
 from cardissuer.models import (
     AuditRecord,
@@ -56,10 +57,12 @@ from cardissuer.models import (
     Role,
 )
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
+from cardissuer.services.cards import NoEntitlementError
 from cardissuer.web import routes as console_routes
 from cardissuer.web import security
 from cardissuer.web.i18n import STRINGS, Translator
-from cardissuer.web.rendering import TEMPLATE_DIR
+from cardissuer.web.rendering import TEMPLATE_DIR, error_flash
+from schemas import code as foreigner_code
 from schemas.code import format_for_reading
 from verifier import Bundle, Reason, Verifier
 
@@ -129,6 +132,30 @@ def test_every_string_of_the_templates_is_translated() -> None:
     assert Translator("en").alt("login_title") == "警员登录"
 
 
+def test_each_kind_of_refusal_is_explained_in_both_languages() -> None:
+    import cardissuer.main  # noqa: F401 - defines (through its imports) every error class
+    from cardissuer.wallet import credentials  # noqa: F401 - and the wallet's
+
+    def kinds(cls: type[IssuerError]) -> set[type[IssuerError]]:
+        found = set(cls.__subclasses__())
+        for sub in list(found):
+            found |= kinds(sub)
+        return found
+
+    codes = {kind.code for kind in kinds(IssuerError)}
+    refusals = [key for key in STRINGS if key.startswith("refusal_")]
+    explained = {key.removeprefix("refusal_").replace("_", "-") for key in refusals}
+    assert explained <= codes, explained - codes  # no sentence for a code that does not exist
+    assert {"access-denied", "not-found", "no-entitlement", "passport-blocked"} <= explained
+    flash = error_flash(NoEntitlementError("2345678909 has no entitlement"))
+    assert flash.reason == "refusal_no_entitlement"
+    assert Translator("zh")(flash.reason).startswith("此人没有任何服务权限")
+    assert flash.detail == "2345678909 has no entitlement"
+    assert error_flash(ConflictError("something else")).reason == ""  # the title says it
+    secret = "s" * 32
+    assert security.read_flash(security.sign_flash(flash, secret), secret) == flash
+
+
 def test_holder_strings_are_translated() -> None:
     from cardissuer.web.holder import WORDS
 
@@ -182,7 +209,11 @@ def test_console_errors_are_pages_and_the_api_keeps_problem_details(plain_app: F
         denied = client.get("/console/audit?lang=en")
         assert denied.status_code == 403
         assert "Not allowed" in denied.text
-        assert "audit.read" in denied.text
+        assert STRINGS["refusal_access_denied"][1] in denied.text  # what it means, translated
+        assert "audit.read" in denied.text  # and the server's own detail
+        missing_person = client.get(f"/console/persons/{foreigner_code.generate()}?lang=zh")
+        assert missing_person.status_code == 404
+        assert STRINGS["refusal_not_found"][0] in missing_person.text
     with Session(plain_app.state.engine) as session:
         refusals = session.exec(
             select(AuditRecord)
