@@ -1,14 +1,19 @@
 """The card as a printable PDF: one card with crop marks, or an A4 sheet of cards.
 
-Pillow's PDF writer is enough: each page is one 300-dpi image, and its ``resolution``
-parameter sets the page's physical size, so the card prints at exactly 85.6 x 54 mm. The
-card is pasted onto a slightly larger white page (the bleed) with crop marks outside its
-edge, which a print shop needs and nothing else gives for free.
+Each page is one 300-dpi image, and the page's size is the image's at that resolution, so
+the card prints at exactly 85.6 x 54 mm. The card is pasted onto a slightly larger white page
+(the bleed) with crop marks outside its edge, which a print shop needs and nothing else gives
+for free.
+
+The pages are written here, losslessly (the image's pixels, DEFLATE-compressed), rather than
+with Pillow's PDF writer, which stores RGB images only as JPEG: JPEG blurs the QR code's
+module edges and rings around the small type, the two things a printed card must keep
+sharp. A PDF of images needs five kinds of object, which :func:`_save` writes directly.
 """
 
 from __future__ import annotations
 
-import io
+import zlib
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
@@ -44,11 +49,55 @@ def _marks(draw: ImageDraw.ImageDraw, left: int, top: int) -> None:
 
 
 def _save(pages: Sequence[Image.Image]) -> bytes:
-    buffer = io.BytesIO()
-    pages[0].save(
-        buffer, "PDF", save_all=True, append_images=list(pages[1:]), resolution=float(DPI)
+    """A PDF with one page per image, each page the image's size at :data:`DPI`.
+
+    Objects: 1 catalogue, 2 page tree, then per page its page, content stream and image
+    (RGB, 8 bits, FlateDecode). The cross-reference table gives each object's byte offset.
+    """
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    add(b"<< /Type /Catalog /Pages 2 0 R >>")
+    add(b"")  # the page tree, written once the pages are known
+    kids = []
+    for page in pages:
+        rgb = page.convert("RGB")
+        width_pt, height_pt = (f"{n * 72 / DPI:.4f}".encode() for n in rgb.size)
+        pixels = zlib.compress(rgb.tobytes(), 6)
+        image = add(
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB "
+            b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n%b\nendstream"
+            % (rgb.width, rgb.height, len(pixels), pixels)
+        )
+        drawing = b"q %b 0 0 %b 0 0 cm /Im0 Do Q" % (width_pt, height_pt)
+        content = add(b"<< /Length %d >>\nstream\n%b\nendstream" % (len(drawing), drawing))
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %b %b] "
+                b"/Resources << /XObject << /Im0 %d 0 R >> >> /Contents %d 0 R >>"
+                % (width_pt, height_pt, image, content)
+            )
+        )
+    objects[1] = b"<< /Type /Pages /Kids [%b] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % kid for kid in kids),
+        len(kids),
     )
-    return buffer.getvalue()
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")  # binary marker: a binary file
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
 
 
 def card_pdf(view: CardView) -> bytes:

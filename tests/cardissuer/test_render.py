@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageChops
 
 from cardissuer.models import Role
 from cardissuer.render import fonts
@@ -101,6 +101,33 @@ def test_pdf_pages_carry_a_valid_qr(service: Service, tmp_path: Path) -> None:
     assert sheet.status_code == 200
     _, backs = _pdf_pages(sheet.content, tmp_path / "sheet")
     assert _decode(backs) == [service.card(serial)["qr_text"]] * 2
+
+
+@pytest.mark.skipif(shutil.which("pdfimages") is None, reason="poppler-utils not installed")
+def test_pdf_pages_hold_the_cards_pixels_unchanged(service: Service, tmp_path: Path) -> None:
+    """Lossless: the image in each page is the card image, pixel for pixel (JPEG, as Pillow's
+    PDF writer stores RGB, blurred the QR's module edges and the small type)."""
+    serial = _card(service, **NAMES["chinese"])
+    headers = service.headers("registrar")
+    pdf = service.client.get(f"/api/cards/{serial}/card.pdf", headers=headers).content
+    assert b"/FlateDecode" in pdf
+    assert b"/DCTDecode" not in pdf
+    (tmp_path / "card.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdfimages", "-png", str(tmp_path / "card.pdf"), str(tmp_path / "i")], check=True
+    )
+    stored = [Image.open(path).convert("RGB") for path in sorted(tmp_path.glob("i-*.png"))]
+    assert len(stored) == 2
+    margin = round(6 * 300 / 25.4)
+    for side, page in zip(("front", "back"), stored, strict=True):
+        png = service.client.get(
+            f"/api/cards/{serial}/card.png",
+            params={"side": side, "size": "print"},
+            headers=headers,
+        ).content
+        card = Image.open(io.BytesIO(png)).convert("RGB")
+        placed = page.crop((margin, margin, margin + card.width, margin + card.height))
+        assert ImageChops.difference(placed, card).getbbox() is None, side
 
 
 def test_downloads_are_refused_to_other_offices_and_strangers(service: Service) -> None:
