@@ -113,6 +113,7 @@ def _freeze_startup_objects() -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _freeze_startup_objects()
+    app.state.issuing.open()  # again, if this process served the app before
     minutes = app.state.settings.expire_cards_every_minutes
     timer = ExpiryTimer(app.state.engine, every_s=minutes * 60) if minutes else None
     if timer is not None:

@@ -29,12 +29,12 @@ def expire_all(engine: Engine, *, at: datetime | None = None) -> int:
     """Expire every card past its expiry, :data:`PER_TRANSACTION` at a time; return how many."""
     at = at or datetime.now(UTC)
     total = 0
-    while True:
+    while True:  # until a round finds nothing left (a card changed meanwhile is not counted)
         with session_scope(engine) as session:
             count = expire_cards(session, at=at, limit=PER_TRANSACTION)
-        total += count
-        if count < PER_TRANSACTION:
+        if count == 0:
             return total
+        total += count
 
 
 class ExpiryTimer:

@@ -8,13 +8,16 @@ same transaction. Both run :func:`issue_many`; it gives every request exactly th
 of :func:`cardissuer.services.cards.issue` (visibility and ``card.issue`` in the person's
 office, the ``Idempotency-Key``, at least one entitlement, no suspended current card, the
 current card superseded and audited, a random never-reused status index within the list's own
-size), and the result is what the requests would have given one after the other, in order.
+size), and the result is what the requests would have given one after the other.
 
 Requests for the same person (or with the same idempotency key) are taken in rounds: the
 second waits for the next round, so that it supersedes the first's card (or returns it) as it
-would have one request later. Every person's row is locked up front, in id order, before
-anything else, so the lock order of :mod:`cardissuer.services.cards` holds for the whole
-transaction, and two batches (or a batch and a single change) can never wait in a circle.
+would have one request later. The order is that of the rounds, each in request order (for
+requests ``A, A, B``: ``A, B``, then the second ``A``), which is one order the requests could
+have arrived in. Locks follow the order of :mod:`cardissuer.services.cards` for the whole
+transaction: every person's row up front, in id order; then status lists and cards, round
+after round; the audit chain's head last, once, for all the rounds' entries. So two batches,
+or a batch and a single change, never wait for each other in a circle.
 """
 
 from __future__ import annotations
@@ -112,10 +115,17 @@ def issue_many(
     outcomes: list[Outcome | None] = [None] * len(requests)
     codes: list[str | None] = [_canonical(request.code) for request in requests]
     persons = _lock_persons(session, {code for code in codes if code is not None})
+    entries: list[audit.AuditEntryIn] = []
     for number, round_ in enumerate(_rounds(requests, codes)):
         if number and strict:  # strict callers name every person once (see issue_batch)
             raise DuplicateInBatchError("the batch names a person more than once")
-        _issue_round(session, requests, codes, persons, round_, outcomes, at, context, strict)
+        entries += _issue_round(
+            session, requests, codes, persons, round_, outcomes, at, context, strict
+        )
+    # The audit head last, once, after every round: it is held to the commit, and a later
+    # round's inserts (a new status list, cards with unique keys) may wait for another
+    # transaction, which may itself be waiting for the head (the lock order of ``cards``).
+    audit.append_many(session, entries)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -168,8 +178,9 @@ def _issue_round(
     at: datetime,
     context: IssuingContext,
     strict: bool,
-) -> None:
-    """Check, then write, the requests at ``positions`` (distinct persons and keys)."""
+) -> list[audit.AuditEntryIn]:
+    """Check, then write, the requests at ``positions`` (distinct persons and keys); return
+    the audit entries of what was written, for the caller to append."""
 
     def refuse(position: int, error: IssuerError) -> None:
         if strict:
@@ -218,23 +229,23 @@ def _issue_round(
     for position in fresh:
         person = persons[codes[position] or ""]
         if not grants[person.id or 0]:
+            who = person.code if strict else "the person"  # a bulk run names the person
             refuse(
                 position,
-                NoEntitlementError(
-                    f"{person.code} has no entitlement; grant at least one service first"
-                ),
+                NoEntitlementError(f"{who} has no entitlement; grant at least one service first"),
             )
         elif any(card.state is CardState.SUSPENDED for card in current[person.id or 0]):
+            whose = f"{person.code}'s" if strict else "the person's"
             refuse(
                 position,
                 CardSuspendedError(
-                    f"{person.code}'s current card is suspended: reinstate or revoke it first"
+                    f"{whose} current card is suspended: reinstate or revoke it first"
                 ),
             )
         else:
             ready.append(position)
     if not ready:
-        return
+        return []
 
     list_id, list_size = cards.open_list(session, context.status_list_size)
     cards.note_fill(session, list_id, len(ready) - 1)
@@ -291,7 +302,7 @@ def _issue_round(
                 serials = [serials[n] for n in keep]
                 signed = [signed[n] for n in keep]
                 if not ready:
-                    return
+                    return []
                 continue
             redraw = _colliding(session, list_id, indexes, serials)
             if not redraw:
@@ -337,7 +348,7 @@ def _issue_round(
         outcomes[position] = record
     if superseded:
         session.flush()  # the existing cards before the audit head (see "Locks" in cards)
-    audit.append_many(session, entries)
+    return entries
 
 
 _KEY_REUSED = "this Idempotency-Key was used for another request"
@@ -389,6 +400,8 @@ def _free_indexes(
     chosen: list[int] = []
     taken = set(avoid)
     for _ in range(_DRAW_ROUNDS):
+        if size - len(taken) < count - len(chosen):
+            break  # fewer free places than cards: drawing would never end
         draws: list[int] = []
         while len(draws) < count - len(chosen):
             index = secrets.randbelow(size)  # the list's own size: the setting may change
@@ -405,8 +418,6 @@ def _free_indexes(
         chosen.extend(index for index in draws if index not in used)
         if len(chosen) == count:
             return chosen
-        if len(taken) >= size:
-            break
     raise StatusListFullError(f"status list {list_id} has no room for {count} more cards")
 
 

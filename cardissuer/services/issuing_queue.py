@@ -18,14 +18,21 @@ What a caller can rely on:
   is that request's answer and writes nothing; the others go ahead.
 * If the shared transaction fails as a whole (a database error), each of its requests is tried
   again alone, so one request's failure never becomes another's; what fails alone is answered
-  with its exception, and nothing of it was written.
+  with its exception, and nothing of it was written. A failure of the whole database (SQLite
+  locked past its busy timeout) is not retried request by request: that would wait again per
+  request, on the only writer thread.
+* On PostgreSQL a row lock is waited for at most ``lock_timeout_s``: a person held by a long
+  transaction elsewhere fails the batch (then only that person's request), instead of holding
+  every officer's issuance behind it.
 * The officer is read inside the write transaction: an account disabled a moment ago issues
   nothing.
 * A request whose caller has gone (the HTTP client disconnected before its batch started) is
   not issued.
 
 The thread starts with the first request and ends after ``idle_seconds`` without any, so an
-application that never issues (or a test) leaves no thread behind.
+application that never issues (or a test) leaves no thread behind. :meth:`IssuingQueue.close`
+(the service stopping) answers what is queued and refuses the rest with a 503 problem until
+:meth:`IssuingQueue.open` (the service starting again in the same process).
 """
 
 from __future__ import annotations
@@ -40,10 +47,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from cardissuer.core.db import session_scope
-from cardissuer.errors import AuthenticationError
+from cardissuer.errors import AuthenticationError, IssuerError
 from cardissuer.models import CardRecord, OfficerRecord
 from cardissuer.services import issuing
 from cardissuer.services.access import Actor
@@ -54,6 +62,14 @@ log = logging.getLogger("fmcard.issuing")
 
 DEFAULT_MAX_BATCH = 64
 DEFAULT_IDLE_SECONDS = 10.0
+DEFAULT_LOCK_TIMEOUT_S = 5.0
+
+
+class QueueClosedError(IssuerError):
+    """The service is stopping: no new card is issued; retry with the same Idempotency-Key."""
+
+    code = "unavailable"
+    http_status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,7 @@ class IssuingQueue:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if max_batch < 1:
@@ -96,6 +113,7 @@ class IssuingQueue:
         self._context = context
         self._max_batch = max_batch
         self._idle_seconds = idle_seconds
+        self._lock_timeout_ms = max(1, round(lock_timeout_s * 1000))
         self._clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
         self._lock = threading.Lock()
@@ -117,7 +135,7 @@ class IssuingQueue:
         future: Future[Answer] = Future()
         with self._lock:
             if self._closed:
-                raise RuntimeError("the issuance queue is closed")
+                raise QueueClosedError("the service is stopping; retry in a moment")
             self._jobs.put((asked, future))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -125,6 +143,11 @@ class IssuingQueue:
                 )
                 self._thread.start()
         return future
+
+    def open(self) -> None:
+        """Take requests again after :meth:`close` (the service starts again)."""
+        with self._lock:
+            self._closed = False
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new requests, answer those already queued, then stop the thread."""
@@ -139,39 +162,49 @@ class IssuingQueue:
             thread.join(timeout)
 
     def _work(self) -> None:
+        batch: list[_Job] = []
+        try:
+            while True:
+                try:
+                    first = self._jobs.get(timeout=self._idle_seconds)
+                except queue.Empty:
+                    first = None
+                if first is None:  # idle, or told to stop: end unless work came in meanwhile
+                    with self._lock:  # submit() puts under this lock: nothing slips in between
+                        if self._closed or self._jobs.empty():
+                            self._thread = None
+                            return
+                    continue
+                batch = [first]
+                while len(batch) < self._max_batch:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is None:
+                        self._jobs.put(None)  # handled once this batch is answered
+                        break
+                    batch.append(job)
+                self._answer(batch)
+                batch = []
+        except BaseException as exc:  # not a refusal or a database error: the thread dies
+            with self._lock:
+                self._thread = None  # the next request starts another
+                pending = [*batch, *self._drain()]
+            for _, future in pending:  # nobody may wait for a thread that is gone
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+
+    def _drain(self) -> list[_Job]:
+        jobs: list[_Job] = []
         while True:
             try:
-                first = self._jobs.get(timeout=self._idle_seconds)
+                job = self._jobs.get_nowait()
             except queue.Empty:
-                with self._lock:  # submit() puts under this lock: nothing can slip in between
-                    if self._jobs.empty():
-                        self._thread = None
-                        return
-                continue
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                batch.append(job)
-            try:
-                self._answer(batch)
-            except BaseException as exc:  # not a refusal or a database error: a dying thread
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                with self._lock:
-                    self._thread = None  # the next request starts another
-                raise
-            if stop:
-                return
+                return jobs
+            if job is not None:
+                jobs.append(job)
 
     def _answer(self, batch: Sequence[_Job]) -> None:
         # A future that is no longer pending was cancelled: its caller has gone.
@@ -183,8 +216,8 @@ class IssuingQueue:
         try:
             answers = self._issue(asked, at)
         except Exception as exc:  # the shared transaction failed: nothing of it is stored
-            if len(asked) == 1:
-                answers = [Answer(None, exc)]
+            if len(asked) == 1 or self._database_wide(exc):
+                answers = [Answer(None, exc) for _ in asked]
             else:
                 log.warning(
                     "a shared issuance transaction failed (%s); retrying its %d requests alone",
@@ -195,6 +228,12 @@ class IssuingQueue:
         for (_, future), answer in zip(live, answers, strict=True):
             future.set_result(answer)
 
+    def _database_wide(self, exc: Exception) -> bool:
+        """Whether ``exc`` says the whole database is unavailable (SQLite: locked past the busy
+        timeout, or the file unusable), so that retrying request by request would only wait
+        again for each request."""
+        return isinstance(exc, OperationalError) and self._engine.dialect.name == "sqlite"
+
     def _alone(self, asked: CardAsked, at: datetime) -> Answer:
         try:
             return self._issue([asked], at)[0]
@@ -204,6 +243,10 @@ class IssuingQueue:
     def _issue(self, asked: Sequence[CardAsked], at: datetime) -> list[Answer]:
         """Issue ``asked`` in one transaction; raises (having stored nothing) if it fails."""
         with session_scope(self._engine) as session:
+            if self._engine.dialect.name == "postgresql":
+                session.connection().exec_driver_sql(
+                    f"SET LOCAL lock_timeout = {self._lock_timeout_ms}"
+                )
             officer_ids = sorted({item.officer_id for item in asked})
             officers = {
                 officer.id: officer

@@ -20,21 +20,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 import keys.cards
 from cardissuer.core.db import session_scope
 from cardissuer.errors import AccessDeniedError, AuthenticationError, IssuerError, NotFoundError
 from cardissuer.models import CardRecord, CardState, OfficerRecord, PersonRecord, Role
-from cardissuer.services import issuing
+from cardissuer.services import audit, cards, issuing
 from cardissuer.services.access import RecordHiddenError
 from cardissuer.services.cards import (
     CardSuspendedError,
     IdempotencyKeyReusedError,
     NoEntitlementError,
+    StatusListFullError,
 )
 from cardissuer.services.issuing import IssueRequest
-from cardissuer.services.issuing_queue import Answer, CardAsked, IssuingQueue
+from cardissuer.services.issuing_queue import Answer, CardAsked, IssuingQueue, QueueClosedError
 from schemas import code as foreigner_code
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
@@ -366,8 +368,14 @@ def test_closing_answers_what_was_queued_then_refuses(service: Service) -> None:
     closer.join(timeout=60)
     assert not closer.is_alive()
     assert all(isinstance(f.result(timeout=0).outcome, CardRecord) for f in [first, *queued])
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(QueueClosedError):
         queue.submit(CardAsked(officer_id, codes[0]))
+    queue.open()  # the service starts again in the same process
+    try:
+        again = queue.submit(CardAsked(officer_id, codes[0])).result(timeout=60)
+    finally:
+        queue.close()
+    assert isinstance(again.outcome, CardRecord)  # a re-issue for the first person
 
 
 def test_the_writer_thread_ends_when_idle_and_comes_back(service: Service) -> None:
@@ -443,3 +451,134 @@ def test_an_unknown_http_issue_is_a_problem_not_a_crash(service: Service) -> Non
     assert_problem(
         client.post(f"/api/persons/{foreigner_code.generate()}/cards"), 401, "authentication-failed"
     )
+
+
+# --- found in review: lock order, stuck rows, restarts, full lists ---------------------------
+
+
+def test_a_second_round_never_waits_while_holding_the_audit_chain(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch naming one person twice writes its second round after the first; the audit
+    head is taken once, at the end. It used to be taken by the first round: a single issuance
+    that inserted a clashing key and then waited for the head closed a circle (PostgreSQL
+    found the deadlock after a second and failed the single issuance)."""
+    if service.backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: no row locks to wait for in a circle")
+    registrar = service.actor("registrar")
+    first, other = entitled(service, 2)
+    key = f"clash-{first}"
+    between_rounds, single_at_audit = threading.Event(), threading.Event()
+    real_round, real_append = issuing._issue_round, audit.append
+
+    def round_then_wait(*args: Any, **kwargs: Any) -> Any:
+        if between_rounds.is_set():  # the second round: let the single issuance go first
+            assert single_at_audit.wait(timeout=20)
+            time.sleep(0.3)  # it now waits for whatever holds what it needs
+        between_rounds.set()
+        return real_round(*args, **kwargs)
+
+    def append_and_tell(session: Session, **entry: Any) -> Any:
+        if threading.current_thread().name == "single":
+            single_at_audit.set()
+        return real_append(session, **entry)
+
+    monkeypatch.setattr(issuing, "_issue_round", round_then_wait)
+    monkeypatch.setattr(audit, "append", append_and_tell)
+    results: dict[str, Any] = {}
+
+    def batch() -> None:
+        requests = [IssueRequest(registrar, first), IssueRequest(registrar, first, key)]
+        try:
+            results["batch"] = many(service, requests)
+        except Exception as exc:  # reported below
+            results["batch"] = exc
+
+    def single() -> None:
+        assert between_rounds.wait(timeout=20)
+        try:
+            with session_scope(service.engine) as session:
+                card = cards.issue(
+                    session,
+                    registrar,
+                    other,
+                    at=datetime.now(UTC),
+                    context=service.context,
+                    idempotency_key=key,
+                )
+                results["single"] = card.serial
+        except Exception as exc:  # reported below
+            results["single"] = exc
+
+    threads = [threading.Thread(target=batch), threading.Thread(target=single, name="single")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert isinstance(results["single"], str), results["single"]
+    outcomes = results["batch"]
+    assert isinstance(outcomes, list), outcomes
+    assert outcomes[0][1] is CardState.ACTIVE
+    assert isinstance(outcomes[1], IdempotencyKeyReusedError)  # the single issuance won
+    service.verify_chain()
+
+
+def test_a_person_locked_elsewhere_holds_up_only_their_own_request(service: Service) -> None:
+    if service.backend == "sqlite":
+        pytest.skip("SQLite locks the whole database, not a person's row")
+    officer_id = service.actor("registrar").officer_id
+    first, stuck, free = entitled(service, 3)
+    clock = HeldClock()
+    queue = queue_of(service, clock=clock, lock_timeout_s=0.3)
+    with service.engine.connect() as holder:
+        holder.execute(
+            select(PersonRecord.id).where(PersonRecord.code == stuck).with_for_update()
+        ).all()
+        started = time.monotonic()
+        try:  # "stuck" and "free" share a batch: it fails on the lock, then each goes alone
+            futures = batched(
+                queue,
+                clock,
+                CardAsked(officer_id, first),
+                [CardAsked(officer_id, stuck), CardAsked(officer_id, free)],
+            )
+        finally:
+            queue.close()
+            holder.rollback()
+    answers = [future.result() for future in futures]
+    assert isinstance(answers[0].outcome, CardRecord)
+    assert isinstance(answers[1].outcome, OperationalError)  # lock timeout, nothing written
+    assert isinstance(answers[2].outcome, CardRecord)
+    assert time.monotonic() - started < 20
+    assert cards_of(service, stuck) == []
+    assert len(cards_of(service, free)) == 1
+
+
+def test_a_stopped_service_answers_503_and_takes_requests_again_after_a_restart(
+    service: Service,
+) -> None:
+    code = entitled(service, 1)[0]
+    headers = service.headers("registrar")
+    queue: IssuingQueue = service.app.state.issuing
+    queue.close()
+    try:
+        refused = service.client.post(f"/api/persons/{code}/cards", headers=headers)
+    finally:
+        queue.open()
+    assert_problem(refused, 503, "unavailable")
+    assert cards_of(service, code) == []
+    assert service.client.post(f"/api/persons/{code}/cards", headers=headers).status_code == 201
+
+
+def test_free_indexes_give_up_when_the_list_has_fewer_places_than_cards(
+    service: Service,
+) -> None:
+    with Session(service.engine) as session, pytest.raises(StatusListFullError):
+        issuing._free_indexes(session, "no-such-list", 4, 5, avoid=set())
+    with Session(service.engine) as session:
+        assert sorted(issuing._free_indexes(session, "no-such-list", 4, 4, avoid=set())) == [
+            0,
+            1,
+            2,
+            3,
+        ]
