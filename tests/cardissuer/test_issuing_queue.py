@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 import keys.cards
-from cardissuer.core.db import session_scope
+from cardissuer.core.db import make_engine, session_scope
 from cardissuer.errors import AccessDeniedError, AuthenticationError, IssuerError, NotFoundError
 from cardissuer.models import CardRecord, CardState, OfficerRecord, PersonRecord, Role
 from cardissuer.services import audit, cards, issuing
@@ -582,3 +583,53 @@ def test_free_indexes_give_up_when_the_list_has_fewer_places_than_cards(
             2,
             3,
         ]
+
+
+def test_two_service_instances_issue_for_the_same_persons_at_once(service: Service) -> None:
+    """Two instances behind a load balancer, one PostgreSQL: each has its own queue and
+    engine; requests for overlapping persons (some twice) all succeed, in any order, with one
+    current card per person at the end and an intact audit chain."""
+    if service.backend == "sqlite":
+        pytest.skip("instances share PostgreSQL; SQLite is one process's database")
+    officer_id = service.actor("registrar").officer_id
+    codes = entitled(service, 6)
+    second_engine = make_engine(service.engine.url.render_as_string(hide_password=False))
+    queues = [queue_of(service), IssuingQueue(second_engine, service.context)]
+    plans = [
+        [codes[0], codes[1], codes[2], codes[0], codes[3], codes[4]],
+        [codes[2], codes[1], codes[4], codes[5], codes[2], codes[0]],
+    ]
+    start = threading.Barrier(2)
+    futures: list[list[Future[Answer]]] = [[], []]
+
+    def send(number: int) -> None:
+        start.wait()
+        for code in plans[number]:
+            futures[number].append(queues[number].submit(CardAsked(officer_id, code)))
+            time.sleep(0.002)
+
+    try:
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        answers = [future.result(timeout=60) for sent in futures for future in sent]
+    finally:
+        for queue in queues:
+            queue.close()
+        second_engine.dispose()
+    assert all(isinstance(a.outcome, CardRecord) for a in answers), [
+        a.outcome for a in answers if not isinstance(a.outcome, CardRecord)
+    ]
+    asked = Counter(code for plan in plans for code in plan)
+    for code in codes:
+        rows = cards_of(service, code)
+        assert len(rows) == asked[code]
+        assert Counter(row.state for row in rows) == {
+            CardState.ACTIVE: 1,
+            **({CardState.SUPERSEDED: asked[code] - 1} if asked[code] > 1 else {}),
+        }
+    slots = [(r.list_id, r.status_index) for code in codes for r in cards_of(service, code)]
+    assert len(set(slots)) == len(slots)
+    service.verify_chain()
