@@ -222,6 +222,16 @@ class LoginAttemptRecord(SQLModel, table=True):
     at: datetime = DbField(index=True)
 
 
+class RevokedSessionRecord(SQLModel, table=True):
+    """A session token ended before its expiry (logout): refused from then on. Rows are kept
+    until the token would have expired anyway, then pruned."""
+
+    __tablename__ = "revoked_session"
+
+    jti: str = DbField(primary_key=True, max_length=64)
+    expires_at: datetime = DbField(index=True)
+
+
 class DuplicateReviewRecord(SQLModel, table=True):
     """An officer's decision on a suspected duplicate registration."""
 

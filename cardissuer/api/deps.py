@@ -12,11 +12,11 @@ from sqlmodel import Session
 
 from cardissuer.core.config import Settings
 from cardissuer.core.db import read_snapshot, session_scope
-from cardissuer.core.security import read_session
+from cardissuer.core.security import SessionClaims, read_session
 from cardissuer.errors import AuthenticationError
 from cardissuer.models import OfficerRecord
 from cardissuer.services.access import Actor
-from cardissuer.services.officers import actor_of
+from cardissuer.services.officers import SESSION_ENDED, actor_of, session_ended
 
 SESSION_COOKIE = "fmcard_session"
 MAX_OFFSET = 1_000_000
@@ -43,14 +43,15 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-async def session_officer(request: Request) -> int:
-    """The id of the officer whose session token came with the request, for routes that read
-    the officer themselves. On the event loop: it checks an HMAC and reads no database."""
-    return officer_of_token(request)
+async def session_claims(request: Request) -> SessionClaims:
+    """The checked session token of the request, for routes that read the officer (and
+    whether the session was ended) themselves, inside their own transaction. On the event
+    loop: it checks an HMAC and reads no database."""
+    return claims_of_token(request)
 
 
-def officer_of_token(request: Request) -> int:
-    """The officer id of the request's session token (bearer or console cookie), checked."""
+def claims_of_token(request: Request) -> SessionClaims:
+    """The claims of the request's session token (bearer or console cookie), checked."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     token = token or request.cookies.get(SESSION_COOKIE)
@@ -62,11 +63,13 @@ def officer_of_token(request: Request) -> int:
 
 def current_actor(request: Request) -> Actor:
     """The logged-in officer, re-read from the database (a disabled account stops at once)."""
-    officer_id = officer_of_token(request)
+    claims = claims_of_token(request)
     with read_snapshot(get_engine(request)) as session:  # never waits for SQLite writers
-        officer = session.get(OfficerRecord, officer_id)
+        officer = session.get(OfficerRecord, claims.officer_id)
         if officer is None or not officer.active:
             raise AuthenticationError("this account is disabled")
+        if session_ended(session, claims.jti):
+            raise AuthenticationError(SESSION_ENDED)
         actor = actor_of(officer)
     request.state.actor = actor
     return actor
@@ -75,6 +78,6 @@ def current_actor(request: Request) -> Actor:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[Actor, Depends(current_actor)]
-OfficerIdDep = Annotated[int, Depends(session_officer)]
-"""Only the session token's officer id: for routes that read the officer themselves, inside
-their own transaction (card issuance through the queue)."""
+ClaimsDep = Annotated[SessionClaims, Depends(session_claims)]
+"""Only the checked session token: for routes that read the officer themselves, inside their
+own transaction (card issuance through the queue)."""

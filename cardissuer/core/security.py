@@ -13,7 +13,8 @@ import functools
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -74,17 +75,32 @@ def issue_session(officer_id: int, *, secret: str, at: datetime, minutes: int) -
     return jwt.encode(claims, secret, algorithm=SESSION_ALGORITHM)
 
 
-def read_session(token: str, *, secret: str, at: datetime) -> int:
-    """Return the officer id of a valid session token; raise otherwise."""
-    officer_id, expires = _checked_session(token, secret)
-    if expires <= at.timestamp():
+@dataclass(frozen=True, slots=True)
+class SessionClaims:
+    """What a checked session token says: whose it is, when it ends, its own id (``jti``,
+    which logging out records as revoked)."""
+
+    officer_id: int
+    expires: int
+    jti: str
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(self.expires, UTC)
+
+
+def read_session(token: str, *, secret: str, at: datetime) -> SessionClaims:
+    """The claims of a valid, unexpired session token; raise otherwise. Whether the session
+    was ended by logging out is the database's to say (``revoked_session``)."""
+    claims = _checked_session(token, secret)
+    if claims.expires <= at.timestamp():
         raise AuthenticationError("the session has expired; log in again")
-    return officer_id
+    return claims
 
 
 @functools.lru_cache(maxsize=4096)
-def _checked_session(token: str, secret: str) -> tuple[int, int]:
-    """The officer id and expiry of a token whose signature and claims pyjwt accepted.
+def _checked_session(token: str, secret: str) -> SessionClaims:
+    """The claims of a token whose signature and claims pyjwt accepted.
 
     Remembered per (token, secret): an officer's client sends the same token with every
     request for 30 minutes, and pyjwt's checks cost a fifth of a small request's time in the
@@ -97,7 +113,7 @@ def _checked_session(token: str, secret: str) -> tuple[int, int]:
             secret,
             algorithms=[SESSION_ALGORITHM],
             audience=SESSION_AUDIENCE,
-            options={"require": ["exp", "iat", "sub", "aud"]},
+            options={"require": ["exp", "iat", "sub", "aud", "jti"]},
             leeway=0,
         )
     except jwt.ExpiredSignatureError:
@@ -105,7 +121,10 @@ def _checked_session(token: str, secret: str) -> tuple[int, int]:
     except jwt.InvalidTokenError:
         raise AuthenticationError("not logged in") from None
     try:
-        return int(claims["sub"]), int(claims["exp"])
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not 0 < len(jti) <= 64:
+            raise ValueError("jti")
+        return SessionClaims(int(claims["sub"]), int(claims["exp"]), jti)
     except (TypeError, ValueError):
         raise AuthenticationError("not logged in") from None
 

@@ -52,11 +52,11 @@ from sqlmodel import col, select
 
 from cardissuer.core.db import session_scope
 from cardissuer.errors import AuthenticationError, IssuerError
-from cardissuer.models import CardRecord, OfficerRecord
+from cardissuer.models import CardRecord, OfficerRecord, RevokedSessionRecord
 from cardissuer.services import issuing
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import IssuingContext
-from cardissuer.services.officers import actor_of
+from cardissuer.services.officers import SESSION_ENDED, actor_of
 
 log = logging.getLogger("fmcard.issuing")
 
@@ -80,6 +80,8 @@ class CardAsked:
     code: str
     idempotency_key: str | None = None
     valid_days: int | None = None
+    session_id: str | None = None
+    """The session token's ``jti``: a session ended (logged out) meanwhile issues nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +256,18 @@ class IssuingQueue:
                     select(OfficerRecord).where(col(OfficerRecord.id).in_(officer_ids))
                 ).all()
             }
+            sessions = sorted({item.session_id for item in asked if item.session_id})
+            ended = (
+                set(
+                    session.exec(
+                        select(RevokedSessionRecord.jti).where(
+                            col(RevokedSessionRecord.jti).in_(sessions)
+                        )
+                    ).all()
+                )
+                if sessions
+                else set()
+            )
             answers: list[Answer | None] = [None] * len(asked)
             requests: list[issuing.IssueRequest] = []
             places: list[int] = []
@@ -261,6 +275,9 @@ class IssuingQueue:
                 officer = officers.get(item.officer_id)
                 if officer is None or not officer.active:
                     answers[place] = Answer(None, AuthenticationError("this account is disabled"))
+                    continue
+                if item.session_id in ended:
+                    answers[place] = Answer(None, AuthenticationError(SESSION_ENDED))
                     continue
                 requests.append(
                     issuing.IssueRequest(

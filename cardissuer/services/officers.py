@@ -16,10 +16,31 @@ from cardissuer.models import (
     OfficerCreate,
     OfficeRecord,
     OfficerRecord,
+    RevokedSessionRecord,
     Role,
 )
 from cardissuer.services import audit
 from cardissuer.services.access import Actor, require
+
+SESSION_ENDED = "this session has ended (logged out); log in again"
+
+
+def session_ended(session: Session, jti: str) -> bool:
+    """Whether the session with token id ``jti`` was ended by logging out."""
+    return session.get(RevokedSessionRecord, jti) is not None
+
+
+def end_session(session: Session, jti: str, *, expires_at: datetime, at: datetime) -> None:
+    """Refuse the session's token from now on (logging out), and forget ended sessions whose
+    tokens have expired anyway. Ending a session twice is harmless."""
+    session.exec(delete(RevokedSessionRecord).where(col(RevokedSessionRecord.expires_at) < at))
+    if session.get(RevokedSessionRecord, jti) is not None:
+        return
+    try:
+        with session.begin_nested():  # the same token logged out twice at once
+            session.add(RevokedSessionRecord(jti=jti, expires_at=expires_at))
+    except IntegrityError:
+        pass
 
 
 def actor_of(officer: OfficerRecord) -> Actor:

@@ -326,6 +326,7 @@ def bad_tokens(officer_id: int) -> dict[str, str]:
         "aud": SESSION_AUDIENCE,
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=5)).timestamp()),
+        "jti": "a-session-id",
     }
     return {
         "garbage": "not-a-token",
@@ -339,13 +340,16 @@ def bad_tokens(officer_id: int) -> dict[str, str]:
         "no-expiry": _token({k: v for k, v in valid.items() if k != "exp"}),
         "unknown-officer": _token({**valid, "sub": "999999"}),
         "non-numeric-subject": _token({**valid, "sub": "admin"}),
+        "no-session-id": _token({k: v for k, v in valid.items() if k != "jti"}),
+        "numeric-session-id": _token({**valid, "jti": 7}),
     }
 
 
 @pytest.mark.parametrize(
     "kind",
     ["garbage", "empty-bearer", "expired", "other-secret", "alg-none", "other-audience",
-     "no-expiry", "unknown-officer", "non-numeric-subject"],
+     "no-expiry", "unknown-officer", "non-numeric-subject", "no-session-id",
+     "numeric-session-id"],
 )  # fmt: skip
 def test_bad_session_tokens_are_refused(service: Service, kind: str) -> None:
     token = bad_tokens(service.actor("registrar").officer_id)[kind]
@@ -353,6 +357,36 @@ def test_bad_session_tokens_are_refused(service: Service, kind: str) -> None:
         response = service.client.get("/api/auth/me", headers=headers)
         assert_problem(response, 401, "authentication-failed")
         assert token not in response.text or not token
+
+
+def test_logging_out_ends_the_session_everywhere(service: Service) -> None:
+    code = service.register()
+    assert (
+        service.client.post(
+            f"/api/persons/{code}/grants",
+            headers=service.headers("registrar"),
+            json={"service": "hc"},
+        ).status_code
+        == 201
+    )
+    ending = login(service.client, "registrar")
+    staying = login(service.client, "registrar")  # another device of the same officer
+    assert service.client.get("/api/auth/me", headers=ending).status_code == 200
+
+    out = service.client.post("/api/auth/logout", headers=ending)
+
+    assert out.status_code == 200
+    for method, path in (("GET", "/api/auth/me"), ("POST", f"/api/persons/{code}/cards")):
+        refused = service.client.request(method, path, headers=ending)
+        assert_problem(refused, 401, "authentication-failed")
+        assert "logged out" in refused.json()["detail"]
+        cookie = {"Cookie": "fmcard_session=" + ending["Authorization"].removeprefix("Bearer ")}
+        assert service.client.request(method, path, headers=cookie).status_code == 401
+    assert service.client.get("/api/auth/me", headers=staying).status_code == 200
+    assert service.client.post(f"/api/persons/{code}/cards", headers=staying).status_code == 201
+    # Logging out again, or without any session, changes nothing and says the same.
+    assert service.client.post("/api/auth/logout", headers=ending).status_code == 200
+    assert service.client.post("/api/auth/logout").status_code == 200
 
 
 def test_a_disabled_officer_is_refused_at_once(service: Service) -> None:

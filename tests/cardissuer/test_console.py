@@ -226,6 +226,27 @@ def test_console_errors_are_pages_and_the_api_keeps_problem_details(plain_app: F
     assert "CSRF" in refusals[1].detail
 
 
+def test_logging_out_of_the_console_ends_the_session_for_a_kept_cookie(
+    plain_app: FastAPI,
+) -> None:
+    with TestClient(plain_app) as client:
+        _client_login(client, "registrar")
+        kept = client.cookies.get("fmcard_session")
+        assert kept
+        page = client.get("/console/search").text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+        assert csrf is not None
+        out = client.post("/console/logout", data={"csrf": csrf.group(1)}, follow_redirects=False)
+        assert out.status_code == 303
+    with TestClient(plain_app) as replay:  # someone who copied the cookie before the logout
+        replay.cookies.set("fmcard_session", kept)
+        page = replay.get("/console/search", follow_redirects=False)
+        assert page.status_code == 303
+        assert page.headers["location"].startswith("/console/login")
+        api = replay.get("/api/auth/me", headers={"Authorization": f"Bearer {kept}"})
+        assert api.status_code == 401
+
+
 def test_person_page_forms_work_without_a_browser(plain_app: FastAPI) -> None:
     """Suspend, reinstate, withdraw and report a passport: each form redirects to the person
     with a message, and a refused change comes back as a readable message."""

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from cardissuer.api import problems
-from cardissuer.api.deps import SESSION_COOKIE, ActorDep, SessionDep, SettingsDep, now
+from cardissuer.api.deps import (
+    SESSION_COOKIE,
+    ActorDep,
+    SessionDep,
+    SettingsDep,
+    claims_of_token,
+    now,
+)
 from cardissuer.core.security import issue_session
+from cardissuer.errors import AuthenticationError
 from cardissuer.models import LoginIn, OfficerPublic, OfficerRecord
-from cardissuer.services.officers import authenticate
+from cardissuer.services.officers import authenticate, end_session
 from cardissuer.services.registry import office_code
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems.responses(401, 422, 429))
@@ -51,8 +59,18 @@ def login(
     return {"token": token, "token_type": "bearer", "expires_in": settings.session_minutes * 60}
 
 
-@router.post("/logout", summary="Log out of the console")
-def logout(response: Response) -> dict[str, str]:
+@router.post("/logout", summary="Log out: the session's token is refused from now on")
+def logout(request: Request, session: SessionDep, response: Response) -> dict[str, str]:
+    """Ends the session whose token (bearer or cookie) comes with the request, on every
+    service instance (the database records it), and deletes the cookie. Without a valid
+    token there is nothing to end, and the answer is the same."""
+    try:
+        claims = claims_of_token(request)
+    except AuthenticationError:
+        pass
+    else:
+        end_session(session, claims.jti, expires_at=claims.expires_at, at=now())
+        session.commit()
     response.delete_cookie(SESSION_COOKIE)
     return {"status": "logged out"}
 

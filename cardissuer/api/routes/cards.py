@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 
 from cardissuer.api import problems
-from cardissuer.api.deps import ActorDep, OfficerIdDep, SessionDep, now
+from cardissuer.api.deps import ActorDep, ClaimsDep, SessionDep, now
 from cardissuer.api.routes.common import card_public
 from cardissuer.models import CardAction, CardIssue, CardPublic, CardState
 from cardissuer.services import cards
@@ -25,7 +25,7 @@ router = APIRouter(
 )
 async def issue(
     code: str,
-    officer_id: OfficerIdDep,
+    claims: ClaimsDep,
     request: Request,
     data: CardIssue | None = None,
     idempotency_key: Annotated[
@@ -45,7 +45,13 @@ async def issue(
     # cardissuer.services.issuing_queue); the answer comes after the commit.
     queue: IssuingQueue = request.app.state.issuing
     answer = await queue.issue(
-        CardAsked(officer_id, code, idempotency_key, data.valid_days if data else None)
+        CardAsked(
+            claims.officer_id,
+            code,
+            idempotency_key,
+            data.valid_days if data else None,
+            session_id=claims.jti,
+        )
     )
     if answer.actor is not None:
         request.state.actor = answer.actor  # a refusal is audited in the officer's name
