@@ -421,7 +421,7 @@ class GrantCreate(RequestModel):
 class CardIssue(RequestModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{}, {"valid_days": 365}]})
 
-    valid_days: int | None = Field(default=None, ge=1, le=20 * 365)
+    valid_days: int | None = Field(default=None, ge=1, le=20 * 365, strict=True)  # not `true`
 
 
 class CardAction(RequestModel):

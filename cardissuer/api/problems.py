@@ -141,7 +141,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {
+            {"field": "body", "message": "the body is not valid JSON"}
+            if error.get("type") == "json_invalid"  # its location is a byte offset, not a field
+            else {
                 "field": ".".join(str(part) for part in error.get("loc", ())[1:]) or "body",
                 "message": error.get("msg", "invalid"),
             }
@@ -158,13 +160,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {
-            404: "not-found",
-            405: "method-not-allowed",
-            413: "too-large",
-            401: "authentication-failed",
-        }.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, str(exc.detail), str(exc.detail), request.url.path)
+        code, title = {
+            404: ("not-found", "Not found"),
+            405: ("method-not-allowed", "Method not allowed"),
+            413: ("too-large", "Request too large"),
+            401: ("authentication-failed", "Authentication failed"),
+        }.get(exc.status_code, ("http-error", str(exc.detail)))
+        return problem(exc.status_code, code, title, str(exc.detail), request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

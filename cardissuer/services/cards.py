@@ -103,6 +103,13 @@ class StatusListFullError(ConflictError):
     code = "status-list-full"
 
 
+class ReasonRequiredError(IssuerError):
+    """Revoking is for good: the officer must say why (kept with the card, not in the log)."""
+
+    code = "reason-required"
+    http_status = 422
+
+
 class IdempotencyKeyReusedError(ConflictError):
     """The ``Idempotency-Key`` was used for another person or by another officer."""
 
@@ -237,7 +244,8 @@ def issue(
     if idempotency_key is not None:
         earlier = _card_with_key(session, idempotency_key)
         if earlier is not None:
-            if earlier.person_id != person.id or earlier.issued_by != actor.officer_id:
+            validity = timedelta(days=valid_days) if valid_days else context.validity
+            if not is_retry_of(earlier, person.id or 0, actor.officer_id, validity):
                 raise IdempotencyKeyReusedError("this Idempotency-Key was used for another request")
             return earlier
     current = _current_cards(session, person)
@@ -359,6 +367,17 @@ def new_serial() -> str:
     return "".join(SERIAL_ALPHABET[(bits >> shift) & 31] for shift in range(45, -5, -5))
 
 
+def is_retry_of(card: CardRecord, person_id: int, officer_id: int, validity: timedelta) -> bool:
+    """Whether a request with ``card``'s idempotency key asks for that very card: the same
+    person, by the same officer, with the same validity (a key sent again with other options
+    is a mistake to report, not a retry to answer with the old card)."""
+    return (
+        card.person_id == person_id
+        and card.issued_by == officer_id
+        and card.expires_at - card.valid_from == validity
+    )
+
+
 def _card_with_key(session: Session, idempotency_key: str) -> CardRecord | None:
     return session.exec(
         select(CardRecord).where(CardRecord.idempotency_key == idempotency_key)
@@ -402,6 +421,8 @@ def change_state(
     }[target]
     if record.state not in sources:
         raise InvalidTransitionError(f"a {record.state.value} card cannot become {target.value}")
+    if target is CardState.REVOKED and not reason.strip():
+        raise ReasonRequiredError("a reason is required to revoke a card")
     _set_state(session, actor, record, target, at=at, detail=reason)
     return record
 

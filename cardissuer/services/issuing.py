@@ -45,6 +45,7 @@ from cardissuer.services.cards import (
     IssuingContext,
     NoEntitlementError,
     StatusListFullError,
+    is_retry_of,
     new_serial,
 )
 from keys.cards import encode_card
@@ -215,9 +216,10 @@ def _issue_round(
         request = requests[position]
         person = persons[codes[position] or ""]
         card = earlier.get(request.idempotency_key or "")
+        validity = timedelta(days=request.valid_days) if request.valid_days else context.validity
         if card is None:
             fresh.append(position)
-        elif card.person_id != person.id or card.issued_by != request.actor.officer_id:
+        elif not is_retry_of(card, person.id or 0, request.actor.officer_id, validity):
             refuse(position, IdempotencyKeyReusedError(_KEY_REUSED))
         else:
             outcomes[position] = card

@@ -142,6 +142,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "该服务不在本局的服务目录中。",
         "The service is not in the bureau's catalogue.",
     ),
+    "refusal_reason_required": (
+        "吊销卡片必须填写原因。",
+        "A reason is required to revoke a card.",
+    ),
     "refusal_status_list_full": (
         "状态列表已满：请通知管理员。",
         "The status list is full: tell an administrator.",

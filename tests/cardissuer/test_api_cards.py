@@ -329,6 +329,31 @@ def test_revoking_keeps_the_reason(service: Service) -> None:
     assert service.card(card["serial"])["revoked_reason"] == "card reported stolen"
 
 
+@pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}])
+def test_revoking_without_a_reason_is_refused(service: Service, body: Any) -> None:
+    _, card = service.with_card(("hc",))
+    before, seq = service.snapshot(), service.audit_seq()
+    refused = service.client.post(
+        f"/api/cards/{card['serial']}/revoke", headers=service.headers("supervisor"), json=body
+    )
+    assert_problem(refused, 422, "reason-required")
+    assert service.snapshot() == before
+    assert service.audit_after(seq) == []
+    assert service.card(card["serial"])["state"] == "active"
+
+
+@pytest.mark.parametrize("days", [True, False, "30", 30.5, 0, -1, 20 * 365 + 1])
+def test_valid_days_must_be_a_whole_number_of_days_in_range(service: Service, days: Any) -> None:
+    code, card = service.with_card(("hc",))
+    refused = service.client.post(
+        f"/api/persons/{code}/cards",
+        headers=service.headers("registrar"),
+        json={"valid_days": days},
+    )
+    assert_problem(refused, 422, "validation-failed")
+    assert service.card(card["serial"])["state"] == "active"  # not replaced
+
+
 def test_a_suspension_survives_re_issue_and_entitlement_changes(service: Service) -> None:
     registrar, supervisor = service.headers("registrar"), service.headers("supervisor")
     code, card = service.with_card(("hc",))
@@ -400,11 +425,14 @@ def test_the_same_idempotency_key_returns_the_same_card(service: Service) -> Non
     other = service.register()
     service.client.post(f"/api/persons/{other}/grants", headers=registrar, json={"service": "hc"})
     seq, before = service.audit_seq(), service.snapshot()
-    for headers, person in (
-        (registrar, other),  # the same key for another person
-        (service.headers("supervisor"), code),  # the same key from another officer
+    for headers, person, body in (
+        (registrar, other, None),  # the same key for another person
+        (service.headers("supervisor"), code, None),  # the same key from another officer
+        (registrar, code, {"valid_days": 30}),  # the same key with other options
     ):
-        reused = service.client.post(f"/api/persons/{person}/cards", headers=headers | key)
+        reused = service.client.post(
+            f"/api/persons/{person}/cards", headers=headers | key, json=body
+        )
         assert_problem(reused, 409, "idempotency-key-reused")
     assert service.snapshot() == before
     assert service.audit_after(seq) == []

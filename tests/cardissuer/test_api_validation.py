@@ -186,6 +186,7 @@ def test_broken_json_is_a_problem_without_the_body(service: Service) -> None:
     )
     assert_problem(response, 422, "validation-failed")
     assert MARKER not in response.text
+    assert response.json()["errors"] == [{"field": "body", "message": "the body is not valid JSON"}]
 
 
 # --- problem details -------------------------------------------------------------------------
@@ -207,7 +208,8 @@ def test_every_error_is_a_problem_with_a_stable_type(service: Service) -> None:
                              ), 422, "validation-failed"),
     ]  # fmt: skip
     for response, status, code in cases:
-        assert_problem(response, status, code)
+        problem = assert_problem(response, status, code)
+        assert problem["title"] == problem["title"].capitalize()  # sentence case, as all titles
 
 
 # --- pagination ----------------------------------------------------------------------------

@@ -218,12 +218,14 @@ def test_one_idempotency_key_in_a_batch_gives_one_card(service: Service) -> None
             IssueRequest(registrar, codes[0], idempotency_key="batch-key-1"),  # a retry
             IssueRequest(registrar, codes[1], idempotency_key="batch-key-1"),  # another person
             IssueRequest(second, codes[0], idempotency_key="batch-key-1"),  # another officer
+            IssueRequest(registrar, codes[0], "batch-key-1", valid_days=30),  # other options
         ],
     )
 
     assert outcomes[0] == outcomes[1]
     assert isinstance(outcomes[2], IdempotencyKeyReusedError)
     assert isinstance(outcomes[3], IdempotencyKeyReusedError)
+    assert isinstance(outcomes[4], IdempotencyKeyReusedError)
     assert len(cards_of(service, codes[0])) == 1
     assert cards_of(service, codes[1]) == []
     # A later batch with the same key returns the same card.
