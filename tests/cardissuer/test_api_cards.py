@@ -443,6 +443,19 @@ def test_the_same_idempotency_key_returns_the_same_card(service: Service) -> Non
     assert len(card_rows(service, code)) == 2
 
 
+def test_two_idempotency_keys_in_one_request_are_refused(service: Service) -> None:
+    code, card = service.with_card(("hc",))
+    headers = [
+        ("Authorization", service.headers("registrar")["Authorization"]),
+        ("Idempotency-Key", "first-key"),
+        ("Idempotency-Key", "second-key"),
+    ]
+    refused = service.client.post(f"/api/persons/{code}/cards", headers=headers)
+    problem = assert_problem(refused, 422, "validation-failed")
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+    assert service.card(card["serial"])["state"] == "active"
+
+
 @pytest.mark.parametrize(
     "key", ["", " ", "x" * 129, "naïve"], ids=["empty", "blank", "too-long", "non-ascii"]
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from cardissuer.api import problems
 from cardissuer.api.deps import ActorDep, ClaimsDep, SessionDep, now
@@ -41,6 +42,16 @@ async def issue(
         ),
     ] = None,
 ) -> CardPublic:
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise RequestValidationError(  # which one would be the retry's? refuse to guess
+            [
+                {
+                    "loc": ("header", "Idempotency-Key"),
+                    "msg": "send one Idempotency-Key header, not several",
+                    "type": "value_error",
+                }
+            ]
+        )
     # Through the issuance queue: requests that arrive together share a transaction (see
     # cardissuer.services.issuing_queue); the answer comes after the commit.
     queue: IssuingQueue = request.app.state.issuing
