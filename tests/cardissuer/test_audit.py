@@ -161,7 +161,9 @@ def test_the_service_checkpoints_every_n_entries_and_the_chain_verifies_after_re
         assert card.status_code == 201, card.text
         serial = card.json()["serial"]
         assert client.post(f"/api/cards/{serial}/revoke", headers=registrar).status_code == 403
-        revoked = client.post(f"/api/cards/{serial}/revoke", headers=supervisor)
+        revoked = client.post(
+            f"/api/cards/{serial}/revoke", headers=supervisor, json={"reason": "test"}
+        )
         assert revoked.status_code == 200, revoked.text
         auditor = login_headers(client, "auditor")
         over_api = client.get("/api/audit/verify", headers=auditor)
