@@ -140,6 +140,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        whole_body = any(tuple(error.get("loc", ())) == ("body",) for error in exc.errors())
+        if whole_body and media_type and not _is_json(media_type):
+            # A JSON body sent as something else is not read as JSON at all: say so.
+            return problem(
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "the body must be JSON, sent with Content-Type: application/json",
+                request.url.path,
+            )
         errors = [
             {"field": "body", "message": "the body is not valid JSON"}
             if error.get("type") == "json_invalid"  # its location is a byte offset, not a field
@@ -184,6 +195,10 @@ def install(app: FastAPI) -> None:
             "the request failed; nothing was changed",
             request.url.path,
         )
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def _title(exc: IssuerError) -> str:

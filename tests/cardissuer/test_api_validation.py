@@ -189,6 +189,21 @@ def test_broken_json_is_a_problem_without_the_body(service: Service) -> None:
     assert response.json()["errors"] == [{"field": "body", "message": "the body is not valid JSON"}]
 
 
+@pytest.mark.parametrize(
+    "media_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
+def test_a_json_body_sent_as_something_else_is_415(service: Service, media_type: str) -> None:
+    before = service.snapshot()
+    response = service.client.post(
+        "/api/persons",
+        headers={**service.headers("registrar"), "Content-Type": media_type},
+        content=b'{"family_name": "' + MARKER.encode() + b'"}',
+    )
+    assert_problem(response, 415, "unsupported-media-type")
+    assert MARKER not in response.text
+    assert service.snapshot() == before
+
+
 # --- problem details -------------------------------------------------------------------------
 
 
