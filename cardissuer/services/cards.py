@@ -25,8 +25,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -130,13 +131,42 @@ class IssuingContext:
 
 
 def active_grants(session: Session, person: PersonRecord) -> list[GrantRecord]:
-    return list(
-        session.exec(
-            select(GrantRecord)
-            .where(GrantRecord.person_id == person.id, col(GrantRecord.withdrawn_at).is_(None))
-            .order_by(col(GrantRecord.id))
-        ).all()
+    return active_grants_of(session, [person.id or 0])[person.id or 0]
+
+
+def active_grants_of(session: Session, person_ids: Sequence[int]) -> dict[int, list[GrantRecord]]:
+    """The entitlements not withdrawn of each of ``person_ids``, in grant order, one query."""
+    return _rows_of_persons(
+        session, GrantRecord, person_ids, col(GrantRecord.withdrawn_at).is_(None)
     )
+
+
+def current_cards_of(session: Session, person_ids: Sequence[int]) -> dict[int, list[CardRecord]]:
+    """The current (active or suspended) cards of each of ``person_ids``, one query."""
+    return _rows_of_persons(
+        session, CardRecord, person_ids, col(CardRecord.state).in_(CURRENT_STATES)
+    )
+
+
+_Owned = TypeVar("_Owned", GrantRecord, CardRecord)
+
+
+def _rows_of_persons(
+    session: Session,
+    model: type[_Owned],
+    person_ids: Sequence[int],
+    condition: ColumnElement[bool],
+) -> dict[int, list[_Owned]]:
+    """``model``'s rows meeting ``condition`` of each of ``person_ids``, in id order."""
+    rows: dict[int, list[_Owned]] = {person_id: [] for person_id in person_ids}
+    if person_ids:
+        for record in session.exec(
+            select(model)
+            .where(col(model.person_id).in_(person_ids), condition)
+            .order_by(col(model.id))
+        ).all():
+            rows[record.person_id].append(record)
+    return rows
 
 
 def grant(
@@ -287,40 +317,19 @@ def _issue(
     for attempt in range(20):
         list_id, list_size = open_list(session, context.status_list_size)
         index = secrets.randbelow(list_size)  # the list's own size: the setting may change
-        serial = new_serial()
-        card = Card(
-            issuer=context.issuer_id,
-            code=person.code,
-            serial=serial,
-            issued_at=at,
-            valid_from=at,
-            expires_at=at + validity,
-            family_name=person.family_name,
-            given_names=person.given_names,
-            native_name=person.native_name,
-            chinese_name=person.chinese_name,
-            nationality=person.nationality,
-            birth_date=BirthDate.from_wire(person.birth_date),
-            entitlements=tuple(Entitlement(g.service, g.valid_from, g.valid_until) for g in grants),
-            status=StatusRef(list_id, index),
+        card, qr_text = sign_card(
+            person, grants, context, at=at, validity=validity, status=StatusRef(list_id, index)
         )
-        qr_text = encode_card(card, context.signer, portrait=person.portrait)
         record = CardRecord(
-            serial=serial,
-            person_id=person.id or 0,
-            office_id=person.office_id,
-            list_id=list_id,
-            status_index=index,
-            issued_at=at,
-            valid_from=card.valid_from,
-            expires_at=card.expires_at,
-            kid=context.signer.kid,
-            qr_text=qr_text,
-            claims_digest=hashlib.sha256(strictjson.dumps(card.to_claims())).hexdigest(),
-            issued_by=actor.officer_id,
-            idempotency_key=idempotency_key,
-            state=state,
-            state_changed_at=at,
+            **card_row(
+                person,
+                card,
+                qr_text,
+                context=context,
+                issued_by=actor.officer_id,
+                idempotency_key=idempotency_key,
+                state=state,
+            )
         )
         try:
             with session.begin_nested():  # a savepoint: an index collision retries only this
@@ -358,6 +367,68 @@ def _issue(
         at=at,
     )
     return record
+
+
+def sign_card(
+    person: PersonRecord,
+    grants: Sequence[GrantRecord],
+    context: IssuingContext,
+    *,
+    at: datetime,
+    validity: timedelta,
+    status: StatusRef,
+) -> tuple[Card, str]:
+    """A new card of ``person`` (a fresh serial, valid from ``at`` for ``validity``) and its
+    signed QR text: the one definition of what a card shows, for one card or a batch."""
+    card = Card(
+        issuer=context.issuer_id,
+        code=person.code,
+        serial=new_serial(),
+        issued_at=at,
+        valid_from=at,
+        expires_at=at + validity,
+        family_name=person.family_name,
+        given_names=person.given_names,
+        native_name=person.native_name,
+        chinese_name=person.chinese_name,
+        nationality=person.nationality,
+        birth_date=BirthDate.from_wire(person.birth_date),
+        entitlements=tuple(Entitlement(g.service, g.valid_from, g.valid_until) for g in grants),
+        status=status,
+    )
+    return card, encode_card(card, context.signer, portrait=person.portrait)
+
+
+def card_row(
+    person: PersonRecord,
+    card: Card,
+    qr_text: str,
+    *,
+    context: IssuingContext,
+    issued_by: int,
+    idempotency_key: str | None,
+    state: CardState,
+) -> dict[str, Any]:
+    """The stored row of ``card`` (signed as ``qr_text``), as the values of its columns."""
+    return {
+        "serial": card.serial,
+        "person_id": person.id or 0,
+        "office_id": person.office_id,
+        "state": state,
+        "list_id": card.status.list_id,
+        "status_index": card.status.index,
+        "issued_at": card.issued_at,
+        "valid_from": card.valid_from,
+        "expires_at": card.expires_at,
+        "kid": context.signer.kid,
+        "qr_text": qr_text,
+        "claims_digest": hashlib.sha256(strictjson.dumps(card.to_claims())).hexdigest(),
+        "issued_by": issued_by,
+        "idempotency_key": idempotency_key,
+        "superseded_by": None,
+        "revoked_reason": None,
+        "state_changed_at": card.issued_at,
+    }
 
 
 def new_serial() -> str:
@@ -494,13 +565,7 @@ def expire_cards(session: Session, *, at: datetime, limit: int | None = None) ->
 
 
 def _current_cards(session: Session, person: PersonRecord) -> list[CardRecord]:
-    return list(
-        session.exec(
-            select(CardRecord).where(
-                CardRecord.person_id == person.id, col(CardRecord.state).in_(CURRENT_STATES)
-            )
-        ).all()
-    )
+    return current_cards_of(session, [person.id or 0])[person.id or 0]
 
 
 def reissue_if_current(

@@ -22,7 +22,6 @@ or a batch and a single change, never wait for each other in a circle.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,11 +33,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from cardissuer.errors import IssuerError, NotFoundError
-from cardissuer.models import CardRecord, CardState, GrantRecord, PersonRecord
+from cardissuer.models import CardRecord, CardState, PersonRecord
 from cardissuer.services import audit, cards
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from cardissuer.services.cards import (
-    CURRENT_STATES,
     CardSuspendedError,
     DuplicateInBatchError,
     IdempotencyKeyReusedError,
@@ -46,12 +44,9 @@ from cardissuer.services.cards import (
     NoEntitlementError,
     StatusListFullError,
     is_retry_of,
-    new_serial,
 )
-from keys.cards import encode_card
 from schemas import code as foreigner_code
-from schemas import strictjson
-from schemas.card import BirthDate, Card, Entitlement, StatusRef
+from schemas.card import Card, StatusRef
 from schemas.errors import SchemaError
 
 _INSERT_ATTEMPTS = 20
@@ -225,8 +220,8 @@ def _issue_round(
             outcomes[position] = card
 
     person_ids = [persons[codes[p] or ""].id or 0 for p in fresh]
-    grants = _active_grants_of(session, person_ids)
-    current = _current_cards_of(session, person_ids)
+    grants = cards.active_grants_of(session, person_ids)
+    current = cards.current_cards_of(session, person_ids)
     ready: list[int] = []
     for position in fresh:
         person = persons[codes[position] or ""]
@@ -251,36 +246,30 @@ def _issue_round(
 
     list_id, list_size = cards.open_list(session, context.status_list_size)
     cards.note_fill(session, list_id, len(ready) - 1)
-    indexes = _free_indexes(session, list_id, list_size, len(ready), avoid=set())
-    serials = [new_serial() for _ in ready]
 
-    def sign(number: int) -> tuple[Card, str]:
-        request = requests[ready[number]]
-        person = persons[codes[ready[number]] or ""]
+    def sign(position: int, index: int) -> tuple[Card, str]:
+        request, person = requests[position], persons[codes[position] or ""]
         validity = timedelta(days=request.valid_days) if request.valid_days else context.validity
-        return _sign(
+        return cards.sign_card(
             person,
             grants[person.id or 0],
             context,
-            at,
-            validity,
-            list_id,
-            indexes[number],
-            serials[number],
+            at=at,
+            validity=validity,
+            status=StatusRef(list_id, index),
         )
 
-    signed = [sign(number) for number in range(len(ready))]
+    indexes = _free_indexes(session, list_id, list_size, len(ready), avoid=set())
+    signed = [sign(position, index) for position, index in zip(ready, indexes, strict=True)]
     for attempt in range(_INSERT_ATTEMPTS):
         rows = [
-            _card_row(
+            cards.card_row(
                 persons[codes[position] or ""],
-                requests[position],
-                context,
-                at,
-                list_id,
-                indexes[number],
-                serials[number],
                 *signed[number],
+                context=context,
+                issued_by=requests[position].actor.officer_id,
+                idempotency_key=requests[position].idempotency_key,
+                state=CardState.ACTIVE,
             )
             for number, position in enumerate(ready)
         ]
@@ -300,20 +289,18 @@ def _issue_round(
                 for number in set(range(len(ready))) - set(keep):
                     refuse(ready[number], IdempotencyKeyReusedError(_KEY_REUSED))
                 ready = [ready[n] for n in keep]
-                indexes = [indexes[n] for n in keep]
-                serials = [serials[n] for n in keep]
                 signed = [signed[n] for n in keep]
                 if not ready:
                     return []
                 continue
-            redraw = _colliding(session, list_id, indexes, serials)
+            indexes = [card.status.index for card, _ in signed]
+            redraw = _colliding(session, list_id, indexes, [card.serial for card, _ in signed])
             if not redraw:
                 raise
             kept = {index for number, index in enumerate(indexes) if number not in redraw}
             replacements = _free_indexes(session, list_id, list_size, len(redraw), avoid=kept)
             for number, index in zip(sorted(redraw), replacements, strict=True):
-                indexes[number], serials[number] = index, new_serial()
-                signed[number] = sign(number)
+                signed[number] = sign(ready[number], index)  # with a new serial too
 
     entries: list[audit.AuditEntryIn] = []
     superseded = False
@@ -365,34 +352,6 @@ def _cards_with_keys(session: Session, keys: Sequence[str]) -> dict[str, CardRec
     return {card.idempotency_key or "": card for card in found}
 
 
-def _active_grants_of(session: Session, person_ids: Sequence[int]) -> dict[int, list[GrantRecord]]:
-    """``cards.active_grants`` of many persons with one query (in grant order, as it is)."""
-    grants: dict[int, list[GrantRecord]] = {person_id: [] for person_id in person_ids}
-    if not person_ids:
-        return grants
-    for record in session.exec(
-        select(GrantRecord)
-        .where(col(GrantRecord.person_id).in_(person_ids), col(GrantRecord.withdrawn_at).is_(None))
-        .order_by(col(GrantRecord.id))
-    ).all():
-        grants[record.person_id].append(record)
-    return grants
-
-
-def _current_cards_of(session: Session, person_ids: Sequence[int]) -> dict[int, list[CardRecord]]:
-    """The current cards of many persons with one query."""
-    current: dict[int, list[CardRecord]] = {person_id: [] for person_id in person_ids}
-    if not person_ids:
-        return current
-    for record in session.exec(
-        select(CardRecord)
-        .where(col(CardRecord.person_id).in_(person_ids), col(CardRecord.state).in_(CURRENT_STATES))
-        .order_by(col(CardRecord.id))
-    ).all():
-        current[record.person_id].append(record)
-    return current
-
-
 def _free_indexes(
     session: Session, list_id: str, size: int, count: int, *, avoid: set[int]
 ) -> list[int]:
@@ -441,69 +400,6 @@ def _colliding(
         number
         for number, (index, serial) in enumerate(zip(indexes, serials, strict=True))
         if index in used or serial in used_serials
-    }
-
-
-def _sign(
-    person: PersonRecord,
-    grants: Sequence[GrantRecord],
-    context: IssuingContext,
-    at: datetime,
-    validity: timedelta,
-    list_id: str,
-    index: int,
-    serial: str,
-) -> tuple[Card, str]:
-    """The person's card, as ``cards.issue`` builds it, and its signed QR text."""
-    card = Card(
-        issuer=context.issuer_id,
-        code=person.code,
-        serial=serial,
-        issued_at=at,
-        valid_from=at,
-        expires_at=at + validity,
-        family_name=person.family_name,
-        given_names=person.given_names,
-        native_name=person.native_name,
-        chinese_name=person.chinese_name,
-        nationality=person.nationality,
-        birth_date=BirthDate.from_wire(person.birth_date),
-        entitlements=tuple(Entitlement(g.service, g.valid_from, g.valid_until) for g in grants),
-        status=StatusRef(list_id, index),
-    )
-    return card, encode_card(card, context.signer, portrait=person.portrait)
-
-
-def _card_row(
-    person: PersonRecord,
-    request: IssueRequest,
-    context: IssuingContext,
-    at: datetime,
-    list_id: str,
-    index: int,
-    serial: str,
-    card: Card,
-    qr_text: str,
-) -> dict[str, Any]:
-    """The new card's row, as the values of its columns."""
-    return {
-        "serial": serial,
-        "person_id": person.id or 0,
-        "office_id": person.office_id,
-        "state": CardState.ACTIVE,
-        "list_id": list_id,
-        "status_index": index,
-        "issued_at": at,
-        "valid_from": card.valid_from,
-        "expires_at": card.expires_at,
-        "kid": context.signer.kid,
-        "qr_text": qr_text,
-        "claims_digest": hashlib.sha256(strictjson.dumps(card.to_claims())).hexdigest(),
-        "issued_by": request.actor.officer_id,
-        "idempotency_key": request.idempotency_key,
-        "superseded_by": None,
-        "revoked_reason": None,
-        "state_changed_at": at,
     }
 
 

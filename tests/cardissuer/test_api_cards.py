@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from cardissuer.models import CardRecord, CardState, PersonRecord
+from cardissuer.models import CardState
 from cardissuer.services import cards
 from tests.cardissuer.test_api_helpers import BACKENDS, Service, assert_problem, shared_service
 from verifier import Reason
@@ -23,18 +23,6 @@ def service(
 ) -> Iterator[Service]:
     with shared_service(request.param, tmp_path_factory.mktemp(request.param)) as running:
         yield running
-
-
-def card_rows(service: Service, code: str) -> list[CardRecord]:
-    with Session(service.engine) as session:
-        person = session.exec(select(PersonRecord).where(PersonRecord.code == code)).one()
-        return list(
-            session.exec(
-                select(CardRecord)
-                .where(CardRecord.person_id == person.id)
-                .order_by(col(CardRecord.id))
-            ).all()
-        )
 
 
 def current_card(service: Service, code: str) -> dict[str, Any]:
@@ -237,7 +225,7 @@ def test_re_issuing_supersedes_the_card_and_indices_are_random(service: Service)
         response = service.client.post(f"/api/persons/{code}/cards", headers=registrar)
         assert response.status_code == 201, response.text
         issued.append(response.json())
-    rows = card_rows(service, code)
+    rows = service.cards_of(code)
     assert [r.serial for r in rows] == [c["serial"] for c in issued]
     assert [r.state for r in rows] == [CardState.SUPERSEDED] * 4 + [CardState.ACTIVE]
     assert [r.superseded_by for r in rows[:-1]] == [r.id for r in rows[1:]]
@@ -366,7 +354,7 @@ def test_a_suspension_survives_re_issue_and_entitlement_changes(service: Service
     for headers in (registrar, supervisor):
         refused = service.client.post(f"/api/persons/{code}/cards", headers=headers)
         assert_problem(refused, 409, "card-suspended")
-    assert len(card_rows(service, code)) == 1
+    assert len(service.cards_of(code)) == 1
 
     # ...nor by changing entitlements: the new card is suspended as well.
     granted = service.client.post(
@@ -420,7 +408,7 @@ def test_the_same_idempotency_key_returns_the_same_card(service: Service) -> Non
     again = service.client.post(f"/api/persons/{code}/cards", headers=registrar | key)
     assert (first.status_code, again.status_code) == (201, 201), again.text
     assert first.json() == again.json()
-    assert len(card_rows(service, code)) == 1
+    assert len(service.cards_of(code)) == 1
 
     other = service.register()
     service.client.post(f"/api/persons/{other}/grants", headers=registrar, json={"service": "hc"})
@@ -440,7 +428,7 @@ def test_the_same_idempotency_key_returns_the_same_card(service: Service) -> Non
     fresh = service.client.post(f"/api/persons/{code}/cards", headers=registrar)
     assert fresh.status_code == 201
     assert fresh.json()["serial"] != first.json()["serial"]
-    assert len(card_rows(service, code)) == 2
+    assert len(service.cards_of(code)) == 2
 
 
 def test_two_idempotency_keys_in_one_request_are_refused(service: Service) -> None:

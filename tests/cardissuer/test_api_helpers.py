@@ -36,9 +36,11 @@ from cardissuer.main import create_app
 from cardissuer.models import (
     AuditHeadRecord,
     AuditRecord,
+    CardRecord,
     LoginAttemptRecord,
     OfficeRecord,
     OfficerRecord,
+    PersonRecord,
     Role,
 )
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
@@ -167,6 +169,32 @@ class Service:
         assert response.status_code == 200, response.text
         person: dict[str, Any] = response.json()
         return person
+
+    def entitled(self, count: int, username: str = "registrar") -> list[str]:
+        """``count`` fresh persons holding ``hc`` and no card; their codes."""
+        codes = []
+        for _ in range(count):
+            code = self.register(username)
+            granted = self.client.post(
+                f"/api/persons/{code}/grants",
+                headers=self.headers(username),
+                json={"service": "hc"},
+            )
+            assert granted.status_code == 201, granted.text
+            codes.append(code)
+        return codes
+
+    def cards_of(self, code: str) -> list[CardRecord]:
+        """The person's cards as stored, oldest first."""
+        with Session(self.engine) as session:
+            person = session.exec(select(PersonRecord).where(PersonRecord.code == code)).one()
+            return list(
+                session.exec(
+                    select(CardRecord)
+                    .where(CardRecord.person_id == person.id)
+                    .order_by(col(CardRecord.id))
+                ).all()
+            )
 
     def with_card(
         self, services: tuple[str, ...] = ("hc",), username: str = "registrar"

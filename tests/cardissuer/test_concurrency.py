@@ -46,7 +46,7 @@ from cardissuer.models import (
     PersonRecord,
     StatusListRecord,
 )
-from cardissuer.services import audit, cards, issuing, registry
+from cardissuer.services import audit, cards, registry
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import IssuingContext
 from cardissuer.services.officers import actor_of
@@ -354,7 +354,6 @@ def test_a_failure_after_signing_leaves_no_card_and_no_used_index(
     monkeypatch.setattr(audit, "append", append)
     monkeypatch.setattr(audit, "append_many", append_many)  # the HTTP route's path
     monkeypatch.setattr(cards, "encode_card", encode_and_note)
-    monkeypatch.setattr(issuing, "encode_card", encode_and_note)
     with pytest.raises(RuntimeError, match="injected"):
         world.issue(code)
     with pytest.raises(RuntimeError, match="injected"):

@@ -37,21 +37,6 @@ def service(
         yield running
 
 
-def entitled(service: Service, count: int, username: str = "registrar") -> list[str]:
-    """``count`` fresh persons holding ``hc`` and no card."""
-    codes = []
-    for _ in range(count):
-        code = service.register(username)
-        granted = service.client.post(
-            f"/api/persons/{code}/grants",
-            headers=service.headers(username),
-            json={"service": "hc"},
-        )
-        assert granted.status_code == 201, granted.text
-        codes.append(code)
-    return codes
-
-
 def issue_batch(service: Service, codes: list[str], username: str = "registrar") -> list[Any]:
     """Issue ``codes`` in one transaction; return the cards' (serial, qr_text, index) rows."""
     actor = service.actor(username)
@@ -70,7 +55,7 @@ def card_rows(service: Service, serials: list[str]) -> dict[str, CardRecord]:
 
 def test_a_batch_issues_supersedes_and_audits(service: Service) -> None:
     holders = [service.with_card() for _ in range(5)]
-    codes = entitled(service, 45) + [code for code, _ in holders]
+    codes = service.entitled(45) + [code for code, _ in holders]
     seq = service.audit_seq()
 
     issued = issue_batch(service, codes)
@@ -112,7 +97,7 @@ def test_checkpoints_land_at_multiples_of_n(service: Service) -> None:
     assert policy is not None
     audit.sign_checkpoints(service.engine, policy.signer, every=7)
     try:
-        codes = entitled(service, 20)
+        codes = service.entitled(20)
         seq = service.audit_seq()
         issue_batch(service, codes)
     finally:
@@ -130,7 +115,7 @@ def test_checkpoints_land_at_multiples_of_n(service: Service) -> None:
 
 def _other_office(service: Service) -> str:
     service.officer("registrar-b", Role.REGISTRAR, OTHER_OFFICE)
-    return entitled(service, 1, "registrar-b")[0]
+    return service.entitled(1, "registrar-b")[0]
 
 
 def _unknown(service: Service) -> str:  # noqa: ARG001 - the signature of REFUSALS
@@ -164,7 +149,7 @@ REFUSALS = {
 def test_one_refused_person_fails_the_whole_batch(service: Service, case: str) -> None:
     make, code = REFUSALS[case]
     refused = make(service)
-    codes = entitled(service, 10)
+    codes = service.entitled(10)
     codes.insert(5, refused)
     before, seq = service.snapshot(), service.audit_seq()
 
@@ -177,7 +162,7 @@ def test_one_refused_person_fails_the_whole_batch(service: Service, case: str) -
 
 
 def test_a_code_twice_fails_the_batch(service: Service) -> None:
-    codes = entitled(service, 3)
+    codes = service.entitled(3)
     before, seq = service.snapshot(), service.audit_seq()
     with pytest.raises(cards.DuplicateInBatchError):
         issue_batch(service, [*codes, codes[0]])
@@ -188,7 +173,7 @@ def test_a_code_twice_fails_the_batch(service: Service) -> None:
 def test_a_failure_mid_batch_leaves_nothing(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    codes = entitled(service, 20)
+    codes = service.entitled(20)
     before, seq = service.snapshot(), service.audit_seq()
     calls = itertools.count(1)
     real = keys.cards.encode_card
@@ -198,7 +183,7 @@ def test_a_failure_mid_batch_leaves_nothing(
             raise RuntimeError("injected signing failure")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(issuing, "encode_card", failing)
+    monkeypatch.setattr(cards, "encode_card", failing)
     with pytest.raises(RuntimeError, match="injected"):
         issue_batch(service, codes)
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 import keys.cards
 from cardissuer.core.db import make_engine, session_scope
@@ -55,32 +55,6 @@ def service(
 ) -> Iterator[Service]:
     with shared_service(request.param, tmp_path_factory.mktemp(request.param)) as running:
         yield running
-
-
-def entitled(service: Service, count: int, username: str = "registrar") -> list[str]:
-    """``count`` fresh persons holding ``hc`` and no card."""
-    codes = []
-    for _ in range(count):
-        code = service.register(username)
-        granted = service.client.post(
-            f"/api/persons/{code}/grants", headers=service.headers(username), json={"service": "hc"}
-        )
-        assert granted.status_code == 201, granted.text
-        codes.append(code)
-    return codes
-
-
-def cards_of(service: Service, code: str) -> list[CardRecord]:
-    """The person's cards, oldest first, as stored."""
-    with Session(service.engine) as session:
-        person = session.exec(select(PersonRecord).where(PersonRecord.code == code)).one()
-        return list(
-            session.exec(
-                select(CardRecord)
-                .where(CardRecord.person_id == person.id)
-                .order_by(col(CardRecord.id))
-            ).all()
-        )
 
 
 def many(service: Service, requests: Sequence[IssueRequest]) -> list[Any]:
@@ -133,10 +107,10 @@ def test_refusals_in_a_batch_write_nothing_and_do_not_stop_the_others(service: S
     registrar = service.actor("registrar")
     service.officer("batch-auditor", Role.AUDITOR)
     auditor = service.actor("batch-auditor")
-    good = entitled(service, 3)
+    good = service.entitled(3)
     bare = service.register()  # no entitlement
     service.officer("other-registrar", Role.REGISTRAR, office=OTHER_OFFICE)
-    foreign = entitled(service, 1, "other-registrar")[0]
+    foreign = service.entitled(1, "other-registrar")[0]
     suspended, card = service.with_card()
     answer = service.client.post(
         f"/api/cards/{card['serial']}/suspend",
@@ -144,7 +118,7 @@ def test_refusals_in_a_batch_write_nothing_and_do_not_stop_the_others(service: S
         json={"reason": "test"},
     )
     assert answer.status_code == 200, answer.text
-    before = {code: len(cards_of(service, code)) for code in (bare, foreign, suspended)}
+    before = {code: len(service.cards_of(code)) for code in (bare, foreign, suspended)}
     seq = service.audit_seq()
 
     outcomes = many(
@@ -169,12 +143,12 @@ def test_refusals_in_a_batch_write_nothing_and_do_not_stop_the_others(service: S
     assert isinstance(outcomes[5], NoEntitlementError)
     assert isinstance(outcomes[6], CardSuspendedError)
     assert [o[1] for o in (outcomes[0], outcomes[7])] == [CardState.ACTIVE, CardState.ACTIVE]
-    assert {code: len(cards_of(service, code)) for code in before} == before
-    assert cards_of(service, good[1]) == []
-    short = cards_of(service, good[2])[0]
+    assert {code: len(service.cards_of(code)) for code in before} == before
+    assert service.cards_of(good[1]) == []
+    short = service.cards_of(good[2])[0]
     assert (short.expires_at - short.valid_from).days == 30
     assert [e.action for e in service.audit_after(seq)] == ["card.issue", "card.issue"]
-    assert service.reasons(cards_of(service, good[0])[0].qr_text) == [Reason.VALID]
+    assert service.reasons(service.cards_of(good[0])[0].qr_text) == [Reason.VALID]
     service.verify_chain()
 
 
@@ -185,7 +159,7 @@ def test_two_requests_for_one_person_in_a_batch_supersede_in_turn(service: Servi
 
     outcomes = many(service, [IssueRequest(registrar, code), IssueRequest(registrar, code)])
 
-    rows = cards_of(service, code)
+    rows = service.cards_of(code)
     assert [row.serial for row in rows] == [first["serial"], outcomes[0][0], outcomes[1][0]]
     assert [row.state for row in rows] == [
         CardState.SUPERSEDED,
@@ -209,7 +183,7 @@ def test_one_idempotency_key_in_a_batch_gives_one_card(service: Service) -> None
     registrar = service.actor("registrar")
     service.officer("second-registrar", Role.REGISTRAR)
     second = service.actor("second-registrar")
-    codes = entitled(service, 2)
+    codes = service.entitled(2)
 
     outcomes = many(
         service,
@@ -226,8 +200,8 @@ def test_one_idempotency_key_in_a_batch_gives_one_card(service: Service) -> None
     assert isinstance(outcomes[2], IdempotencyKeyReusedError)
     assert isinstance(outcomes[3], IdempotencyKeyReusedError)
     assert isinstance(outcomes[4], IdempotencyKeyReusedError)
-    assert len(cards_of(service, codes[0])) == 1
-    assert cards_of(service, codes[1]) == []
+    assert len(service.cards_of(codes[0])) == 1
+    assert service.cards_of(codes[1]) == []
     # A later batch with the same key returns the same card.
     again = many(service, [IssueRequest(registrar, codes[0], idempotency_key="batch-key-1")])
     assert again[0][0] == outcomes[0][0]
@@ -236,7 +210,7 @@ def test_one_idempotency_key_in_a_batch_gives_one_card(service: Service) -> None
 
 def test_a_strict_batch_refuses_before_writing_anything(service: Service) -> None:
     registrar = service.actor("registrar")
-    codes = [*entitled(service, 3), service.register()]  # the last has no entitlement
+    codes = [*service.entitled(3), service.register()]  # the last has no entitlement
     before, seq = service.snapshot(), service.audit_seq()
     with session_scope(service.engine) as session, pytest.raises(NoEntitlementError):
         issuing.issue_batch(
@@ -251,7 +225,7 @@ def test_a_strict_batch_refuses_before_writing_anything(service: Service) -> Non
 
 def test_requests_that_arrive_together_share_one_transaction(service: Service) -> None:
     officer_id = service.actor("registrar").officer_id
-    codes = entitled(service, 21)
+    codes = service.entitled(21)
     clock = HeldClock()
     queue = queue_of(service, clock=clock)
     commits: list[int] = []
@@ -290,7 +264,7 @@ def test_a_failed_shared_transaction_is_retried_request_by_request(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     officer_id = service.actor("registrar").officer_id
-    codes = entitled(service, 6)
+    codes = service.entitled(6)
     poison = codes[3]
     real = keys.cards.encode_card
 
@@ -299,7 +273,7 @@ def test_a_failed_shared_transaction_is_retried_request_by_request(
             raise RuntimeError("injected failure for one person")
         return real(card, *args, **kwargs)
 
-    monkeypatch.setattr("cardissuer.services.issuing.encode_card", failing)
+    monkeypatch.setattr(cards, "encode_card", failing)  # the one signing path
     clock = HeldClock()
     queue = queue_of(service, clock=clock)
     seq = service.audit_seq()
@@ -316,7 +290,7 @@ def test_a_failed_shared_transaction_is_retried_request_by_request(
     failed = [a for a in answers if isinstance(a.outcome, Exception)]
     assert len(failed) == 1
     assert "injected" in str(failed[0].outcome)
-    assert [len(cards_of(service, code)) for code in codes] == [1, 1, 1, 0, 1, 1]
+    assert [len(service.cards_of(code)) for code in codes] == [1, 1, 1, 0, 1, 1]
     assert len(service.audit_after(seq)) == 5
     service.verify_chain()
 
@@ -324,7 +298,7 @@ def test_a_failed_shared_transaction_is_retried_request_by_request(
 def test_a_disabled_officer_issues_nothing(service: Service) -> None:
     service.officer("leaving-registrar", Role.REGISTRAR)
     leaving = service.actor("leaving-registrar")
-    code = entitled(service, 1)[0]
+    code = service.entitled(1)[0]
     with session_scope(service.engine) as session:
         officer = session.get(OfficerRecord, leaving.officer_id)
         assert officer is not None
@@ -337,12 +311,12 @@ def test_a_disabled_officer_issues_nothing(service: Service) -> None:
         queue.close()
     assert answer.actor is None
     assert isinstance(answer.outcome, AuthenticationError)
-    assert cards_of(service, code) == []
+    assert service.cards_of(code) == []
 
 
 def test_a_request_whose_caller_has_gone_is_not_issued(service: Service) -> None:
     officer_id = service.actor("registrar").officer_id
-    codes = entitled(service, 2)
+    codes = service.entitled(2)
     clock = HeldClock()
     queue = queue_of(service, clock=clock)
     try:
@@ -354,12 +328,12 @@ def test_a_request_whose_caller_has_gone_is_not_issued(service: Service) -> None
         assert isinstance(first.result(timeout=60).outcome, CardRecord)
     finally:
         queue.close()
-    assert cards_of(service, codes[1]) == []
+    assert service.cards_of(codes[1]) == []
 
 
 def test_closing_answers_what_was_queued_then_refuses(service: Service) -> None:
     officer_id = service.actor("registrar").officer_id
-    codes = entitled(service, 4)
+    codes = service.entitled(4)
     clock = HeldClock()
     queue = queue_of(service, clock=clock)
     first = queue.submit(CardAsked(officer_id, codes[0]))
@@ -383,7 +357,7 @@ def test_closing_answers_what_was_queued_then_refuses(service: Service) -> None:
 
 def test_the_writer_thread_ends_when_idle_and_comes_back(service: Service) -> None:
     officer_id = service.actor("registrar").officer_id
-    codes = entitled(service, 2)
+    codes = service.entitled(2)
     queue = queue_of(service, idle_seconds=0.05)
     try:
         first = queue.submit(CardAsked(officer_id, codes[0])).result(timeout=60)
@@ -402,7 +376,7 @@ def test_the_writer_thread_ends_when_idle_and_comes_back(service: Service) -> No
 
 
 def test_concurrent_http_issues_each_get_their_card(service: Service) -> None:
-    codes = entitled(service, 24)
+    codes = service.entitled(24)
     headers = service.headers("registrar")
     seq = service.audit_seq()
     results: list[Any] = [None] * len(codes)
@@ -422,13 +396,13 @@ def test_concurrent_http_issues_each_get_their_card(service: Service) -> None:
     assert [r.status_code for r in results] == [201] * len(codes), [r.text for r in results]
     serials = [r.json()["serial"] for r in results]
     assert len(set(serials)) == len(codes)
-    assert [cards_of(service, code)[0].serial for code in codes] == serials
+    assert [service.cards_of(code)[0].serial for code in codes] == serials
     assert len(service.audit_after(seq)) == len(codes)
     service.verify_chain()
 
 
 def test_a_refused_http_issue_is_audited_in_the_officers_name(service: Service) -> None:
-    code = entitled(service, 1)[0]
+    code = service.entitled(1)[0]
     auditor = service.officer("http-auditor", Role.AUDITOR)
     seq = service.audit_seq()
     answer = service.client.post(f"/api/persons/{code}/cards", headers=auditor)
@@ -437,7 +411,7 @@ def test_a_refused_http_issue_is_audited_in_the_officers_name(service: Service) 
     assert [(e.outcome, e.officer_id) for e in entries] == [
         ("denied", service.actor("http-auditor").officer_id)
     ]
-    assert cards_of(service, code) == []
+    assert service.cards_of(code) == []
 
 
 def test_an_unknown_http_issue_is_a_problem_not_a_crash(service: Service) -> None:
@@ -469,7 +443,7 @@ def test_a_second_round_never_waits_while_holding_the_audit_chain(
     if service.backend == "sqlite":
         pytest.skip("SQLite has one writer at a time: no row locks to wait for in a circle")
     registrar = service.actor("registrar")
-    first, other = entitled(service, 2)
+    first, other = service.entitled(2)
     key = f"clash-{first}"
     between_rounds, single_at_audit = threading.Event(), threading.Event()
     real_round, real_append = issuing._issue_round, audit.append
@@ -530,7 +504,7 @@ def test_a_person_locked_elsewhere_holds_up_only_their_own_request(service: Serv
     if service.backend == "sqlite":
         pytest.skip("SQLite locks the whole database, not a person's row")
     officer_id = service.actor("registrar").officer_id
-    first, stuck, free = entitled(service, 3)
+    first, stuck, free = service.entitled(3)
     clock = HeldClock()
     queue = queue_of(service, clock=clock, lock_timeout_s=0.3)
     with service.engine.connect() as holder:
@@ -553,14 +527,14 @@ def test_a_person_locked_elsewhere_holds_up_only_their_own_request(service: Serv
     assert isinstance(answers[1].outcome, OperationalError)  # lock timeout, nothing written
     assert isinstance(answers[2].outcome, CardRecord)
     assert time.monotonic() - started < 20
-    assert cards_of(service, stuck) == []
-    assert len(cards_of(service, free)) == 1
+    assert service.cards_of(stuck) == []
+    assert len(service.cards_of(free)) == 1
 
 
 def test_a_stopped_service_answers_503_and_takes_requests_again_after_a_restart(
     service: Service,
 ) -> None:
-    code = entitled(service, 1)[0]
+    code = service.entitled(1)[0]
     headers = service.headers("registrar")
     queue: IssuingQueue = service.app.state.issuing
     queue.close()
@@ -569,7 +543,7 @@ def test_a_stopped_service_answers_503_and_takes_requests_again_after_a_restart(
     finally:
         queue.open()
     assert_problem(refused, 503, "unavailable")
-    assert cards_of(service, code) == []
+    assert service.cards_of(code) == []
     assert service.client.post(f"/api/persons/{code}/cards", headers=headers).status_code == 201
 
 
@@ -594,7 +568,7 @@ def test_two_service_instances_issue_for_the_same_persons_at_once(service: Servi
     if service.backend == "sqlite":
         pytest.skip("instances share PostgreSQL; SQLite is one process's database")
     officer_id = service.actor("registrar").officer_id
-    codes = entitled(service, 6)
+    codes = service.entitled(6)
     second_engine = make_engine(service.engine.url.render_as_string(hide_password=False))
     queues = [queue_of(service), IssuingQueue(second_engine, service.context)]
     plans = [
@@ -626,12 +600,12 @@ def test_two_service_instances_issue_for_the_same_persons_at_once(service: Servi
     ]
     asked = Counter(code for plan in plans for code in plan)
     for code in codes:
-        rows = cards_of(service, code)
+        rows = service.cards_of(code)
         assert len(rows) == asked[code]
         assert Counter(row.state for row in rows) == {
             CardState.ACTIVE: 1,
             **({CardState.SUPERSEDED: asked[code] - 1} if asked[code] > 1 else {}),
         }
-    slots = [(r.list_id, r.status_index) for code in codes for r in cards_of(service, code)]
+    slots = [(r.list_id, r.status_index) for code in codes for r in service.cards_of(code)]
     assert len(set(slots)) == len(slots)
     service.verify_chain()
