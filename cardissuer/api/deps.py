@@ -16,7 +16,7 @@ from cardissuer.core.security import SessionClaims, read_session
 from cardissuer.errors import AuthenticationError
 from cardissuer.models import OfficerRecord
 from cardissuer.services.access import Actor
-from cardissuer.services.officers import SESSION_ENDED, actor_of, session_ended
+from cardissuer.services.officers import SESSION_ENDED, actor_of, end_session, session_ended
 
 SESSION_COOKIE = "fmcard_session"
 MAX_OFFSET = 1_000_000
@@ -59,6 +59,18 @@ def claims_of_token(request: Request) -> SessionClaims:
         raise AuthenticationError("not logged in")
     settings = get_settings(request)
     return read_session(token, secret=settings.session_secret.get_secret_value(), at=now())
+
+
+def end_request_session(request: Request) -> None:
+    """Log out: end the session whose token came with the request (bearer or cookie), in a
+    transaction of its own, for every service instance. Without a valid token there is
+    nothing to end."""
+    try:
+        claims = claims_of_token(request)
+    except AuthenticationError:
+        return
+    with session_scope(get_engine(request)) as session:
+        end_session(session, claims.jti, expires_at=claims.expires_at, at=now())
 
 
 def current_actor(request: Request) -> Actor:

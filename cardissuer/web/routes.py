@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cardissuer.api.deps import SESSION_COOKIE, claims_of_token, current_actor, now
+from cardissuer.api.deps import SESSION_COOKIE, current_actor, end_request_session, now
 from cardissuer.api.routes.common import issuing_context
 from cardissuer.core.db import session_scope
 from cardissuer.core.security import issue_session
@@ -66,7 +66,7 @@ from cardissuer.portrait import make_portrait
 from cardissuer.services import audit, cards, registry
 from cardissuer.services.access import ALL_OFFICES, Actor, RecordHiddenError, allowed, require
 from cardissuer.services.cards import CURRENT_STATES
-from cardissuer.services.officers import authenticate, end_session
+from cardissuer.services.officers import authenticate
 from cardissuer.web.i18n import Translator, language_of
 from cardissuer.web.rendering import (
     CHINA_TIME,
@@ -361,13 +361,7 @@ async def login_submit(request: Request) -> Response:
 @router.post("/console/logout", name="logout")
 def logout(request: Request, form: PostedDep) -> Response:
     del form  # checked: only this console's own logout button logs the officer out
-    try:
-        claims = claims_of_token(request)
-    except AuthenticationError:
-        pass  # nothing to end
-    else:  # the token is refused from now on, even where a copy of the cookie survives
-        with session_scope(engine_of(request)) as session:
-            end_session(session, claims.jti, expires_at=claims.expires_at, at=now())
+    end_request_session(request)  # refused from now on, even where a cookie copy survives
     response = redirect(request, "/console/login", flash=Flash("ok", "done_logged_out"))
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
