@@ -122,7 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit_parser.add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
-    audit_commands.add_parser("verify", help="report the first edited, missing or moved entry")
+    audit_verify = audit_commands.add_parser(
+        "verify",
+        help="report the first edited, missing or moved entry",
+        description=(
+            "Walk the audit chain and its signed checkpoints and name the first entry that was "
+            "edited, deleted, moved or cut off. Each intact walk remembers the newest signed "
+            "checkpoint it confirmed in the workspace (audit-verified.jwt)."
+        ),
+    )
+    audit_verify.add_argument(
+        "--incremental",
+        action="store_true",
+        help=(
+            "start from the checkpoint the last intact walk confirmed: only entries appended "
+            "since are walked (a full walk, the default, also re-checks older entries)"
+        ),
+    )
     audit_commands.add_parser(
         "checkpoint", help="sign the chain head now and print it (keep a copy elsewhere)"
     )

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             return actions[args.db_command](args, settings)
         if args.audit_command == "checkpoint":
             return _audit_checkpoint(settings)
-        return _audit_verify(settings)
+        return _audit_verify(settings, incremental=args.incremental)
     except ValidationError as exc:
         print(f"fmcard: error: {_settings_problem(exc)}", file=sys.stderr)
         return 1
@@ -244,23 +244,59 @@ def _verification_keys(settings: Settings) -> list[VerificationKey]:
     return [VerificationKey(kid, key) for key, kid in public]
 
 
-def _audit_verify(settings: Settings) -> int:
-    from cardissuer.services.audit import verify_chain
+AUDIT_STATE_FILE = "audit-verified.jwt"
+
+
+def _audit_verify(settings: Settings, *, incremental: bool = False) -> int:
+    """Walk the chain (all of it, or from the remembered checkpoint) and say what was found.
+
+    An intact walk stores the newest checkpoint it confirmed in the workspace, beside the
+    keys: outside the database, so that someone who can rewrite the database cannot move the
+    starting point of the next incremental walk.
+    """
+    from time import perf_counter
+
+    from cardissuer.services.audit import VerifiedPoint, verify_chain
+    from keys.store import write_file
 
     keys = _verification_keys(settings)
+    state = settings.workspace / AUDIT_STATE_FILE
+    since: VerifiedPoint | None = None
+    if incremental:
+        if state.exists():
+            try:
+                since = VerifiedPoint.from_signature(state.read_text("ascii"), keys=keys)
+            except (AuditChainError, UnicodeDecodeError) as exc:
+                print(
+                    f"fmcard: error: {state}: {exc}; run a full walk (fmcard audit verify)",
+                    file=sys.stderr,
+                )
+                return 1
+        else:
+            print(f"fmcard: no {AUDIT_STATE_FILE} yet: walking the whole chain", file=sys.stderr)
     engine = make_engine(settings.database_url)
+    started = perf_counter()
     try:
         with read_snapshot(engine) as session:  # one consistent state while the service writes
-            report = verify_chain(session, keys=keys)
+            report = verify_chain(session, keys=keys, since=since)
     except AuditChainError as exc:
         print(f"audit log BROKEN at entry {exc.seq}: {exc}")
         return 1
     finally:
         engine.dispose()
-    since = report.head_seq - (report.last_checkpoint_seq or 0)
+    elapsed = perf_counter() - started
+    if report.last_checkpoint is not None:
+        write_file(state, (report.last_checkpoint + "\n").encode("ascii"))
+    since_mark = report.head_seq - (report.last_checkpoint_seq or 0)
+    walked = (
+        f"entries {report.from_seq + 1}-{report.head_seq} walked from the checkpoint at "
+        f"entry {report.from_seq}"
+        if report.from_seq
+        else f"{report.entries} entries"
+    )
     print(
-        f"audit log intact: {report.entries} entries, {report.checkpoints} signed "
-        f"checkpoint(s), head at entry {report.head_seq} ({since} since the last checkpoint)"
+        f"audit log intact: {walked}, {report.checkpoints} signed checkpoint(s), head at "
+        f"entry {report.head_seq} ({since_mark} since the last checkpoint), {elapsed:.2f} s"
     )
     return 0
 

@@ -314,17 +314,60 @@ def _checkpoint_record(
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
-    """The outcome of :func:`verify_chain`."""
+    """The outcome of :func:`verify_chain`.
+
+    ``from_seq`` is the entry the walk started from: 0 for a full walk (from the genesis),
+    else the signed checkpoint an incremental walk trusted. ``entries`` counts the entries
+    walked after it. ``last_checkpoint`` is the newest signed checkpoint the walk confirmed
+    (its compact JWS): the starting point to keep for the next incremental walk.
+    """
 
     entries: int
     checkpoints: int
     head_seq: int
     last_checkpoint_seq: int | None = None
+    from_seq: int = 0
+    last_checkpoint: str | None = None
 
 
-def _entries(session: Session, page: int = 1000) -> Iterator[AuditRecord]:
+@dataclass(frozen=True, slots=True)
+class VerifiedPoint:
+    """A signed checkpoint up to which an earlier walk found the chain intact.
+
+    Kept outside the database (``fmcard audit verify`` writes it to the workspace): it is the
+    checkpoint's own JWS, so whoever can rewrite the database cannot move it, and whoever can
+    edit the file cannot forge it without the issuing key.
+    """
+
+    seq: int
+    entry_hash: str
+    signature: str
+
+    @classmethod
+    def from_signature(cls, signature: str, *, keys: Iterable[VerificationKey]) -> VerifiedPoint:
+        """Read a checkpoint JWS; raise :class:`AuditChainError` unless validly signed."""
+        try:
+            claims, _ = decode_jwt(signature.strip(), typ=CHECKPOINT_TYP, keys=list(keys))
+        except SignedDocumentError as exc:
+            raise AuditChainError(
+                f"the remembered checkpoint is not validly signed: {exc}", None
+            ) from exc
+        seq, entry_hash = claims.get("seq"), claims.get("hash")
+        if (
+            not isinstance(seq, int)
+            or isinstance(seq, bool)
+            or seq < 1
+            or not isinstance(entry_hash, str)
+        ):
+            raise AuditChainError("the remembered checkpoint has no entry number and hash", None)
+        return cls(seq, entry_hash, signature.strip())
+
+
+def _entries(
+    session: Session, page: int = 1000, *, after_id: int | None = None
+) -> Iterator[AuditRecord]:
     """Every entry in storage order (by id), a page at a time so a long log fits in memory."""
-    after: int | None = None
+    after = after_id
     while True:
         query = select(AuditRecord).order_by(col(AuditRecord.id)).limit(page)
         if after is not None:
@@ -336,29 +379,59 @@ def _entries(session: Session, page: int = 1000) -> Iterator[AuditRecord]:
         after = rows[-1].id
 
 
-def verify_chain(session: Session, *, keys: Iterable[VerificationKey]) -> ChainReport:
-    """Check every entry, the head and the signed checkpoints; raise for the first break.
+def _walk_start(
+    session: Session, since: VerifiedPoint | None
+) -> tuple[int, str, int | None, list[AuditChainError]]:
+    """Where the walk begins: (seq, hash, id of that entry, problems found there).
+
+    A full walk begins at the genesis. An incremental one begins at the remembered signed
+    checkpoint, whose entry must still be in the log and still be what was signed (its own
+    hash recomputes and equals the signed one); the entries after it are then walked by id
+    from that entry's row on, exactly as the full walk walks them.
+    """
+    if since is None:
+        return 0, GENESIS, None, []
+    entry = session.exec(select(AuditRecord).where(col(AuditRecord.seq) == since.seq)).first()
+    if entry is None:
+        problem = f"entry {since.seq}, the last verified checkpoint, is missing"
+    elif entry.entry_hash != since.entry_hash or _entry_hash(entry) != entry.entry_hash:
+        problem = f"entry {since.seq} differs from the last verified checkpoint"
+    else:
+        return since.seq, since.entry_hash, entry.id, []
+    return since.seq, since.entry_hash, None, [AuditChainError(problem, since.seq)]
+
+
+def verify_chain(
+    session: Session, *, keys: Iterable[VerificationKey], since: VerifiedPoint | None = None
+) -> ChainReport:
+    """Check the entries, the head and the signed checkpoints; raise for the first break.
 
     The error's ``seq`` is the first entry that is not as it was written: the first altered,
     missing or misplaced entry, or the first one cut off the end (caught by the head or by a
     signed checkpoint beyond the end of the log).
+
+    With ``since`` (a checkpoint an earlier walk confirmed) only the entries after it and the
+    checkpoints from it on are checked: the cost follows what was appended since, not the
+    length of the log. Entries before it were checked by that walk; an edit to them since is
+    found by the next full walk, so run one now and then (docs/ISSUER.md).
 
     Checkpoints and the head are read before the entries, so run outside a snapshot (as the
     API does) entries appended meanwhile only make the log longer than the head it read,
     which is allowed; :func:`cardissuer.core.db.read_snapshot` gives the strictest check.
     """
     key_list = list(keys)
+    start_seq, start_hash, start_id, problems = _walk_start(session, since)
     marks = session.exec(
-        select(AuditCheckpointRecord).order_by(
-            col(AuditCheckpointRecord.seq), col(AuditCheckpointRecord.id)
-        )
+        select(AuditCheckpointRecord)
+        .where(col(AuditCheckpointRecord.seq) >= start_seq)
+        .order_by(col(AuditCheckpointRecord.seq), col(AuditCheckpointRecord.id))
     ).all()
     head = session.exec(select(AuditHeadRecord)).first()
     wanted = {mark.seq for mark in marks} | ({head.seq} if head is not None else set())
-    hashes: dict[int, str] = {0: GENESIS}
-    problems: list[AuditChainError] = []
-    previous_hash, expected_seq, count = GENESIS, 1, 0
-    for entry in _entries(session):
+    hashes: dict[int, str] = {start_seq: start_hash}
+    previous_hash, expected_seq, count = start_hash, start_seq + 1, 0
+    walk = () if problems else _entries(session, after_id=start_id)
+    for entry in walk:
         if entry.seq != expected_seq:
             problems.append(
                 AuditChainError(
@@ -381,6 +454,7 @@ def verify_chain(session: Session, *, keys: Iterable[VerificationKey]) -> ChainR
     walk_broken = bool(problems)  # then nothing at or after the break can be compared
     intact_until = last + 1
     cut_off = False
+    confirmed: AuditCheckpointRecord | None = None
     for mark in marks:
         try:
             claims, _ = decode_jwt(mark.signature, typ=CHECKPOINT_TYP, keys=key_list)
@@ -409,6 +483,8 @@ def verify_chain(session: Session, *, keys: Iterable[VerificationKey]) -> ChainR
             problems.append(
                 AuditChainError(f"entry {mark.seq} differs from its signed checkpoint", mark.seq)
             )
+        else:
+            confirmed = mark
     if head is not None and not walk_broken:
         if head.seq > last:
             problems.append(
@@ -422,9 +498,18 @@ def verify_chain(session: Session, *, keys: Iterable[VerificationKey]) -> ChainR
             problems.append(AuditChainError(f"the head does not match entry {head.seq}", head.seq))
     if problems:
         raise min(problems, key=lambda problem: problem.seq or 0)
+    kept = confirmed.signature if confirmed else (since.signature if since else None)
     return ChainReport(
         entries=count,
         checkpoints=len(marks),
         head_seq=last,
         last_checkpoint_seq=marks[-1].seq if marks else None,
+        from_seq=start_seq,
+        last_checkpoint=kept,
     )
+
+
+def head_seq(session: Session) -> int:
+    """The number of entries the chain holds, read from its head row (no count of the log)."""
+    head = session.exec(select(AuditHeadRecord)).first()
+    return head.seq if head is not None else 0

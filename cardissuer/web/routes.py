@@ -982,11 +982,13 @@ def audit_page(request: Request, actor: ActorDep) -> Response:
     page = page_number(request)
     chain: dict[str, Any] | None = None
     with session_scope(engine_of(request)) as session:
-        total = session.exec(select(func.count()).select_from(AuditRecord)).one()
+        # The chain head says how long the log is, and entries are numbered 1..head without
+        # gaps: a page is a range of ``seq`` on its unique index (no count, no OFFSET scan).
+        total = audit.head_seq(session)
         entries = session.exec(
             select(AuditRecord)
+            .where(col(AuditRecord.seq) <= total - (page - 1) * AUDIT_PAGE_SIZE)
             .order_by(col(AuditRecord.seq).desc())
-            .offset((page - 1) * AUDIT_PAGE_SIZE)
             .limit(AUDIT_PAGE_SIZE)
         ).all()
         officers = {o.id: o for o in session.exec(select(OfficerRecord)).all()}

@@ -310,6 +310,116 @@ def test_fmcard_audit_verify_reports_intact_then_the_first_broken_entry(
     assert capsys.readouterr().out.startswith(f"checkpoint at entry {ENTRIES}: ey")
 
 
+def _point(app: FastAPI, seq: int) -> audit.VerifiedPoint:
+    with read_snapshot(app.state.engine) as session:
+        mark = session.exec(
+            select(AuditCheckpointRecord).where(AuditCheckpointRecord.seq == seq)
+        ).one()
+    return audit.VerifiedPoint.from_signature(mark.signature, keys=_keys(app))
+
+
+def _broken_since(
+    app: FastAPI, connection: Connection, since: audit.VerifiedPoint
+) -> AuditChainError:
+    with Session(bind=connection) as session, pytest.raises(AuditChainError) as caught:
+        audit.verify_chain(session, keys=_keys(app), since=since)
+    return caught.value
+
+
+def test_an_incremental_walk_checks_only_what_follows_the_verified_checkpoint(
+    audit_app: FastAPI,
+) -> None:
+    full = _verify(audit_app)
+    assert (full.from_seq, full.entries, full.last_checkpoint_seq) == (0, ENTRIES, 20)
+    assert full.last_checkpoint is not None
+    since = audit.VerifiedPoint.from_signature(full.last_checkpoint, keys=_keys(audit_app))
+    assert since.seq == 20
+    with read_snapshot(audit_app.state.engine) as session:
+        report = audit.verify_chain(session, keys=_keys(audit_app), since=_point(audit_app, 15))
+    assert (report.from_seq, report.entries, report.head_seq) == (15, ENTRIES - 15, ENTRIES)
+    assert report.checkpoints == 2  # 15 and 20
+    assert report.last_checkpoint == since.signature
+    with _tampering(audit_app) as connection:  # after the point: caught
+        _set(connection, _row(connection, 18)["id"], detail="edited")
+        assert _broken_since(audit_app, connection, _point(audit_app, 15)).seq == 18
+    with _tampering(audit_app) as connection:  # the point's own entry: caught
+        _set(connection, _row(connection, 15)["id"], outcome="denied")
+        assert _broken_since(audit_app, connection, _point(audit_app, 15)).seq == 15
+    with _tampering(audit_app) as connection:  # the point's entry deleted: caught
+        connection.execute(delete(AuditRecord).where(col(AuditRecord.seq) == 15))
+        assert _broken_since(audit_app, connection, _point(audit_app, 15)).seq == 15
+    with _tampering(audit_app) as connection:  # the tail cut off and the head moved back
+        _cut = connection.execute(delete(AuditRecord).where(col(AuditRecord.seq) > 21))
+        assert _cut.rowcount == 2
+        assert _broken_since(audit_app, connection, _point(audit_app, 15)).seq == 22
+    with _tampering(audit_app) as connection:  # an edit before the point: the full walk's job
+        _set(connection, _row(connection, 3)["id"], detail="edited")
+        with Session(bind=connection) as session:
+            audit.verify_chain(session, keys=_keys(audit_app), since=_point(audit_app, 15))
+        assert _broken(audit_app, connection).seq == 3
+
+
+def test_a_remembered_checkpoint_must_be_signed_by_the_issuer(audit_app: FastAPI) -> None:
+    with read_snapshot(audit_app.state.engine) as session:
+        row = session.exec(select(AuditRecord).where(AuditRecord.seq == 10)).one()
+    forged = encode_jwt(
+        {"seq": 10, "hash": row.entry_hash, "iat": 1},
+        KeySigner(generate()),
+        typ=audit.CHECKPOINT_TYP,
+    )
+    with pytest.raises(AuditChainError, match="not validly signed"):
+        audit.VerifiedPoint.from_signature(forged, keys=_keys(audit_app))
+    with pytest.raises(AuditChainError, match="not validly signed"):
+        audit.VerifiedPoint.from_signature("not a token", keys=_keys(audit_app))
+
+
+def test_fmcard_audit_verify_incremental_starts_where_the_last_walk_ended(
+    audit_app: FastAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings: Settings = audit_app.state.settings
+    monkeypatch.setenv("FMCARD_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("FMCARD_WORKSPACE", str(settings.workspace))
+    base = ["--dir", str(settings.workspace), "audit", "verify"]
+    state = settings.workspace / "audit-verified.jwt"
+    capsys.readouterr()
+    assert cli.main([*base, "--incremental"]) == 0  # nothing remembered: a full walk
+    captured = capsys.readouterr()
+    assert "walking the whole chain" in captured.err
+    assert f"{ENTRIES} entries" in captured.out
+    assert audit.VerifiedPoint.from_signature(state.read_text(), keys=_keys(audit_app)).seq == 20
+    for number in range(7):  # 30 entries: a checkpoint at 25 and at 30
+        with session_scope(audit_app.state.engine) as session:
+            audit.append(session, actor=None, action="t", record_type="x", record_id=str(number))
+    assert cli.main([*base, "--incremental"]) == 0
+    out = capsys.readouterr().out
+    assert "entries 21-30 walked from the checkpoint at entry 20" in out
+    assert audit.VerifiedPoint.from_signature(state.read_text(), keys=_keys(audit_app)).seq == 30
+    with audit_app.state.engine.begin() as connection:
+        _set(connection, _row(connection, 30)["id"], detail="edited")
+    assert cli.main([*base, "--incremental"]) == 1
+    assert "BROKEN at entry 30" in capsys.readouterr().out
+    state.write_text("eyJhbGciOiJFUzI1NiJ9.e30.AAAA\n")
+    assert cli.main([*base, "--incremental"]) == 1
+    err = capsys.readouterr().err
+    assert "run a full walk" in err
+    assert err.count("\n") == 1
+
+
+def test_the_audit_page_counts_from_the_chain_head_and_pages_by_entry_number(
+    seeded_app: FastAPI,
+) -> None:
+    with session_scope(seeded_app.state.engine) as session:
+        head = audit.head_seq(session)
+        assert head == session.exec(select(func.count()).select_from(AuditRecord)).one()
+    with TestClient(seeded_app) as client:
+        headers = login_headers(client, "auditor")
+        first = client.get("/api/audit", params={"limit": 3}, headers=headers).json()
+        later = client.get("/api/audit", params={"offset": 3, "limit": 3}, headers=headers)
+        assert first["total"] == head
+        assert [e["seq"] for e in first["items"]] == [head, head - 1, head - 2]
+        assert [e["seq"] for e in later.json()["items"]] == [head - 3, head - 4, head - 5]
+
+
 def test_concurrent_appends_form_one_chain(database_url: str) -> None:
     """Eight threads append at once to a log that has no head yet (they race to create it)."""
     engine = make_engine(database_url)
