@@ -1,12 +1,18 @@
-"""The published test vectors (tests/vectors/cards.json, docs/FORMAT.md) hold.
+"""The published test vectors (tests/vectors/, docs/FORMAT.md) hold.
 
-Each case must get its stated verdict, and regenerating the vectors from their fixed keys must
-give the same bytes (EdDSA is deterministic; for the ES256 case only the signature differs).
+Each case must get its stated verdict, each bundle update its outcome, and regenerating the
+vectors from their fixed keys must give the same bytes (EdDSA is deterministic; for the ES256
+case only the signature differs). The specification is parsed, not copied: the ``D1`` bytes
+it prints, the file beside the vectors and :data:`schemas.compression.DICTIONARY_1` must be
+one and the same, and every reason code its table names must have a vector.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,12 +20,17 @@ from typing import Any
 import pytest
 
 from schemas import qrtext
+from schemas.compression import DICTIONARY_1
 from tests.vectors import generate
 from verifier import Bundle, Reason, Verifier
+from verifier.errors import BundleError
 
-VECTORS = Path(__file__).parent.parent / "vectors"
+ROOT = Path(__file__).parent.parent.parent
+VECTORS = ROOT / "tests" / "vectors"
+SPEC = (ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
 DATA: dict[str, Any] = json.loads((VECTORS / "cards.json").read_text(encoding="utf-8"))
 CASES = {case["name"]: case for case in DATA["cases"]}
+UPDATES = {update["name"]: update for update in DATA["bundle_updates"]}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -27,6 +38,7 @@ def test_vector_gets_its_verdict(name: str) -> None:
     case = CASES[name]
     at = datetime.fromisoformat(case["at"])
     verifier = Verifier(Bundle.from_json(DATA["bundle"], at=at))
+    assert verifier.leeway.total_seconds() == DATA["leeway_seconds"]
     result = verifier.verify(case["qr"], service=case["service"], at=at)
     assert result.reason is Reason(case["reason"]), result.detail
     if "claims" in case:
@@ -34,6 +46,20 @@ def test_vector_gets_its_verdict(name: str) -> None:
         assert result.card.to_claims() == case["claims"]
     if "portrait" in case:
         assert result.portrait == (VECTORS / case["portrait"]).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_bundle_update_gets_its_outcome(name: str) -> None:
+    update = UPDATES[name]
+    at = datetime.fromisoformat(update["at"])
+    held = Bundle.from_json(DATA["bundle"], at=at)
+    if update["outcome"] == "refused":
+        with pytest.raises(BundleError):
+            held.update(update["update"], at=at)
+    else:
+        assert update["outcome"] == "accepted"
+        fresh = held.update(update["update"], at=at)
+        assert fresh.trust_list_token == update["update"]["trust_list"]
 
 
 def test_vectors_regenerate_byte_for_byte() -> None:
@@ -44,8 +70,51 @@ def test_vectors_regenerate_byte_for_byte() -> None:
             old, new = qrtext.unpack(case["qr"]), qrtext.unpack(fresh[name]["qr"])
             assert (old.header, old.payload) == (new.header, new.payload)
         else:
-            assert fresh[name]["qr"] == case["qr"], name
+            assert fresh[name] == case, name
 
 
-def test_bundle_regenerates_byte_for_byte() -> None:
-    assert generate.build()["bundle"] == DATA["bundle"]
+def test_bundles_regenerate_byte_for_byte() -> None:
+    fresh = generate.build()
+    assert fresh["bundle"] == DATA["bundle"]
+    assert fresh["bundle_updates"] == DATA["bundle_updates"]
+
+
+def _spec_section(title: str) -> str:
+    match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^## |\Z)", SPEC, re.M | re.S)
+    assert match is not None, f"docs/FORMAT.md has no section {title!r}"
+    return match.group(1)
+
+
+def test_dictionary_d1_is_published_exactly() -> None:
+    """The spec's base64 block, its stated length and SHA-256, the file beside the vectors and
+    the constant the code compresses with are the same bytes."""
+    section = _spec_section("Appendix A. The D1 dictionary")
+    block = re.search(r"```text\n(.*?)```", section, re.S)
+    length = re.search(r"Length: (\d+) bytes", section)
+    digest = re.search(r"SHA-256: `([0-9a-f]{64})`", section)
+    assert block is not None
+    assert length is not None
+    assert digest is not None
+    printed = base64.b64decode("".join(block.group(1).split()), validate=True)
+    published = (VECTORS / DATA["dictionary"]).read_bytes()
+    assert printed == published == DICTIONARY_1
+    assert int(length.group(1)) == len(DICTIONARY_1)
+    assert digest.group(1) == hashlib.sha256(DICTIONARY_1).hexdigest()
+    assert f"`{digest.group(1)}`" in _spec_section("4. Payload and compression")
+
+
+def _spec_reason_codes() -> list[str]:
+    table = _spec_section("Reason codes")
+    codes = [code for row in re.findall(r"^\|([^|\n]*)\|", table, re.M)
+             for code in re.findall(r"`([A-Z_]+)`", row)]  # fmt: skip
+    assert codes, "no reason codes found in the spec's table"
+    return codes
+
+
+def test_spec_names_every_reason_and_no_other() -> None:
+    assert set(_spec_reason_codes()) == {reason.value for reason in Reason}
+
+
+@pytest.mark.parametrize("code", _spec_reason_codes())
+def test_every_reason_of_the_spec_has_a_vector(code: str) -> None:
+    assert any(case["reason"] == code for case in CASES.values()), code
