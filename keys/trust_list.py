@@ -112,6 +112,10 @@ class TrustedKey:
             compromised_since=_optional_time(value.get("compromised_since")),
             kid=_string(value["kid"], "kid"),
         )
+        if key.compromised_since is not None and key.state is not KeyState.COMPROMISED:
+            # A signed list that dates a compromise of a key it calls usable says two things
+            # at once; a verifier must not have to guess which one holds.
+            raise SignedDocumentError(f"key {key.kid!r} has compromised_since but is {state}")
         if key.kid != kid_of(key.public_key):
             raise SignedDocumentError(f"trust list kid {key.kid!r} does not match its key")
         return key

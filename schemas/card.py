@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from schemas import claims as c
@@ -35,6 +35,8 @@ FORMAT_VERSION = 1
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_VALIDITY_DAYS = 20 * 366
+"""``exp - nbf`` may be at most this many days of 86 400 seconds (632 448 000 s): twenty
+years counted generously, so that leap days never matter."""
 MAX_NAME_LENGTH = 64
 MAX_ENTITLEMENTS = 16
 
@@ -191,7 +193,7 @@ class Card:
             raise InvalidClaimError(c.EXPIRES_AT, "card expires before it becomes valid")
         if self.expires_at <= self.issued_at:
             raise InvalidClaimError(c.EXPIRES_AT, "card expires before it was issued")
-        if (self.expires_at - self.valid_from).days > MAX_VALIDITY_DAYS:
+        if self.expires_at - self.valid_from > timedelta(days=MAX_VALIDITY_DAYS):
             raise InvalidClaimError(c.EXPIRES_AT, "card validity is longer than 20 years")
 
     def _check_names(self) -> None:
@@ -268,7 +270,7 @@ class Card:
         version = _int(claims, c.VERSION)
         if version != FORMAT_VERSION:
             raise InvalidClaimError(c.VERSION, f"format version {version} is not supported")
-        return cls(
+        card = cls(
             version=version,
             issuer=_str(claims, c.ISSUER),
             code=_str(claims, c.CODE),
@@ -287,6 +289,21 @@ class Card:
             holder_key=_holder_key(claims.get(c.HOLDER_KEY)),
             disclosure_digests=_disclosures(claims.get(c.DISCLOSURES, [])),
         )
+        _refuse_non_canonical(claims, card.to_claims())
+        return card
+
+
+def _refuse_non_canonical(claims: Mapping[str, Any], canonical: Mapping[str, Any]) -> None:
+    """Refuse wire claims that the card would write differently.
+
+    Building a card normalises (NFC names, a code typed with spaces or in lower case, an empty
+    optional name left out); the wire must already be in that form, so that what a counter
+    shows is exactly what was signed and every verifier reads one card from one payload.
+    """
+    absent = object()
+    for name in (*claims, *canonical):
+        if claims.get(name, absent) != canonical.get(name, absent):
+            raise InvalidClaimError(name, "not in canonical form (NFC names, canonical code)")
 
 
 def from_seconds(claim: str, value: int) -> datetime:

@@ -18,10 +18,12 @@ SEPARATOR = b"\n"
 MAX_CLAIMS = 4096
 MAX_PORTRAIT = 4096
 
-_MAGIC = (
-    (b"\x00\x00\x00", b"ftypavif", "image/avif"),
-    (b"RIFF", b"WEBP", "image/webp"),
-    (b"\xff\xd8\xff", b"", "image/jpeg"),
+_MAGIC: tuple[tuple[tuple[tuple[int, bytes], ...], str], ...] = (
+    # (offset, bytes) pairs that must all match: an ISO BMFF "ftyp" box with major brand
+    # "avif" and a size below 2**24, a RIFF container of type "WEBP", a JPEG SOI and marker.
+    (((0, b"\x00\x00\x00"), (4, b"ftypavif")), "image/avif"),
+    (((0, b"RIFF"), (8, b"WEBP")), "image/webp"),
+    (((0, b"\xff\xd8\xff"),), "image/jpeg"),
 )
 
 
@@ -52,9 +54,7 @@ def split(payload: bytes) -> tuple[bytes, bytes | None]:
 
 def portrait_media_type(portrait: bytes) -> str:
     """Return the portrait's media type from its magic bytes; refuse other formats."""
-    for prefix, marker, media_type in _MAGIC:
-        if portrait.startswith(prefix) and (
-            not marker or marker in (portrait[4:12], portrait[8:12])
-        ):
+    for patterns, media_type in _MAGIC:
+        if all(portrait[at : at + len(magic)] == magic for at, magic in patterns):
             return media_type
     raise EncodingError("portrait is not an AVIF, WebP or JPEG image")

@@ -36,6 +36,16 @@ PREFIX = "FM1:"
 MAX_QR_TEXT = 4296
 """Characters: the alphanumeric capacity of the largest QR code (version 40-L)."""
 
+SCANNER_WHITESPACE = " \t\r\n"
+"""What a reader strips from both ends of scanned text (a scanner's Enter, a pasted tab):
+space, HT, CR and LF only. Any other character around the text is not Base45 and makes the
+card unreadable. A valid text never ends in a space (no Base45 group ends in one), so
+stripping cannot change a card."""
+
+MAX_SCANNED_TEXT = MAX_QR_TEXT + 4
+"""Characters a reader accepts before stripping: a few for a line ending, and no more, so that
+megabytes of padding are refused before any work."""
+
 MAX_HEADER = 256
 MAX_PAYLOAD = 2048
 MAX_SIGNATURE = 132  # ES512 raw r||s is the largest signature of any JWS algorithm we could meet

@@ -11,7 +11,6 @@ from schemas.errors import EncodingError
 from verifier.reason import Reason
 
 HEADER_MEMBERS = frozenset({"alg", "kid", "zip"})
-_LINE_ENDING_SLACK = 4
 
 
 class Rejection(Exception):  # noqa: N818 - internal control flow, never escapes the verifier
@@ -40,9 +39,9 @@ def scan(text: str, *, allowed_algorithms: frozenset[str]) -> ScannedCard:
     """Split QR ``text`` into its parts and check the header; raise :class:`Rejection`."""
     # Size first, before any other work (stripping 10 MB of padding is work too); a few
     # characters of slack let a scanner's line ending through.
-    if len(text) > qrtext.MAX_QR_TEXT + _LINE_ENDING_SLACK:
+    if len(text) > qrtext.MAX_SCANNED_TEXT:
         raise Rejection(Reason.TOO_LARGE, f"QR text has {len(text)} characters")
-    text = text.strip()
+    text = text.strip(qrtext.SCANNER_WHITESPACE)
     if len(text) > qrtext.MAX_QR_TEXT:
         raise Rejection(Reason.TOO_LARGE, f"QR text has {len(text)} characters")
     try:

@@ -3,7 +3,7 @@
 Checks, in order (``docs/SECURITY.md`` explains why this order):
 
 1. size and QR container (TOO_LARGE, MALFORMED), header members (MALFORMED), algorithm
-   allow-list (UNSUPPORTED_ALGORITHM);
+   allow-list (UNSUPPORTED_ALGORITHM), then ``zip`` and ``kid`` (MALFORMED);
 2. trust list freshness (TRUST_LIST_EXPIRED);
 3. key: every trusted key with the header's ``kid`` whose own algorithm is the header's
    (UNKNOWN_KEY), signature over the exact compact JWS with pyjwt (BAD_SIGNATURE), key not

@@ -377,7 +377,35 @@ def test_names_are_nfc_normalised(field: str, claim: str, decomposed: str, compo
     card = make_card(code=CODE, **{field: decomposed})
     assert getattr(card, field) == composed
     assert card.to_claims()[claim] == composed
-    assert getattr(Card.from_claims(_claims(**{claim: decomposed})), field) == composed
+    assert getattr(Card.from_claims(_claims(**{claim: composed})), field) == composed
+
+
+@pytest.mark.parametrize(
+    ("changes", "claim"),
+    [
+        pytest.param({"fn": "MU\u0308LLER"}, "fn", id="family-name-not-nfc"),
+        pytest.param({"nn": "Mu\u0308ller"}, "nn", id="native-name-not-nfc"),
+        pytest.param({"sub": foreigner_code.format_for_reading(CODE)}, "sub", id="code-spaced"),
+        pytest.param({"sub": CODE.lower()}, "sub", id="code-lower-case"),
+        pytest.param({"gn": ""}, "gn", id="empty-given-names"),
+        pytest.param({"nn": ""}, "nn", id="empty-native-name"),
+        pytest.param({"cnf": None}, "cnf", id="null-holder-key"),
+    ],
+)
+def test_wire_claims_must_be_canonical(changes: dict[str, Any], claim: str) -> None:
+    """The builder normalises; the wire must already be normal, so a counter shows exactly
+    what was signed and two verifiers never read one payload as two different cards."""
+    with pytest.raises(InvalidClaimError) as caught:
+        Card.from_claims(_claims(**changes))
+    assert caught.value.claim == claim
+
+
+def test_validity_is_at_most_7320_days_to_the_second() -> None:
+    longest = _claims(exp=NBF + 7320 * 86400)
+    assert Card.from_claims(longest).to_claims()["exp"] == NBF + 7320 * 86400
+    with pytest.raises(InvalidClaimError) as caught:
+        Card.from_claims(_claims(exp=NBF + 7320 * 86400 + 1))
+    assert caught.value.claim == "exp"
 
 
 @pytest.mark.parametrize(

@@ -5,24 +5,36 @@ which is deterministic, so the same inputs give the same QR text byte for byte; 
 vector shows the default algorithm (ECDSA signatures are randomised, so only its verdict and
 its header and payload bytes are reproducible). Regenerating must not change an existing
 vector unless the format changed on purpose.
+
+It also writes ``dictionary-D1.bin``, the exact bytes of the ``D1`` preset dictionary, whose
+length and SHA-256 ``docs/FORMAT.md`` states (a test holds the three together).
+
+Besides ``cases`` (one QR text, one verdict each, against the main ``bundle``), the file holds
+``bundle_updates``: new bundle documents for a counter that holds the main ``bundle``, and
+whether it accepts the update or refuses it (keeping the held bundle).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from keys.cards import encode_card
+from keys.jws import sign_parts
 from keys.signer import KeySigner
 from keys.status_list import CardStatus, StatusList, sign_status_list
 from keys.trust_list import KeyState, TrustedIssuer, TrustedKey, TrustList, sign_trust_list
-from schemas import qrtext
+from schemas import qrtext, strictjson
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
+from schemas.compression import DICTIONARY_1, deflate
 from verifier.bundle import build_bundle_document
+from verifier.policy import Policy, sign_policies
 
 HERE = Path(__file__).parent
 AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -33,6 +45,19 @@ ANCHOR_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703
 ISSUER_SEED = bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")
 OTHER_SEED = bytes.fromhex("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7")
 ES256_SCALAR = 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721
+COMPROMISED_SEED = bytes.fromhex("f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5")
+RETIRED_SEED = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
+COMPROMISED_SINCE = AT - timedelta(days=1)
+RETIRED_UNTIL = ISSUED
+STATUS_ISSUED = AT - timedelta(hours=2)
+DICTIONARY_FILE = "dictionary-D1.bin"
+DIGEST = base64.urlsafe_b64encode(hashlib.sha256(b"a disclosure").digest()).decode()[:43]
+HOLDER_JWK = {
+    "crv": "P-256",
+    "kty": "EC",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+}
 
 
 def _portrait() -> bytes:
@@ -58,11 +83,22 @@ def _card(**overrides: Any) -> Card:
     return Card(**fields)
 
 
-def build() -> dict[str, Any]:
-    anchor = KeySigner(ed25519.Ed25519PrivateKey.from_private_bytes(ANCHOR_SEED))
-    issuing = KeySigner(ed25519.Ed25519PrivateKey.from_private_bytes(ISSUER_SEED))
-    other = KeySigner(ed25519.Ed25519PrivateKey.from_private_bytes(OTHER_SEED))
-    es256 = KeySigner(ec.derive_private_key(ES256_SCALAR, ec.SECP256R1()))
+class _Keys:
+    """The fixed test keys."""
+
+    def __init__(self) -> None:
+        def eddsa(seed: bytes) -> KeySigner:
+            return KeySigner(ed25519.Ed25519PrivateKey.from_private_bytes(seed))
+
+        self.anchor = eddsa(ANCHOR_SEED)
+        self.issuing = eddsa(ISSUER_SEED)
+        self.other = eddsa(OTHER_SEED)
+        self.compromised = eddsa(COMPROMISED_SEED)
+        self.retired = eddsa(RETIRED_SEED)
+        self.es256 = KeySigner(ec.derive_private_key(ES256_SCALAR, ec.SECP256R1()))
+
+
+def _trust_list(keys: _Keys, version: int = 7) -> str:
     window = ISSUED - timedelta(days=30)
     issuer = TrustedIssuer(
         issuer_id="CN-ZJ-YWPSB",
@@ -70,24 +106,112 @@ def build() -> dict[str, Any]:
         name_zh="义乌市公安局",
         status_uri_prefix=PREFIX,
         keys=(
-            TrustedKey(issuing.public_key, KeyState.ACTIVE, window),
-            TrustedKey(es256.public_key, KeyState.ACTIVE, window),
+            TrustedKey(keys.issuing.public_key, KeyState.ACTIVE, window),
+            TrustedKey(keys.es256.public_key, KeyState.ACTIVE, window),
+            TrustedKey(
+                keys.compromised.public_key, KeyState.COMPROMISED, window,
+                compromised_since=COMPROMISED_SINCE,
+            ),
+            TrustedKey(
+                keys.retired.public_key, KeyState.RETIRED, window - timedelta(days=365),
+                valid_until=RETIRED_UNTIL,
+            ),
         ),
-    )
-    trust_list = TrustList(7, AT - timedelta(days=1), AT + timedelta(days=30), (issuer,))
+    )  # fmt: skip
+    trust_list = TrustList(version, AT - timedelta(days=1), AT + timedelta(days=30), (issuer,))
+    return sign_trust_list(trust_list, keys.anchor)
+
+
+def _status_list_1(keys: _Keys, *, issued_at: datetime = STATUS_ISSUED, revoke: int = 20) -> str:
     statuses = StatusList(1024, 2)
-    statuses[20] = CardStatus.REVOKED
+    statuses[revoke] = CardStatus.REVOKED
     statuses[21] = CardStatus.SUSPENDED
     statuses[22] = CardStatus.SUPERSEDED
-    status_token = sign_status_list(
-        statuses, uri=PREFIX + "1", signer=issuing, issued_at=AT - timedelta(hours=2),
+    return sign_status_list(
+        statuses, uri=PREFIX + "1", signer=keys.issuing, issued_at=issued_at,
         expires_at=AT + timedelta(days=7), ttl=3600,
     )  # fmt: skip
-    bundle = build_bundle_document(
-        anchors=[anchor.public_key],
-        trust_list=sign_trust_list(trust_list, anchor),
-        status_lists=[status_token],
+
+
+def _status_list_2(keys: _Keys) -> str:
+    """A list of 4-bit statuses: readers accept 1, 2, 4 and 8 bits, and a value above 3 means
+    nothing to a version-1 verifier."""
+    statuses = StatusList(64, 4)
+    statuses[5] = 7
+    return sign_status_list(
+        statuses, uri=PREFIX + "2", signer=keys.issuing, issued_at=STATUS_ISSUED,
+        expires_at=AT + timedelta(days=7), ttl=3600,
+    )  # fmt: skip
+
+
+def _signed_policies(keys: _Keys, version: int = 2, hours: int = 24) -> str:
+    policy = Policy("ho", max_status_age=timedelta(hours=hours), require_portrait=True)
+    return sign_policies(
+        [policy], issuer_id="CN-ZJ-YWPSB", version=version, issued_at=AT - timedelta(days=1),
+        signer=keys.issuing,
+    )  # fmt: skip
+
+
+UNSIGNED_POLICIES = [
+    # Tightens: transport counters must see a portrait.
+    {"service": "tr", "require_portrait": True},
+    # Would loosen the banks' shipped 24 hours: ignored.
+    {"service": "bk", "max_status_age_seconds": 2678400},
+]
+
+
+def _bundle(
+    keys: _Keys,
+    *,
+    trust_list: str | None = None,
+    status_lists: list[str] | None = None,
+    signed_policies: list[str] | None = None,
+) -> dict[str, Any]:
+    document = build_bundle_document(
+        anchors=[keys.anchor.public_key],
+        trust_list=trust_list or _trust_list(keys),
+        status_lists=status_lists
+        if status_lists is not None
+        else [_status_list_1(keys), _status_list_2(keys)],
+        signed_policies=signed_policies
+        if signed_policies is not None
+        else [_signed_policies(keys)],
     )
+    document["policies"] = UNSIGNED_POLICIES
+    return document
+
+
+def _pack(header: bytes, data: bytes, signature: bytes, *attachments: bytes) -> str:
+    return qrtext.pack(qrtext.QRParts(header, data, signature, attachments))
+
+
+def _signed_raw(signer: KeySigner, inflated: bytes, header_zip: str = "D1") -> str:
+    """A QR text whose payload is ``inflated`` exactly, signed by ``signer``: for cards the
+    issuer would never write (the verdict then shows what a verifier does with them). The
+    payload is compressed with ``D1`` whatever ``header_zip`` claims."""
+    data = deflate(inflated, "D1")
+    header, signature = sign_parts(data, signer, zip=header_zip)
+    return _pack(header, data, signature)
+
+
+def _signed_claims(signer: KeySigner, **changes: Any) -> str:
+    claims = _card().to_claims()
+    for name, value in changes.items():
+        if value is None:
+            del claims[name]
+        else:
+            claims[name] = value
+    return _signed_raw(signer, strictjson.dumps(claims))
+
+
+def _seconds(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def build() -> dict[str, Any]:
+    keys = _Keys()
+    issuing, other, es256 = keys.issuing, keys.other, keys.es256
+    bundle = _bundle(keys)
     tampered = qrtext.unpack(encode_card(_card(), issuing))
     tampered_payload = bytearray(tampered.payload)
     tampered_payload[-1] ^= 0x01
@@ -134,7 +258,7 @@ def build() -> dict[str, Any]:
     case("not-yet-valid", signed(_card(valid_from=AT + timedelta(days=1))), "hc", "NOT_YET_VALID")
     case("status-index-outside-list", signed(_card(status=StatusRef("1", 5000))), "hc",
          "STATUS_UNKNOWN")  # fmt: skip
-    case("status-list-too-old-for-policy", signed(minimal), "hc", "STATUS_UNKNOWN",
+    case("status-list-expired", signed(minimal), "hc", "STATUS_UNKNOWN",
          at=AT + timedelta(days=7, hours=1))  # fmt: skip
     case(
         "tampered-payload",
@@ -148,6 +272,7 @@ def build() -> dict[str, Any]:
     case("es256-default-algorithm", signed(minimal, es256), "hc", "VALID",
          claims=minimal.to_claims())  # fmt: skip
     case("wrong-prefix", "HC1:" + encode_card(minimal, issuing)[4:], "hc", "MALFORMED")
+    _more_cases(case, keys)
     return {
         "description": "fmcard card test vectors; see docs/FORMAT.md. Test keys only.",
         "keys": {
@@ -155,13 +280,212 @@ def build() -> dict[str, Any]:
             "issuer_ed25519_seed": ISSUER_SEED.hex(),
             "untrusted_ed25519_seed": OTHER_SEED.hex(),
             "issuer_p256_scalar": f"{ES256_SCALAR:064x}",
+            "compromised_ed25519_seed": COMPROMISED_SEED.hex(),
+            "retired_ed25519_seed": RETIRED_SEED.hex(),
         },
+        "leeway_seconds": 60,
+        "dictionary": DICTIONARY_FILE,
         "bundle": bundle,
         "cases": cases,
+        "bundle_updates": _bundle_updates(keys),
     }
+
+
+class _Case(Protocol):
+    """The ``case`` recorder of :func:`build`."""
+
+    def __call__(
+        self, name: str, qr: str, service: str, reason: str, at: datetime = ..., **extra: Any
+    ) -> None: ...
+
+
+def _more_cases(case: _Case, keys: _Keys) -> None:
+    """Vectors for every rule of docs/FORMAT.md that a verdict shows."""
+    issuing = keys.issuing
+    minimal = _card()
+    qr = encode_card(minimal, issuing)
+    parts = qrtext.unpack(qr)
+    # Section 1: size and white space.
+    case("too-large-4297-characters", "FM1:" + "0" * 4293, "hc", "TOO_LARGE")
+    case("too-large-4296-plus-5-spaces", "FM1:" + "0" * 4292 + " " * 5, "hc", "TOO_LARGE")
+    case("longest-text-after-stripping-is-not-too-large", "FM1:" + "0" * 4292 + "\r\n",
+         "hc", "MALFORMED")  # fmt: skip
+    case("scanner-line-ending-stripped", " \t" + qr + "\r\n", "hc", "VALID")
+    case("no-break-space-not-stripped", qr + "\u00a0", "hc", "MALFORMED")
+    case("base45-non-canonical-group", qr[:-3] + ":::", "hc", "MALFORMED")
+    # Section 2-3: container and header.
+    case("attachment-without-sd", _pack(parts.header, parts.payload, parts.signature, b"x"),
+         "hc", "MALFORMED")  # fmt: skip
+    case("compact-header-unknown-zip-code",
+         _pack(b"\x01\x02\x03" + issuing.kid.encode(), parts.payload, parts.signature),
+         "hc", "MALFORMED")  # fmt: skip
+    case("json-header-unknown-zip", _signed_raw(issuing, strictjson.dumps(minimal.to_claims()),
+         "D9"), "hc", "MALFORMED")  # fmt: skip
+    typ_header, typ_signature = sign_parts(parts.payload, issuing, typ="JWT", zip="D1")
+    case("json-header-with-typ", _pack(typ_header, parts.payload, typ_signature), "hc",
+         "MALFORMED")  # fmt: skip
+    # Section 4: compression and portrait.
+    deflated = _card(serial="VEC0000005")
+    case("zip-def-no-dictionary", encode_card(deflated, issuing, zip_name="DEF"), "hc", "VALID",
+         claims=deflated.to_claims())  # fmt: skip
+    claims_json = strictjson.dumps(minimal.to_claims())
+    case("empty-portrait-after-line-feed", _signed_raw(issuing, claims_json + b"\n"), "hc",
+         "MALFORMED")  # fmt: skip
+    case("portrait-not-avif-webp-jpeg", _signed_raw(issuing, claims_json + b"\nGIF89a" +
+         bytes(16)), "hc", "MALFORMED")  # fmt: skip
+    case("payload-not-deflate-signed", _signed_raw_data(issuing, b"\xff" * 8), "hc",
+         "MALFORMED")  # fmt: skip
+    case("payload-not-deflate-unsigned", _pack(parts.header, b"\xff" * 8, parts.signature),
+         "hc", "BAD_SIGNATURE")  # fmt: skip
+    # Section 5: claims.
+    case("unknown-claim", _signed_claims(issuing, pp="E12345678"), "hc", "MALFORMED")
+    case("sub-not-canonical", _signed_claims(issuing, sub="7kq4m-x9trn"), "hc", "MALFORMED")
+    case("name-not-nfc", _signed_claims(issuing, fn="MU\u0308LLER"), "hc", "MALFORMED")
+    case("name-with-bidi-override", _signed_claims(issuing, nn="\u202eOKONKWO"), "hc",
+         "MALFORMED")  # fmt: skip
+    case("version-bool", _signed_claims(issuing, v=True), "hc", "MALFORMED")
+    case("birth-date-month-and-day-unknown", _signed_claims(issuing, bd=19850000), "hc", "VALID")
+    case("birth-date-day-without-month", _signed_claims(issuing, bd=19850015), "hc", "MALFORMED")
+    case("birth-date-no-such-day", _signed_claims(issuing, bd=19850230), "hc", "MALFORMED")
+    case("birth-date-after-issue-date", _signed_claims(issuing, bd=20261102), "hc", "MALFORMED")
+    case("birth-year-before-1900", _signed_claims(issuing, bd=18991231), "hc", "MALFORMED")
+    nbf = _seconds(ISSUED)
+    case("validity-exactly-7320-days", _signed_claims(issuing, exp=nbf + 7320 * 86400), "hc",
+         "VALID")  # fmt: skip
+    case("validity-7320-days-and-1-second", _signed_claims(issuing, exp=nbf + 7320 * 86400 + 1),
+         "hc", "MALFORMED")  # fmt: skip
+    case("time-at-2100-refused", _signed_claims(issuing, exp=4102444800), "hc", "MALFORMED")
+    until = _seconds(AT)
+    case("entitlement-from-after-until",
+         _signed_claims(issuing, en={"hc": [until, until - 1]}), "hc", "MALFORMED")  # fmt: skip
+    case("entitlement-from-equals-until",
+         _signed_claims(issuing, en={"hc": [until, until]}), "hc", "MALFORMED")  # fmt: skip
+    case("entitlement-both-bounds-null",
+         _signed_claims(issuing, en={"hc": [None, None]}), "hc", "MALFORMED")  # fmt: skip
+    window = _card(
+        serial="VEC0000006", entitlements=(Entitlement("hc", AT, AT + timedelta(hours=1)),)
+    )
+    case("entitlement-from-is-inclusive", encode_card(window, issuing), "hc", "VALID")
+    case("entitlement-until-is-exclusive", encode_card(window, issuing), "hc", "NOT_ENTITLED",
+         at=AT + timedelta(hours=1))  # fmt: skip
+    case("entitlement-no-leeway", encode_card(window, issuing), "hc", "NOT_ENTITLED",
+         at=AT - timedelta(seconds=1))  # fmt: skip
+    holder = _card(serial="VEC0000007", holder_key={"jwk": HOLDER_JWK})
+    case("holder-key-cnf-accepted", encode_card(holder, issuing), "hc", "VALID",
+         claims=holder.to_claims())  # fmt: skip
+    disclosed = _card(serial="VEC0000008", disclosure_digests=(DIGEST,))
+    sd_parts = qrtext.unpack(encode_card(disclosed, issuing))
+    case("sd-digests-accepted", encode_card(disclosed, issuing), "hc", "VALID",
+         claims=disclosed.to_claims())  # fmt: skip
+    case("sd-digests-with-attachment-ignored",
+         _pack(sd_parts.header, sd_parts.payload, sd_parts.signature, b"a disclosure"),
+         "hc", "VALID")  # fmt: skip
+    case("card-of-another-issuer", _signed_claims(issuing, iss="CN-ZJ-OTHER"), "hc",
+         "UNKNOWN_KEY")  # fmt: skip
+    # Dates and leeway (60 seconds).
+    case("nbf-within-leeway", encode_card(_card(valid_from=AT + timedelta(seconds=60)),
+         issuing), "hc", "VALID")  # fmt: skip
+    case("nbf-past-leeway", encode_card(_card(valid_from=AT + timedelta(seconds=61)),
+         issuing), "hc", "NOT_YET_VALID")  # fmt: skip
+    case("exp-within-leeway", encode_card(_card(expires_at=AT - timedelta(seconds=59)),
+         issuing), "hc", "VALID")  # fmt: skip
+    case("exp-at-leeway", encode_card(_card(expires_at=AT - timedelta(seconds=60)),
+         issuing), "hc", "EXPIRED")  # fmt: skip
+    case("iat-in-the-future", encode_card(_card(issued_at=AT + timedelta(seconds=61)),
+         issuing), "hc", "NOT_YET_VALID")  # fmt: skip
+    case("iat-within-leeway", encode_card(_card(issued_at=AT + timedelta(seconds=60)),
+         issuing), "hc", "VALID")  # fmt: skip
+    # Section 9: key states and windows.
+    case("key-compromised", encode_card(minimal, keys.compromised), "hc", "KEY_COMPROMISED")
+    case("key-compromised-before-compromised-since", encode_card(minimal, keys.compromised),
+         "hc", "VALID", at=COMPROMISED_SINCE - timedelta(seconds=1))  # fmt: skip
+    case("key-compromised-payload-never-read",
+         _signed_raw_data(keys.compromised, b"\xff" * 8), "hc", "KEY_COMPROMISED")  # fmt: skip
+    old = RETIRED_UNTIL - timedelta(days=1)
+    case("retired-key-old-card", encode_card(_card(issued_at=old, valid_from=old),
+         keys.retired), "hc", "VALID")  # fmt: skip
+    late = RETIRED_UNTIL + timedelta(seconds=59)
+    case("retired-key-card-within-leeway", encode_card(_card(issued_at=late), keys.retired),
+         "hc", "VALID")  # fmt: skip
+    late = RETIRED_UNTIL + timedelta(seconds=60)
+    case("retired-key-card-after-valid-until", encode_card(_card(issued_at=late),
+         keys.retired), "hc", "UNKNOWN_KEY")  # fmt: skip
+    case("trust-list-expired", qr, "hc", "TRUST_LIST_EXPIRED", at=AT + timedelta(days=30))
+    # Section 8: status lists.
+    case("status-value-above-3", encode_card(_card(status=StatusRef("2", 5)), issuing), "hc",
+         "STATUS_UNKNOWN")  # fmt: skip
+    case("status-list-4-bits-valid", encode_card(_card(status=StatusRef("2", 6)), issuing),
+         "hc", "VALID")  # fmt: skip
+    case("status-list-of-unknown-list-id", encode_card(_card(status=StatusRef("9", 6)), issuing),
+         "hc", "STATUS_UNKNOWN")  # fmt: skip
+    # Section 10: policies. Banks' shipped policy: 24 hours (the bundle's unsigned attempt to
+    # allow 31 days is ignored); the status list was issued 2 hours before AT.
+    case("status-list-exactly-as-old-as-bank-policy", qr, "bk", "VALID",
+         at=AT + timedelta(hours=22))  # fmt: skip
+    case("status-list-too-old-for-policy", qr, "bk", "STATUS_UNKNOWN",
+         at=AT + timedelta(hours=22, seconds=1))  # fmt: skip
+    housing = _card(serial="VEC0000009", entitlements=(Entitlement("ho"), Entitlement("tr")))
+    case("signed-policy-portrait-missing", encode_card(housing, issuing), "ho",
+         "PORTRAIT_MISSING")  # fmt: skip
+    with_portrait = encode_card(housing, issuing, portrait=_portrait())
+    case("signed-policy-portrait-present", with_portrait, "ho", "VALID")
+    case("signed-policy-status-too-old", with_portrait, "ho", "STATUS_UNKNOWN",
+         at=AT + timedelta(hours=23))  # fmt: skip
+    case("unsigned-restriction-portrait-missing", encode_card(housing, issuing), "tr",
+         "PORTRAIT_MISSING")  # fmt: skip
+
+
+def _signed_raw_data(signer: KeySigner, data: bytes) -> str:
+    header, signature = sign_parts(data, signer, zip="D1")
+    return _pack(header, data, signature)
+
+
+def _bundle_updates(keys: _Keys) -> list[dict[str, Any]]:
+    """Updates of the main bundle (the held one): accepted, or refused keeping the held."""
+    status_2 = _status_list_2(keys)
+    updates: list[dict[str, Any]] = []
+
+    def update(name: str, document: dict[str, Any], outcome: str) -> None:
+        updates.append({"name": name, "at": AT.isoformat(), "update": document,
+                        "outcome": outcome})  # fmt: skip
+
+    update("identical-bundle", _bundle(keys), "accepted")
+    newer = _status_list_1(keys, issued_at=STATUS_ISSUED + timedelta(hours=1), revoke=30)
+    update("newer-status-list", _bundle(keys, status_lists=[newer, status_2]), "accepted")
+    older = _status_list_1(keys, issued_at=STATUS_ISSUED - timedelta(hours=1), revoke=30)
+    update("older-status-list", _bundle(keys, status_lists=[older, status_2]), "refused")
+    replay = _status_list_1(keys, revoke=30)
+    update("status-list-same-iat-different-content",
+           _bundle(keys, status_lists=[replay, status_2]), "refused")  # fmt: skip
+    update("trust-list-lower-version", _bundle(keys, trust_list=_trust_list(keys, 6)), "refused")
+    update("trust-list-higher-version", _bundle(keys, trust_list=_trust_list(keys, 8)),
+           "accepted")  # fmt: skip
+    forged_by_other = sign_status_list(
+        StatusList(1024, 2), uri=PREFIX + "1", signer=keys.other, issued_at=STATUS_ISSUED,
+        expires_at=AT + timedelta(days=7), ttl=3600,
+    )  # fmt: skip
+    update("one-status-list-by-an-untrusted-key",
+           _bundle(keys, status_lists=[forged_by_other, status_2]), "refused")  # fmt: skip
+    update("status-list-signed-by-compromised-key", _bundle(keys, status_lists=[
+        sign_status_list(StatusList(1024, 2), uri=PREFIX + "1", signer=keys.compromised,
+                         issued_at=STATUS_ISSUED + timedelta(hours=1),
+                         expires_at=AT + timedelta(days=7), ttl=3600), status_2]),
+           "refused")  # fmt: skip
+    update("signed-policy-lower-version",
+           _bundle(keys, signed_policies=[_signed_policies(keys, version=1, hours=48)]),
+           "refused")  # fmt: skip
+    update("signed-policy-same-version-different-content",
+           _bundle(keys, signed_policies=[_signed_policies(keys, version=2, hours=48)]),
+           "refused")  # fmt: skip
+    update("signed-policy-dropped", _bundle(keys, signed_policies=[]), "refused")
+    update("signed-policy-higher-version",
+           _bundle(keys, signed_policies=[_signed_policies(keys, version=3, hours=48)]),
+           "accepted")  # fmt: skip
+    return updates
 
 
 if __name__ == "__main__":
     path = HERE / "cards.json"
     path.write_text(json.dumps(build(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {path}")
+    (HERE / DICTIONARY_FILE).write_bytes(DICTIONARY_1)
+    print(f"wrote {path} and {HERE / DICTIONARY_FILE}")
