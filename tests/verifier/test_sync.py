@@ -212,6 +212,28 @@ def test_a_status_list_rollback_is_refused(
     assert "rollback" in refused.error
 
 
+def test_a_different_status_list_of_the_same_second_is_refused(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    """The held list revokes card 7; a list signed in the same second without the revocation
+    is refused and the station keeps the revocation."""
+    served, url = site
+    before_revocation = publish(fresh_authority, status_age=HOUR)
+    fresh_authority.statuses[7] = 1
+    served.put(publish(fresh_authority, status_age=HOUR))
+    assert sync(station, url, at=NOW).ok
+    before = (station.directory / BUNDLE_FILE).read_bytes()
+    served.put(before_revocation)
+    refused = sync(station, url, at=NOW + HOUR)
+    assert refused.error is not None
+    assert "claims the held issue time" in refused.error
+    assert (station.directory / BUNDLE_FILE).read_bytes() == before
+    held = station.load(at=NOW + HOUR)
+    assert held is not None
+    (token,) = held.status_lists.values()
+    assert token.statuses[7] == 1
+
+
 def test_a_bundle_of_another_authority_is_refused_after_pinning(
     fresh_authority: Authority, site: tuple[Site, str], station: StationData
 ) -> None:
