@@ -40,7 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import KeysError
-from keys.jwk import PublicKey, key_thumbprint, public_jwk, public_key_from_jwk
+from keys.jwk import (
+    THUMBPRINT_LENGTH,
+    PublicKey,
+    is_thumbprint,
+    key_thumbprint,
+    public_jwk,
+    public_key_from_jwk,
+)
 from keys.status_list import StatusListToken, read_status_list
 from keys.store import write_file
 from keys.trust_list import TrustedIssuer, TrustList, verify_trust_list
@@ -160,6 +167,22 @@ class Bundle:
         version (see the module docstring); this bundle stays as it is whatever happens.
         """
         return Bundle.from_json(document, at=at, pinned_anchors=self.anchors, current=self)
+
+    def require_anchor(self, thumbprint: str | None) -> None:
+        """Refuse this bundle unless one of its anchors has the full RFC 7638 ``thumbprint``
+        (``None``: no pin given). A short kid is not accepted: 48 bits can be ground."""
+        if thumbprint is None:
+            return
+        if not is_thumbprint(thumbprint):
+            raise BundleError(
+                f"the anchor thumbprint {thumbprint!r} is not a full RFC 7638 SHA-256 "
+                f"thumbprint ({THUMBPRINT_LENGTH} base64url characters)"
+            )
+        found = sorted(key_thumbprint(key) for key in self.anchors)
+        if thumbprint not in found:
+            raise BundleError(
+                f"the bundle's trust anchor {', '.join(found)} is not the expected {thumbprint!r}"
+            )
 
     def policy(self, service: str) -> Policy:
         """The policy for ``service``: the bundle's effective one, or the shipped default."""
