@@ -125,7 +125,7 @@ class StatusListToken:
     ttl: int | None
     statuses: StatusList
     kid: str
-    key_thumbprint: str = ""
+    key_thumbprint: str
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def same_content(self, other: StatusListToken) -> bool:
