@@ -231,7 +231,8 @@ def _init(args: argparse.Namespace, now: datetime) -> int:
     )
     ring = workspace.keyring
     print(f"created workspace {directory}")
-    print(f"  trust anchor kid: {ring.anchor_kid}  (counters pin this)")
+    print(f"  trust anchor:     {ring.anchor_thumbprint(workspace.passphrase)}")
+    print("                    (counters pin it: fmcard-verify sync --anchor-thumbprint ...)")
     print(f"  issuing key kid:  {ring.active_record(now).kid}")
     return 0
 
@@ -265,7 +266,8 @@ def _issue(workspace: Workspace, args: argparse.Namespace, now: datetime) -> int
 def _keys(workspace: Workspace, args: argparse.Namespace, now: datetime) -> int:
     ring = workspace.keyring
     if args.key_command == "list":
-        print(f"trust anchor  {ring.anchor_kid}")
+        anchor = ring.anchor_thumbprint(workspace.passphrase)
+        print(f"trust anchor  {ring.anchor_kid}  thumbprint {anchor}")
         for record in ring.keys:
             until = f" until {record.valid_until:%Y-%m-%d %H:%M}" if record.valid_until else ""
             print(

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field as DbField
 from sqlmodel import SQLModel
 
@@ -167,6 +167,14 @@ class StatusListRecord(SQLModel, table=True):
     bits: int = 2
     size: int
     created_at: datetime = DbField(default_factory=utcnow)
+    last_iat: int | None = DbField(default=None, sa_type=BigInteger)
+    """``iat`` (seconds since 1970) of the last signed list: the next is signed later, so no
+    two different lists share an ``iat`` (counters refuse that as a rollback). Only the
+    publisher writes it, under this row's lock."""
+    signed_digest: str | None = DbField(default=None, max_length=64)
+    """Digest of the statuses the last signed list was made from."""
+    signed_token: str | None = DbField(default=None, sa_column=Column(Text, nullable=True))
+    """The last signed list: every instance serves the same document until it changes."""
 
 
 class AuditRecord(SQLModel, table=True):

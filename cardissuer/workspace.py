@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,18 +190,23 @@ class Workspace:
     def publish_status_lists(
         self, *, at: datetime, validity: timedelta, ttl: timedelta
     ) -> list[str]:
-        """Sign every status list with the active key; write and return the tokens."""
+        """Sign every status list with the active key; write and return the tokens.
+
+        Each list is signed with ``iat = max(at, its last iat + 1 s)`` (kept in
+        ``status/<id>.iat``): counters refuse a different list with the ``iat`` they hold, so
+        two publications within one second must not share it."""
         with self.locked():
             ring = self.keyring
             signer = ring.signer(at, self.passphrase)
             tokens = []
             for list_id in self._list_ids():
+                issued = self._next_iat(list_id, at)
                 token = sign_status_list(
                     self._statuses(list_id),
                     uri=ring.issuer.status_uri_prefix + list_id,
                     signer=signer,
-                    issued_at=at,
-                    expires_at=at + validity,
+                    issued_at=issued,
+                    expires_at=issued + validity,
                     ttl=int(ttl.total_seconds()),
                 )
                 write_file(
@@ -245,6 +250,20 @@ class Workspace:
         empty = bytes(LIST_SIZE * STATUS_BITS // 8)
         write_file(self._list_path(list_id, "bin"), empty)
         write_file(self._list_path(list_id, "used"), bytes(LIST_SIZE // 8))
+
+    def _next_iat(self, list_id: str, at: datetime) -> datetime:
+        """The ``iat`` of the list's next signature, recorded before it is used (the caller
+        holds the workspace lock)."""
+        path = self._list_path(list_id, "iat")
+        try:
+            last = int(path.read_text(encoding="ascii"))
+        except FileNotFoundError:
+            last = 0
+        except ValueError:
+            raise WorkspaceError(f"{path} is damaged: it must hold one integer") from None
+        iat = max(int(at.timestamp()), last + 1)
+        write_file(path, str(iat).encode("ascii"))
+        return datetime.fromtimestamp(iat, UTC)
 
     def _statuses(self, list_id: str) -> StatusList:
         return StatusList(LIST_SIZE, STATUS_BITS, self._list_path(list_id, "bin").read_bytes())

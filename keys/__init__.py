@@ -16,7 +16,7 @@ from keys.errors import (
     TrustListExpiredError,
     UnsupportedKeyError,
 )
-from keys.jwk import generate, kid_of, public_jwk, public_key_from_jwk
+from keys.jwk import generate, key_thumbprint, kid_of, public_jwk, public_key_from_jwk
 from keys.jws import VerificationKey
 from keys.keyring import IssuerInfo, KeyRing
 from keys.signer import KeySigner, Signer
@@ -54,6 +54,7 @@ __all__ = [
     "VerificationKey",
     "encode_card",
     "generate",
+    "key_thumbprint",
     "kid_of",
     "public_jwk",
     "public_key_from_jwk",

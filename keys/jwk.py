@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -26,7 +27,12 @@ ALGORITHMS = (ES256, EDDSA)
 
 KID_LENGTH = 8
 """Characters of the base64url thumbprint kept as ``kid`` (48 bits). Two keys of one issuer
-sharing a short kid is harmless: verifiers try every key with that kid."""
+sharing a short kid is harmless: verifiers try every key with that kid. A kid is a lookup
+hint only: 48 bits can be ground to collide, so wherever a key's identity decides trust
+(the pinned anchor, who owns a status list or a policy token) the full thumbprint is compared."""
+THUMBPRINT_LENGTH = 43
+"""Characters of a full RFC 7638 SHA-256 thumbprint in base64url without padding."""
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def generate(algorithm: str = ES256) -> PrivateKey:
@@ -72,6 +78,16 @@ def thumbprint(jwk: dict[str, Any]) -> str:
     required = ("crv", "kty", "x", "y") if jwk.get("kty") == "EC" else ("crv", "kty", "x")
     canonical = json.dumps({name: jwk[name] for name in required}, separators=(",", ":"))
     return _b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def key_thumbprint(key: PrivateKey | PublicKey) -> str:
+    """Return the full RFC 7638 SHA-256 thumbprint of ``key``: its identity."""
+    return thumbprint(public_jwk(key))
+
+
+def is_thumbprint(text: str) -> bool:
+    """Whether ``text`` has the shape of a full SHA-256 thumbprint (43 base64url characters)."""
+    return _THUMBPRINT.fullmatch(text) is not None
 
 
 def kid_of(key: PrivateKey | PublicKey) -> str:

@@ -28,6 +28,7 @@ from keys.jwk import (
     algorithm_of,
     generate,
     jwks,
+    key_thumbprint,
     kid_of,
     public_jwk,
     public_key_from_jwk,
@@ -177,6 +178,11 @@ class KeyRing:
 
     def anchor_public_key(self, passphrase: Passphrase) -> PublicKey:
         return self.anchor_signer(passphrase).public_key
+
+    def anchor_thumbprint(self, passphrase: Passphrase) -> str:
+        """The anchor's full RFC 7638 thumbprint: what counters pin (``anchor_kid`` is only
+        its first characters, too short to decide trust)."""
+        return key_thumbprint(self.anchor_public_key(passphrase))
 
     def rotate(
         self, passphrase: Passphrase, *, at: datetime, announce: timedelta, algorithm: str = ES256

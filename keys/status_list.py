@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import enum
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from keys.errors import SignedDocumentError, StatusListError
+from keys.jwk import key_thumbprint
 from keys.jws import VerificationKey, b64url, b64url_decode, decode_jwt, encode_jwt
 from keys.signer import Signer
 from schemas.errors import EncodingError
@@ -108,7 +111,13 @@ class StatusList:
 
 @dataclass(frozen=True, slots=True)
 class StatusListToken:
-    """A verified status list token."""
+    """A verified status list token.
+
+    ``kid`` is the header's lookup hint; ``key_thumbprint`` (the RFC 7638 thumbprint of the
+    key that verified it) is what identifies the signer when ownership is decided. ``claims``
+    are the verified payload claims: two tokens with the same ``iat`` are the same list only
+    when these are equal.
+    """
 
     uri: str
     issued_at: datetime
@@ -116,6 +125,13 @@ class StatusListToken:
     ttl: int | None
     statuses: StatusList
     kid: str
+    key_thumbprint: str
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def same_content(self, other: StatusListToken) -> bool:
+        """Whether ``other`` signs exactly the claims of this token (the signature may
+        differ: ES256 signatures are randomised)."""
+        return dict(self.claims) == dict(other.claims)
 
 
 def sign_status_list(
@@ -171,4 +187,6 @@ def read_status_list(token: str, *, keys: list[VerificationKey]) -> StatusListTo
         ttl=claims.get("ttl"),
         statuses=StatusList.from_lst(body["lst"], body["bits"]),
         kid=key.kid,
+        key_thumbprint=key_thumbprint(key.public_key),
+        claims=MappingProxyType(claims),
     )

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keys.errors import RollbackError, SignedDocumentError, TrustListExpiredError
-from keys.jwk import PublicKey, kid_of, public_jwk, public_key_from_jwk
+from keys.jwk import PublicKey, key_thumbprint, kid_of, public_jwk, public_key_from_jwk
 from keys.jws import VerificationKey, decode_jwt, encode_jwt
 from keys.signer import Signer
 from schemas import strictjson
@@ -58,10 +58,13 @@ class TrustedKey:
     valid_until: datetime | None = None
     compromised_since: datetime | None = None
     kid: str = field(default="")
+    thumbprint: str = field(default="", init=False, repr=False, compare=False)
+    """The key's full RFC 7638 thumbprint: its identity (``kid`` is only a lookup hint)."""
 
     def __post_init__(self) -> None:
         if not self.kid:
             object.__setattr__(self, "kid", kid_of(self.public_key))
+        object.__setattr__(self, "thumbprint", key_thumbprint(self.public_key))
 
     @property
     def verification_key(self) -> VerificationKey:

@@ -15,8 +15,20 @@ A bundle is verified when it is loaded, never trusted as it is: the trust list m
 by a pinned anchor (the counter's own pin, or on first install the bundle's ``anchors``), and
 each status list and policy token by a key of its issuer that the trust list does not mark
 compromised. The unsigned ``policies`` can only make policies stricter
-(:mod:`verifier.policy`). :meth:`Bundle.update` takes a newer bundle and refuses one that goes
-back in time: trust list, status lists and signed policies.
+(:mod:`verifier.policy`).
+
+:meth:`Bundle.update` takes a newer bundle and refuses one that goes back in time or rewrites
+what is held under the same version:
+
+* trust list: ``ver`` lower than the held one, or equal with different claims;
+* status list (per URI): ``iat`` lower than the held one, or equal with different claims; a
+  held list cannot be dropped while the new trust list still names an issuer owning its URI
+  (else an older list could come back in a later bundle);
+* signed policies (per issuer): ``ver`` lower, or equal with different claims; held policies
+  cannot be dropped while the new trust list still names their issuer.
+
+Identical documents are accepted as "no change". Keys are identified by their full RFC 7638
+thumbprint wherever identity decides trust; a ``kid`` only finds candidate keys.
 """
 
 from __future__ import annotations
@@ -28,7 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import KeysError
-from keys.jwk import PublicKey, kid_of, public_jwk, public_key_from_jwk
+from keys.jwk import (
+    THUMBPRINT_LENGTH,
+    PublicKey,
+    is_thumbprint,
+    key_thumbprint,
+    public_jwk,
+    public_key_from_jwk,
+)
 from keys.status_list import StatusListToken, read_status_list
 from keys.store import write_file
 from keys.trust_list import TrustedIssuer, TrustList, verify_trust_list
@@ -91,14 +110,15 @@ class Bundle:
                 current=current.trust_list if current else None,
                 allow_expired=current is None,
             )
-            if kid_of(signer) not in {kid_of(anchor) for anchor in anchors}:
+            if key_thumbprint(signer) not in {key_thumbprint(anchor) for anchor in anchors}:
                 # Signed by an anchor the held list announced: the anchor has rotated, and
                 # from now on only the new one is pinned.
                 anchors = (signer,)
-            tokens = tuple(document.get("status_lists", []))
-            status_lists = {
-                status.uri: status for status in (_read_status(t, trust_list, at) for t in tokens)
-            }
+            tokens = tuple(_list(document, "status_lists"))
+            status_lists: dict[str, StatusListToken] = {}
+            for status in (_read_status(t, trust_list, at) for t in tokens):
+                if status_lists.setdefault(status.uri, status) is not status:
+                    raise BundleError(f"bundle has two status lists for {status.uri}")
             signed = tuple(
                 read_signed_policies(t, trust_list, at=at)
                 for t in _list(document, "signed_policies")
@@ -116,8 +136,8 @@ class Bundle:
         if len(set(issuers)) != len(issuers):
             raise BundleError("bundle has two policy tokens of one issuer")
         if current is not None:
-            _refuse_older_status(current, status_lists)
-            _refuse_older_policies(current, signed)
+            _refuse_older_status(current, status_lists, trust_list)
+            _refuse_older_policies(current, signed, trust_list)
         services = {p.service for s in signed for p in s.policies} | {p.service for p in unsigned}
         policies = {
             service: effective_policy(service, signed=signed, local=unsigned)
@@ -143,10 +163,26 @@ class Bundle:
     def update(self, document: Any, *, at: datetime) -> Bundle:
         """Return the bundle that ``document`` makes, verified against this one's anchors.
 
-        Refuses an expired trust list, a lower trust list version, and status lists older than
-        the ones held; this bundle stays as it is whatever happens.
+        Refuses an expired trust list and anything that goes back in time or rewrites a held
+        version (see the module docstring); this bundle stays as it is whatever happens.
         """
         return Bundle.from_json(document, at=at, pinned_anchors=self.anchors, current=self)
+
+    def require_anchor(self, thumbprint: str | None) -> None:
+        """Refuse this bundle unless one of its anchors has the full RFC 7638 ``thumbprint``
+        (``None``: no pin given). A short kid is not accepted: 48 bits can be ground."""
+        if thumbprint is None:
+            return
+        if not is_thumbprint(thumbprint):
+            raise BundleError(
+                f"the anchor thumbprint {thumbprint!r} is not a full RFC 7638 SHA-256 "
+                f"thumbprint ({THUMBPRINT_LENGTH} base64url characters)"
+            )
+        found = sorted(key_thumbprint(key) for key in self.anchors)
+        if thumbprint not in found:
+            raise BundleError(
+                f"the bundle's trust anchor {', '.join(found)} is not the expected {thumbprint!r}"
+            )
 
     def policy(self, service: str) -> Policy:
         """The policy for ``service``: the bundle's effective one, or the shipped default."""
@@ -209,7 +245,7 @@ def _read_status(token: object, trust_list: TrustList, at: datetime) -> StatusLi
     ]
     status = read_status_list(token, keys=keys)
     owner = status_list_owner(trust_list, status.uri)
-    if owner is None or not any(key.kid == status.kid for key in owner.keys):
+    if owner is None or not any(key.thumbprint == status.key_thumbprint for key in owner.keys):
         raise BundleError(f"status list {status.uri} is not signed by the issuer that owns it")
     return status
 
@@ -228,13 +264,18 @@ def _list(document: dict[str, Any], name: str) -> list[Any]:
     return value
 
 
-def _refuse_older_policies(current: Bundle, new: tuple[SignedPolicies, ...]) -> None:
-    """An issuer's policies only move forward, and once held they cannot be dropped (an
-    issuer withdraws its policies by signing an empty list)."""
+def _refuse_older_policies(
+    current: Bundle, new: tuple[SignedPolicies, ...], trust_list: TrustList
+) -> None:
+    """An issuer's policies only move forward, and once held they cannot be dropped while the
+    trust list still names the issuer (an issuer withdraws its policies by signing an empty
+    list); a different document under the held version is refused like an older one."""
     fresh = {signed.issuer_id: signed for signed in new}
     for held in current.signed_policies:
         candidate = fresh.get(held.issuer_id)
         if candidate is None:
+            if trust_list.issuer(held.issuer_id) is None:
+                continue  # the issuer is no longer trusted: its policies go with it
             raise BundleError(f"bundle drops the signed policies of {held.issuer_id}")
         if candidate.version < held.version:
             raise BundleError(
@@ -247,8 +288,23 @@ def _refuse_older_policies(current: Bundle, new: tuple[SignedPolicies, ...]) -> 
             )
 
 
-def _refuse_older_status(current: Bundle, new: dict[str, StatusListToken]) -> None:
+def _refuse_older_status(
+    current: Bundle, new: dict[str, StatusListToken], trust_list: TrustList
+) -> None:
+    """A status list only moves forward: ``iat`` is one-second precise, so a different list
+    with the held ``iat`` is refused like an older one (else a list signed in the same second
+    as a revocation could undo it). A held list cannot be dropped while its URI still has an
+    owner, or an older list could come back in the bundle after."""
     for uri, held in current.status_lists.items():
         fresh = new.get(uri)
-        if fresh is not None and fresh.issued_at < held.issued_at:
+        if fresh is None:
+            if status_list_owner(trust_list, uri) is None:
+                continue  # no trusted issuer owns it any more
+            raise BundleError(f"bundle drops the held status list {uri}")
+        if fresh.issued_at < held.issued_at:
             raise BundleError(f"status list {uri} is older than the one held (rollback)")
+        if fresh.issued_at == held.issued_at and not fresh.same_content(held):
+            raise BundleError(
+                f"a different status list {uri} claims the held issue time "
+                f"{held.issued_at:%Y-%m-%d %H:%M:%S} UTC (rollback)"
+            )

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from keys.jwk import kid_of
 from schemas import code as foreigner_code
 from verifier._image import qr_texts_from_image
 from verifier.bundle import Bundle
@@ -69,9 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(BUNDLE_ENV),
         help=f"verifier bundle file (default: ${BUNDLE_ENV})",
     )
-    parser.add_argument(
-        "--anchor-kid",
-        help="refuse the bundle unless its trust anchor has this key id (pin it on install)",
+    add_anchor_arguments(
+        parser, "refuse the bundle unless its trust anchor has this full SHA-256 thumbprint"
     )
     _add_service_arguments(parser)
     parser.add_argument(
@@ -86,6 +84,66 @@ def build_parser() -> argparse.ArgumentParser:
         "  fmcard-verify policy --help    the policy a counter applies"
     )
     return parser
+
+
+ANCHOR_KID_REFUSED = (
+    "--anchor-kid is not accepted: a short key id can be forged; give the trust anchor's full "
+    "SHA-256 thumbprint (43 characters, printed by 'fmcard init' and 'fmcard keys list') "
+    "with --anchor-thumbprint"
+)
+
+
+def add_anchor_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--anchor-thumbprint``, and ``--anchor-kid`` kept only to say what to use instead."""
+    parser.add_argument("--anchor-thumbprint", metavar="THUMBPRINT", help=help_text)
+    parser.add_argument("--anchor-kid", metavar="KID", help="refused: use --anchor-thumbprint")
+
+
+def anchor_thumbprint(args: argparse.Namespace) -> str | None:
+    """The pinned anchor's thumbprint from the command line; refuse a bare kid."""
+    if args.anchor_kid is not None:
+        raise UsageError(ANCHOR_KID_REFUSED)
+    value: str | None = args.anchor_thumbprint
+    return value
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``, letting an option's value begin with ``-``.
+
+    argparse takes the ``-sAL5...`` of ``--anchor-thumbprint -sAL5...`` for an unknown option
+    and stops with "expected one argument"; one thumbprint in 64 starts with ``-``. Each
+    value-taking long option followed by a separate value is joined into ``--option=value``
+    first, which argparse reads as it is.
+    """
+    return parser.parse_args(join_option_values(parser, argv))
+
+
+def join_option_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--option value`` written ``--option=value`` for every long option of
+    ``parser`` that takes one value (also when abbreviated, as argparse allows)."""
+    long_options = {
+        option: action.nargs is None
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item == "--":
+            out.append(item)
+            out.extend(items)
+            break
+        matches = [item] if item in long_options else []
+        if not matches and item.startswith("--") and "=" not in item:
+            matches = [option for option in long_options if option.startswith(item)]
+        if len(matches) == 1 and long_options[matches[0]]:
+            value = next(items, None)
+            if value is not None:
+                out.append(f"{item}={value}")
+                continue
+        out.append(item)
+    return out
 
 
 def _add_service_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,12 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return station_cli.main(arguments[0], arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(arguments)
+    args = parse_arguments(parser, arguments)
     try:
+        pinned = anchor_thumbprint(args)
         at = _parse_at(args.at)
         service, _ = service_of(args.counter, args.service)
         local = _local_policies(args.policy)
-        bundle = _load_bundle(args.bundle, args.anchor_kid, at)
+        bundle = _load_bundle(args.bundle, pinned, at)
         qr_text = _read_input(args)
         result = Verifier(bundle, policies=local).verify(qr_text, service=service, at=at)
     except (UsageError, VerifierError) as exc:
@@ -188,12 +247,11 @@ def _parse_at(text: str | None) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _load_bundle(path: Path | None, anchor_kid: str | None, at: datetime) -> Bundle:
+def _load_bundle(path: Path | None, thumbprint: str | None, at: datetime) -> Bundle:
     if path is None:
         raise UsageError(f"no bundle: give --bundle FILE or set {BUNDLE_ENV}")
     bundle = Bundle.load(path, at=at)
-    if anchor_kid is not None and anchor_kid not in {kid_of(k) for k in bundle.anchors}:
-        raise UsageError(f"the bundle's trust anchor is not the pinned key {anchor_kid!r}")
+    bundle.require_anchor(thumbprint)
     return bundle
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import KeysError
+from keys.jwk import key_thumbprint
 from keys.jws import VerificationKey, decode_jwt, encode_jwt
 from keys.signer import Signer
 from keys.trust_list import TrustList
@@ -300,7 +301,8 @@ def read_signed_policies(token: Any, trust_list: TrustList, *, at: datetime) -> 
         raise VerifierError(f"signed policies refused: {exc}") from None
     _check_policy_claims(claims)
     issuer = trust_list.issuer(claims["iss"])
-    if issuer is None or not any(key.public_key is signer.public_key for key in issuer.keys):
+    signed_by = key_thumbprint(signer.public_key)
+    if issuer is None or not any(key.thumbprint == signed_by for key in issuer.keys):
         raise VerifierError(f"signed policies are not signed by a key of {claims['iss']!r}")
     policies = tuple(Policy.from_json(p) for p in claims["policies"])
     return SignedPolicies(

@@ -35,7 +35,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from keys.jwk import kid_of
 from schemas import code as foreigner_code
 from schemas.errors import SchemaError
 from schemas.payload import portrait_media_type
@@ -102,10 +101,11 @@ class BundleHolder:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_file(cls, path: Path, *, at: datetime, anchor_kid: str | None = None) -> BundleHolder:
+    def from_file(
+        cls, path: Path, *, at: datetime, anchor_thumbprint: str | None = None
+    ) -> BundleHolder:
         bundle = Bundle.load(path, at=at)
-        if anchor_kid is not None and anchor_kid not in {kid_of(k) for k in bundle.anchors}:
-            raise BundleError(f"the bundle's trust anchor is not the pinned key {anchor_kid!r}")
+        bundle.require_anchor(anchor_thumbprint)
         return cls(path, bundle)
 
     @classmethod

@@ -15,9 +15,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from keys.jwk import kid_of
+from keys.jwk import key_thumbprint, kid_of
 from verifier.bundle import Bundle
-from verifier.cli import BUNDLE_ENV, UsageError, _add_service_arguments, service_of
+from verifier.cli import (
+    BUNDLE_ENV,
+    UsageError,
+    _add_service_arguments,
+    add_anchor_arguments,
+    anchor_thumbprint,
+    parse_arguments,
+    service_of,
+)
 from verifier.errors import VerifierError
 from verifier.policy import (
     SHOWABLE_FIELDS,
@@ -92,8 +100,8 @@ def serve_parser() -> argparse.ArgumentParser:
             "'fmcard-verify sync' keeps in the data directory); reloaded when it changes"
         ),
     )
-    parser.add_argument(
-        "--anchor-kid", help="with --bundle: refuse it unless its trust anchor has this key id"
+    add_anchor_arguments(
+        parser, "with --bundle: refuse it unless its trust anchor has this full SHA-256 thumbprint"
     )
     _data_dir_argument(parser)
     _add_service_arguments(parser)
@@ -138,7 +146,8 @@ def sync_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "examples:\n"
-            "  fmcard-verify sync --from https://fmcard.example/bundle.json --anchor-kid kPrK_qmx\n"
+            "  fmcard-verify sync --from https://fmcard.example/bundle.json \\\n"
+            "      --anchor-thumbprint kPrK_qmxRYjr1ZzLIKGpQRa0t8W0rV9aQvS7J3Xb4sE\n"
             "  fmcard-verify sync --from /media/usb          # bundle.json on a USB stick\n"
             "  fmcard-verify sync                            # the same source as last time\n"
             "  fmcard-verify sync --status --counter bank    # only report the data's age"
@@ -151,9 +160,10 @@ def sync_parser() -> argparse.ArgumentParser:
         metavar="URL-OR-PATH",
         help="the bundle's URL, file, or a directory holding bundle.json (default: last source)",
     )
-    parser.add_argument(
-        "--anchor-kid",
-        help="first sync: pin the trust anchor only if its key id is this (strongly advised)",
+    add_anchor_arguments(
+        parser,
+        "first sync: pin the trust anchor only if its full SHA-256 thumbprint (43 characters) "
+        "is this (strongly advised)",
     )
     _data_dir_argument(parser)
     _add_service_arguments(parser)
@@ -185,7 +195,7 @@ def policy_parser() -> argparse.ArgumentParser:
 def main(command: str, argv: Sequence[str]) -> int:
     handlers = {"serve": _serve, "sync": _sync, "policy": _policy}
     parsers = {"serve": serve_parser, "sync": sync_parser, "policy": policy_parser}
-    args = parsers[command]().parse_args(list(argv))
+    args = parse_arguments(parsers[command](), list(argv))
     try:
         return handlers[command](args)
     except (UsageError, VerifierError) as exc:
@@ -206,12 +216,15 @@ def _serve(args: argparse.Namespace) -> int:
     local = _local(args.policy)
     data = StationData(args.data_dir or default_data_dir())
     at = _now()
+    pinned = anchor_thumbprint(args)
     if args.bundle is not None:
-        holder = BundleHolder.from_file(args.bundle, at=at, anchor_kid=args.anchor_kid)
+        holder = BundleHolder.from_file(args.bundle, at=at, anchor_thumbprint=pinned)
         station_data = None
     else:
-        if args.anchor_kid:
-            raise UsageError("--anchor-kid goes with --bundle (sync pins the data directory's)")
+        if pinned is not None:
+            raise UsageError(
+                "--anchor-thumbprint goes with --bundle (sync pins the data directory's)"
+            )
         holder = BundleHolder.from_data_dir(data, at=at)
         station_data = data
     log = None
@@ -273,6 +286,7 @@ def _stop(_signum: int, _frame: object) -> None:
 
 def _sync(args: argparse.Namespace) -> int:
     data = StationData(args.data_dir or default_data_dir())
+    pinned = anchor_thumbprint(args)
     service, _ = service_of(args.counter, args.service)
     local = _local(args.policy)
     at = _now()
@@ -291,7 +305,7 @@ def _sync(args: argparse.Namespace) -> int:
         data,
         source,
         at=at,
-        anchor_kid=args.anchor_kid,
+        anchor_thumbprint=pinned,
         timeout=args.timeout,
         max_bytes=args.max_bytes,
     )
@@ -305,8 +319,8 @@ def _sync(args: argparse.Namespace) -> int:
         if outcome.not_modified:
             _say(f"not modified: {source}")
         elif outcome.first_install and outcome.bundle is not None:
-            kids = ", ".join(kid_of(k) for k in outcome.bundle.anchors)
-            _say(f"installed the first bundle from {source}; pinned trust anchor {kids}")
+            pins = ", ".join(key_thumbprint(k) for k in outcome.bundle.anchors)
+            _say(f"installed the first bundle from {source}; pinned trust anchor {pins}")
         else:
             _say(f"installed a new bundle from {source}")
         for note in outcome.notes:
@@ -346,6 +360,7 @@ def _status_json(
         )
     if bundle is not None:
         out["anchors"] = [kid_of(k) for k in bundle.anchors]
+        out["anchor_thumbprints"] = [key_thumbprint(k) for k in bundle.anchors]
         out["age"] = data_age(bundle, at=at, policy=policy).to_json()
     return out
 

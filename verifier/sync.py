@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import KeysError
-from keys.jwk import PublicKey, kid_of, public_jwk, public_key_from_jwk
+from keys.jwk import PublicKey, key_thumbprint, kid_of, public_jwk, public_key_from_jwk
 from keys.store import write_file
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
@@ -145,10 +145,10 @@ class StationData:
             self._write_anchors(new)
             bundle.save(self.bundle_path)
             return
-        old_kids = {kid_of(key) for key in previous}
-        rotating = old_kids != {kid_of(key) for key in new}
+        old = {key_thumbprint(key) for key in previous}
+        rotating = old != {key_thumbprint(key) for key in new}
         if rotating:
-            self._write_anchors(previous + tuple(k for k in new if kid_of(k) not in old_kids))
+            self._write_anchors(previous + tuple(k for k in new if key_thumbprint(k) not in old))
         bundle.save(self.bundle_path)
         if rotating:
             self._write_anchors(new)
@@ -186,6 +186,7 @@ class StationData:
             "pinned": "fmcard trust anchors; replace only from a trusted medium",
             "anchors": [public_jwk(key) for key in anchors],
             "kids": [kid_of(key) for key in anchors],
+            "thumbprints": [key_thumbprint(key) for key in anchors],
         }
         write_file(self.directory / ANCHORS_FILE, (json.dumps(document, indent=1) + "\n").encode())
 
@@ -303,7 +304,7 @@ def sync(
     source: str,
     *,
     at: datetime,
-    anchor_kid: str | None = None,
+    anchor_thumbprint: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> SyncOutcome:
@@ -332,7 +333,9 @@ def sync(
                 state.last_success, state.last_error = at, None
                 data.save_state(state)
                 return SyncOutcome(held, not_modified=True)
-            new = _verify(fetched.body or b"", held, pinned, at=at, anchor_kid=anchor_kid)
+            new = _verify(
+                fetched.body or b"", held, pinned, at=at, anchor_thumbprint=anchor_thumbprint
+            )
         except VerifierError as exc:
             state.last_error = str(exc)
             data.save_state(state)
@@ -343,8 +346,9 @@ def sync(
         state.last_success, state.installed_at, state.last_error = at, at, None
         data.save_state(state)
         notes: tuple[str, ...] = ()
-        if pinned is not None and {kid_of(k) for k in pinned} != {kid_of(k) for k in new.anchors}:
-            notes = (f"trust anchor rotated to {', '.join(kid_of(k) for k in new.anchors)}",)
+        rotated = {key_thumbprint(k) for k in new.anchors}
+        if pinned is not None and {key_thumbprint(k) for k in pinned} != rotated:
+            notes = (f"trust anchor rotated to {', '.join(sorted(rotated))}",)
         return SyncOutcome(new, installed=True, first_install=pinned is None, notes=notes)
 
 
@@ -354,11 +358,12 @@ def _verify(
     pinned: tuple[PublicKey, ...] | None,
     *,
     at: datetime,
-    anchor_kid: str | None,
+    anchor_thumbprint: str | None,
 ) -> Bundle:
     """The bundle in ``body``: an update of the held one, or verified against the pin (a
     station pinned from a trusted medium before its first sync), or pinning its own anchors
-    (first install, checked against ``anchor_kid`` when given)."""
+    (first install, checked against the full ``anchor_thumbprint`` when given: a short kid
+    could be ground to collide)."""
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -366,12 +371,7 @@ def _verify(
     if held is not None:
         return held.update(document, at=at)
     bundle = Bundle.from_json(document, at=at, pinned_anchors=pinned)
-    kids = {kid_of(key) for key in bundle.anchors}
-    if anchor_kid is not None and anchor_kid not in kids:
-        raise SyncError(
-            f"the bundle's trust anchor {', '.join(sorted(kids))} is not the expected "
-            f"{anchor_kid!r}; nothing was pinned"
-        )
+    bundle.require_anchor(anchor_thumbprint)
     if bundle.trust_list.is_expired(at):
         raise SyncError("the bundle's trust list has expired; nothing was pinned")
     return bundle

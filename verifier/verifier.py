@@ -11,7 +11,9 @@ Checks, in order (``docs/SECURITY.md`` explains why this order):
 4. payload: inflate with a cap, split claims and portrait, strict JSON, strict claims
    (MALFORMED); card issuer owns the key and the key's signing window covers the card's
    ``iat`` (UNKNOWN_KEY); no unsigned attachments (MALFORMED);
-5. dates (NOT_YET_VALID, EXPIRED);
+5. dates (NOT_YET_VALID when ``valid_from`` or ``iat`` is later than the verification time
+   plus the leeway: a key announced as ``next`` can sign a card dated at its future start,
+   which must wait for that start whatever ``valid_from`` says; EXPIRED);
 6. status from the bundle's signed list, fresh enough for the policy (STATUS_UNKNOWN,
    REVOKED, SUSPENDED, SUPERSEDED);
 7. the counter's service: entitlement present and in its window (NOT_ENTITLED), portrait if the
@@ -175,6 +177,8 @@ class Verifier:
         card = verified.card
         if at + self.leeway < card.valid_from:
             raise Rejection(Reason.NOT_YET_VALID, "valid_from is in the future")
+        if at + self.leeway < card.issued_at:
+            raise Rejection(Reason.NOT_YET_VALID, "the card's issue time is in the future")
         if at - self.leeway >= card.expires_at:
             raise Rejection(Reason.EXPIRED, "expires_at has passed")
         status_issued_at = self._check_status(verified, policy, at)
@@ -202,7 +206,7 @@ class Verifier:
         token = self.bundle.status_lists.get(uri)
         if token is None:
             raise Rejection(Reason.STATUS_UNKNOWN, "no status list for this card in the bundle")
-        if not any(key.kid == token.kid for key in verified.issuer.keys):
+        if not any(key.thumbprint == token.key_thumbprint for key in verified.issuer.keys):
             raise Rejection(Reason.STATUS_UNKNOWN, "the status list is not signed by the issuer")
         if token.expires_at is not None and at >= token.expires_at:
             raise Rejection(Reason.STATUS_UNKNOWN, "the status list has expired")

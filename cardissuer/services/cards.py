@@ -657,11 +657,14 @@ def _list_fill(session: Session, list_id: str) -> int:
 def open_list(session: Session, size: int) -> tuple[str, int]:
     """The id and size of the newest status list with room (at most half full, so random
     picks rarely collide); a new list of ``size`` when it has none."""
+    # Only the two columns: the row also holds the last signed list (up to a few hundred KB).
     newest = session.exec(
-        select(StatusListRecord).order_by(col(StatusListRecord.created_at).desc())
+        select(StatusListRecord.list_id, StatusListRecord.size).order_by(
+            col(StatusListRecord.created_at).desc()
+        )
     ).first()
-    if newest is not None and _list_fill(session, newest.list_id) < newest.size // 2:
-        return newest.list_id, newest.size
+    if newest is not None and _list_fill(session, newest[0]) < newest[1] // 2:
+        return newest[0], newest[1]
     count = session.exec(select(func.count()).select_from(StatusListRecord)).one()
     list_id = str(count + 1)
     try:

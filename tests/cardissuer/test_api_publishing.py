@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,13 +13,16 @@ from email.utils import parsedate_to_datetime
 import pytest
 from sqlmodel import Session, select
 
-from cardissuer.models import CardRecord, CardState
+from cardissuer.models import CardRecord, CardState, StatusListRecord
 from cardissuer.services import cards
 from cardissuer.services.publishing import Publisher
+from keys.jwk import generate
 from keys.jws import VerificationKey
+from keys.signer import KeySigner
 from keys.status_list import CardStatus, read_status_list
 from tests.cardissuer.test_api_helpers import BACKENDS, Service, assert_problem, shared_service
 from verifier import Bundle, Reason, Verifier
+from verifier.errors import BundleError
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -140,6 +145,147 @@ def test_an_unchanged_status_list_is_not_signed_again(service: Service) -> None:
         stale = publisher.status_list(session, list_id, at=at + publisher.validity)
     assert later is first
     assert stale.etag != first.etag
+
+
+def other_process(shared: Publisher) -> Publisher:
+    """A publisher with its own memory, as in another worker process or instance."""
+    return Publisher(
+        signer=shared.signer,
+        status_uri_prefix=shared.status_uri_prefix,
+        validity=shared.validity,
+        published_dir=shared.published_dir,
+    )
+
+
+def test_lists_signed_in_one_second_by_two_processes_get_later_iats(service: Service) -> None:
+    """Process A signs a list, a card is revoked, process B signs in the same second: B's
+    list must carry a later iat (a counter refuses a different list with the held iat), and
+    A then serves B's list, not its own older one."""
+    registrar, supervisor = service.actor("registrar"), service.actor("supervisor")
+    code, _ = service.with_card(("hc",))
+    first = other_process(service.app.state.publisher)
+    second = other_process(service.app.state.publisher)
+    keys = [VerificationKey(kid, key) for key, kid in service.app.state.public_keys]
+    at = datetime.now(UTC).replace(microsecond=0)
+    with Session(service.engine, expire_on_commit=False) as session:
+        card = cards.issue(session, registrar, code, at=at, context=service.context)
+        session.commit()
+        before = first.status_list(session, card.list_id, at=at)
+        session.commit()
+        cards.change_state(session, supervisor, card.serial, CardState.REVOKED, at=at, reason="r")
+        session.commit()
+        after = second.status_list(session, card.list_id, at=at)
+        session.commit()
+        again = first.status_list(session, card.list_id, at=at)
+        session.commit()
+    old = read_status_list(before.body.decode(), keys=keys)
+    new = read_status_list(after.body.decode(), keys=keys)
+    assert new.issued_at > old.issued_at
+    assert new.statuses[card.status_index] == CardStatus.REVOKED
+    assert again.body == after.body
+    assert again.last_modified <= at
+    # A counter holding A's list takes B's, and refuses A's list replayed afterwards.
+    trust = service.client.get("/bundle.json").json()
+    held = Bundle.from_json({**trust, "status_lists": [before.body.decode()]}, at=at)
+    updated = held.update({**trust, "status_lists": [after.body.decode()]}, at=at)
+    with pytest.raises(BundleError, match="rollback"):
+        updated.update({**trust, "status_lists": [before.body.decode()]}, at=at)
+
+
+def test_concurrent_signers_never_sign_two_lists_with_one_iat(service: Service) -> None:
+    """Four workers each revoke a card and sign the list in the same second, at once: every
+    iat names one content, and the newest list holds every revocation."""
+    supervisor = service.actor("supervisor")
+    issued = [service.with_card(("hc",))[1]["serial"] for _ in range(4)]
+    keys = [VerificationKey(kid, key) for key, kid in service.app.state.public_keys]
+    at = datetime.now(UTC).replace(microsecond=0)
+    with Session(service.engine) as session:
+        rows = [
+            session.exec(select(CardRecord).where(CardRecord.serial == serial)).one()
+            for serial in issued
+        ]
+        (list_id,) = {row.list_id for row in rows}
+        indexes = [row.status_index for row in rows]
+    start = threading.Barrier(len(issued))
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(serial: str) -> None:
+        publisher = other_process(service.app.state.publisher)
+        try:
+            start.wait(timeout=30)
+            with Session(service.engine, expire_on_commit=False) as session:
+                cards.change_state(
+                    session, supervisor, serial, CardState.REVOKED, at=at, reason="r"
+                )
+                session.commit()
+                tokens.append(publisher.status_list(session, list_id, at=at).body.decode())
+                session.commit()
+        except BaseException as exc:  # reported below, with the thread's context
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(serial,)) for serial in issued]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    lists = [read_status_list(token, keys=keys) for token in tokens]
+    by_iat: dict[datetime, set[str]] = {}
+    for token, status in zip(tokens, lists, strict=True):
+        by_iat.setdefault(status.issued_at, set()).add(token.split(".")[1])
+    assert all(len(payloads) == 1 for payloads in by_iat.values()), by_iat
+    newest = max(lists, key=lambda status: status.issued_at)
+    assert all(newest.statuses[index] == CardStatus.REVOKED for index in indexes)
+
+
+def test_a_list_held_from_a_rotated_key_is_signed_again(service: Service) -> None:
+    """The stored list is served to every instance only while the signing key is the same."""
+    shared = service.app.state.publisher
+    rotated = Publisher(
+        signer=KeySigner(generate()),
+        status_uri_prefix=shared.status_uri_prefix,
+        validity=shared.validity,
+        published_dir=shared.published_dir,
+    )
+    at = datetime.now(UTC).replace(microsecond=0)
+    with Session(service.engine) as session:
+        list_id = session.exec(select(CardRecord.list_id)).first()
+        assert list_id is not None
+        held = other_process(shared).status_list(session, list_id, at=at)
+        session.commit()
+        fresh = rotated.status_list(session, list_id, at=at)
+        session.commit()
+    header = json.loads(base64.urlsafe_b64decode(fresh.body.split(b".")[0] + b"=="))
+    assert header["kid"] == rotated.signer.kid
+    assert fresh.body != held.body
+
+
+def test_the_last_iat_only_goes_up_even_when_the_clock_goes_back(service: Service) -> None:
+    publisher = other_process(service.app.state.publisher)
+    at = datetime.now(UTC).replace(microsecond=0)
+    with Session(service.engine) as session:
+        list_id = session.exec(select(CardRecord.list_id)).first()
+        assert list_id is not None
+        first = publisher.status_list(session, list_id, at=at + publisher.validity)
+        session.commit()
+        record = session.get(StatusListRecord, list_id)
+        assert record is not None
+        assert record.last_iat == int((at + publisher.validity).timestamp())
+        # The clock steps back past the list's freshness: the next list is still later.
+        later = publisher.status_list(session, list_id, at=at + 2 * publisher.validity)
+        session.commit()
+        session.refresh(record)
+        assert record.last_iat == int((at + 2 * publisher.validity).timestamp())
+        record.signed_digest = "x"  # as if the statuses changed
+        session.add(record)
+        session.commit()
+        behind = publisher.status_list(session, list_id, at=at)
+        session.commit()
+        session.refresh(record)
+    assert later.etag != first.etag
+    assert behind.etag != later.etag
+    assert record.last_iat == int((at + 2 * publisher.validity).timestamp()) + 1
 
 
 @pytest.fixture

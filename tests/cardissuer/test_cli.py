@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from cardissuer import cli as issuer_cli
+from keys.keyring import KeyRing
+from keys.store import Passphrase
 from verifier import cli as verifier_cli
 
 PASSPHRASE = "correct horse battery staple"
@@ -195,11 +197,33 @@ def test_verifier_pins_the_anchor(
     qr_text = _issue(workspace, tmp_path, capsys)
     assert issuer_cli.main(["--dir", str(workspace), "publish"]) == 0
     bundle = str(workspace / "published" / "bundle.json")
-    anchor = json.loads((workspace / "keys" / "keyring.json").read_text())["anchor_kid"]
+    kid = json.loads((workspace / "keys" / "keyring.json").read_text())["anchor_kid"]
     capsys.readouterr()
-    assert verifier_cli.main(["--bundle", bundle, "--anchor-kid", anchor, qr_text]) == 0
-    assert verifier_cli.main(["--bundle", bundle, "--anchor-kid", "AAAAAAAA", qr_text]) == 2
-    assert "not the pinned key" in capsys.readouterr().err
+    assert issuer_cli.main(["--dir", str(workspace), "keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    anchor = listed.split("thumbprint ", 1)[1].split()[0]
+    assert len(anchor) == 43
+    assert anchor.startswith(kid)
+    assert verifier_cli.main(["--bundle", bundle, f"--anchor-thumbprint={anchor}", qr_text]) == 0
+    other = "A" * 43
+    assert verifier_cli.main(["--bundle", bundle, "--anchor-thumbprint", other, qr_text]) == 2
+    assert "is not the expected" in capsys.readouterr().err
+    # The short kid is no pin any more: one line saying what to give instead.
+    assert verifier_cli.main(["--bundle", bundle, "--anchor-kid", kid, qr_text]) == 2
+    assert "--anchor-thumbprint" in capsys.readouterr().err
+
+
+def test_init_prints_the_full_anchor_thumbprint_for_counters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FMCARD_KEY_PASSPHRASE", PASSPHRASE)
+    directory = tmp_path / "bureau"
+    assert issuer_cli.main(["--dir", str(directory), "init"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "trust anchor:" in x)
+    thumbprint = line.split()[-1]
+    ring = KeyRing.load(directory / "keys")
+    assert thumbprint == ring.anchor_thumbprint(Passphrase.from_text(PASSPHRASE))
+    assert len(thumbprint) == 43
 
 
 def test_help_works_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:

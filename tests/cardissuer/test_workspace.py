@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from keys.status_list import CardStatus
 from keys.store import Passphrase
 from tests.factories import NOW
 from verifier import Bundle, Reason, Verifier
+from verifier.errors import BundleError
 
 ISSUER = IssuerInfo("CN-ZJ-YWPSB", "Yiwu PSB", "义乌市公安局", "https://fmcard.example/status/")
 REQUEST = CardRequest.from_json(
@@ -74,6 +77,37 @@ def test_publish_versions_go_up_and_counters_accept_updates(workspace: Workspace
     later = NOW + timedelta(hours=1)
     second = first.update(workspace.publish(at=later), at=later)
     assert second.trust_list.version == first.trust_list.version + 1
+
+
+def test_two_publications_in_one_second_sign_status_lists_with_later_iats(
+    workspace: Workspace,
+) -> None:
+    """A revocation published in the same second as the list before it reaches the counter,
+    and the list before it cannot be replayed over it."""
+    card = workspace.issue(REQUEST, at=NOW)
+    first = Bundle.from_json(workspace.publish(at=NOW), at=NOW)
+    workspace.set_status(card.card.serial, CardStatus.REVOKED)
+    document = workspace.publish(at=NOW)
+    second = first.update(document, at=NOW)
+    (held,) = second.status_lists.values()
+    (before,) = first.status_lists.values()
+    assert held.issued_at == before.issued_at + timedelta(seconds=1)
+    assert Verifier(second).verify(card.qr_text, service="hc", at=NOW).reason is Reason.REVOKED
+    replay = {**second.to_json(), "status_lists": list(first.status_list_tokens)}
+    with pytest.raises(BundleError, match="rollback"):
+        second.update(replay, at=NOW)
+    # The next one, in the same second again, signs later still.
+    third = workspace.publish_status_lists(
+        at=NOW, validity=timedelta(days=7), ttl=timedelta(hours=1)
+    )
+    assert read_iat(third[0]) == int(NOW.timestamp()) + 2
+
+
+def read_iat(token: str) -> int:
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    iat: int = claims["iat"]
+    return iat
 
 
 def test_request_validation_names_the_field() -> None:

@@ -284,6 +284,28 @@ def test_key_rotation(keys: Keys, rotation: Rotation) -> None:
         assert result.card == card
 
 
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        pytest.param(NOW, Reason.NOT_YET_VALID, id="now-before-the-key-starts"),
+        pytest.param(NOW + SWITCH - LEEWAY - SECOND, Reason.NOT_YET_VALID, id="beyond-leeway"),
+        pytest.param(NOW + SWITCH - LEEWAY, Reason.VALID, id="iat-within-the-leeway"),
+        pytest.param(NOW + SWITCH, Reason.VALID, id="at-iat"),
+        pytest.param(NOW + SWITCH + DAY, Reason.VALID, id="after-iat"),
+    ],
+)
+def test_a_next_key_cannot_sign_a_card_valid_before_its_start(
+    keys: Keys, at: datetime, expected: Reason
+) -> None:
+    """The announced key signs a card dated at its future start (``iat = valid_from`` of the
+    key) with ``nbf`` now: the card waits for its ``iat`` like for its ``nbf``."""
+    verifier = verifier_for(keys, announced_world(keys), at, via_bundle=True)
+    card = make_card(issued_at=NOW + SWITCH, valid_from=NOW, expires_at=NOW + 365 * DAY)
+    result = verifier.verify(encode_card(card, keys.new), service="hc", at=at)
+    assert result.reason is expected, result.detail
+    assert result.card == card  # checked after the signature: the verdict shows the card
+
+
 def test_trust_list_round_trip_keeps_rotation_windows(keys: Keys) -> None:
     """What the rotation rows rely on: states and windows survive signing and reading."""
     compromised = key(keys.eddsa, KeyState.COMPROMISED, -365 * DAY, compromised_since=-DAY)

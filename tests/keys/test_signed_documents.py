@@ -51,10 +51,13 @@ from tests.factories import (
     Impostor,
     make_card,
 )
-from verifier.bundle import Bundle, build_bundle_document
+from verifier.bundle import Bundle, _read_status, build_bundle_document
 from verifier.errors import BundleError
 from verifier.reason import Reason
 from verifier.verifier import Verifier
+
+HOUR = timedelta(hours=1)
+MOVED_PREFIX = "https://moved.example/status/"
 
 
 def random_signer() -> KeySigner:
@@ -415,6 +418,49 @@ def test_status_list_for_another_issuers_uri_is_refused(fresh_authority: Authori
     assert len(Bundle.from_json(document, at=NOW).status_lists) == 2
 
 
+def test_status_list_ownership_is_decided_by_thumbprint_not_by_kid(
+    fresh_authority: Authority,
+) -> None:
+    """Issuer B grinds a key whose 48-bit kid equals A's issuing kid: the kid finds both keys,
+    but only A's key (by full thumbprint) may sign A's lists."""
+    authority = fresh_authority
+    authority.statuses[9] = CardStatus.REVOKED
+    other = random_signer()
+    mine = authority.trust_list().issuers[0]
+    theirs = TrustedIssuer(
+        issuer_id=OTHER_ID,
+        name_en="Shanghai Public Security Bureau",
+        name_zh="上海市公安局",
+        status_uri_prefix="https://other.example/status/",
+        keys=(authority.trusted_key(other, kid=authority.issuing.kid),),
+    )
+    trust_list = authority.trust_list(issuers=(mine, theirs))
+    colliding = Impostor(other, authority.issuing.kid)
+    forged = sign_status_list(
+        StatusList(4096, 2),
+        uri=STATUS_URI,
+        signer=colliding,
+        issued_at=NOW - HOUR,
+        expires_at=NOW + timedelta(days=30),
+        ttl=3600,
+    )
+    with pytest.raises(BundleError, match="not signed by the issuer that owns it"):
+        _read_status(forged, trust_list, NOW)
+    # A verifier handed such a list (however it got it) does not use it either.
+    status = read_status_list(forged, keys=[theirs.keys[0].verification_key])
+    bundle = Bundle(
+        anchors=(authority.anchor.public_key,),
+        trust_list=trust_list,
+        trust_list_token=sign_trust_list(trust_list, authority.anchor),
+        status_lists={status.uri: status},
+    )
+    revoked = encode_card(make_card(status=StatusRef("1", 9)), authority.issuing)
+    assert verify(bundle, revoked) is Reason.STATUS_UNKNOWN
+    # Control: A's own list is used.
+    genuine = _read_status(authority.status_token(), trust_list, NOW)
+    assert verify(replace(bundle, status_lists={genuine.uri: genuine}), revoked) is Reason.REVOKED
+
+
 def test_status_list_under_a_nested_prefix_cannot_override_the_owner(
     fresh_authority: Authority,
 ) -> None:
@@ -540,6 +586,84 @@ def test_status_list_older_than_the_held_one_is_refused(
     else:
         with pytest.raises(BundleError, match="rollback"):
             held.update(document, at=NOW)
+
+
+def test_a_different_status_list_with_the_held_iat_is_refused(fresh_authority: Authority) -> None:
+    """The issuer revoked card 9 and signed a list in the same second as one without the
+    revocation: replaying that one must not make the revoked card valid again."""
+    authority = fresh_authority
+    issued = NOW - timedelta(hours=1)
+    before_revocation = authority.status_token(issued_at=issued)
+    authority.statuses[9] = CardStatus.REVOKED
+    revoked_list = authority.status_token(issued_at=issued)
+    held = authority.bundle(status_tokens=[revoked_list])
+    revoked = encode_card(make_card(status=StatusRef("1", 9)), authority.issuing)
+    assert verify(held, revoked) is Reason.REVOKED
+    with pytest.raises(BundleError, match="claims the held issue time"):
+        held.update(bundle_with(authority, status_tokens=[before_revocation]), at=NOW)
+    assert verify(held, revoked) is Reason.REVOKED
+    # Same iat, only exp or ttl changed: refused too (the claims are compared, not the bits).
+    for other in (
+        sign_status_list(
+            authority.statuses,
+            uri=STATUS_URI,
+            signer=authority.issuing,
+            issued_at=issued,
+            expires_at=issued + timedelta(days=31),
+            ttl=3600,
+        ),
+        sign_status_list(
+            authority.statuses,
+            uri=STATUS_URI,
+            signer=authority.issuing,
+            issued_at=issued,
+            expires_at=issued + timedelta(days=30),
+            ttl=60,
+        ),
+    ):
+        with pytest.raises(BundleError, match="claims the held issue time"):
+            held.update(bundle_with(authority, status_tokens=[other]), at=NOW)
+    # Control: the same claims signed again (a new ES256 signature) are no change, and a
+    # later list replaces the held one.
+    again = authority.status_token(issued_at=issued)
+    assert again != revoked_list
+    same = held.update(bundle_with(authority, status_tokens=[again]), at=NOW)
+    assert verify(same, revoked) is Reason.REVOKED
+    later = authority.status_token(issued_at=issued + timedelta(seconds=1))
+    newer = held.update(bundle_with(authority, status_tokens=[later]), at=NOW)
+    assert newer.status_lists[STATUS_URI].issued_at == issued + timedelta(seconds=1)
+
+
+def test_a_held_status_list_cannot_be_dropped_and_rolled_back_later(
+    fresh_authority: Authority,
+) -> None:
+    """Dropping the held list, then offering an older one, would undo a revocation."""
+    authority = fresh_authority
+    old = authority.status_token(issued_at=NOW - timedelta(hours=5))
+    authority.statuses[9] = CardStatus.REVOKED
+    held = authority.bundle(status_tokens=[authority.status_token(issued_at=NOW - HOUR)])
+    with pytest.raises(BundleError, match="drops the held status list"):
+        held.update(bundle_with(authority, status_tokens=[]), at=NOW)
+    with pytest.raises(BundleError, match="rollback"):
+        held.update(bundle_with(authority, status_tokens=[old]), at=NOW)
+    # Control: when the trust list no longer gives the URI an owner, the list goes with it.
+    moved = authority.trust_list(
+        version=2,
+        issuers=(replace(authority.trust_list().issuers[0], status_uri_prefix=MOVED_PREFIX),),
+    )
+    dropped = held.update(
+        bundle_with(authority, trust_token=authority.trust_list_token(moved), status_tokens=[]),
+        at=NOW,
+    )
+    assert dropped.status_lists == {}
+
+
+def test_two_status_lists_for_one_uri_in_a_bundle_are_refused(fresh_authority: Authority) -> None:
+    authority = fresh_authority
+    old = authority.status_token(issued_at=NOW - timedelta(hours=5))
+    new = authority.status_token(issued_at=NOW - HOUR)
+    with pytest.raises(BundleError, match="two status lists for"):
+        Bundle.from_json(bundle_with(authority, status_tokens=[new, old]), at=NOW)
 
 
 def test_failed_updates_leave_the_held_bundle_usable(fresh_authority: Authority) -> None:

@@ -323,6 +323,30 @@ def test_signed_policies_cannot_roll_back_or_disappear(authority: Authority) -> 
     assert held.update(document(v3), at=NOW).policy("bk") == counter_policy("bank")
 
 
+def test_signed_policies_go_with_their_issuer_when_it_leaves_the_trust_list() -> None:
+    """Held policies may not be dropped while their issuer is trusted; once the anchor removes
+    the issuer, a bundle without them is the only one that can ever verify."""
+    authority = Authority()
+    held_document = authority.bundle_document()
+    held_document["signed_policies"] = [signed(authority, Policy("bk", 12 * HOUR))]
+    held = Bundle.from_json(held_document, at=NOW)
+    stranger = replace(
+        authority.trust_list().issuers[0],
+        issuer_id="CN-SH-PSB",
+        status_uri_prefix="https://other.example/status/",
+        keys=(authority.trusted_key(KeySigner(generate())),),
+    )
+    without = authority.bundle_document(
+        trust_list=authority.trust_list(version=2, issuers=(stranger,)), status_tokens=[]
+    )
+    updated = held.update(without, at=NOW)
+    assert updated.signed_policies == ()
+    assert updated.policy("bk") == counter_policy("bank")
+    # Control: while the issuer stays in the trust list, dropping its policies is refused.
+    with pytest.raises(BundleError, match="drops the signed policies"):
+        held.update(authority.bundle_document(), at=NOW)
+
+
 def test_the_strictest_issuer_policy_wins_when_two_issuers_sign_one() -> None:
     def issued(issuer: str, policy: Policy) -> SignedPolicies:
         return SignedPolicies(issuer, 1, NOW, (policy,), "kid00000", token="t")

@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from keys.jwk import generate, kid_of
+from keys.cards import encode_card
+from keys.jwk import generate, key_thumbprint, kid_of
 from keys.signer import KeySigner
 from keys.trust_list import sign_trust_list
-from tests.factories import NOW, Authority
+from tests.factories import NOW, Authority, make_card
 from verifier import cli
 from verifier.bundle import Bundle
 from verifier.errors import BundleError
@@ -212,6 +213,28 @@ def test_a_status_list_rollback_is_refused(
     assert "rollback" in refused.error
 
 
+def test_a_different_status_list_of_the_same_second_is_refused(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    """The held list revokes card 7; a list signed in the same second without the revocation
+    is refused and the station keeps the revocation."""
+    served, url = site
+    before_revocation = publish(fresh_authority, status_age=HOUR)
+    fresh_authority.statuses[7] = 1
+    served.put(publish(fresh_authority, status_age=HOUR))
+    assert sync(station, url, at=NOW).ok
+    before = (station.directory / BUNDLE_FILE).read_bytes()
+    served.put(before_revocation)
+    refused = sync(station, url, at=NOW + HOUR)
+    assert refused.error is not None
+    assert "claims the held issue time" in refused.error
+    assert (station.directory / BUNDLE_FILE).read_bytes() == before
+    held = station.load(at=NOW + HOUR)
+    assert held is not None
+    (token,) = held.status_lists.values()
+    assert token.statuses[7] == 1
+
+
 def test_a_bundle_of_another_authority_is_refused_after_pinning(
     fresh_authority: Authority, site: tuple[Site, str], station: StationData
 ) -> None:
@@ -249,18 +272,28 @@ def test_garbage_is_refused_and_nothing_is_pinned(
     assert not (station.directory / BUNDLE_FILE).exists()
 
 
-def test_the_anchor_kid_is_checked_on_first_install(
+def test_the_anchor_thumbprint_is_checked_on_first_install(
     fresh_authority: Authority, site: tuple[Site, str], station: StationData
 ) -> None:
     served, url = site
     served.put(publish(fresh_authority))
-    wrong = sync(station, url, at=NOW, anchor_kid="AAAAAAAA")
+    full = key_thumbprint(fresh_authority.anchor.public_key)
+    other = key_thumbprint(generate())
+    wrong = sync(station, url, at=NOW, anchor_thumbprint=other)
     assert wrong.error is not None
-    assert "not the expected 'AAAAAAAA'" in wrong.error
+    assert f"not the expected {other!r}" in wrong.error
     assert station.pinned_anchors() is None
-    right = sync(station, url, at=NOW, anchor_kid=fresh_authority.anchor.kid)
+    # The 48-bit kid (or any prefix of the thumbprint) is not a pin: it can be ground.
+    for short in (fresh_authority.anchor.kid, full[:42]):
+        refused = sync(station, url, at=NOW, anchor_thumbprint=short)
+        assert refused.error is not None
+        assert "not a full RFC 7638 SHA-256 thumbprint" in refused.error
+        assert station.pinned_anchors() is None
+    right = sync(station, url, at=NOW, anchor_thumbprint=full)
     assert right.ok
     assert right.first_install
+    pin = json.loads((station.directory / ANCHORS_FILE).read_text())
+    assert pin["thumbprints"] == [full]
 
 
 def test_an_expired_trust_list_is_not_pinned(
@@ -306,7 +339,7 @@ def test_the_anchor_rotates_through_next_anchors(
     second.write_text(json.dumps(rotated))
     outcome = sync(station, str(second), at=NOW + HOUR)
     assert outcome.ok, outcome.error
-    assert outcome.notes == (f"trust anchor rotated to {new_anchor.kid}",)
+    assert outcome.notes == (f"trust anchor rotated to {key_thumbprint(new_anchor.public_key)}",)
     assert json.loads((station.directory / ANCHORS_FILE).read_text())["kids"] == [new_anchor.kid]
     held = station.load(at=NOW + HOUR)
     assert held is not None
@@ -406,7 +439,7 @@ def test_sync_command(
     assert "no source" in capsys.readouterr().err
     assert cli.main(["sync", *data, "--from", url, "--counter", "bank"]) == 0
     out = capsys.readouterr().out
-    assert f"pinned trust anchor {fresh_authority.anchor.kid}" in out
+    assert f"pinned trust anchor {key_thumbprint(fresh_authority.anchor.public_key)}" in out
     assert "status lists: 1, 3 h old" in out
     assert "policy bk" in out
     assert cli.main(["sync", *data, "--quiet"]) == 0  # the same source as last time
@@ -415,6 +448,7 @@ def test_sync_command(
     outcome = json.loads(capsys.readouterr().out)
     assert outcome["not_modified"]
     assert outcome["anchors"] == [fresh_authority.anchor.kid]
+    assert outcome["anchor_thumbprints"] == [key_thumbprint(fresh_authority.anchor.public_key)]
     served.put(publish(Authority(), at=now))
     assert cli.main(["sync", *data]) == 1
     assert "refused, the held bundle stays" in capsys.readouterr().err
@@ -425,6 +459,67 @@ def test_sync_command(
     state = json.loads((tmp_path / "station" / STATE_FILE).read_text())
     assert state["source"] == url
     assert state["etag"]
+
+
+def dash_anchor() -> KeySigner:
+    """An anchor whose thumbprint (and so kid) starts with '-', as one in 64 does."""
+    while True:
+        signer = KeySigner(generate())
+        if key_thumbprint(signer.public_key).startswith("-"):
+            return signer
+
+
+@pytest.mark.parametrize("joined", [True, False], ids=["option=value", "option value"])
+def test_sync_pins_a_thumbprint_that_starts_with_a_dash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], joined: bool
+) -> None:
+    now = datetime.now(UTC)
+    authority = Authority(anchor=dash_anchor())
+    thumb = key_thumbprint(authority.anchor.public_key)
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(authority, at=now)))
+    data = ["--data-dir", str(tmp_path / "station"), "--from", str(source)]
+    pin = [f"--anchor-thumbprint={thumb}"] if joined else ["--anchor-thumbprint", thumb]
+    assert cli.main(["sync", *data, *pin]) == 0, capsys.readouterr().err
+    assert f"pinned trust anchor {thumb}" in capsys.readouterr().out
+    # Abbreviated as argparse allows, and on the check command too.
+    token = encode_card(make_card(issued_at=now, valid_from=now), authority.issuing)
+    bundle = ["--bundle", str(source), "--at", now.isoformat()]
+    assert cli.main([*bundle, "--anchor-thumb", thumb, token]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sync", "--from", "x", "--anchor-kid", "-sAL5Wlo"],
+        ["sync", "--from", "x", "--anchor-kid=kPrK_qmx"],
+        ["serve", "--bundle", "x", "--anchor-kid", "-sAL5Wlo"],
+        ["--bundle", "x", "--anchor-kid", "-sAL5Wlo", "FM1:AAA"],
+    ],
+)
+def test_anchor_kid_is_refused_with_one_line_pointing_at_the_thumbprint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert cli.main([*argv, "--data-dir", str(tmp_path)] if argv[0] != "--bundle" else argv) == 2
+    err = capsys.readouterr().err
+    assert "--anchor-thumbprint" in err
+    assert "expected one argument" not in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / ANCHORS_FILE).exists()
+
+
+def test_a_short_or_wrong_thumbprint_is_refused_by_the_check_command(
+    fresh_authority: Authority, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority)))
+    bundle = ["--bundle", str(source), "--at", NOW.isoformat()]
+    token = encode_card(make_card(), fresh_authority.issuing)
+    right = key_thumbprint(fresh_authority.anchor.public_key)
+    assert cli.main([*bundle, "--anchor-thumbprint", right, token]) == 0
+    for wrong in (fresh_authority.anchor.kid, key_thumbprint(generate())):
+        assert cli.main([*bundle, "--anchor-thumbprint", wrong, token]) == 2
+        assert "anchor" in capsys.readouterr().err
 
 
 def test_a_running_station_picks_up_a_sync(
