@@ -89,6 +89,8 @@ def current_actor(request: Request) -> Actor:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+"""The engine, for work that needs transactions of its own (logging in)."""
 ActorDep = Annotated[Actor, Depends(current_actor)]
 ClaimsDep = Annotated[SessionClaims, Depends(session_claims)]
 """Only the checked session token: for routes that read the officer themselves, inside their

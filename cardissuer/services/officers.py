@@ -6,9 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from cardissuer.core.db import lock_key, session_scope
 from cardissuer.core.security import dummy_hash, hash_password, verify_password
 from cardissuer.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
 from cardissuer.models import (
@@ -56,7 +58,7 @@ def actor_of(officer: OfficerRecord) -> Actor:
 
 
 def authenticate(
-    session: Session,
+    engine: Engine,
     username: str,
     password: str,
     *,
@@ -64,27 +66,44 @@ def authenticate(
     attempts: int,
     window: timedelta,
 ) -> OfficerRecord:
-    """Check a login; too many recent failures for the username refuse even a right password."""
-    recent = session.exec(
-        select(func.count())
-        .select_from(LoginAttemptRecord)
-        .where(LoginAttemptRecord.username == username, LoginAttemptRecord.at > at - window)
-    ).one()
-    if recent >= attempts:
-        minutes = max(1, int(window.total_seconds() // 60))
-        raise RateLimitedError(
-            f"too many failed logins for this account; try again in {minutes} min"
+    """Check a login; after ``attempts`` tries within ``window`` even a right password is
+    refused until the window has passed.
+
+    The attempt is counted before the password is checked, in a transaction serialised per
+    username (:func:`lock_key`) and committed at once: guesses sent in parallel are counted
+    one after the other, so at most ``attempts`` of them ever reach the password check,
+    whichever the database and however many service instances. The (slow) check itself runs
+    outside any transaction, so it holds no lock. A success clears the count.
+    """
+    with session_scope(engine) as session:
+        lock_key(session, "login", username)
+        session.exec(
+            delete(LoginAttemptRecord).where(
+                col(LoginAttemptRecord.username) == username,
+                col(LoginAttemptRecord.at) <= at - window,
+            )
         )
-    officer = session.exec(select(OfficerRecord).where(OfficerRecord.username == username)).first()
+        recent = session.exec(
+            select(func.count())
+            .select_from(LoginAttemptRecord)
+            .where(LoginAttemptRecord.username == username, LoginAttemptRecord.at > at - window)
+        ).one()
+        if recent >= attempts:
+            minutes = max(1, int(window.total_seconds() // 60))
+            raise RateLimitedError(
+                f"too many failed logins for this account; try again in {minutes} min"
+            )
+        session.add(LoginAttemptRecord(username=username, at=at))
+        officer = session.exec(
+            select(OfficerRecord).where(OfficerRecord.username == username)
+        ).first()
     if officer is None or not officer.active:
         verify_password(password, dummy_hash())  # same time as a wrong password
-        ok = False
-    else:
-        ok = verify_password(password, officer.password_hash)
-    if not ok or officer is None:
-        session.add(LoginAttemptRecord(username=username, at=at))
         raise AuthenticationError("wrong username or password")
-    session.exec(delete(LoginAttemptRecord).where(col(LoginAttemptRecord.username) == username))
+    if not verify_password(password, officer.password_hash):
+        raise AuthenticationError("wrong username or password")
+    with session_scope(engine) as session:
+        session.exec(delete(LoginAttemptRecord).where(col(LoginAttemptRecord.username) == username))
     return officer
 
 

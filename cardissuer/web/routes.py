@@ -303,20 +303,19 @@ def login_page(request: Request) -> Response:
 def _authenticate(request: Request, username: str, password: str) -> int | AuthenticationError:
     """The officer id, or the refusal; a failed attempt is committed (it counts)."""
     settings = settings_of(request)
-    with session_scope(engine_of(request)) as session:
-        try:
-            officer = authenticate(
-                session,
-                username,
-                password,
-                at=now(),
-                attempts=settings.login_attempts_per_window,
-                window=timedelta(seconds=settings.login_window_seconds),
-            )
-        except AuthenticationError as exc:
-            return exc
-        assert officer.id is not None  # noqa: S101 - stored
-        return officer.id
+    try:
+        officer = authenticate(
+            engine_of(request),
+            username,
+            password,
+            at=now(),
+            attempts=settings.login_attempts_per_window,
+            window=timedelta(seconds=settings.login_window_seconds),
+        )
+    except AuthenticationError as exc:
+        return exc
+    assert officer.id is not None  # noqa: S101 - stored
+    return officer.id
 
 
 @router.post("/console/login", name="login_submit")

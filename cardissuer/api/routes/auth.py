@@ -10,6 +10,7 @@ from cardissuer.api import problems
 from cardissuer.api.deps import (
     SESSION_COOKIE,
     ActorDep,
+    EngineDep,
     SessionDep,
     SettingsDep,
     end_request_session,
@@ -25,20 +26,17 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems.respons
 
 @router.post("/login", summary="Log in; returns a session token (also set as a cookie)")
 def login(
-    data: LoginIn, session: SessionDep, settings: SettingsDep, response: Response
+    data: LoginIn, engine: EngineDep, settings: SettingsDep, response: Response
 ) -> dict[str, str | int]:
     at = now()
-    try:
-        officer = authenticate(
-            session,
-            data.username,
-            data.password,
-            at=at,
-            attempts=settings.login_attempts_per_window,
-            window=timedelta(seconds=settings.login_window_seconds),
-        )
-    finally:
-        session.commit()  # failed attempts count even though the login raises
+    officer = authenticate(  # counts the attempt in a transaction of its own, first
+        engine,
+        data.username,
+        data.password,
+        at=at,
+        attempts=settings.login_attempts_per_window,
+        window=timedelta(seconds=settings.login_window_seconds),
+    )
     assert officer.id is not None  # noqa: S101 - stored
     token = issue_session(
         officer.id,
