@@ -58,11 +58,13 @@ def login(
 
 @router.post("/logout", summary="Log out: the session's token is refused from now on")
 def logout(request: Request, response: Response) -> dict[str, str]:
-    """Ends the session whose token (bearer or cookie) comes with the request, on every
-    service instance (the database records it), and deletes the cookie. Without a valid
-    token there is nothing to end, and the answer is the same."""
-    end_request_session(request)
-    response.delete_cookie(SESSION_COOKIE)
+    """Ends the session whose bearer token comes with the request, on every service
+    instance (the database records it), and deletes the cookie of that session. Without a
+    valid bearer token there is nothing to end, and the answer is the same: like every change
+    through the API, logging out is not done by the console's cookie alone (the console logs
+    out with its own button, which carries its CSRF token)."""
+    if end_request_session(request):
+        response.delete_cookie(SESSION_COOKIE)
     return {"status": "logged out"}
 
 
