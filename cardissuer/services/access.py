@@ -125,6 +125,6 @@ def require_within_reach(actor: Actor, role: Role, office_id: int, *, doing: str
     if not within_reach(actor, role, office_id):
         where = "" if office_id == actor.office_id else " of another office"
         raise AccessDeniedError(
-            f"role {actor.role.value} may not {doing} a {role.value}{where}: that officer's "
-            "permissions or offices would exceed your own"
+            f"role {actor.role.value} may not {doing} an officer with role {role.value}{where}: "
+            "that officer's permissions or offices would exceed your own"
         )
