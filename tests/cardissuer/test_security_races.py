@@ -14,11 +14,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cardissuer.core import security
 from cardissuer.core.security import hash_password
-from cardissuer.models import OfficeRecord, OfficerRecord, PersonRecord, Role
+from cardissuer.models import (
+    DuplicateReviewRecord,
+    OfficeRecord,
+    OfficerRecord,
+    PassportRecord,
+    PersonRecord,
+    Role,
+)
 from cardissuer.seed import DEMO_PASSWORD
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
@@ -187,3 +194,63 @@ def test_parallel_registrations_with_a_similar_name_make_one_person(service: Ser
     )
     assert Counter(r.status_code for r in responses) == {201: 1, 409: REGISTRATIONS - 1}
     assert len(persons_born(service, bodies[0]["birth_date"])) == 1
+
+
+def test_parallel_confirmed_new_persons_each_record_every_earlier_candidate(
+    service: Service,
+) -> None:
+    """A supervisor's confirmation is a decision per registration; each is taken knowing
+    every person made before it (the review lists them all), never beside an unseen twin."""
+    confirmations = 8
+    bodies = one_person(service)[: confirmations + 1]
+    first = service.client.post(
+        "/api/persons", headers=service.headers("registrar"), json=bodies[0]
+    )
+    assert first.status_code == 201, first.text
+    headers = service.headers("supervisor")
+    responses = only(
+        at_once(
+            confirmations,
+            lambda n: service.client.post(
+                "/api/persons",
+                headers=headers,
+                json={**bodies[n + 1], "confirm_new_person": True},
+            ),
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * confirmations
+    codes = [r.json()["code"] for r in responses]
+    with Session(service.engine) as session:
+        reviews = session.exec(
+            select(DuplicateReviewRecord.candidate_ids)
+            .join(PersonRecord, col(PersonRecord.id) == DuplicateReviewRecord.person_id)
+            .where(col(PersonRecord.code).in_(codes))
+        ).all()
+    assert sorted(len(ids.split(",")) for ids in reviews) == list(range(1, confirmations + 1))
+
+
+def test_one_passport_registered_and_linked_at_once_is_recorded_once(service: Service) -> None:
+    existing = service.register()
+    number = new_passport()
+    headers = service.headers("registrar")
+
+    def record(n: int) -> Any:
+        passport = {"number": number, "issuing_country": "FRA"}
+        if n % 2:
+            return service.client.post(
+                f"/api/persons/{existing}/passports/link", headers=headers, json=passport
+            )
+        return service.client.post(
+            "/api/persons", headers=headers, json=service.person_body(passport=passport)
+        )
+
+    responses = only(at_once(10, record))
+    assert sum(r.status_code in (200, 201) for r in responses) == 1
+    for response in responses:
+        if response.status_code not in (200, 201):
+            assert_problem(response, 409, "passport-registered")
+    with Session(service.engine) as session:
+        holders = session.exec(
+            select(PassportRecord.person_id).where(PassportRecord.number == number)
+        ).all()
+    assert len(holders) == 1
