@@ -487,7 +487,7 @@ def serve(config: dict[str, Any]) -> None:
 
     app = create_app(Settings())
     engine: Engine = app.state.engine
-    seed_demo(engine, issuing_context_of(app))
+    seed_demo(engine, issuing_context_of(app), environment=app.state.settings.environment)
     started = perf_counter()
     codes = register_persons(engine, _registrar(engine), int(config["persons"]), config["seed"])
     seconds = perf_counter() - started

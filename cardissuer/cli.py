@@ -168,8 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     if args.command == "demo":
+        from cardissuer.core.config import Environment, configured_environment
         from cardissuer.demo import run_demo
+        from cardissuer.errors import DemoRefusedError
+        from cardissuer.seed import DEMO_REFUSED
 
+        if configured_environment() is not Environment.DEVELOPMENT:
+            raise DemoRefusedError(DEMO_REFUSED)
         return run_demo(args.out)
     if args.command == "init":
         return _init(args, now)

@@ -6,6 +6,7 @@ Tree::
     ├── PortraitError           the photo cannot be made into a portrait
     ├── CardInputError          a card request is malformed or invalid
     ├── WorkspaceError          the offline issuing workspace is missing or inconsistent
+    ├── DemoRefusedError        demo data (published passwords) asked for in production
     ├── NotFoundError           no such record (or not visible to this officer's office)
     ├── ConflictError           the change contradicts the records (passport registered...)
     │   └── DuplicateSuspectedError   likely the same person as existing records
@@ -43,6 +44,13 @@ class WorkspaceError(IssuerError):
     """The offline issuing workspace is missing, damaged or full."""
 
     code = "workspace-error"
+
+
+class DemoRefusedError(IssuerError):
+    """Demo officers and persons were asked for in production: their password is published
+    and their cards would be signed with the production key, so nothing is written."""
+
+    code = "demo-refused"
 
 
 class NotFoundError(IssuerError):

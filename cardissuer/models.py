@@ -465,6 +465,20 @@ class OfficerCreate(RequestModel):
     )
 
 
+class OfficerUpdate(RequestModel):
+    """A change to an officer; fields left out stay as they are."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"role": "supervisor"}, {"active": False}]}
+    )
+
+    role: Role | None = None
+    active: bool | None = Field(default=None, description="false disables the account at once")
+    office_code: str | None = Field(
+        default=None, max_length=32, description="move the officer to this office"
+    )
+
+
 class OfficeCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={

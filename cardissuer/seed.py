@@ -1,7 +1,8 @@
 """Demo data for a development service: an office, one officer per role, a few persons.
 
-Passwords of the demo officers are printed when they are made; they exist only in
-development databases (the service refuses development keys in production).
+Passwords of the demo officers are printed when they are made and published in the docs, so
+they may exist only in development databases: :func:`seed_demo` itself refuses to run in
+production (:class:`DemoRefusedError`, before anything is read or written), whoever calls it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from importlib import resources
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from cardissuer.core.config import Environment
 from cardissuer.core.db import session_scope
+from cardissuer.errors import DemoRefusedError
 from cardissuer.models import (
     GrantCreate,
     OfficeCreate,
@@ -59,8 +62,20 @@ DEMO_PERSONS = (
 )
 
 
-def seed_demo(engine: Engine, context: IssuingContext) -> bool:
-    """Create the demo office, officers and persons once; return whether anything was made."""
+DEMO_REFUSED = (
+    "demo data is for development only: its officers' password is published and its cards "
+    "would be signed with the production key (unset FMCARD_ENVIRONMENT=production or drop --demo)"
+)
+
+
+def seed_demo(engine: Engine, context: IssuingContext, *, environment: Environment) -> bool:
+    """Create the demo office, officers and persons once; return whether anything was made.
+
+    ``environment`` is required so that no caller can forget it: in production nothing is
+    made and :class:`DemoRefusedError` is raised.
+    """
+    if environment is not Environment.DEVELOPMENT:
+        raise DemoRefusedError(DEMO_REFUSED)
     at = datetime.now(UTC).replace(microsecond=0)
     with session_scope(engine) as session:
         if session.exec(select(OfficerRecord)).first() is not None:

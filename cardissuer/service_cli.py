@@ -20,9 +20,9 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cardissuer.core.config import Settings
+from cardissuer.core.config import Environment, Settings
 from cardissuer.core.db import make_engine, read_snapshot, session_scope, sqlite_path
-from cardissuer.errors import AuditChainError, WorkspaceError
+from cardissuer.errors import AuditChainError, DemoRefusedError, WorkspaceError
 from keys.jws import VerificationKey
 
 WORKSPACE_ENV = "FMCARD_WORKSPACE"
@@ -83,12 +83,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from cardissuer.main import create_app
 
+    if args.demo and settings.environment is not Environment.DEVELOPMENT:
+        from cardissuer.seed import DEMO_REFUSED
+
+        raise DemoRefusedError(DEMO_REFUSED)  # before the app opens (or migrates) anything
     app = create_app(settings)  # fail fast, in this process, on bad settings or keys
     if args.demo:
         from cardissuer.api.routes.common import issuing_context_of
         from cardissuer.seed import DEMO_OFFICERS, DEMO_PASSWORD, seed_demo
 
-        if seed_demo(app.state.engine, issuing_context_of(app)):
+        if seed_demo(app.state.engine, issuing_context_of(app), environment=settings.environment):
             print("seeded the demo office YW-FUTIAN; log in as one of:", file=sys.stderr)
             for username, _, role in DEMO_OFFICERS:
                 print(f"  {username:10} / {DEMO_PASSWORD}   ({role.value})", file=sys.stderr)

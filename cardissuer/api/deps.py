@@ -50,32 +50,58 @@ async def session_claims(request: Request) -> SessionClaims:
     return claims_of_token(request)
 
 
-def claims_of_token(request: Request) -> SessionClaims:
-    """The claims of the request's session token (bearer or console cookie), checked."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+COOKIE_READS_ONLY = (
+    "changes through the API need the session token as 'Authorization: Bearer <token>'; "
+    "the console's cookie is accepted for reading only"
+)
+
+
+def claims_of_token(request: Request, *, csrf_checked: bool = False) -> SessionClaims:
+    """The claims of the request's session token, checked.
+
+    The token comes from the ``Authorization: Bearer`` header, or else from the console's
+    cookie. A browser sends that cookie with any request to this site, also one that another
+    site makes it send, so the cookie authenticates a change (a method other than GET, HEAD,
+    OPTIONS) only for a caller that checks the console's CSRF token before acting
+    (``csrf_checked``: the console's forms). Everywhere else, that is every write of the JSON
+    API, a cookie alone is refused, whatever the Origin or Content-Type.
+    """
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    token = token or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and not csrf_checked and request.method not in SAFE_METHODS:
+            raise AuthenticationError(COOKIE_READS_ONLY)
     if not token:
         raise AuthenticationError("not logged in")
     settings = get_settings(request)
     return read_session(token, secret=settings.session_secret.get_secret_value(), at=now())
 
 
-def end_request_session(request: Request) -> None:
-    """Log out: end the session whose token came with the request (bearer or cookie), in a
-    transaction of its own, for every service instance. Without a valid token there is
-    nothing to end."""
+def end_request_session(request: Request, *, csrf_checked: bool = False) -> bool:
+    """Log out: end the session whose token came with the request (bearer, or the cookie
+    where ``csrf_checked``, see :func:`claims_of_token`), in a transaction of its own, for
+    every service instance. Without such a token there is nothing to end: return whether a
+    session was ended."""
     try:
-        claims = claims_of_token(request)
+        claims = claims_of_token(request, csrf_checked=csrf_checked)
     except AuthenticationError:
-        return
+        return False
     with session_scope(get_engine(request)) as session:
         end_session(session, claims.jti, expires_at=claims.expires_at, at=now())
+    return True
 
 
 def current_actor(request: Request) -> Actor:
-    """The logged-in officer, re-read from the database (a disabled account stops at once)."""
-    claims = claims_of_token(request)
+    """The logged-in officer, re-read from the database (a disabled account stops at once);
+    the dependency of the API's routes (see :func:`claims_of_token` for the cookie)."""
+    return actor_of_request(request)
+
+
+def actor_of_request(request: Request, *, csrf_checked: bool = False) -> Actor:
+    """The officer behind the request's session token, re-read from the database."""
+    claims = claims_of_token(request, csrf_checked=csrf_checked)
     with read_snapshot(get_engine(request)) as session:  # never waits for SQLite writers
         officer = session.get(OfficerRecord, claims.officer_id)
         if officer is None or not officer.active:
@@ -89,6 +115,8 @@ def current_actor(request: Request) -> Actor:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+"""The engine, for work that needs transactions of its own (logging in)."""
 ActorDep = Annotated[Actor, Depends(current_actor)]
 ClaimsDep = Annotated[SessionClaims, Depends(session_claims)]
 """Only the checked session token: for routes that read the officer themselves, inside their

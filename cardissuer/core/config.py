@@ -10,7 +10,7 @@ import enum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SESSION_SECRET = "development-session-secret-change-me-in-production"  # noqa: S105
@@ -124,6 +124,22 @@ class Settings(BaseSettings):
     @property
     def status_uri_prefix(self) -> str:
         return self.public_base_url.rstrip("/") + "/status/"
+
+
+class _EnvironmentSetting(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FMCARD_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+
+
+def configured_environment() -> Environment:
+    """The environment alone, as :class:`Settings` would read it, without checking the other
+    settings: for commands that must refuse production whatever else is configured. A value
+    that is not an environment counts as production (the cautious reading)."""
+    try:
+        return _EnvironmentSetting().environment
+    except ValidationError:
+        return Environment.PRODUCTION
 
 
 @lru_cache

@@ -7,11 +7,14 @@ backup) can run while one writes. Schema changes go through Alembic (``fmcard db
 Write transactions on SQLite start with ``BEGIN IMMEDIATE`` (they queue for the write lock
 instead of failing half-way); :func:`read_snapshot` opens a read-only transaction that sees one
 consistent state of the database without blocking writers, for checks such as verifying the
-audit chain while the service keeps appending to it.
+audit chain while the service keeps appending to it. :func:`lock_key` serialises the
+transactions that check something and then write on its strength (the login limit, the
+duplicate check before a registration).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -115,3 +118,23 @@ def read_snapshot(engine: Engine) -> Iterator[Session]:
         # closing the connection then ends the transaction without changing anything.
         with Session(bind=connection, expire_on_commit=False) as session:
             yield session
+
+
+def lock_key(session: Session, *key: str) -> None:
+    """Hold a lock on ``key`` until the session's transaction ends, so that transactions that
+    read and then write on the strength of what they read (count login attempts, look for a
+    duplicate person) run one after the other for the same key and each sees what the
+    previous one wrote.
+
+    PostgreSQL: a transaction-scoped advisory lock on a 64-bit digest of the key (READ
+    COMMITTED: the statements after it see every transaction that held it before). SQLite:
+    write transactions begin IMMEDIATE, holding the database's write lock, which serialises
+    them all; this begins the transaction so that everything after it runs under that lock.
+    """
+    connection = session.connection()  # begins the transaction (SQLite: BEGIN IMMEDIATE)
+    if connection.dialect.name == "postgresql":
+        digest = hashlib.sha256("\x1f".join(key).encode()).digest()
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": int.from_bytes(digest[:8], "big", signed=True)},
+        )

@@ -7,6 +7,13 @@ role reaches every office (admins; auditors for reading). A refusal raises
 refused change leaves nothing behind but the audit entry. A record the officer may not even
 read is refused with :class:`RecordHiddenError`, which answers like "not found" so that other
 offices' codes, passports and serials cannot be probed, and is audited like any refusal.
+
+Managing officers is bounded by :func:`reach`: what an officer of a role in an office may do,
+and on which offices. Nobody may create, change or re-enable an officer whose reach, before
+or after the change, is not within their own (:func:`require_within_reach`); admins, who
+administer every office, are the top. A supervisor thereby manages registrars and
+supervisors of their own office, never an auditor (whose reading reaches every office) nor an
+admin.
 """
 
 from __future__ import annotations
@@ -80,3 +87,44 @@ def require(actor: Actor, permission: str, *, office_id: int | None = None) -> N
     if not allowed(actor, permission, office_id=office_id):
         where = "" if office_id in (None, actor.office_id) else " on another office's records"
         raise AccessDeniedError(f"role {actor.role.value} may not {permission}{where}")
+
+
+EVERY_OFFICE: None = None
+"""The office part of a :func:`reach` entry held for every office's records."""
+
+
+def reach(role: Role, office_id: int) -> frozenset[tuple[str, int | None]]:
+    """What an officer of ``role`` in office ``office_id`` may do: pairs of a permission and
+    the office it holds for (:data:`EVERY_OFFICE` for all of them)."""
+    everywhere = ALL_OFFICES.get(role, frozenset())
+    return frozenset(
+        (permission, EVERY_OFFICE if permission in everywhere else office_id)
+        for permission, roles in PERMISSIONS.items()
+        if role in roles
+    )
+
+
+def within_reach(actor: Actor, role: Role, office_id: int) -> bool:
+    """Whether ``actor`` holds every permission an officer of ``role`` in ``office_id`` would,
+    on every office that officer would hold it for.
+
+    Admins are the top of the order: they administer every officer of every office (keys,
+    offices, officers) although they do not register persons or issue cards themselves."""
+    if actor.role is Role.ADMIN:
+        return True
+    own = reach(actor.role, actor.office_id)
+    return all(
+        (permission, EVERY_OFFICE) in own or (office is not None and (permission, office) in own)
+        for permission, office in reach(role, office_id)
+    )
+
+
+def require_within_reach(actor: Actor, role: Role, office_id: int, *, doing: str) -> None:
+    """Raise :class:`AccessDeniedError` unless an officer of ``role`` in ``office_id`` would
+    reach no further than ``actor`` (``doing`` names the change, for the message)."""
+    if not within_reach(actor, role, office_id):
+        where = "" if office_id == actor.office_id else " of another office"
+        raise AccessDeniedError(
+            f"role {actor.role.value} may not {doing} an officer with role {role.value}{where}: "
+            "that officer's permissions or offices would exceed your own"
+        )

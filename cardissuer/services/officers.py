@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from cardissuer.core.db import lock_key, session_scope
 from cardissuer.core.security import dummy_hash, hash_password, verify_password
 from cardissuer.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
 from cardissuer.models import (
@@ -16,11 +19,17 @@ from cardissuer.models import (
     OfficerCreate,
     OfficeRecord,
     OfficerRecord,
+    OfficerUpdate,
     RevokedSessionRecord,
-    Role,
 )
 from cardissuer.services import audit
-from cardissuer.services.access import Actor, require
+from cardissuer.services.access import (
+    Actor,
+    RecordHiddenError,
+    allowed,
+    require,
+    require_within_reach,
+)
 
 SESSION_ENDED = "this session has ended (logged out); log in again"
 
@@ -49,7 +58,7 @@ def actor_of(officer: OfficerRecord) -> Actor:
 
 
 def authenticate(
-    session: Session,
+    engine: Engine,
     username: str,
     password: str,
     *,
@@ -57,27 +66,44 @@ def authenticate(
     attempts: int,
     window: timedelta,
 ) -> OfficerRecord:
-    """Check a login; too many recent failures for the username refuse even a right password."""
-    recent = session.exec(
-        select(func.count())
-        .select_from(LoginAttemptRecord)
-        .where(LoginAttemptRecord.username == username, LoginAttemptRecord.at > at - window)
-    ).one()
-    if recent >= attempts:
-        minutes = max(1, int(window.total_seconds() // 60))
-        raise RateLimitedError(
-            f"too many failed logins for this account; try again in {minutes} min"
+    """Check a login; after ``attempts`` tries within ``window`` even a right password is
+    refused until the window has passed.
+
+    The attempt is counted before the password is checked, in a transaction serialised per
+    username (:func:`lock_key`) and committed at once: guesses sent in parallel are counted
+    one after the other, so at most ``attempts`` of them ever reach the password check,
+    whichever the database and however many service instances. The (slow) check itself runs
+    outside any transaction, so it holds no lock. A success clears the count.
+    """
+    with session_scope(engine) as session:
+        lock_key(session, "login", username)
+        session.exec(
+            delete(LoginAttemptRecord).where(
+                col(LoginAttemptRecord.username) == username,
+                col(LoginAttemptRecord.at) <= at - window,
+            )
         )
-    officer = session.exec(select(OfficerRecord).where(OfficerRecord.username == username)).first()
+        recent = session.exec(
+            select(func.count())
+            .select_from(LoginAttemptRecord)
+            .where(LoginAttemptRecord.username == username, LoginAttemptRecord.at > at - window)
+        ).one()
+        if recent >= attempts:
+            minutes = max(1, int(window.total_seconds() // 60))
+            raise RateLimitedError(
+                f"too many failed logins for this account; try again in {minutes} min"
+            )
+        session.add(LoginAttemptRecord(username=username, at=at))
+        officer = session.exec(
+            select(OfficerRecord).where(OfficerRecord.username == username)
+        ).first()
     if officer is None or not officer.active:
         verify_password(password, dummy_hash())  # same time as a wrong password
-        ok = False
-    else:
-        ok = verify_password(password, officer.password_hash)
-    if not ok or officer is None:
-        session.add(LoginAttemptRecord(username=username, at=at))
         raise AuthenticationError("wrong username or password")
-    session.exec(delete(LoginAttemptRecord).where(col(LoginAttemptRecord.username) == username))
+    if not verify_password(password, officer.password_hash):
+        raise AuthenticationError("wrong username or password")
+    with session_scope(engine) as session:
+        session.exec(delete(LoginAttemptRecord).where(col(LoginAttemptRecord.username) == username))
     return officer
 
 
@@ -112,19 +138,18 @@ def create_officer(
     at: datetime,
     office_id: int | None = None,
 ) -> OfficerRecord:
-    """Create an officer in the actor's office (admins: any office, by code)."""
+    """Create an officer in the actor's office (admins: any office, by code).
+
+    ``actor`` None is the service itself (first start, demo data). Nobody may create an
+    officer who would reach further than they do (:func:`access.require_within_reach`)."""
+    if actor is not None:
+        require(actor, "officer.manage")  # before looking offices up: no probing by code
     if data.office_code is not None:
-        office = session.exec(
-            select(OfficeRecord).where(OfficeRecord.code == data.office_code)
-        ).first()
-        if office is None:
-            raise NotFoundError(f"no office {data.office_code}")
-        office_id = office.id
+        office_id = _office_id(session, data.office_code)
     if actor is not None:
         office_id = office_id or actor.office_id
         require(actor, "officer.manage", office_id=office_id)
-        if data.role is Role.ADMIN and actor.role is not Role.ADMIN:
-            require(actor, "keys.manage")  # only admins make admins
+        require_within_reach(actor, data.role, office_id, doing="create")
     if office_id is None:
         raise ConflictError("an officer needs an office")
     officer = OfficerRecord(
@@ -140,15 +165,71 @@ def create_officer(
         session.flush()
     except IntegrityError:
         raise ConflictError(f"username {data.username!r} is taken") from None
-    values = audit.record_values(officer)
-    values.pop("password_hash")
     audit.append(
         session,
         actor=actor,
         action="officer.create",
         record_type="officer",
         record_id=str(officer.id),
-        after=values,
+        after=_audited(officer),
         at=at,
     )
     return officer
+
+
+def update_officer(
+    session: Session, actor: Actor, username: str, data: OfficerUpdate, *, at: datetime
+) -> OfficerRecord:
+    """Change an officer's role, office or ``active`` flag (disable, re-enable).
+
+    The officer must be within the actor's reach both as they are (a supervisor cannot
+    disable or demote an admin) and as they would be (nor promote anyone above themselves,
+    re-enable an auditor or move an officer to another office). The row is locked, so two
+    changes at once are applied one after the other, each checked against the other's result.
+    """
+    require(actor, "officer.manage")
+    officer = session.exec(
+        select(OfficerRecord).where(OfficerRecord.username == username).with_for_update()
+    ).first()
+    if officer is None or not allowed(actor, "officer.read", office_id=officer.office_id):
+        raise RecordHiddenError(f"no officer {username!r}", "officer of another office")
+    require(actor, "officer.manage", office_id=officer.office_id)
+    require_within_reach(actor, officer.role, officer.office_id, doing="change")
+    role = data.role or officer.role
+    office_id = (
+        officer.office_id if data.office_code is None else _office_id(session, data.office_code)
+    )
+    require(actor, "officer.manage", office_id=office_id)
+    doing = "re-enable" if data.active and not officer.active else "make"
+    require_within_reach(actor, role, office_id, doing=doing)
+    before = _audited(officer)
+    officer.role, officer.office_id = role, office_id
+    if data.active is not None:
+        officer.active = data.active
+    session.add(officer)
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action="officer.update",
+        record_type="officer",
+        record_id=str(officer.id),
+        before=before,
+        after=_audited(officer),
+        at=at,
+    )
+    return officer
+
+
+def _office_id(session: Session, code: str) -> int:
+    office = session.exec(select(OfficeRecord).where(OfficeRecord.code == code)).first()
+    if office is None or office.id is None:
+        raise NotFoundError(f"no office {code}")
+    return office.id
+
+
+def _audited(officer: OfficerRecord) -> dict[str, Any]:
+    """The officer's values for the audit log's digests, without the password hash."""
+    values = audit.record_values(officer)
+    values.pop("password_hash")
+    return values

@@ -7,8 +7,10 @@ codes), and a lost or stolen passport can never be used to register again.
 
 Before a new person is created, likely duplicates are searched: same nationality and birth
 date, and a Latin name whose consonant skeleton is close (MOHAMMED, MUHAMMAD and MOHAMAD all
-read ``MHMD``). The officer must then either link (record the passport on the existing
-person) or, with a supervisor's permission, confirm a new person; the decision is audited.
+read ``MHMD``). The search and the insert hold a lock on (nationality, birth date), so two
+registrations of one person at once cannot both find nobody. The officer must then either
+link (record the passport on the existing person) or, with a supervisor's permission,
+confirm a new person; the decision is audited.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from cardissuer.core.db import lock_key
 from cardissuer.errors import ConflictError, DuplicateSuspectedError, NotFoundError
 from cardissuer.models import (
     DuplicateReviewRecord,
@@ -187,6 +190,9 @@ def register(
     require(actor, "person.register")
     birth = parse_birth_date(data.birth_date)
     validate_person_fields(data, birth, at=at)
+    # Registrations of people who could be duplicates of each other (same nationality and
+    # birth date) run one after the other, each seeing the persons the previous one made.
+    lock_key(session, "person", data.nationality.upper(), str(birth.to_wire()))
     _check_passport_is_new(session, data.passport)
     candidates = find_duplicates(session, actor, data)
     if candidates and not data.confirm_new_person:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 import secrets
@@ -36,7 +37,7 @@ from sqlmodel import Session, col, select
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cardissuer.api.deps import SESSION_COOKIE, current_actor, end_request_session, now
+from cardissuer.api.deps import SESSION_COOKIE, actor_of_request, end_request_session, now
 from cardissuer.api.routes.common import issuing_context
 from cardissuer.core.db import session_scope
 from cardissuer.core.security import issue_session
@@ -145,12 +146,20 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def console_actor(request: Request) -> Actor:
-    """The logged-in officer, or :class:`LoginRequired` (the console redirects, not 401s)."""
+def console_actor(request: Request, *, csrf_checked: bool = False) -> Actor:
+    """The logged-in officer, or :class:`LoginRequired` (the console redirects, not 401s).
+
+    The session cookie authenticates a POST only for :func:`posted`, which checks the
+    form's CSRF token before anything is done (``csrf_checked``)."""
     try:
-        return current_actor(request)
+        return actor_of_request(request, csrf_checked=csrf_checked)
     except AuthenticationError as exc:
         raise LoginRequired(str(exc)) from None
+
+
+def page_actor(request: Request) -> Actor:
+    """The dependency of the console's pages (reading: the cookie suffices)."""
+    return console_actor(request)
 
 
 async def read_form(request: Request) -> FormData:
@@ -173,7 +182,7 @@ class Posted:
 
 async def posted(request: Request) -> AsyncIterator[Posted]:
     """The checked form; its uploaded files are closed when the request is done."""
-    actor = await run_in_threadpool(console_actor, request)
+    actor = await run_in_threadpool(functools.partial(console_actor, csrf_checked=True), request)
     form = await read_form(request)
     try:
         submitted = form.get("csrf")
@@ -190,7 +199,7 @@ async def posted(request: Request) -> AsyncIterator[Posted]:
         await form.close()
 
 
-ActorDep = Annotated[Actor, Depends(console_actor)]
+ActorDep = Annotated[Actor, Depends(page_actor)]
 PostedDep = Annotated[Posted, Depends(posted)]
 
 
@@ -303,20 +312,19 @@ def login_page(request: Request) -> Response:
 def _authenticate(request: Request, username: str, password: str) -> int | AuthenticationError:
     """The officer id, or the refusal; a failed attempt is committed (it counts)."""
     settings = settings_of(request)
-    with session_scope(engine_of(request)) as session:
-        try:
-            officer = authenticate(
-                session,
-                username,
-                password,
-                at=now(),
-                attempts=settings.login_attempts_per_window,
-                window=timedelta(seconds=settings.login_window_seconds),
-            )
-        except AuthenticationError as exc:
-            return exc
-        assert officer.id is not None  # noqa: S101 - stored
-        return officer.id
+    try:
+        officer = authenticate(
+            engine_of(request),
+            username,
+            password,
+            at=now(),
+            attempts=settings.login_attempts_per_window,
+            window=timedelta(seconds=settings.login_window_seconds),
+        )
+    except AuthenticationError as exc:
+        return exc
+    assert officer.id is not None  # noqa: S101 - stored
+    return officer.id
 
 
 @router.post("/console/login", name="login_submit")
@@ -361,7 +369,7 @@ async def login_submit(request: Request) -> Response:
 @router.post("/console/logout", name="logout")
 def logout(request: Request, form: PostedDep) -> Response:
     del form  # checked: only this console's own logout button logs the officer out
-    end_request_session(request)  # refused from now on, even where a cookie copy survives
+    end_request_session(request, csrf_checked=True)  # refused from now on, even by a copy
     response = redirect(request, "/console/login", flash=Flash("ok", "done_logged_out"))
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

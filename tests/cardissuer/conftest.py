@@ -84,7 +84,11 @@ def service_settings(tmp_path: Path, database_url: str) -> Settings:
 def app(service_settings: Settings) -> Iterator[FastAPI]:
     """The issuer app with the demo office, officers and persons."""
     application = create_app(service_settings)
-    seed_demo(application.state.engine, issuing_context_of(application))
+    seed_demo(
+        application.state.engine,
+        issuing_context_of(application),
+        environment=application.state.settings.environment,
+    )
     yield application
     application.state.engine.dispose()
 

@@ -304,7 +304,9 @@ def shared_service(backend: str, directory: Path) -> Iterator[Service]:
     """Build a service with the demo data on ``backend``; dispose of it afterwards."""
     with database(backend, directory) as url:
         app = create_app(Settings(workspace=directory / "workspace", database_url=url))
-        seed_demo(app.state.engine, issuing_context_of(app))
+        seed_demo(
+            app.state.engine, issuing_context_of(app), environment=app.state.settings.environment
+        )
         try:
             with TestClient(app) as client:
                 yield Service(app=app, client=client, backend=backend)

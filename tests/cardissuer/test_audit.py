@@ -134,7 +134,7 @@ def _rewrite_from(connection: Connection, seq: int) -> str:
 def seeded_app(tmp_path: Path, database_url: str) -> Iterator[FastAPI]:
     """The service (checkpoints every 5 entries) with the demo office, officers and persons."""
     app = _make_app(tmp_path / "workspace", database_url)
-    seed_demo(app.state.engine, issuing_context_of(app))
+    seed_demo(app.state.engine, issuing_context_of(app), environment=app.state.settings.environment)
     yield app
     app.state.engine.dispose()
 

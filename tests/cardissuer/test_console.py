@@ -88,7 +88,7 @@ def _app(workspace: Path) -> FastAPI:
         workspace=workspace, database_url=f"sqlite:///{workspace.parent / 'fmcard.db'}"
     )
     app = create_app(settings)
-    seed_demo(app.state.engine, issuing_context_of(app))
+    seed_demo(app.state.engine, issuing_context_of(app), environment=app.state.settings.environment)
     return app
 
 

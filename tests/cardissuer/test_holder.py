@@ -45,7 +45,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fas
     app = create_app(
         Settings(workspace=directory, database_url=f"sqlite:///{directory / 'fmcard.db'}")
     )
-    seed_demo(app.state.engine, issuing_context_of(app))
+    seed_demo(app.state.engine, issuing_context_of(app), environment=app.state.settings.environment)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")

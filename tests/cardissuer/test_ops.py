@@ -26,16 +26,18 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, text
-from sqlmodel import col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from cardissuer import cli
+from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Settings
 from cardissuer.core.db import make_engine, read_snapshot, session_scope
 from cardissuer.core.migrations import current_revision, head_revision, upgrade
 from cardissuer.core.signing import load_key_material
+from cardissuer.errors import DemoRefusedError
 from cardissuer.main import create_app
 from cardissuer.models import AuditRecord, CardRecord, CardState, PersonRecord
-from cardissuer.seed import DEMO_PASSWORD, DEMO_PERSONS
+from cardissuer.seed import DEMO_PASSWORD, DEMO_PERSONS, seed_demo
 from cardissuer.services import audit
 from keys.jws import VerificationKey
 
@@ -127,7 +129,10 @@ def test_instances_starting_at_once_migrate_once(database_url: str) -> None:
 
 
 def _refuses_to_serve(
-    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *serve_options: str,
 ) -> str:
     """Run ``fmcard serve``; it must exit 1 with one line on stderr and never serve."""
 
@@ -136,7 +141,7 @@ def _refuses_to_serve(
 
     monkeypatch.setattr(uvicorn, "run", must_not_serve)
     capsys.readouterr()
-    assert cli.main([*argv, "serve", "--port", "9"]) == 1
+    assert cli.main([*argv, "serve", "--port", "9", *serve_options]) == 1
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
@@ -232,6 +237,58 @@ def test_production_starts_with_a_real_secret_real_keys_and_an_upgraded_database
     assert cli.main([*argv, "serve", "--port", "9"]) == 0, capsys.readouterr().err
     assert served[0].state.settings.environment == "production"
     served[0].state.engine.dispose()
+
+
+def test_production_refuses_demo_data_and_writes_nothing(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The demo officers' password is published and demo cards would be signed with the
+    production key: ``serve --demo``, the seed function itself and ``fmcard demo`` all refuse."""
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, database_url)
+    monkeypatch.setenv("FMCARD_KEY_PASSPHRASE", "a real passphrase, not in the workspace")
+    argv = ["--dir", str(workspace)]
+    assert cli.main([*argv, "init"]) == 0
+    assert cli.main([*argv, "db", "upgrade"]) == 0
+    monkeypatch.setenv("FMCARD_ENVIRONMENT", "production")
+    monkeypatch.setenv("FMCARD_SESSION_SECRET", GOOD_SECRET)
+    engine = make_engine(database_url)
+    try:
+        with read_snapshot(engine) as session:
+            before = _row_counts(session)
+        message = _refuses_to_serve(argv, monkeypatch, capsys, "--demo")
+        assert "demo data is for development only" in message
+        app = create_app(Settings())
+        try:  # whoever calls the seed function, it refuses in production
+            with pytest.raises(DemoRefusedError, match="development only"):
+                seed_demo(
+                    app.state.engine,
+                    issuing_context_of(app),
+                    environment=app.state.settings.environment,
+                )
+        finally:
+            app.state.engine.dispose()
+        with read_snapshot(engine) as session:
+            assert _row_counts(session) == before
+        assert before["officer"] == before["person"] == before["card"] == 0
+    finally:
+        engine.dispose()
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 1
+    assert "development only" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+    monkeypatch.setenv("FMCARD_ENVIRONMENT", "not-an-environment")  # read cautiously
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 1
+    assert not (tmp_path / "demo").exists()
+
+
+def _row_counts(session: Session) -> dict[str, int]:
+    return {
+        table.name: session.exec(select(func.count()).select_from(table)).one()
+        for table in SQLModel.metadata.sorted_tables
+    }
 
 
 def test_an_unreachable_database_is_one_line_not_a_traceback(

@@ -447,7 +447,9 @@ def test_issuer_service_signs_cards_with_the_hsm_key(
     app = create_app(hsm_settings)
     try:
         assert app.state.keys.signer.kid == kid_of(hsm.public_key)
-        seed_demo(app.state.engine, issuing_context_of(app))
+        seed_demo(
+            app.state.engine, issuing_context_of(app), environment=app.state.settings.environment
+        )
         with TestClient(app) as client:
             bundle = client.get("/bundle.json").json()
             headers = {

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from cardissuer.api import problems
 from cardissuer.api.deps import MAX_OFFSET, ActorDep, SessionDep, now
@@ -19,11 +19,12 @@ from cardissuer.models import (
     OfficeRecord,
     OfficerPublic,
     OfficerRecord,
+    OfficerUpdate,
     Page,
 )
 from cardissuer.services import audit
 from cardissuer.services.access import ALL_OFFICES, require
-from cardissuer.services.officers import create_office, create_officer
+from cardissuer.services.officers import create_office, create_officer, update_officer
 from cardissuer.services.registry import office_code
 from keys.jws import VerificationKey
 
@@ -77,11 +78,33 @@ def officers(
 @router.post(
     "/officers",
     status_code=status.HTTP_201_CREATED,
-    summary="Create an officer (supervisors: own office; admins: any)",
+    summary="Create an officer (supervisors: registrars and supervisors of their office)",
 )
 def new_officer(data: OfficerCreate, actor: ActorDep, session: SessionDep) -> OfficerPublic:
     officer = create_officer(session, actor, data, at=now())
     session.commit()
+    return _public(session, officer)
+
+
+@router.patch(
+    "/officers/{username}",
+    summary="Change an officer's role, office or active flag (within your own reach)",
+    description=(
+        "Disable (`active: false`), re-enable, change the role or move to another office. "
+        "Nobody may create, promote, re-enable or move an officer whose permissions or "
+        "offices would exceed their own (a supervisor manages registrars and supervisors of "
+        "their own office); refusals are `403 access-denied` and audited."
+    ),
+)
+def change_officer(
+    username: str, data: OfficerUpdate, actor: ActorDep, session: SessionDep
+) -> OfficerPublic:
+    officer = update_officer(session, actor, username, data, at=now())
+    session.commit()
+    return _public(session, officer)
+
+
+def _public(session: Session, officer: OfficerRecord) -> OfficerPublic:
     return OfficerPublic(
         username=officer.username,
         display_name=officer.display_name,

@@ -10,6 +10,7 @@ from cardissuer.api import problems
 from cardissuer.api.deps import (
     SESSION_COOKIE,
     ActorDep,
+    EngineDep,
     SessionDep,
     SettingsDep,
     end_request_session,
@@ -25,20 +26,17 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems.respons
 
 @router.post("/login", summary="Log in; returns a session token (also set as a cookie)")
 def login(
-    data: LoginIn, session: SessionDep, settings: SettingsDep, response: Response
+    data: LoginIn, engine: EngineDep, settings: SettingsDep, response: Response
 ) -> dict[str, str | int]:
     at = now()
-    try:
-        officer = authenticate(
-            session,
-            data.username,
-            data.password,
-            at=at,
-            attempts=settings.login_attempts_per_window,
-            window=timedelta(seconds=settings.login_window_seconds),
-        )
-    finally:
-        session.commit()  # failed attempts count even though the login raises
+    officer = authenticate(  # counts the attempt in a transaction of its own, first
+        engine,
+        data.username,
+        data.password,
+        at=at,
+        attempts=settings.login_attempts_per_window,
+        window=timedelta(seconds=settings.login_window_seconds),
+    )
     assert officer.id is not None  # noqa: S101 - stored
     token = issue_session(
         officer.id,
@@ -60,11 +58,13 @@ def login(
 
 @router.post("/logout", summary="Log out: the session's token is refused from now on")
 def logout(request: Request, response: Response) -> dict[str, str]:
-    """Ends the session whose token (bearer or cookie) comes with the request, on every
-    service instance (the database records it), and deletes the cookie. Without a valid
-    token there is nothing to end, and the answer is the same."""
-    end_request_session(request)
-    response.delete_cookie(SESSION_COOKIE)
+    """Ends the session whose bearer token comes with the request, on every service
+    instance (the database records it), and deletes the cookie of that session. Without a
+    valid bearer token there is nothing to end, and the answer is the same: like every change
+    through the API, logging out is not done by the console's cookie alone (the console logs
+    out with its own button, which carries its CSRF token)."""
+    if end_request_session(request):
+        response.delete_cookie(SESSION_COOKIE)
     return {"status": "logged out"}
 
 
