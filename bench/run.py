@@ -21,7 +21,7 @@ from bench import signing, statuslist, verification
 from bench.report import Section, Table
 from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign", "issue", "render")
+SECTIONS = ("verify", "qr", "status", "sign", "issue", "render", "audit", "capture")
 PACKAGES = (
     "fmcard",
     "cryptography",
@@ -76,6 +76,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller run for CI (about 30 s)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
     parser.add_argument("--seed", type=int, default=20261122, help="seed for cards and lists")
+    parser.add_argument(
+        "--audit-entries",
+        type=int,
+        metavar="N",
+        help="entries in the audit section's log (default 200,000; quick: 20,000)",
+    )
     parser.add_argument(
         "--only",
         default=",".join(SECTIONS),
@@ -162,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif name == "render":
             section = _render_section(portrait_samples, quick=args.quick)
+        elif name == "capture":
+            section = _capture_section(samples, portrait_samples, per_type=3 if args.quick else 12)
+        elif name == "audit":
+            section = _audit_section(args.audit_entries or (20_000 if args.quick else 200_000))
         elif name == "issue":
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
@@ -255,3 +265,29 @@ def _issuance_section(
         return section
     plan = issuance.QUICK_PLAN if quick else issuance.FULL_PLAN
     return issuance.run(samples, plan=plan, seed=seed, repeats=repeats)
+
+
+def _audit_section(entries: int) -> Section:
+    """Section 7, or a note saying why it cannot run (it needs the issuer extras)."""
+    try:
+        from bench import auditlog
+    except ImportError as exc:
+        section = Section("audit", "7. The audit log")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    return auditlog.run(entries=entries)
+
+
+def _capture_section(
+    samples: Sequence[Sample], portrait_samples: Sequence[Sample], *, per_type: int
+) -> Section:
+    """Section 8, or a note saying why it cannot run (it renders with the issuer extras)."""
+    try:
+        from bench import capture
+    except ImportError as exc:
+        section = Section("capture", "8. Decoding the QR as a camera sees it")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    return capture.run(samples, portrait_samples, per_type=per_type)

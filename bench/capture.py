@@ -1,0 +1,288 @@
+"""Section 8: does the card's QR decode as a camera sees it?
+
+A counter reads the card from a phone photo or a webcam frame, not from the clean PNG. This
+section takes each artefact a holder shows (the printed card's back at 300 dpi, the holder
+page on a phone screen, the wallet pass's barcode), degrades it as a capture would, and
+counts how many cards two independent decoders still read:
+
+* **zxing-cpp** (the verifier's own ``[scan]`` decoder), and
+* **zbar** (through pyzbar; Debian's ``libzbar0``), when installed.
+
+Conditions, each applied to the artefact's image:
+
+==============  ==========================================================================
+``clean``       the image as rendered
+``scale 40%``   resampled to 40 % (also 33 %, 25 %): a card filling less of the frame
+``blur``        50 % and a Gaussian blur of 1 px (focus, motion)
+``tilt 20/30``  50 % and a perspective tilt of 20 or 30 degrees about the vertical axis
+``jpeg q40``    50 % and JPEG at quality 40 (a messaging app, a cheap webcam)
+``light``       50 % and uneven light: a gradient from 35 % to 100 % and a glare spot
+``combined``    40 %, blur 0.7 px, tilt 20 degrees, uneven light, JPEG q40
+==============  ==========================================================================
+
+A card counts as read only if the decoded text is exactly its QR text. The figures are a
+rate per card type (without portrait, with portrait) and artefact.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from bench.render import _view
+from bench.report import Check, Section, Table
+from bench.world import Sample
+from cardissuer.render.card import render_card
+from cardissuer.render.qr import qr_image, qr_version
+
+Decoder = Callable[[Image.Image], list[str]]
+
+
+def _zxing() -> Decoder | None:
+    try:
+        import zxingcpp
+    except ImportError:
+        return None
+
+    def decode(image: Image.Image) -> list[str]:
+        return [result.text for result in zxingcpp.read_barcodes(image.convert("L"))]
+
+    return decode
+
+
+def _zbar() -> Decoder | None:
+    try:
+        from pyzbar import pyzbar
+    except (ImportError, OSError):  # the package, or libzbar itself, is missing
+        return None
+
+    def decode(image: Image.Image) -> list[str]:
+        found = pyzbar.decode(image.convert("L"), symbols=[pyzbar.ZBarSymbol.QRCODE])
+        return [item.data.decode("utf-8", "replace") for item in found]
+
+    return decode
+
+
+# --- artefacts: what the camera is pointed at ----------------------------------------------
+
+
+def printed_back(sample: Sample) -> Image.Image:
+    """The card's back as printed (300 dpi), on a table: a margin of grey around it."""
+    card = render_card(_view(sample), side="back", size="print")
+    table = Image.new("RGB", (card.width + 240, card.height + 240), (128, 124, 118))
+    table.paste(card, (120, 120))
+    return table
+
+
+def holder_screen(sample: Sample) -> Image.Image:
+    """The holder page on a phone: the QR 330 CSS px wide at 3 device pixels a CSS px (a
+    360-px phone), nearest-neighbour as the page's ``image-rendering: pixelated`` shows it,
+    on a 1080 x 1920 white screen."""
+    qr = qr_image(sample.qr, module_pixels=1).convert("L")
+    side = 990
+    scaled = qr.resize((side, side), Image.Resampling.NEAREST)
+    screen = Image.new("RGB", (1080, 1920), (255, 255, 255))
+    screen.paste(scaled, (45, 520))
+    return screen
+
+
+def wallet_screen(sample: Sample) -> Image.Image:
+    """A wallet pass's barcode: about half the width of a 1170-px phone screen, on the
+    pass's white barcode panel over a coloured pass."""
+    qr = qr_image(sample.qr, module_pixels=1).convert("L")
+    side = 600
+    scaled = qr.resize((side, side), Image.Resampling.NEAREST)
+    screen = Image.new("RGB", (1170, 2532), (150, 22, 32))
+    panel = Image.new("RGB", (side + 60, side + 60), (255, 255, 255))
+    panel.paste(scaled, (30, 30))
+    screen.paste(panel, ((1170 - side - 60) // 2, 1100))
+    return screen
+
+
+ARTEFACTS: dict[str, Callable[[Sample], Image.Image]] = {
+    "printed back 300 dpi": printed_back,
+    "holder page screen": holder_screen,
+    "wallet barcode": wallet_screen,
+}
+
+
+# --- conditions: what the camera does to it ------------------------------------------------
+
+
+def scale(image: Image.Image, factor: float) -> Image.Image:
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image.resize(size, Image.Resampling.BILINEAR)
+
+
+def blur(image: Image.Image, radius: float) -> Image.Image:
+    return image.filter(ImageFilter.GaussianBlur(radius))
+
+
+def _perspective_coefficients(
+    source: Sequence[tuple[float, float]], target: Sequence[tuple[float, float]]
+) -> list[float]:
+    """Coefficients for ``Image.transform(PERSPECTIVE)``: output point -> input point."""
+    rows = []
+    for (x, y), (u, v) in zip(target, source, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    a = np.array(rows, dtype=float)
+    b = np.array([c for point in source for c in point], dtype=float)
+    return [float(value) for value in np.linalg.solve(a, b)]
+
+
+def tilt(image: Image.Image, degrees: float) -> Image.Image:
+    """Turn the image about its vertical axis by ``degrees``, seen by a camera whose focal
+    length is the image width: the far edge shrinks and the whole is foreshortened."""
+    w, h = image.size
+    angle = math.radians(degrees)
+    focal = float(w)
+
+    def project(x: float, y: float) -> tuple[float, float]:
+        cx, cy = x - w / 2, y - h / 2
+        depth = focal + cx * math.sin(angle)
+        return (w / 2 + focal * cx * math.cos(angle) / depth, h / 2 + focal * cy / depth)
+
+    corners = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
+    coefficients = _perspective_coefficients(corners, [project(x, y) for x, y in corners])
+    return image.transform(
+        (w, h),
+        Image.Transform.PERSPECTIVE,
+        coefficients,
+        Image.Resampling.BILINEAR,
+        fillcolor=(128, 124, 118),
+    )
+
+
+def jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def uneven_light(image: Image.Image) -> Image.Image:
+    """A shadow across the image (35 % to 100 % brightness) and a soft glare spot."""
+    w, h = image.size
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    ramp = np.linspace(0.35, 1.0, w, dtype=np.float32)[np.newaxis, :, np.newaxis]
+    glare = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(glare).ellipse((w * 0.55, h * 0.1, w * 0.85, h * 0.4), fill=110)
+    spot = np.asarray(glare.filter(ImageFilter.GaussianBlur(w / 20)), dtype=np.float32)
+    lit = pixels * ramp + spot[:, :, np.newaxis]
+    return Image.fromarray(np.clip(lit, 0, 255).astype(np.uint8))
+
+
+def _at_half(work: Callable[[Image.Image], Image.Image]) -> Callable[[Image.Image], Image.Image]:
+    return lambda image: work(scale(image, 0.5))
+
+
+CONDITIONS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "clean": lambda image: image,
+    "scale 40%": lambda image: scale(image, 0.40),
+    "scale 33%": lambda image: scale(image, 1 / 3),
+    "scale 25%": lambda image: scale(image, 0.25),
+    "blur 1px @50%": _at_half(lambda image: blur(image, 1.0)),
+    "tilt 20 @50%": _at_half(lambda image: tilt(image, 20)),
+    "tilt 30 @50%": _at_half(lambda image: tilt(image, 30)),
+    "jpeg q40 @50%": _at_half(lambda image: jpeg(image, 40)),
+    "uneven light @50%": _at_half(uneven_light),
+    "combined @40%": lambda image: jpeg(uneven_light(tilt(blur(scale(image, 0.40), 0.7), 20)), 40),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    read: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.read}/{self.total}"
+
+    @property
+    def ratio(self) -> float:
+        return self.read / self.total if self.total else 0.0
+
+
+def rates(
+    samples: Sequence[Sample], artefact: Callable[[Sample], Image.Image], decoder: Decoder
+) -> dict[str, Rate]:
+    """How many of ``samples`` each condition leaves readable by ``decoder``."""
+    counts = dict.fromkeys(CONDITIONS, 0)
+    for sample in samples:
+        image = artefact(sample)
+        for name, condition in CONDITIONS.items():
+            if sample.qr in decoder(condition(image)):
+                counts[name] += 1
+    return {name: Rate(count, len(samples)) for name, count in counts.items()}
+
+
+def run(compact: Sequence[Sample], portrait: Sequence[Sample], *, per_type: int) -> Section:
+    section = Section("capture", "8. Decoding the QR as a camera sees it")
+    decoders = {name: make() for name, make in (("zxing-cpp", _zxing), ("zbar", _zbar))}
+    for name, decoder in decoders.items():
+        if decoder is None:
+            section.notes.append(
+                f"{name} not installed: its column is skipped "
+                "(zxing-cpp: pip install 'fmcard[scan]'; zbar: apt install libzbar0 and "
+                "pip install pyzbar)"
+            )
+    available = {name: decoder for name, decoder in decoders.items() if decoder is not None}
+    types = {"no portrait": list(compact[:per_type]), "portrait": list(portrait[:per_type])}
+    versions = {
+        kind: sorted({qr_version(sample.qr)[0] for sample in items})
+        for kind, items in types.items()
+    }
+    columns = tuple(f"{kind} / {name}" for kind in types for name in available)
+    results: dict[str, dict[str, dict[str, dict[str, Rate]]]] = {}
+    for artefact_name, artefact in ARTEFACTS.items():
+        table = Table(
+            f"{artefact_name}: cards read / cards shown "
+            + "; ".join(f"{kind} QR versions {versions[kind]}" for kind in types),
+            ("condition", *columns),
+        )
+        found = {
+            kind: {name: rates(items, artefact, decoder) for name, decoder in available.items()}
+            for kind, items in types.items()
+        }
+        results[artefact_name] = found
+        for condition in CONDITIONS:
+            table.add(
+                condition,
+                *(str(found[kind][name][condition]) for kind in types for name in available),
+            )
+        section.tables.append(table)
+        for name in available:
+            compact_rates, portrait_rates = found["no portrait"][name], found["portrait"][name]
+            missing = [
+                condition
+                for condition in CONDITIONS
+                if compact_rates[condition].ratio == 1.0 and portrait_rates[condition].ratio < 1.0
+            ]
+            section.checks.append(
+                Check(
+                    f"{artefact_name}, {name}: portrait card read wherever the compact is",
+                    "no condition missed",
+                    "all" if not missing else "missed: " + ", ".join(missing),
+                    not missing,
+                )
+            )
+    section.data = {
+        "per_type": per_type,
+        "versions": versions,
+        "rates": {
+            artefact: {
+                kind: {
+                    name: {cond: [rate.read, rate.total] for cond, rate in by_condition.items()}
+                    for name, by_condition in by_decoder.items()
+                }
+                for kind, by_decoder in by_kind.items()
+            }
+            for artefact, by_kind in results.items()
+        },
+    }
+    return section
