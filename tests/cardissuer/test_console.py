@@ -329,6 +329,26 @@ def test_person_page_forms_work_without_a_browser(plain_app: FastAPI) -> None:
         assert "not a date" in bad_date.text
 
 
+def test_a_photo_smaller_than_the_portrait_is_refused_on_the_form(plain_app: FastAPI) -> None:
+    with TestClient(plain_app) as client:
+        _client_login(client, "supervisor")
+        search = client.get("/console/search?q=IVANOVA&lang=en")
+        code = re.search(r"/console/persons/([0-9A-Z]{10})", search.text)
+        assert code is not None
+        path = f"/console/persons/{code.group(1)}"
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', client.get(path).text)
+        assert csrf is not None
+        tiny = io.BytesIO()
+        Image.new("RGB", (1, 1)).save(tiny, "PNG")
+        refused = client.post(
+            f"{path}/portrait",
+            data={"csrf": csrf.group(1), "next": path},
+            files={"photo": ("tiny.png", tiny.getvalue(), "image/png")},
+        )
+        assert "photo is 1x1 pixels; at least 96x120" in refused.text
+        assert "Portrait updated." not in refused.text
+
+
 def test_search_and_audit_pages_are_paginated(
     plain_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
