@@ -18,6 +18,7 @@ from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field as DbField
 from sqlmodel import SQLModel
 
+from cardissuer.email_address import check_email
 from schemas.countries import NATIONALITY_CODES
 
 T = TypeVar("T")
@@ -357,6 +358,11 @@ class PersonCreate(RequestModel):
     @classmethod
     def _nationality(cls, value: str) -> str:
         return _country(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
 
 
 class PassportChange(RequestModel):
