@@ -440,6 +440,18 @@ class CardAction(RequestModel):
     reason: str = Field(default="", max_length=256)
 
 
+class CardRevoke(RequestModel):
+    """The reason of a revocation: required, and kept with the card for good."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "card reported stolen by the holder"}]}
+    )
+
+    reason: str = Field(
+        min_length=1, max_length=256, pattern=r"\S", description="why the card is revoked"
+    )
+
+
 class OfficerCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
