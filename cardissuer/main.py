@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardissuer.api import problems
+from cardissuer.api.methods import allowed_methods
 from cardissuer.api.routes import admin, auth, cards, health, persons, publish
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core import logging as structured_logging
@@ -43,6 +44,8 @@ from cardissuer.services.publishing import Publisher
 from keys.jwk import jwks
 
 log = logging.getLogger("fmcard.http")
+STATIC_PREFIX = "/static/"
+"""The console's style sheets, scripts and images: no personal data, revalidated by ETag."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -239,6 +242,8 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         request_id = f"{self._prefix}{next(self._numbers):06x}"
+        # As asked: a mount rewrites the scope's root_path on the way in.
+        path, root_path = scope["path"], scope.get("root_path", "")
         started = time.perf_counter()
         status = 500  # if the application fails before answering
 
@@ -246,7 +251,10 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *_headers(request_id)]
+                headers = [*message.get("headers", ()), *_headers(request_id)]
+                message["headers"] = _finish_headers(
+                    scope.get("app"), path, root_path, status, headers
+                )
             await send(message)
 
         try:
@@ -263,6 +271,33 @@ class RequestLog:
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
+
+
+def _finish_headers(
+    app: FastAPI | None,
+    path: str,
+    root_path: str,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+) -> list[tuple[bytes, bytes]]:
+    """Caching and ``Allow``, decided once for every answer rather than by each route.
+
+    An answer that names no ``Cache-Control`` may not be stored anywhere (``no-store``):
+    persons, cards, passports, the audit log, console pages, the holder's page and every
+    download carry personal data, and a route that forgets to say so must not leak into a
+    shared cache. Routes meant to be cached (the publishing routes) say so themselves, and the
+    console's static files are revalidated (``no-cache``). A 405 gets the ``Allow`` header
+    with every method its path accepts.
+    """
+    names = {name.lower() for name, _ in headers}
+    if b"cache-control" not in names:
+        public = path.startswith(STATIC_PREFIX)
+        headers.append((b"cache-control", b"no-cache" if public else b"no-store"))
+    if status == 405:
+        allow = allowed_methods(app.router.routes, path, root_path) if app is not None else []
+        headers = [(name, value) for name, value in headers if name.lower() != b"allow"]
+        headers.append((b"allow", ", ".join(allow).encode()))
+    return headers
 
 
 def _headers(request_id: str) -> list[tuple[bytes, bytes]]:

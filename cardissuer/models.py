@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field as DbField
 from sqlmodel import SQLModel
 
+from cardissuer.email_address import check_email
 from schemas.countries import NATIONALITY_CODES
 
 T = TypeVar("T")
@@ -366,6 +367,11 @@ class PersonCreate(RequestModel):
     def _nationality(cls, value: str) -> str:
         return _country(value)
 
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
+
 
 class PassportChange(RequestModel):
     """A new passport replaces the current one; the person keeps the code."""
@@ -440,6 +446,18 @@ class CardAction(RequestModel):
     )
 
     reason: str = Field(default="", max_length=256)
+
+
+class CardRevoke(RequestModel):
+    """The reason of a revocation: required, and kept with the card for good."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "card reported stolen by the holder"}]}
+    )
+
+    reason: str = Field(
+        min_length=1, max_length=256, pattern=r"\S", description="why the card is revoked"
+    )
 
 
 class OfficerCreate(RequestModel):

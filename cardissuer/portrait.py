@@ -21,6 +21,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from cardissuer.errors import PortraitError
 
 PORTRAIT_SIZE = (96, 120)
+MIN_PHOTO_SIZE = PORTRAIT_SIZE
+"""The smallest photo accepted (width, height, upright): a smaller one would be scaled up to
+the portrait, a blur no clerk can compare with a face (a 1x1 image would pass as a photo)."""
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_PIXELS = 40_000_000
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "AVIF"})
@@ -54,11 +57,24 @@ def portrait_candidates(photo: bytes) -> Iterator[Portrait]:
 
 def _prepare(photo: bytes) -> Image.Image:
     image = _open(photo)
-    image = ImageOps.exif_transpose(image).convert("L")
+    image = ImageOps.exif_transpose(image)
+    _check_size(image)
+    image = image.convert("L")
     image = ImageOps.fit(image, PORTRAIT_SIZE, Image.Resampling.LANCZOS, centering=(0.5, 0.4))
     image = ImageOps.autocontrast(image, cutoff=1)
     image.info.clear()  # the photo's ICC profile, EXIF and XMP must not reach the portrait
     return image
+
+
+def _check_size(image: Image.Image) -> None:
+    """Refuse photos with fewer pixels than the portrait in either direction (after the EXIF
+    orientation is applied, as the portrait is cut from the upright photo)."""
+    min_width, min_height = MIN_PHOTO_SIZE
+    if image.width < min_width or image.height < min_height:
+        raise PortraitError(
+            f"photo is {image.width}x{image.height} pixels; at least "
+            f"{min_width}x{min_height} (width x height) are needed"
+        )
 
 
 def media_type_of(data: bytes) -> str | None:

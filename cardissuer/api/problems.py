@@ -62,7 +62,7 @@ class Problem(BaseModel):
 
 
 _EXAMPLES: dict[int, tuple[str, str, str]] = {
-    400: ("http-error", "Bad request", "There was an error parsing the body"),
+    400: ("malformed-body", "Malformed body", "the body is not UTF-8"),
     401: ("authentication-failed", "Authentication failed", "not logged in"),
     403: ("access-denied", "Access denied", "role registrar may not card.revoke"),
     404: ("not-found", "Not found", "no person with that code"),
@@ -126,6 +126,9 @@ def install(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, DuplicateSuspectedError):
             extra["candidates"] = exc.candidates
+        field = getattr(exc, "field", None)
+        if field:  # the same shape as a validation problem: which field, and why
+            extra["errors"] = [{"field": field, "message": str(exc).removeprefix(f"{field}: ")}]
         if isinstance(exc, AccessDeniedError):  # a database write: not on the event loop
             await run_in_threadpool(_audit_denied, request, getattr(exc, "audit_detail", str(exc)))
         response = problem(status, exc.code, _title(exc), str(exc), request.url.path, **extra)
@@ -171,13 +174,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code, title = {
-            404: ("not-found", "Not found"),
-            405: ("method-not-allowed", "Method not allowed"),
-            413: ("too-large", "Request too large"),
-            401: ("authentication-failed", "Authentication failed"),
-        }.get(exc.status_code, ("http-error", str(exc.detail)))
-        return problem(exc.status_code, code, title, str(exc.detail), request.url.path)
+        code, title = HTTP_PROBLEMS.get(exc.status_code) or _fallback(exc.status_code)
+        unreadable = exc.status_code == 400 and exc.__cause__ is not None
+        detail = _unreadable_body(exc.__cause__) if unreadable else str(exc.detail)
+        return problem(exc.status_code, code, title, detail, request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -195,6 +195,43 @@ def install(app: FastAPI) -> None:
             "the request failed; nothing was changed",
             request.url.path,
         )
+
+
+HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("malformed-body", "Malformed body"),
+    401: ("authentication-failed", "Authentication failed"),
+    403: ("access-denied", "Access denied"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("too-large", "Request too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation-failed", "Request is not valid"),
+    429: ("rate-limited", "Rate limited"),
+    503: ("unavailable", "Unavailable"),
+}
+"""The documented problem of each status the HTTP layer (Starlette, FastAPI) refuses with.
+FastAPI answers 400 when it cannot read a body at all (not UTF-8, nested past the recursion
+limit, an integer over Python's digit limit, a broken multipart form)."""
+
+
+def _fallback(status: int) -> tuple[str, str]:
+    """Any other status still gets a documented type: the generic one of its class."""
+    return (
+        ("issuer-error", "Request refused")
+        if status < 500
+        else ("internal-error", "Internal error")
+    )
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """Why a body could not be read, from the parser's exception; never the body itself."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "the body is nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number in the body has too many digits"
+    return "the body could not be read"
 
 
 def _is_json(media_type: str) -> bool:

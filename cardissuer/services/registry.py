@@ -56,6 +56,13 @@ class InvalidPersonError(ConflictError):
     http_status = 422
 
 
+class PassportExpiredError(InvalidPersonError):
+    """The passport's expiry date has passed: it cannot be recorded as the current one."""
+
+    code = "passport-expired"
+    field = "passport.expires_on"
+
+
 class PassportRegisteredError(ConflictError):
     """The passport is already recorded for a person: look them up instead."""
 
@@ -190,6 +197,7 @@ def register(
     require(actor, "person.register")
     birth = parse_birth_date(data.birth_date)
     validate_person_fields(data, birth, at=at)
+    check_not_expired(data.passport, at=at)
     # Registrations of people who could be duplicates of each other (same nationality and
     # birth date) run one after the other, each seeing the persons the previous one made.
     lock_key(session, "person", data.nationality.upper(), str(birth.to_wire()))
@@ -261,6 +269,7 @@ def link_passport_to_existing(
 ) -> PersonRecord:
     """The officer decided a suspected duplicate is this existing person: add the passport."""
     person = get_person(session, actor, code, permission="passport.change", for_update=True)
+    check_not_expired(passport, at=at)
     _check_passport_is_new(session, passport)
     _replace_current_passport(session, actor, person, passport, reason="replaced", at=at)
     session.add(
@@ -291,6 +300,7 @@ def change_passport(
     The person's row is locked, so two passport changes at once cannot leave two current
     passports."""
     person = get_person(session, actor, code, permission="passport.change", for_update=True)
+    check_not_expired(change.passport, at=at)
     _check_passport_is_new(session, change.passport)
     _replace_current_passport(session, actor, person, change.passport, reason=change.reason, at=at)
     return person
@@ -403,6 +413,15 @@ def passports_of(session: Session, person: PersonRecord) -> list[PassportRecord]
 def office_code(session: Session, office_id: int) -> str:
     office = session.get(OfficeRecord, office_id)
     return office.code if office else "?"
+
+
+def check_not_expired(passport: PassportIn, *, at: datetime) -> None:
+    """A passport recorded as current must not have expired before today (``at``'s date in
+    UTC; the expiry day itself still counts). Without an expiry date nothing is checked."""
+    if passport.expires_on is not None and passport.expires_on < at.astimezone(UTC).date():
+        raise PassportExpiredError(
+            "passport.expires_on: the passport has expired; record a passport that is valid today"
+        )
 
 
 def _check_passport_is_new(session: Session, passport: PassportIn) -> None:

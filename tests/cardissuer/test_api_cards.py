@@ -317,14 +317,18 @@ def test_revoking_keeps_the_reason(service: Service) -> None:
     assert service.card(card["serial"])["revoked_reason"] == "card reported stolen"
 
 
-@pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}])
-def test_revoking_without_a_reason_is_refused(service: Service, body: Any) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [(None, "body"), ({}, "reason"), ({"reason": ""}, "reason"), ({"reason": "  \t "}, "reason")],
+)
+def test_revoking_without_a_reason_is_refused(service: Service, body: Any, field: str) -> None:
     _, card = service.with_card(("hc",))
     before, seq = service.snapshot(), service.audit_seq()
     refused = service.client.post(
         f"/api/cards/{card['serial']}/revoke", headers=service.headers("supervisor"), json=body
     )
-    assert_problem(refused, 422, "reason-required")
+    problem = assert_problem(refused, 422, "validation-failed")
+    assert [error["field"] for error in problem["errors"]] == [field]
     assert service.snapshot() == before
     assert service.audit_after(seq) == []
     assert service.card(card["serial"])["state"] == "active"

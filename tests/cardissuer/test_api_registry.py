@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -440,3 +440,112 @@ def test_another_offices_candidate_shows_its_code_and_office_not_its_names(
         f"/api/persons/{code}/passports/link", headers=other, json=again["passport"]
     )
     assert_problem(linked, 404, "not-found")
+
+
+# --- passport expiry and e-mail addresses ---------------------------------------------------
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+@pytest.mark.parametrize("route", ["register", "change", "link"])
+def test_an_expired_passport_cannot_become_the_current_one(service: Service, route: str) -> None:
+    registrar = service.headers("registrar")
+    expired = {
+        "number": new_passport(),
+        "issuing_country": "FRA",
+        "expires_on": (_today() - timedelta(days=1)).isoformat(),
+    }
+    url, body = {
+        "register": ("/api/persons", service.person_body(passport=expired)),
+        "change": (f"/api/persons/{service.register()}/passports", {"passport": expired}),
+        "link": (f"/api/persons/{service.register()}/passports/link", expired),
+    }[route]
+    before = service.snapshot()
+    refused = service.client.post(url, headers=registrar, json=body)
+    problem = assert_problem(refused, 422, "passport-expired")
+    assert problem["errors"] == [
+        {
+            "field": "passport.expires_on",
+            "message": "the passport has expired; record a passport that is valid today",
+        }
+    ]
+    assert service.snapshot() == before
+
+
+@pytest.mark.parametrize("days", [0, 1, 3650])
+def test_a_passport_valid_today_is_recorded(service: Service, days: int) -> None:
+    expires = (_today() + timedelta(days=days)).isoformat()
+    body = service.person_body()
+    body["passport"]["expires_on"] = expires
+    registered = service.client.post(
+        "/api/persons", headers=service.headers("registrar"), json=body
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["passports"][0]["expires_on"] == expires
+
+
+BAD_EMAILS = [
+    "MARKER",
+    "MARKER@",
+    "@MARKER.example",
+    "MARKER@example",
+    "MARKER@@example.com",
+    "MARKER@a@example.com",
+    "MARKER @example.com",
+    "MARKER@example .com",
+    "MARKER\t@example.com",
+    "MARKER\u00a0@example.com",
+    "MARKER..x@example.com",
+    ".MARKER@example.com",
+    "MARKER.@example.com",
+    '"MARKER"@example.com',
+    "MARKER(comment)@example.com",
+    "MARKER@[192.0.2.1]",
+    "MARKER@192.0.2.1",
+    "MARKER@-example.com",
+    "MARKER@example-.com",
+    "MARKER@exa_mple.com",
+    "MARKER@example..com",
+    "MARKER@example.com.",
+    "MARKER@" + "x" * 64 + ".com",
+    "M" * 65 + "MARKER@example.com",
+]
+
+
+@pytest.mark.parametrize("email", BAD_EMAILS)
+def test_a_malformed_email_is_refused_without_echoing_it(service: Service, email: str) -> None:
+    email = email.replace("MARKER", "S3CR3T4711")
+    before = service.snapshot()
+    refused = service.client.post(
+        "/api/persons",
+        headers=service.headers("registrar"),
+        json=service.person_body(email=email),
+    )
+    problem = assert_problem(refused, 422, "validation-failed")
+    assert [error["field"] for error in problem["errors"]] == ["email"]
+    assert "S3CR3T4711" not in refused.text
+    assert service.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "olena.k@example.org",
+        "first.last+tag@sub.example.co.uk",
+        "o'brien@example.ie",
+        "merchant@xn--bcher-kva.example",
+        "merchant@bücher.example",
+        "用户@例子.广告",
+        "a@b.cn",
+    ],
+)
+def test_a_plausible_email_is_kept(service: Service, email: str) -> None:
+    registered = service.client.post(
+        "/api/persons",
+        headers=service.headers("registrar"),
+        json=service.person_body(email=email),
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["email"] == email

@@ -310,6 +310,8 @@ PHOTOS: list[tuple[str, bytes, str, int]] = [
     ("png", image("PNG"), "image/png", 200),
     ("webp", image("WEBP"), "image/webp", 200),
     ("gif", image("GIF"), "image/gif", 422),
+    ("1x1", image("PNG", (1, 1)), "image/png", 422),
+    ("smaller-than-the-portrait", image("JPEG", (95, 119)), "image/jpeg", 422),
     ("text", b"hello, this is not a photo", "image/jpeg", 422),
     ("truncated-jpeg", image("JPEG")[:200], "image/jpeg", 422),
     ("empty", b"", "image/jpeg", 422),
@@ -331,7 +333,9 @@ def test_photos_are_checked(
         files={"photo": (f"{name}.bin", data, media_type)},
     )
     if status != 200:
-        assert_problem(response, status, "invalid-photo")
+        problem = assert_problem(response, status, "invalid-photo")
+        if name in ("1x1", "smaller-than-the-portrait"):
+            assert "at least 96x120" in problem["detail"]
         assert service.snapshot() == before
         return
     assert response.status_code == 200, response.text

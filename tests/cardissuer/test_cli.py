@@ -98,6 +98,25 @@ def test_suspend_and_reinstate(
     assert "is not suspended" in capsys.readouterr().err
 
 
+def test_a_photo_smaller_than_the_portrait_is_refused_in_one_line(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1)).save(photo)
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(REQUEST), encoding="utf-8")
+    capsys.readouterr()
+    code = issuer_cli.main(
+        ["--dir", str(workspace), "issue", str(request), "--portrait", str(photo)]
+    )
+    error = capsys.readouterr().err
+    assert code != 0
+    assert "photo is 1x1 pixels; at least 96x120" in error
+    assert "Traceback" not in error
+
+
 def test_card_with_portrait_fits_version_22(
     workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

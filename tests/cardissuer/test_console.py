@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import secrets
 import socket
 import threading
 import time
@@ -54,6 +55,7 @@ from cardissuer.models import (
     CardState,
     OfficeRecord,
     OfficerRecord,
+    PersonRecord,
     Role,
 )
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
@@ -327,6 +329,57 @@ def test_person_page_forms_work_without_a_browser(plain_app: FastAPI) -> None:
         )
         assert bad_date.status_code == 400
         assert "not a date" in bad_date.text
+
+
+def test_a_photo_smaller_than_the_portrait_is_refused_on_the_form(plain_app: FastAPI) -> None:
+    with TestClient(plain_app) as client:
+        _client_login(client, "supervisor")
+        search = client.get("/console/search?q=IVANOVA&lang=en")
+        code = re.search(r"/console/persons/([0-9A-Z]{10})", search.text)
+        assert code is not None
+        path = f"/console/persons/{code.group(1)}"
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', client.get(path).text)
+        assert csrf is not None
+        tiny = io.BytesIO()
+        Image.new("RGB", (1, 1)).save(tiny, "PNG")
+        refused = client.post(
+            f"{path}/portrait",
+            data={"csrf": csrf.group(1), "next": path},
+            files={"photo": ("tiny.png", tiny.getvalue(), "image/png")},
+        )
+        assert "photo is 1x1 pixels; at least 96x120" in refused.text
+        assert "Portrait updated." not in refused.text
+
+
+def test_the_forms_refuse_an_expired_passport_and_a_malformed_email(plain_app: FastAPI) -> None:
+    with TestClient(plain_app) as client:
+        _client_login(client, "registrar")
+        csrf = re.search(
+            r'name="csrf" value="([0-9a-f]{64})"', client.get("/console/register").text
+        )
+        assert csrf is not None
+        form = {
+            "csrf": csrf.group(1),
+            "family_name": "FORMTEST",
+            "nationality": "FRA",
+            "birth_date": "1961-06-01",
+            "passport_number": "T" + secrets.token_hex(4).upper(),
+            "passport_country": "FRA",
+        }
+        expired = client.post(
+            "/console/register?lang=en", data={**form, "passport_expires": "2001-01-01"}
+        )
+        assert 400 <= expired.status_code < 500
+        assert "the passport has expired" in expired.text
+        bad_email = client.post(
+            "/console/register?lang=en", data={**form, "email": "S3CR3T at example.com"}
+        )
+        assert 400 <= bad_email.status_code < 500
+        assert "email" in bad_email.text
+        assert "an e-mail address has no spaces" in bad_email.text
+    with Session(plain_app.state.engine) as session:
+        found = session.exec(select(PersonRecord).where(PersonRecord.family_name == "FORMTEST"))
+        assert found.all() == []
 
 
 def test_search_and_audit_pages_are_paginated(

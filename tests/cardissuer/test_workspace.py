@@ -138,6 +138,39 @@ def test_unreadable_photo_is_refused() -> None:
         make_portrait(b"\xff" * (11 * 1024 * 1024))
 
 
+def _photo(size: tuple[int, int], orientation: int = 1) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation: 6 = rotate 90 degrees to show upright
+    Image.new("RGB", size, (120, 100, 80)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "orientation"),
+    [((1, 1), 1), ((95, 120), 1), ((96, 119), 1), ((120, 96), 1), ((96, 120), 6)],
+    ids=["1x1", "too-narrow", "too-low", "landscape", "upright-after-rotation-is-landscape"],
+)
+def test_photo_smaller_than_the_portrait_is_refused(
+    size: tuple[int, int], orientation: int
+) -> None:
+    from cardissuer.errors import PortraitError
+
+    with pytest.raises(PortraitError, match=r"at least 96x120 \(width x height\) are needed"):
+        make_portrait(_photo(size, orientation))
+    with pytest.raises(PortraitError, match="at least 96x120"):
+        next(portrait_candidates(_photo(size, orientation)))  # the CLI's and workspace's path
+
+
+@pytest.mark.parametrize(("size", "orientation"), [((96, 120), 1), ((120, 96), 6)])
+def test_photo_of_the_portrait_size_is_accepted(size: tuple[int, int], orientation: int) -> None:
+    assert make_portrait(_photo(size, orientation)).media_type == "image/avif"
+
+
 def test_photo_colour_profile_and_exif_do_not_reach_the_portrait() -> None:
     import io
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from cardissuer.api import problems
 from cardissuer.api.deps import ActorDep, ClaimsDep, SessionDep, now
+from cardissuer.api.media import binary
 from cardissuer.api.routes.common import card_public
-from cardissuer.models import CardAction, CardIssue, CardPublic, CardState
+from cardissuer.models import CardAction, CardIssue, CardPublic, CardRevoke, CardState
 from cardissuer.services import cards
+from cardissuer.services.access import Actor, require
 from cardissuer.services.issuing_queue import CardAsked, IssuingQueue
 
 router = APIRouter(
@@ -76,7 +78,11 @@ def get(serial: str, actor: ActorDep, session: SessionDep) -> CardPublic:
     return card_public(cards.get_card(session, actor, serial))
 
 
-@router.get("/cards/{serial}/qr.png", summary="The card's QR code as PNG")
+@router.get(
+    "/cards/{serial}/qr.png",
+    summary="The card's QR code as PNG",
+    **binary("image/png", "The QR code"),
+)
 def qr_png(serial: str, actor: ActorDep, session: SessionDep) -> Response:
     from cardissuer.render.qr import qr_png as render
 
@@ -89,7 +95,11 @@ def qr_png(serial: str, actor: ActorDep, session: SessionDep) -> Response:
 
 
 def _change(
-    serial: str, target: CardState, data: CardAction | None, actor: ActorDep, session: SessionDep
+    serial: str,
+    target: CardState,
+    data: CardAction | CardRevoke | None,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> CardPublic:
     record = cards.change_state(
         session, actor, serial, target, at=now(), reason=data.reason if data else ""
@@ -112,8 +122,20 @@ def reinstate(
     return _change(serial, CardState.ACTIVE, data, actor, session)
 
 
+def may_revoke(serial: str, actor: ActorDep, session: SessionDep) -> Actor:
+    """Visibility and permission, checked as a dependency, so before the body is validated
+    and in the service's order: another office's card is not found, and an officer who may
+    not revoke learns that rather than which field is missing (the service checks again)."""
+    record = cards.get_card(session, actor, serial)
+    require(actor, "card.revoke", office_id=record.office_id)
+    return actor
+
+
 @router.post("/cards/{serial}/revoke", summary="Revoke a card for good, with a reason (supervisor)")
 def revoke(
-    serial: str, actor: ActorDep, session: SessionDep, data: CardAction | None = None
+    serial: str,
+    actor: Annotated[Actor, Depends(may_revoke)],
+    session: SessionDep,
+    data: CardRevoke,
 ) -> CardPublic:
     return _change(serial, CardState.REVOKED, data, actor, session)

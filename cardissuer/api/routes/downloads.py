@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from cardissuer.api import problems
 from cardissuer.api.deps import ActorDep, SessionDep
+from cardissuer.api.media import binary
 from cardissuer.models import CardRecord, OfficeRecord, PersonRecord
 from cardissuer.render.card import CardView, card_png
 from cardissuer.render.pdf import card_pdf, sheet_pdf
@@ -42,7 +43,11 @@ def card_view(session: Session, record: CardRecord) -> CardView:
     return CardView.from_records(record, person, office.name_en, office.name_zh, services)
 
 
-@router.get("/cards/{serial}/card.png", summary="The printable card as PNG")
+@router.get(
+    "/cards/{serial}/card.png",
+    summary="The printable card as PNG",
+    **binary("image/png", "One side of the card"),
+)
 def png(
     serial: str,
     actor: ActorDep,
@@ -54,13 +59,21 @@ def png(
     return Response(card_png(view, side=side, size=size), media_type="image/png", headers=NO_STORE)
 
 
-@router.get("/cards/{serial}/card.pdf", summary="The card as PDF, CR80 size with crop marks")
+@router.get(
+    "/cards/{serial}/card.pdf",
+    summary="The card as PDF, CR80 size with crop marks",
+    **binary("application/pdf", "The card, both sides"),
+)
 def pdf(serial: str, actor: ActorDep, session: SessionDep) -> Response:
     view = _view(session, actor, serial)
     return Response(card_pdf(view), media_type="application/pdf", headers=NO_STORE)
 
 
-@router.post("/cards/sheet.pdf", summary="Cards on A4 sheets for batch printing")
+@router.post(
+    "/cards/sheet.pdf",
+    summary="Cards on A4 sheets for batch printing",
+    **binary("application/pdf", "The cards on A4 pages"),
+)
 def sheet(
     serials: Annotated[list[str], Body(min_length=1, max_length=MAX_SHEET)],
     actor: ActorDep,

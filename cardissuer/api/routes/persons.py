@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from cardissuer.api import problems
 from cardissuer.api.deps import MAX_OFFSET, ActorDep, SessionDep, SettingsDep, now
+from cardissuer.api.media import binary
 from cardissuer.api.routes.common import issuing_context, person_public, person_summary
 from cardissuer.errors import NotFoundError, PortraitError
 from cardissuer.models import (
@@ -157,7 +158,11 @@ def set_portrait(
     return person_public(session, person)
 
 
-@router.get("/persons/{code}/portrait", summary="The card portrait (AVIF)")
+@router.get(
+    "/persons/{code}/portrait",
+    summary="The card portrait (AVIF)",
+    **binary("image/avif", "The portrait"),
+)
 def get_portrait(code: str, actor: ActorDep, session: SessionDep) -> Response:
     person = registry.get_person(session, actor, code)
     if person.portrait is None:

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from cardissuer.api import problems
 from cardissuer.api.deps import ActorDep, SessionDep, SettingsDep, now
+from cardissuer.api.media import binary
 from cardissuer.core.config import Settings
 from cardissuer.models import CardRecord, PersonRecord
 from cardissuer.services import cards
@@ -59,8 +60,7 @@ def google_link(session: Session, card: CardRecord, settings: Settings) -> Googl
 @router.get(
     "/cards/{serial}/pass.pkpass",
     summary="The card as an Apple Wallet pass",
-    response_class=Response,
-    responses={200: {"content": {apple.MEDIA_TYPE: {}}}},
+    **binary(apple.MEDIA_TYPE, "The pass (a signed zip archive)"),
 )
 def pkpass(serial: str, actor: ActorDep, session: SessionDep, settings: SettingsDep) -> Response:
     return pkpass_response(session, cards.get_card(session, actor, serial), settings)
