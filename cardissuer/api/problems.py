@@ -126,6 +126,7 @@ def install(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, DuplicateSuspectedError):
             extra["candidates"] = exc.candidates
+        extra.update(getattr(exc, "problem_extra", {}))  # e.g. the fields at fault
         if isinstance(exc, AccessDeniedError):  # a database write: not on the event loop
             await run_in_threadpool(_audit_denied, request, getattr(exc, "audit_detail", str(exc)))
         response = problem(status, exc.code, _title(exc), str(exc), request.url.path, **extra)
