@@ -1,11 +1,12 @@
 """The holder's names on the card front: wrapped onto two lines before they shrink.
 
-A long name is first broken onto a second line at a space or hyphen at its full size; only
-if the names still do not fit the name box do they all shrink together, never below 6 pt,
-the smallest type a counter clerk can read off a card at arm's length. Every line stays
-inside the box. The layout is decided once in millimetres at print resolution, so the
-screen image and the print show the same lines, and registration runs the very same
-layout to refuse, with the field named, a name that cannot fit (:func:`check_names`),
+A long name is first broken onto a second line (at a space, after a hyphen, between two
+Chinese characters) at its full size; only if it still does not fit the column does it
+shrink, alone; if the names then overflow the box's height they shrink together. Never
+below 6 pt, the smallest type a counter clerk reads off a card at arm's length; every line
+stays inside the box. The layout is decided once in millimetres at print resolution, so the
+screen image and the print show the same lines, and registration runs the very same layout
+(:mod:`cardissuer.services.names`) to refuse, with the field named, a name that cannot fit,
 instead of a card that fails at the printer.
 """
 
@@ -151,14 +152,40 @@ def _place(specs: Sequence[NameSpec], box: Box, scale: float) -> tuple[Line, ...
     return tuple(lines) if y <= box.bottom else None
 
 
-@lru_cache(maxsize=256)
-def _layout(specs: tuple[NameSpec, ...], box: Box) -> tuple[Line, ...]:
+def _own_scale(spec: NameSpec, box: Box) -> float | None:
+    """The largest scale (1, 0.96, 0.92...) at which ``spec`` alone fits the box's width on
+    at most two lines, or None if it does not even at 6 pt."""
     scale = 1.0
     while True:
-        placed = _place(specs, box, scale)
+        if wrap(spec.text, max(spec.size_mm * scale, MIN_MM), box.width, bold=spec.bold):
+            return scale
+        if spec.size_mm * scale <= MIN_MM:
+            return None
+        scale *= SHRINK_STEP
+
+
+@lru_cache(maxsize=256)
+def _layout(specs: tuple[NameSpec, ...], box: Box) -> tuple[Line, ...]:
+    """Each name first at the size at which it fits the width (wrapped if need be), so one
+    long name does not shrink the others, except that none is larger than the first (the
+    passport name); then all together until they fit the height."""
+    own = [_own_scale(spec, box) for spec in specs]
+    if None in own:
+        raise NameDoesNotFitError(
+            [s.field for s, scale in zip(specs, own, strict=True) if not scale]
+        )
+    sizes = [s.size_mm * (scale or 1.0) for s, scale in zip(specs, own, strict=True)]
+    # The passport name comes first and is never smaller than the names below it.
+    sizes = sizes[:1] + [min(size, sizes[0]) for size in sizes[1:]]
+    fitted = tuple(
+        NameSpec(s.field, s.text, size, s.bold) for s, size in zip(specs, sizes, strict=True)
+    )
+    scale = 1.0
+    while True:
+        placed = _place(fitted, box, scale)
         if placed is not None:
             return placed
-        if all(spec.size_mm * scale <= MIN_MM for spec in specs):
+        if all(spec.size_mm * scale <= MIN_MM for spec in fitted):
             raise NameDoesNotFitError(_culprits(specs, box))
         scale *= SHRINK_STEP
 

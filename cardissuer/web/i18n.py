@@ -128,11 +128,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "A name is too long to print on the card, even on two lines of the smallest type "
         "(6 pt); use the passport's spelling or its abbreviation.",
     ),
-    "refusal_card_not_printable": (
-        "此卡的姓名无法打印（缺少字体或姓名过长），未生成任何文件。",
-        "This card's names cannot be printed (a font is missing or a name is too long); "
-        "nothing was produced.",
-    ),
     "refusal_invalid_photo": (
         "照片无法读取、过大，或格式不被接受。",
         "The photo is unreadable, too large or of a format that is not accepted.",

@@ -306,6 +306,10 @@ def test_a_long_latin_name_wraps_before_it_shrinks() -> None:
     one_line = name_layout.LATIN_MM * NAME_BOX.width / _width_mm(LONG_LATIN)
     assert size > 1.5 * one_line
     assert size * 72 / 25.4 > 6.9
+    with_native = layout_names(name_specs(LONG_LATIN, "Alexandra Montgomery", "亚历山德拉"))
+    assert [line.size_mm for line in with_native] == [size] * 4  # none larger than the Latin
+    short = layout_names(name_specs("KIM MINJUN", "김민준", "金敏俊"))
+    assert [line.size_mm for line in short] == [4.0, 3.6, 3.6]
 
 
 def _width_mm(text: str) -> float:
