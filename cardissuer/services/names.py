@@ -52,23 +52,27 @@ def _fields(card_field: str, data: PersonCreate) -> list[str]:
 def check_printable(data: PersonCreate) -> None:
     """Raise :class:`UnprintableNameError` or :class:`NameTooLongError` unless the card of a
     person registered with ``data`` prints every name (the same layout the card uses)."""
-    latin = viz_capitals(f"{data.family_name} {data.given_names}".strip(), data.nationality)
-    specs = name_specs(latin, data.native_name, data.chinese_name)
-    missing = [(spec.field, fonts.unprintable(spec.text)) for spec in specs]
+    printed = {
+        "family_name": viz_capitals(data.family_name, data.nationality),
+        "given_names": viz_capitals(data.given_names, data.nationality),
+        "native_name": data.native_name or "",
+        "chinese_name": data.chinese_name or "",
+    }
+    missing = {field: fonts.unprintable(text) for field, text in printed.items()}
     errors = [
         {"field": field, "message": f"no card font can draw {fonts.describe_characters(chars)}"}
-        for card_field, chars in missing
+        for field, chars in missing.items()
         if chars
-        for field in _fields(card_field, data)
-        if fonts.unprintable(getattr(data, field) or "")
     ]
     if errors:
-        characters = "".join(dict.fromkeys("".join(chars for _, chars in missing)))
+        characters = "".join(dict.fromkeys("".join(missing.values())))
         raise UnprintableNameError(
             "; ".join(f"{e['field']}: {e['message']}" for e in errors),
             errors,
             characters=list(characters),
         )
+    latin = " ".join(part for part in (printed["family_name"], printed["given_names"]) if part)
+    specs = name_specs(latin, data.native_name, data.chinese_name)
     try:
         layout_names(specs)
     except NameDoesNotFitError as exc:
