@@ -403,8 +403,17 @@ def test_a_server_without_the_fonts_names_the_card_and_character(service: Servic
     serial = _issue(service, native_name="김민준")
     other = _issue(service, native_name="Иванова")
     headers = service.headers("registrar")
+    link = service.client.post(f"/api/cards/{serial}/holder-link", headers=headers)
+    assert link.status_code == 201, link.text
+    holder = "/" + link.json()["url"].split("/", 3)[3]
+    assert service.client.get(holder).status_code == 200  # registers this device
     with only_kurinto():
-        for path in (f"/api/cards/{serial}/card.png", f"/api/cards/{serial}/card.pdf"):
+        for path in (
+            f"/api/cards/{serial}/card.png",
+            f"/api/cards/{serial}/card.pdf",
+            f"{holder}/card.png",
+            f"{holder}/card.pdf",
+        ):
             response = service.client.get(path, headers=headers)
             assert response.status_code == 409, path
             assert response.json()["type"].endswith("card-not-printable")
@@ -526,3 +535,15 @@ def test_apple_pass_shows_the_native_name() -> None:
     assert shown["chinese_name"] == "金敏俊"
     keys = [field["key"] for part in front.values() for field in part]
     assert len(keys) == len(set(keys))
+
+
+def test_serve_says_which_card_fonts_are_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cardissuer import service_cli
+
+    service_cli._warn_missing_fonts()
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(fonts, "missing_faces", lambda: {"NotoSansThai": "fonts-noto-core"})
+    service_cli._warn_missing_fonts()
+    assert "card fonts not installed (fonts-noto-core)" in capsys.readouterr().err
