@@ -221,6 +221,9 @@ def test_renderer_shapes_like_harfbuzz(script: str) -> None:
     (run,) = fonts.split_runs(text)
     size, canvas, origin = 96, (96 * 22, 96 * 4), (20, 240)
     reference = _reference(run.font, text, size, canvas, origin)
+    _, upem, buffer = _harfbuzz(run.font, text)
+    advance = sum(position.x_advance for position in buffer.glyph_positions) * size / upem
+    assert fonts.text_width(text, size) == pytest.approx(advance, abs=0.1)  # the same run
     drawn = Image.new("RGB", canvas, (0, 0, 0))
     fonts.draw_text(ImageDraw.Draw(drawn), origin, text, size, fill=(255, 255, 255),
                     baseline=True)  # fmt: skip
