@@ -6,8 +6,8 @@ the passport, so the card and the wallet passes show the same capitals. Capitals
 language-dependent for one letter: Turkish and Azerbaijani have a dotted and a dotless i,
 and their passports print ``i`` as ``İ`` and ``ı`` as ``I`` (``Çelik`` is ``ÇELİK``, not
 ``ÇELIK``, which reads as another name). Every other nationality gets Unicode's default
-mapping, which is also what their passports print. The names are signed as registered; the
-console registers them already in capitals by this same rule.
+mapping, which is also what their passports print (German ``ß`` becomes ``SS``). The
+names are signed as registered; the console registers them in capitals by this same rule.
 """
 
 from __future__ import annotations
