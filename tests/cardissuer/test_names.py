@@ -123,7 +123,8 @@ def test_a_cluster_is_never_split_between_fonts() -> None:
 
 def test_the_debian_card_fonts_are_installed() -> None:
     """./dev installs them; a machine without them prints fewer scripts (see only_kurinto)."""
-    assert fonts.missing_faces() == {}
+    missing = sorted(set(fonts.missing_faces().values()))
+    assert not missing, f"card fonts missing: apt-get install {' '.join(missing)} (./dev does)"
 
 
 # --- shaping against HarfBuzz ----------------------------------------------------------------
