@@ -104,6 +104,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "retries, it does not queue); one worker issues faster. Use PostgreSQL to scale out.",
             file=sys.stderr,
         )
+    _warn_missing_fonts()
     print(f"fmcard issuer on http://{args.host}:{args.port}/  (API docs: /docs)", file=sys.stderr)
     # log_config=None keeps the JSON logging set up by create_app; no access log (full paths).
     if workers > 1:
@@ -325,3 +326,17 @@ def _audit_checkpoint(settings: Settings) -> int:
         engine.dispose()
     print(f"checkpoint at entry {mark.seq}: {mark.signature}")
     return 0
+
+
+def _warn_missing_fonts() -> None:
+    """Say at start-up, not at the first card, that some scripts cannot be printed here."""
+    from cardissuer.render.fonts import missing_faces
+
+    packages = sorted(set(missing_faces().values()))
+    if packages:
+        print(
+            f"fmcard: warning: card fonts not installed ({', '.join(packages)}): names in "
+            "their scripts are refused at registration and cards that need them are not "
+            "drawn; install them (./dev does)",
+            file=sys.stderr,
+        )

@@ -129,6 +129,7 @@ def install(app: FastAPI) -> None:
         field = getattr(exc, "field", None)
         if field:  # the same shape as a validation problem: which field, and why
             extra["errors"] = [{"field": field, "message": str(exc).removeprefix(f"{field}: ")}]
+        extra.update(getattr(exc, "problem_extra", {}))  # e.g. the fields at fault
         if isinstance(exc, AccessDeniedError):  # a database write: not on the event loop
             await run_in_threadpool(_audit_denied, request, getattr(exc, "audit_detail", str(exc)))
         response = problem(status, exc.code, _title(exc), str(exc), request.url.path, **extra)

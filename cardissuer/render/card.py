@@ -20,11 +20,14 @@ from typing import Literal
 
 from PIL import Image, ImageDraw, ImageOps
 
+from cardissuer.errors import IssuerError
 from cardissuer.models import CardRecord, PersonRecord
-from cardissuer.render.fonts import draw_text, fit_size
+from cardissuer.render.fonts import MissingGlyphError, describe_characters, draw_text, fit_size
+from cardissuer.render.names import NAME_BOX, NameDoesNotFitError, layout_names, name_specs
 from cardissuer.render.qr import qr_matrix
 from schemas.card import BirthDate
 from schemas.code import format_for_reading
+from schemas.names import viz_capitals
 
 Side = Literal["front", "back"]
 Size = Literal["print", "screen"]
@@ -70,7 +73,8 @@ class CardView:
         entitlements: Sequence[str] = (),
     ) -> CardView:
         """The view of ``card`` held by ``person``, issued by the named office."""
-        latin = f"{person.family_name.upper()} {person.given_names}".strip()
+        nationality = person.nationality
+        latin = viz_capitals(f"{person.family_name} {person.given_names}".strip(), nationality)
         return cls(
             latin_name=latin,
             native_name=person.native_name,
@@ -87,6 +91,20 @@ class CardView:
             entitlements=tuple(s.upper() for s in entitlements),
             portrait=person.portrait,
         )
+
+
+class CardNotPrintableError(IssuerError):
+    """A card's names cannot be drawn (no font has a character, or they do not fit).
+
+    Registration refuses such names, so this means a record older than that rule or a server
+    without the card fonts; the message names the card and the characters or fields."""
+
+    code = "card-not-printable"
+    http_status = 409
+
+    def __init__(self, serial: str, reason: str) -> None:
+        self.serial = serial
+        super().__init__(f"card {serial} cannot be printed: {reason}")
 
 
 class _Canvas:
@@ -160,14 +178,8 @@ def _front(canvas: _Canvas, view: CardView) -> None:
     _portrait(canvas, view.portrait, 4, 12.5, 22, 28)
     canvas.text(4, 42.5, "No.", 1.6, fill=MUTED)
     canvas.text(4, 44.6, view.serial, 2.7, bold=True, max_mm=22)
-    x, width = 30.0, 51.6
-    y = 12.0
-    canvas.text(x, y, view.latin_name, 4.0, bold=True, max_mm=width)
-    y += 5.4
-    for name in (view.native_name, view.chinese_name):
-        if name:
-            canvas.text(x, y, name, 3.6, max_mm=width)
-            y += 4.9
+    x, width = NAME_BOX.x, NAME_BOX.width
+    y = _names(canvas, view)
     y = max(y + 0.6, 24.0)
     canvas.field(x, y, "国籍 Nationality", view.nationality, max_mm=22)
     canvas.field(x + 25, y, "出生日期 Date of birth", view.birth_date, max_mm=26)
@@ -177,9 +189,25 @@ def _front(canvas: _Canvas, view: CardView) -> None:
     )
     y += 6.6
     canvas.field(x, y, "有效期 Valid", f"{view.valid_from} \u2013 {view.valid_until}", max_mm=width)
-    if view.entitlements and y + 6.6 < 50:
+    if view.entitlements and y + 6.6 + 4.8 <= CARD_MM[1] - 1.5:
         y += 6.6
         canvas.field(x, y, "服务 Services", " · ".join(view.entitlements), max_mm=width)
+
+
+def _names(canvas: _Canvas, view: CardView) -> float:
+    """Draw the names (see :mod:`cardissuer.render.names`); return where they end (mm)."""
+    lines = layout_names(name_specs(view.latin_name, view.native_name, view.chinese_name))
+    for line in lines:
+        draw_text(
+            canvas.draw,
+            (line.x * canvas.scale, line.baseline * canvas.scale),
+            line.text,
+            line.size_mm * canvas.scale,
+            fill=INK,
+            bold=line.bold,
+            baseline=True,
+        )
+    return lines[-1].bottom if lines else NAME_BOX.y
 
 
 def _back(canvas: _Canvas, view: CardView) -> None:
@@ -211,10 +239,16 @@ def render_card(view: CardView, *, side: Side = "front", size: Size = "print") -
     if side not in ("front", "back") or size not in PIXELS:
         raise ValueError(f"unknown side {side!r} or size {size!r}")
     canvas = _Canvas(size)
-    if side == "front":
-        _front(canvas, view)
-    else:
-        _back(canvas, view)
+    try:
+        if side == "front":
+            _front(canvas, view)
+        else:
+            _back(canvas, view)
+    except MissingGlyphError as exc:
+        reason = f"no card font can draw {describe_characters(exc.characters)}"
+        raise CardNotPrintableError(view.serial, reason) from None
+    except NameDoesNotFitError as exc:
+        raise CardNotPrintableError(view.serial, str(exc)) from None
     return canvas.image
 
 

@@ -36,7 +36,7 @@ from cardissuer.models import (
     PersonCreate,
     PersonRecord,
 )
-from cardissuer.services import audit
+from cardissuer.services import audit, names
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from schemas import code as foreigner_code
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
@@ -139,6 +139,7 @@ def validate_person_fields(data: PersonCreate, birth: BirthDate, *, at: datetime
         )
     except SchemaError as exc:
         raise InvalidPersonError(str(exc)) from None
+    names.check_printable(data)
 
 
 def find_duplicates(session: Session, actor: Actor, data: PersonCreate) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from cardissuer.core.config import Settings
 from cardissuer.models import CardRecord, CardState, PersonRecord
 from cardissuer.wallet.credentials import AppleCredentials
 from schemas.code import format_for_reading
+from schemas.names import viz_capitals
 
 MEDIA_TYPE = "application/vnd.apple.pkpass"
 ORGANIZATION = "义乌市公安局 Yiwu Public Security Bureau"
@@ -49,7 +50,18 @@ class PassInput:
 
 
 def holder_name(person: PersonRecord) -> str:
-    return " ".join(part for part in (person.family_name, person.given_names) if part)
+    """The Latin name in the passport's capitals, as the printed card shows it."""
+    latin = " ".join(part for part in (person.family_name, person.given_names) if part)
+    return viz_capitals(latin, person.nationality)
+
+
+def other_names(person: PersonRecord) -> list[tuple[str, str, str]]:
+    """The holder's names in other scripts as (key, label, value): native, then Chinese."""
+    names = [
+        ("native_name", "本国文字姓名 Name in own script", person.native_name),
+        ("chinese_name", "中文名 Chinese name", person.chinese_name),
+    ]
+    return [(key, label, value) for key, label, value in names if value]
 
 
 def authentication_token(settings: Settings, serial: str) -> str:
@@ -67,8 +79,15 @@ def pass_json(data: PassInput, settings: Settings, *, development: bool) -> dict
         "messageEncoding": "iso-8859-1",
         "altText": card.serial,
     }
+    names = other_names(person)
     back_fields: list[dict[str, Any]] = [
         {"key": "serial", "label": "卡号 Serial", "value": card.serial},
+        # The front truncates long names; the back shows every name in full.
+        {
+            "key": "names",
+            "label": "姓名 Names",
+            "value": "\n".join([holder_name(person)] + [value for _, _, value in names]),
+        },
         {
             "key": "about",
             "label": "说明 About",
@@ -103,25 +122,26 @@ def pass_json(data: PassInput, settings: Settings, *, development: bool) -> dict
         "generic": {
             "primaryFields": [{"key": "name", "label": "姓名 Name", "value": holder_name(person)}],
             "secondaryFields": [
-                {"key": "code", "label": "编号 Code", "value": format_for_reading(person.code)},
-                {"key": "nationality", "label": "国籍 Nationality", "value": person.nationality},
+                {"key": key, "label": label, "value": value} for key, label, value in names
             ],
             "auxiliaryFields": [
+                {"key": "code", "label": "编号 Code", "value": format_for_reading(person.code)},
+                {
+                    "key": "nationality",
+                    "label": "国籍 Nationality",
+                    "value": person.nationality,
+                },
                 {
                     "key": "expires",
                     "label": "有效期至 Expires",
                     "value": expires,
                     "dateStyle": "PKDateStyleMedium",
                     "timeStyle": "PKDateStyleNone",
-                }
+                },
             ],
             "backFields": back_fields,
         },
     }
-    if person.chinese_name:
-        document["generic"]["secondaryFields"].insert(
-            0, {"key": "chinese_name", "label": "中文名 Chinese name", "value": person.chinese_name}
-        )
     if settings.apple_web_service_url:
         document["webServiceURL"] = settings.apple_web_service_url
         document["authenticationToken"] = authentication_token(settings, card.serial)

@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 
 from cardissuer.core.config import Settings
-from cardissuer.wallet.apple import VOIDED_STATES, PassInput, holder_name
+from cardissuer.wallet.apple import VOIDED_STATES, PassInput, holder_name, other_names
 from cardissuer.wallet.credentials import GoogleCredentials
 from schemas.code import format_for_reading
 
@@ -51,7 +51,8 @@ def generic_object(data: PassInput, settings: Settings, *, at: datetime) -> dict
         "state": state,
         "cardTitle": _text("外国商人卡 · 义乌市公安局", "Foreign Merchant Card · Yiwu police"),
         "header": {"defaultValue": {"language": "en-US", "value": holder_name(person)}},
-        "subheader": _text("编号", "Code"),
+        # Google shows the subheader directly above the header: it is the name's label.
+        "subheader": _text("姓名", "Name"),
         "hexBackgroundColor": BACKGROUND,
         "barcode": {"type": "QR_CODE", "value": card.qr_text, "alternateText": card.serial},
         "validTimeInterval": {
@@ -59,6 +60,10 @@ def generic_object(data: PassInput, settings: Settings, *, at: datetime) -> dict
             "end": {"date": card.expires_at.astimezone(UTC).isoformat()},
         },
         "textModulesData": [
+            *(
+                {"id": key, "header": label, "body": value}
+                for key, label, value in other_names(person)
+            ),
             {"id": "code", "header": "编号 Code", "body": format_for_reading(person.code)},
             {"id": "serial", "header": "卡号 Serial", "body": card.serial},
             {

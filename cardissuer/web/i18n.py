@@ -118,6 +118,16 @@ STRINGS: dict[str, tuple[str, str]] = {
         "人员信息不符合卡片的规则（姓名、国籍或出生日期）。",
         "The person's details do not fit the card's rules (names, nationality or birth date).",
     ),
+    "refusal_name_not_printable": (
+        "姓名中有卡片字体无法打印的字符（见下方所列字段和字符），请按护照核对后改正。",
+        "A name has characters that the card fonts cannot print (field and characters below); "
+        "check them against the passport.",
+    ),
+    "refusal_name_too_long": (
+        "姓名过长，即使分两行并使用最小字号（6 磅）也无法印在卡片上，请使用护照上的写法或缩写。",
+        "A name is too long to print on the card, even on two lines of the smallest type "
+        "(6 pt); use the passport's spelling or its abbreviation.",
+    ),
     "refusal_invalid_photo": (
         "照片无法读取、过大，或格式不被接受。",
         "The photo is unreadable, too large or of a format that is not accepted.",

@@ -235,4 +235,7 @@ def describe(error: Exception) -> str:
 
 
 def status_of(error: Exception) -> int:
+    own: int | None = getattr(type(error), "http_status", None)  # as the API answers
+    if own is not None:
+        return own
     return next((status for kind, status in STATUS_BY_ERROR if isinstance(error, kind)), 422)

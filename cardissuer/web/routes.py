@@ -94,6 +94,7 @@ from cardissuer.web.security import (
 from keys.jws import VerificationKey
 from schemas import code as foreigner_code
 from schemas.errors import SchemaError
+from schemas.names import viz_capitals
 from schemas.services import SERVICES_BY_CODE
 
 log = logging.getLogger("fmcard.console")
@@ -693,8 +694,8 @@ def _person_create(values: dict[str, str], *, confirm: bool) -> PersonCreate:
     }
     return PersonCreate.model_validate(
         {
-            "family_name": values["family_name"].upper(),
-            "given_names": values["given_names"].upper(),
+            "family_name": viz_capitals(values["family_name"], values["nationality"]),
+            "given_names": viz_capitals(values["given_names"], values["nationality"]),
             "native_name": values["native_name"] or None,
             "chinese_name": values["chinese_name"] or None,
             "nationality": values["nationality"].upper(),

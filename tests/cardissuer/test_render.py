@@ -25,7 +25,21 @@ NAMES: dict[str, dict[str, Any]] = {
     "chinese": {"native_name": None, "chinese_name": "王小明", "nationality": "SGP"},
     "russian": {"native_name": "Иванов Сергей", "chinese_name": "伊万诺夫", "nationality": "RUS"},
     "arabic": {"native_name": "محمد الرشيد", "chinese_name": "穆罕默德", "nationality": "SAU"},
-}
+    "korean": {"family_name": "KIM", "given_names": "MINJUN", "native_name": "김민준",
+               "chinese_name": "金敏俊", "nationality": "KOR"},
+    "thai": {"family_name": "SAKDISAWAT", "given_names": "SOMCHAI",
+             "native_name": "สมชาย ศักดิ์สวัสดิ์", "chinese_name": "颂猜", "nationality": "THA"},
+    "myanmar": {"family_name": "AUNG", "given_names": "KYAW ZIN",
+                "native_name": "အောင်ကျော်ဇင်", "nationality": "MMR"},
+    "khmer": {"family_name": "SOK", "given_names": "SREYNEANG", "native_name": "សុខ ស្រីនាង",
+              "nationality": "KHM"},
+    "extension-b": {"family_name": "CHEN", "given_names": "CHI-HSIANG", "native_name": "陳𠮷祥",
+                    "chinese_name": "陈𠮷祥", "nationality": "TWN"},
+    "long-latin": {"family_name": "MONTGOMERY-FITZWILLIAM",
+                   "given_names": "ALEXANDRA CHRISTINA ELISABETH MATILDA",
+                   "native_name": "Alexandra Montgomery-Fitzwilliam", "nationality": "GBR"},
+    "turkish": {"family_name": "Çelik", "given_names": "Ayşe Nil", "nationality": "TUR"},
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
