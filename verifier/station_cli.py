@@ -312,7 +312,8 @@ def _sync(args: argparse.Namespace) -> int:
         for note in outcome.notes:
             _say(note)
     if not args.quiet or outcome.error:
-        _say(report(outcome.bundle, data.state(), at=at, policy=policy), error=bool(outcome.error))
+        # The error is the one line on stderr; what the station still holds goes to stdout.
+        _say(report(outcome.bundle, data.state(), at=at, policy=policy))
     return 0 if outcome.ok else 1
 
 

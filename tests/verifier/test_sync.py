@@ -7,8 +7,13 @@ test puts up, with ETag and Last-Modified, and can answer slowly, wrongly or hug
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import socket
+import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +33,7 @@ from tests.factories import NOW, Authority
 from verifier import cli
 from verifier.bundle import Bundle
 from verifier.errors import BundleError
-from verifier.server import BundleHolder
+from verifier.server import BundleHolder, Station, StationConfig
 from verifier.sync import (
     ANCHORS_FILE,
     BUNDLE_FILE,
@@ -445,3 +450,161 @@ def test_a_running_station_picks_up_a_sync(
     error = getattr(holder, "reload_error")  # noqa: B009 - mypy narrowed it to None above
     assert isinstance(error, str)
     assert "held one stays" in error
+
+
+# --- a hostile or broken site: the timeout bounds the whole transfer -----------------------------
+
+
+class BadSite(socketserver.ThreadingTCPServer):
+    """A raw TCP "issuer site" on 127.0.0.1 that answers in one of several broken ways."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.stop = threading.Event()
+        super().__init__(("127.0.0.1", 0), BadSiteHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/bundle.json"
+
+
+class BadSiteHandler(socketserver.BaseRequestHandler):
+    server: BadSite
+    HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+    def handle(self) -> None:
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            received += chunk
+        with contextlib.suppress(OSError):
+            getattr(self, "_" + self.server.mode.replace("-", "_"))()
+
+    def _drip(self, data: bytes) -> None:
+        """Four bytes a second, until the client gives up or the test ends."""
+        for start in range(0, len(data), 4):
+            self.request.sendall(data[start : start + 4])
+            if self.server.stop.wait(1.0):
+                return
+
+    def _drip_body(self) -> None:
+        self.request.sendall(self.HEAD + b"Content-Length: 4000\r\n\r\n")
+        self._drip(b'{"a": "' + b"x" * 3990 + b'"}')
+
+    def _drip_headers(self) -> None:
+        self._drip(self.HEAD + b"X-Slow: " + b"y" * 4000 + b"\r\n\r\n{}")
+
+    def _broken_chunked(self) -> None:
+        self.request.sendall(
+            self.HEAD + b'Transfer-Encoding: chunked\r\n\r\n10\r\n{"anchors": [1,\r\nzz\r\n'
+        )
+
+    def _close_early(self) -> None:
+        self.request.sendall(self.HEAD + b'Content-Length: 5000\r\n\r\n{"anchors": [')
+
+    def _garbage_status(self) -> None:
+        self.request.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+
+    def _garbage_body(self) -> None:
+        body = bytes(range(256)) * 4
+        self.request.sendall(self.HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    def _hang_up(self) -> None:
+        self.request.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def bad_site(mode: str) -> Iterator[BadSite]:
+    server = BadSite(mode)
+    thread = threading.Thread(target=server.serve_forever, name="bad-site", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def run_sync(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "verifier.cli", "sync", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+SYNC_TIMEOUT = 2.0
+MARGIN = 4.0  # interpreter start and a shared CI machine
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("drip-body", f"no complete answer within {SYNC_TIMEOUT:g} s"),
+        ("drip-headers", f"no complete answer within {SYNC_TIMEOUT:g} s"),
+        ("broken-chunked", "closed before the whole bundle arrived"),
+        ("close-early", "closed before the whole bundle arrived"),
+        ("garbage-status", "not a valid HTTP answer"),
+        ("garbage-body", "the bundle is not JSON"),
+        ("hang-up", "not a valid HTTP answer"),
+    ],
+)
+def test_a_broken_site_fails_in_time_in_one_line_and_is_recorded(
+    fresh_authority: Authority, tmp_path: Path, mode: str, expected: str
+) -> None:
+    now = datetime.now(UTC)
+    source = tmp_path / "usb" / "bundle.json"
+    source.parent.mkdir()
+    source.write_text(json.dumps(publish(fresh_authority, at=now)))
+    data = StationData(tmp_path / "station")
+    directory = ["--data-dir", str(data.directory)]
+    assert run_sync("--from", str(source), *directory).returncode == 0  # a held bundle
+    with bad_site(mode) as site:
+        started = time.monotonic()
+        failed = run_sync("--from", site.url, "--timeout", f"{SYNC_TIMEOUT:g}", *directory)
+        elapsed = time.monotonic() - started
+    assert elapsed < SYNC_TIMEOUT + MARGIN, f"{mode}: the sync ran {elapsed:.1f} s"
+    assert failed.returncode == 1, failed
+    assert "Traceback" not in failed.stderr
+    assert failed.stderr.count("\n") == 1, failed.stderr  # one line, and only one
+    assert expected in failed.stderr
+    assert "held bundle stays" in failed.stderr
+    state = data.state()
+    assert state.last_error is not None
+    assert expected in state.last_error
+    assert "\n" not in state.last_error
+    assert state.source == str(source)  # a failed source does not replace the good one
+    status = run_sync("--status", *directory)
+    assert f"last error:   {state.last_error}" in status.stdout
+    holder = BundleHolder.from_data_dir(data, at=now)
+    shown = Station(holder, StationConfig("hc"), data=data).status_json()
+    assert shown["last_sync_error"] == state.last_error
+    with (data.directory / ".lock").open("a+b") as lock:  # released
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_dripping_sync_does_not_hold_the_next_one_back(
+    fresh_authority: Authority, tmp_path: Path
+) -> None:
+    """A timer's sync stuck on a slow site made the next sync wait behind its lock."""
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority, at=datetime.now(UTC))))
+    directory = ["--data-dir", str(tmp_path / "station")]
+    command = [sys.executable, "-m", "verifier.cli", "sync", *directory, "--timeout", "2"]
+    with bad_site("drip-body") as site:
+        started = time.monotonic()
+        slow = subprocess.Popen(
+            [*command, "--from", site.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            time.sleep(1.0)  # the first sync holds the lock now
+            assert run_sync("--from", str(source), *directory).returncode == 0
+            assert time.monotonic() - started < SYNC_TIMEOUT + 1.0 + MARGIN
+            assert slow.wait(timeout=30) == 1
+        finally:
+            slow.kill()
+            slow.communicate()
