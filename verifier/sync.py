@@ -37,6 +37,7 @@ from typing import Any
 from keys.errors import KeysError
 from keys.jwk import PublicKey, kid_of, public_jwk, public_key_from_jwk
 from keys.store import write_file
+from verifier import _json
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
 from verifier.policy import Policy
@@ -122,7 +123,7 @@ class StationData:
         """The pinned anchors, or ``None`` before the first sync."""
         path = self.directory / ANCHORS_FILE
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = _json.loads(path.read_text(encoding="utf-8"))
             return tuple(public_key_from_jwk(jwk) for jwk in document["anchors"])
         except FileNotFoundError:
             return None
@@ -161,7 +162,7 @@ class StationData:
     def state(self) -> SyncState:
         try:
             return SyncState.from_json(
-                json.loads((self.directory / STATE_FILE).read_text(encoding="utf-8"))
+                _json.loads((self.directory / STATE_FILE).read_text(encoding="utf-8"))
             )
         except (OSError, ValueError):
             return SyncState()
@@ -523,7 +524,7 @@ def _verify(
     station pinned from a trusted medium before its first sync), or pinning its own anchors
     (first install, checked against ``anchor_kid`` when given)."""
     try:
-        document = json.loads(body.decode("utf-8"))
+        document = _json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise SyncError(f"the bundle is not JSON: {exc}") from None
     if held is not None:

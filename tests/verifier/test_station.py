@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -48,6 +49,7 @@ from verifier.policy import LocalPolicy
 from verifier.reason import Reason
 from verifier.scanlog import SALT_FILE, ScanLog, load_or_create_salt
 from verifier.server import (
+    CONTENT_SECURITY_POLICY,
     BundleHolder,
     Station,
     StationConfig,
@@ -278,6 +280,171 @@ def test_requests_from_other_sites_are_refused(authority: Authority, tmp_path: P
         answer = request(base, "POST", "/api/verify", body, same)
         assert answer.status == 200
         assert answer.json()["reason"] == "MALFORMED"
+
+
+# --- robustness: hostile requests, hang-ups, closed pipes ----------------------------------------
+
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Resource-Policy",
+    "Permissions-Policy",
+    "Cache-Control",
+)
+
+
+def raw_exchange(base: str, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as it is (not necessarily HTTP) and read the whole answer."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_deep_nesting_and_huge_numbers_are_a_clear_400(
+    authority: Authority, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    good = {"Content-Type": "application/json"}
+    bodies = [
+        b"[" * 8000,
+        b'{"text": ' + b"[" * 8000 + b"]" * 8000 + b"}",
+        b'{"text": "FM1:X", "x": ' + b"[" * 40 + b"]" * 40 + b"}",
+        b'{"text": ' + b"9" * 5000 + b"}",
+    ]
+    with running(fixed_station(tmp_path, authority)) as base:
+        for body in bodies:
+            answer = request(base, "POST", "/api/verify", body, good)
+            assert answer.status == 400, body[:20]
+            assert "JSON" in answer.json()["error"]
+            assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        # and the station still answers
+        assert verify(base, encode_card(make_card(), authority.issuing))["reason"] == "VALID"
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("HEAD", "/", 200),
+        ("HEAD", "/api/config", 200),
+        ("HEAD", "/api/status", 200),
+        ("HEAD", "/static/station.js", 200),
+        ("HEAD", "/nothing", 404),
+        ("OPTIONS", "/", 405),
+        ("OPTIONS", "/api/verify", 405),
+        ("GET", "/api/verify", 405),
+        ("HEAD", "/api/verify", 405),
+        ("POST", "/", 405),
+        ("POST", "/api/config", 405),
+        ("PUT", "/api/verify", 501),
+        ("DELETE", "/", 501),
+        ("BREW", "/", 501),
+    ],
+)
+def test_every_answer_carries_the_security_headers(
+    authority: Authority, tmp_path: Path, method: str, path: str, status: int
+) -> None:
+    with running(fixed_station(tmp_path, authority)) as base:
+        answer = request(base, method, path)
+        assert answer.status == status
+        for name in SECURITY_HEADERS:
+            assert name in answer.headers, (method, path, name)
+        assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        if status == 405:
+            assert answer.headers["Allow"] in ("GET, HEAD", "POST")
+        if method == "HEAD":
+            got = request(base, "GET", path)
+            assert answer.body == b""
+            assert answer.headers["Content-Length"] == got.headers["Content-Length"]
+            assert answer.headers["Content-Type"] == got.headers["Content-Type"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"NONSENSE\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 150 + b"\r\n",  # too many headers
+        b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",  # request line too long
+        b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+    ],
+    ids=["no-request-line", "too-many-headers", "long-line", "bad-version"],
+)
+def test_errors_found_by_the_http_layer_carry_the_security_headers(
+    authority: Authority, tmp_path: Path, data: bytes
+) -> None:
+    with running(fixed_station(tmp_path, authority)) as base:
+        status, headers, _ = raw_exchange(base, data)
+    assert 400 <= status < 600
+    for name in SECURITY_HEADERS:
+        assert name in headers, (name, headers)
+
+
+def test_a_client_hanging_up_is_not_a_traceback(
+    authority: Authority, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    qr = encode_card(make_card(), authority.issuing, portrait=PORTRAIT)
+    post = json.dumps({"text": qr}).encode()
+    requests = [
+        b"GET /static/vendor/jsQR.js HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        b"POST /api/verify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(post)}\r\n\r\n".encode()
+        + post,
+        b"POST /api/verify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        + b"Content-Length: 9000\r\n\r\n{",
+    ]
+    with running(fixed_station(tmp_path, authority)) as base:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        for template in requests * 5:
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(template.replace(b"{host}", f"{host}:{port}".encode()))
+            # close with a reset, at once: the answer meets a dead connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        time.sleep(0.5)
+        assert verify(base, qr)["reason"] == "VALID"  # still serving
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err
+    assert printed.err == ""
+
+
+def test_the_command_line_ends_quietly_when_its_reader_goes_away(
+    authority: Authority, tmp_path: Path
+) -> None:
+    """``fmcard-verify ... | head``: the reader is gone before the first line is written."""
+    bundle = tmp_path / "bundle.json"
+    authority.bundle().save(bundle)
+    qr = encode_card(make_card(), authority.issuing)
+    at = ["--at", NOW.isoformat()]
+    commands = [
+        ["--bundle", str(bundle), *at, qr],
+        ["--bundle", str(bundle), *at, "--json", qr],
+        ["policy", "--list"],
+        ["sync", "--status", "--data-dir", str(tmp_path / "data")],
+    ]
+    for arguments in commands:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "verifier.cli", *arguments],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+        assert done.stderr == "", (arguments, done.stderr)
+        assert done.returncode == 1, arguments
 
 
 # --- privacy -----------------------------------------------------------------------------------

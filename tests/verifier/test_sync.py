@@ -32,7 +32,8 @@ from keys.trust_list import sign_trust_list
 from tests.factories import NOW, Authority
 from verifier import cli
 from verifier.bundle import Bundle
-from verifier.errors import BundleError
+from verifier.errors import BundleError, VerifierError
+from verifier.policy import load_local_policies
 from verifier.server import BundleHolder, Station, StationConfig
 from verifier.sync import (
     ANCHORS_FILE,
@@ -608,3 +609,38 @@ def test_a_dripping_sync_does_not_hold_the_next_one_back(
         finally:
             slow.kill()
             slow.communicate()
+
+
+def test_deeply_nested_json_is_refused_at_every_door(
+    fresh_authority: Authority, station: StationData, tmp_path: Path
+) -> None:
+    """8,000 ``[`` made json.loads raise RecursionError, which every ``except ValueError``
+    let through as a traceback."""
+    deep = "[" * 8000 + "]" * 8000
+    source = tmp_path / "deep.json"
+    source.write_text(deep)
+    outcome = sync(station, str(source), at=NOW)
+    assert outcome.error is not None
+    assert "nested too deeply" in outcome.error
+    assert station.state().last_error == outcome.error
+    with pytest.raises(BundleError, match="nested too deeply"):
+        Bundle.load(source, at=NOW)
+    with pytest.raises(VerifierError, match="nested too deeply"):
+        load_local_policies(source)
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"service": "hc", "x": ' + "[" * 100 + "]" * 100 + "}")
+    with pytest.raises(VerifierError, match="deeper than 32"):
+        load_local_policies(nested)
+    # the station's own files
+    good = tmp_path / "bundle.json"
+    good.write_text(json.dumps(publish(fresh_authority)))
+    assert sync(station, str(good), at=NOW).ok
+    holder = BundleHolder.from_data_dir(station, at=NOW)
+    (station.directory / BUNDLE_FILE).write_text(deep)
+    assert holder.current(NOW).trust_list.version == 1
+    assert "nested too deeply" in str(holder.reload_error)
+    (station.directory / STATE_FILE).write_text(deep)
+    assert station.state() == SyncState()
+    (station.directory / ANCHORS_FILE).write_text(deep)
+    with pytest.raises(BundleError, match="cannot be read"):
+        station.pinned_anchors()
