@@ -912,6 +912,7 @@ def test_scanner_paste_photo_and_keys(playwright: Playwright, cards: Cards, tmp_
         page.keyboard.press("Enter")
         assert wait_for_verdict(page)["reason"] == "VALID"
         assert "Enter" in page.inner_text("#countdown")  # return_after 0: the verdict stays
+        page.wait_for_timeout(500)  # the clerk reads it (an Enter sooner is the scanner's)
         page.keyboard.press("Enter")  # scan next
         page.wait_for_selector("body[data-mode=scanning]")
         assert page.query_selector_all("#fields dd") == []  # nothing of the card is left
@@ -1007,6 +1008,170 @@ def test_amber_when_the_data_is_too_old_and_less_at_the_bus(
             assert shown == ["name", "native_name", "chinese_name", "entitlement"]
             assert page.eval_on_selector("#portrait", "img => img.naturalWidth") == 96
             check_screenshot(page, "transport", tmp_path)
+
+
+def card_needles(card: IssuedCard) -> dict[str, str]:
+    """What of a card must never reach the disk: the QR text (three pieces of it, so that a
+    partial copy is found too) and every field the page shows."""
+    qr, data = card.qr_text, card.card
+    middle = len(qr) // 2
+    needles = {
+        "qr start": qr[4:44],
+        "qr middle": qr[middle : middle + 40],
+        "qr end": qr[-40:],
+        "family name": data.family_name,
+        "code": data.code,
+        "code grouped": f"{data.code[:5]} {data.code[5:]}",
+        "birth date": str(data.birth_date),
+    }
+    for name, value in [
+        ("given names", data.given_names),
+        ("native name", data.native_name),
+        ("chinese name", data.chinese_name),
+    ]:
+        if value:
+            needles[name] = value
+    return needles
+
+
+def leaks_in(directory: Path, needles: dict[str, str]) -> list[str]:
+    """Every file under ``directory`` that holds a needle, in UTF-8 or UTF-16 (either byte
+    order: Chromium keeps page state and local storage in UTF-16)."""
+    found = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        for name, value in needles.items():
+            for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+                if value.encode(encoding) in data:
+                    found.append(f"{name} ({encoding}) in {path.relative_to(directory)}")
+    return found
+
+
+def test_no_card_data_reaches_the_browser_profile(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """A real profile directory: a card pasted (and left in the box for a while, as a clerk
+    does before pressing Verify) and a card scanned, then the browser closed cleanly. Chromium
+    wrote the pasted text into its session files (form restore) until every input had
+    autocomplete off."""
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    profile = tmp_path / "profile"
+    with running(real_station(cards, return_after=0)) as base:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"],
+            viewport=VIEWPORT,
+            base_url=base,
+        )
+        try:
+            context.set_default_timeout(20_000)
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto("/")
+            page.wait_for_selector("body[data-ready=true]")
+            history = page.evaluate("history.length")
+            # Paste, for real: the clipboard, then Ctrl+V into the paste box.
+            page.click("#more summary")
+            page.click("#paste")
+            page.evaluate("text => navigator.clipboard.writeText(text)", cards.valid.qr_text)
+            page.keyboard.press("Control+V")
+            assert page.input_value("#paste") == cards.valid.qr_text
+            page.wait_for_timeout(4_000)  # Chromium saves the session every few seconds
+            page.click("#paste-verify")
+            assert wait_for_verdict(page)["reason"] == "VALID"
+            assert field_text(page, "name") == "AL-HASHIMI, MOHAMMED ABDULLAH"
+            page.wait_for_timeout(3_000)  # the verdict on screen while the session is saved
+            page.keyboard.press("Escape")
+            page.wait_for_selector("body[data-mode=scanning]")
+            # And a scanner.
+            page.focus("#wedge")
+            page.keyboard.type(cards.not_entitled.qr_text, delay=0)
+            page.wait_for_timeout(3_000)
+            page.keyboard.press("Enter")
+            assert wait_for_verdict(page)["reason"] == "NOT_ENTITLED"
+            page.wait_for_timeout(3_000)
+            assert page.evaluate("location.href") == base + "/"
+            assert page.evaluate("history.length") == history  # no entries with card data
+            assert page.evaluate("sessionStorage.length") == 0
+            stored = page.evaluate("Object.keys(localStorage)")
+            assert stored in ([], ["fmcard.lang"])
+        finally:
+            context.close()  # a clean close: Chromium writes its session files now
+    assert list(profile.glob("Default/Sessions/*")), "Chromium wrote no session file"
+    needles = {
+        **card_needles(cards.valid),
+        **{f"{name} (2nd card)": value for name, value in card_needles(cards.not_entitled).items()},
+    }
+    assert leaks_in(profile, needles) == []
+
+
+def scanner_types(page: Page, text: str) -> None:
+    """A keyboard-wedge scanner: a key every few milliseconds."""
+    page.keyboard.type(text, delay=2)
+
+
+def verdict_stays(page: Page, reason: str) -> None:
+    page.wait_for_timeout(700)
+    assert page.eval_on_selector("body", "b => b.dataset.mode") == "result"
+    assert page.eval_on_selector("body", "b => b.dataset.reason") == reason
+
+
+def test_scanner_suffixes_and_caps_lock(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """CR+LF, Tab and Enter+Tab suffixes, and Caps Lock, as real key events."""
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    with (
+        running(real_station(cards, return_after=0)) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        # CR+LF: the LF's Enter comes 10-50 ms after the answer; the verdict stays.
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+        page.wait_for_timeout(30)
+        page.keyboard.press("Enter")
+        verdict_stays(page, "VALID")
+        # CR+LF back to back (the second Enter while the answer is on its way).
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        verdict_stays(page, "REVOKED")
+        # The clerk's own Enter, later, still means "next card".
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-mode=scanning]")
+        # Caps Lock on: the scanner's letters arrive in lower case.
+        page.keyboard.press("CapsLock")
+        scanner_types(page, cards.valid.qr_text.lower())
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+        assert field_text(page, "name") == "AL-HASHIMI, MOHAMMED ABDULLAH"
+        page.keyboard.press("CapsLock")
+        # Tab suffix: the code is read and the focus stays in the scanner box.
+        scanner_types(page, cards.not_entitled.qr_text)
+        page.keyboard.press("Tab")
+        page.wait_for_selector("body[data-reason=NOT_ENTITLED]")
+        assert page.evaluate("document.activeElement.id") == "wedge"
+        verdict_stays(page, "NOT_ENTITLED")
+        # Enter+Tab suffix.
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(20)
+        page.keyboard.press("Tab")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        verdict_stays(page, "REVOKED")
+        assert page.evaluate("document.activeElement.id") == "wedge"
+        # ... and the next scan still lands in the scanner box.
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=VALID]")
+        sources = [t["source"] for t in page.evaluate("window.__fmcardTimings")]
+        assert sources == ["wedge"] * 6
 
 
 def test_latency_summary(capsys: pytest.CaptureFixture[str]) -> None:
