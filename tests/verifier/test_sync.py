@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import json
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
 import threading
@@ -25,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from keys.jwk import generate, kid_of
 from keys.signer import KeySigner
@@ -644,3 +650,82 @@ def test_deeply_nested_json_is_refused_at_every_door(
     (station.directory / ANCHORS_FILE).write_text(deep)
     with pytest.raises(BundleError, match="cannot be read"):
         station.pinned_anchors()
+
+
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A TLS server context for 127.0.0.1 whose certificate no station trusts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - HOUR)
+        .not_valid_after(now + HOUR)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def test_https_failures_are_one_line_and_bounded(station: StationData, tmp_path: Path) -> None:
+    """The TLS connection is the deadline's too: a certificate the station does not trust is
+    refused in one line, and a handshake that never completes is cut at the deadline."""
+    context = self_signed(tmp_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve(handshake: bool) -> None:
+        connection, _ = listener.accept()
+        held.append(connection)
+        if handshake:
+            with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True):
+                stop.wait(10)
+        else:
+            stop.wait(10)  # accepts, then says nothing: the client hello goes unanswered
+
+    try:
+        for handshake, expected in [(True, "CERTIFICATE_VERIFY_FAILED"), (False, "within 1 s")]:
+            thread = threading.Thread(target=serve, args=(handshake,), daemon=True)
+            thread.start()
+            started = time.monotonic()
+            outcome = sync(station, f"https://127.0.0.1:{port}/bundle.json", at=NOW, timeout=1)
+            assert time.monotonic() - started < 1 + MARGIN
+            assert outcome.error is not None
+            assert expected in outcome.error, outcome.error
+            assert "\n" not in outcome.error
+            assert station.state().last_error == outcome.error
+    finally:
+        stop.set()
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e9"])
+def test_a_timeout_that_bounds_nothing_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    arguments = ["sync", "--data-dir", str(tmp_path), "--from", str(tmp_path / "bundle.json")]
+    assert cli.main([*arguments, "--timeout", value]) == 2
+    assert "--timeout must be more than 0" in capsys.readouterr().err
+    assert not (tmp_path / STATE_FILE).exists()
