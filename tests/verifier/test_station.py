@@ -56,6 +56,7 @@ from verifier.server import (
     StationServer,
     verdict_colour,
 )
+from verifier.sync import StationData, SyncState
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "verifier" / "station" / "vendor"
@@ -1172,6 +1173,28 @@ def test_scanner_suffixes_and_caps_lock(
         page.wait_for_selector("body[data-reason=VALID]")
         sources = [t["source"] for t in page.evaluate("window.__fmcardTimings")]
         assert sources == ["wedge"] * 6
+
+
+def test_the_banner_shows_the_last_failed_sync(
+    playwright: Playwright, authority: Authority, tmp_path: Path
+) -> None:
+    """A sync that failed (here: a site that stopped mid-body) is one line the clerk sees."""
+    data = StationData(tmp_path / "data")
+    data.directory.mkdir()
+    error = "https://fmcard.example/bundle.json: no complete answer within 30 s"
+    data.save_state(SyncState(source="https://fmcard.example/bundle.json", last_error=error))
+    station = fixed_station(tmp_path, authority)
+    station.data = data
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    with (
+        running(station) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        page.click(".lang[data-lang=en]")
+        page.wait_for_selector("#banner:not([hidden])")
+        assert f"Last sync failed: {error}" in page.inner_text("#banner")
 
 
 def test_latency_summary(capsys: pytest.CaptureFixture[str]) -> None:
