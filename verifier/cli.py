@@ -10,7 +10,7 @@
 Exit status of a check: 0 the card is VALID for the service, 1 it is not (the reason is
 printed), 2 the command was used wrongly or the bundle/image could not be used. ``sync``: 0 the
 station holds a good bundle (new or unchanged), 1 the source failed or was refused (the held
-bundle stays), 2 usage error.
+bundle stays), 2 usage error. Output to a reader that went away (``| head``): 1, quietly.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ data URL, and how old the station's data is.
 Endpoints (all on 127.0.0.1 by default)::
 
     GET  /                   the page          GET /static/<file>   its CSS, JS, jsQR, licence
+    (HEAD wherever GET; every answer, errors included, carries the same security headers)
     GET  /api/config         service, policy, languages, auto-return delay
     GET  /api/status         data age: trust list, status lists, last sync
     POST /api/verify         {"text": "FM1:..."} -> the verdict (JSON)
