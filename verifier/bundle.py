@@ -51,6 +51,7 @@ from keys.jwk import (
 from keys.status_list import StatusListToken, read_status_list
 from keys.store import write_file
 from keys.trust_list import TrustedIssuer, TrustList, verify_trust_list
+from verifier import _json
 from verifier.errors import BundleError, VerifierError
 from verifier.policy import (
     LocalPolicy,
@@ -153,7 +154,7 @@ class Bundle:
         try:
             if path.stat().st_size > MAX_BUNDLE_SIZE:
                 raise BundleError(f"{path} is larger than {MAX_BUNDLE_SIZE} bytes")
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = _json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise BundleError(f"no bundle at {path}") from None
         except (OSError, ValueError) as exc:

@@ -10,7 +10,7 @@
 Exit status of a check: 0 the card is VALID for the service, 1 it is not (the reason is
 printed), 2 the command was used wrongly or the bundle/image could not be used. ``sync``: 0 the
 station holds a good bundle (new or unchanged), 1 the source failed or was refused (the held
-bundle stays), 2 usage error.
+bundle stays), 2 usage error. Output to a reader that went away (``| head``): 1, quietly.
 """
 
 from __future__ import annotations
@@ -167,6 +167,21 @@ SUBCOMMANDS = ("serve", "sync", "policy")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; a reader that went away (``fmcard-verify ... | head``) ends it
+    quietly with status 1 (never 0: the verdict may not have been read)."""
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit as an ignored exception
+    except BrokenPipeError:
+        # The standard pattern: what is still buffered goes to /dev/null, so the flush at
+        # exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in SUBCOMMANDS:
         from verifier import station_cli

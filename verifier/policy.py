@@ -37,6 +37,7 @@ from keys.jws import VerificationKey, decode_jwt, encode_jwt
 from keys.signer import Signer
 from keys.trust_list import TrustList
 from schemas.services import SERVICE_CODE_PATTERN
+from verifier import _json
 from verifier.errors import VerifierError
 
 DEFAULT_MAX_STATUS_AGE = timedelta(days=7)
@@ -242,7 +243,7 @@ def load_local_policies(path: Path) -> list[LocalPolicy]:
             data = file.read(MAX_LOCAL_POLICY_FILE + 1)
         if len(data) > MAX_LOCAL_POLICY_FILE:
             raise VerifierError(f"{path} is larger than {MAX_LOCAL_POLICY_FILE} bytes")
-        document = json.loads(data.decode("utf-8"))
+        document = _json.loads(data.decode("utf-8"))
     except OSError as exc:
         raise VerifierError(f"cannot read policy file {path}: {exc.strerror}") from None
     except ValueError as exc:

@@ -10,6 +10,7 @@ data URL, and how old the station's data is.
 Endpoints (all on 127.0.0.1 by default)::
 
     GET  /                   the page          GET /static/<file>   its CSS, JS, jsQR, licence
+    (HEAD wherever GET; every answer, errors included, carries the same security headers)
     GET  /api/config         service, policy, languages, auto-return delay
     GET  /api/status         data age: trust list, status lists, last sync
     POST /api/verify         {"text": "FM1:..."} -> the verdict (JSON)
@@ -25,6 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from schemas import code as foreigner_code
 from schemas.errors import SchemaError
 from schemas.payload import portrait_media_type
 from schemas.services import SERVICES_BY_CODE
+from verifier import _json
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
 from verifier.policy import SHOWABLE_FIELDS, LocalPolicy, Policy, counter_types
@@ -54,6 +57,7 @@ DEFAULT_RETURN_AFTER = 6.0
 MAX_REQUEST_BODY = 16 * 1024
 CLERK_LANGUAGES = ("zh", "en")
 AMBER_REASONS = frozenset({Reason.STATUS_UNKNOWN, Reason.TRUST_LIST_EXPIRED})
+GET_PATHS = frozenset({"/api/config", "/api/status", "/favicon.ico"})
 STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/station.css": ("station.css", "text/css; charset=utf-8"),
@@ -129,7 +133,7 @@ class BundleHolder:
 
     def _reload(self, at: datetime) -> None:
         try:
-            document = json.loads(self.path.read_text(encoding="utf-8"))
+            document = _json.loads(self.path.read_text(encoding="utf-8"))
             self.bundle = self.bundle.update(document, at=at)
             self.reload_error = None
         except (OSError, ValueError, VerifierError) as exc:
@@ -298,6 +302,17 @@ class StationServer(ThreadingHTTPServer):
         self.static = _load_static()
         super().__init__(address, StationHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002
+        """A browser that went away mid-answer (a closed tab, a reload) is routine: say
+        nothing. Anything else is one line without the traceback, whose frames could hold
+        card data."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        sys.stderr.write(
+            f"fmcard-verify serve: a request failed: {type(error).__name__} (the station runs on)\n"
+        )
+
     def _address(self) -> tuple[str, int]:
         host, port = self.server_address[:2]
         return (host.decode() if isinstance(host, bytes) else str(host)), int(port)
@@ -329,6 +344,9 @@ class StationHandler(BaseHTTPRequestHandler):
     server: StationServer
     server_version = "fmcard-station/1"
     sys_version = ""
+    # http.server takes a request it cannot parse for HTTP/0.9 and answers it with a bare
+    # body, without status line or headers; answer every request as HTTP/1.0 at least.
+    default_request_version = "HTTP/1.0"
     timeout = 30  # seconds a client may take to send its request (no thread hangs forever)
 
     def setup(self) -> None:
@@ -340,7 +358,7 @@ class StationHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._host_ok():
             return
-        path = self.path.split("?", 1)[0]
+        path = self._path()
         station = self.server.station
         if path in self.server.static:
             body, media_type = self.server.static[path]
@@ -352,14 +370,26 @@ class StationHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, station.status_json())
         elif path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "text/plain")
+        elif path == "/api/verify":
+            self._not_allowed(path)
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    def do_HEAD(self) -> None:
+        self.do_GET()  # the same headers; _send leaves the body out
+
+    def do_OPTIONS(self) -> None:
+        if self._host_ok():
+            self._not_allowed(self._path())
 
     def do_POST(self) -> None:
         if not self._host_ok():
             return
         if self.path != "/api/verify":
-            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            if self._path() in GET_PATHS or self._path() in self.server.static:
+                self._not_allowed(self._path())
+            else:
+                self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
             return
         origin = self.headers.get("Origin")
         if origin is not None and origin.removeprefix("http://") not in self.server.allowed_hosts():
@@ -379,9 +409,9 @@ class StationHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "request too large"})
             return
         try:
-            document = json.loads(self.rfile.read(length).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            self._json(HTTPStatus.BAD_REQUEST, {"error": "the body is not JSON"})
+            document = _json.loads(self.rfile.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:  # _json: also when nested too deeply
+            self._json(HTTPStatus.BAD_REQUEST, {"error": f"the body is not usable JSON: {exc}"})
             return
         text = document.get("text") if isinstance(document, dict) else None
         if not isinstance(text, str):
@@ -389,18 +419,58 @@ class StationHandler(BaseHTTPRequestHandler):
             return
         self._json(HTTPStatus.OK, self.server.station.verify(text))
 
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0]
+
+    def _not_allowed(self, path: str) -> None:
+        if path == "/api/verify":
+            allow = "POST"
+        elif path in GET_PATHS or path in self.server.static:
+            allow = "GET, HEAD"
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            return
+        self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use {allow}"}, extra={"Allow": allow})
+
+    def send_error(
+        self,
+        code: int,
+        message: str | None = None,
+        explain: str | None = None,  # noqa: ARG002 - the text of http.server's HTML page
+    ) -> None:
+        """Errors that :mod:`http.server` finds itself (a bad request line, an unknown method,
+        too many headers) answer as JSON with the same security headers as everything else."""
+        try:
+            status = HTTPStatus(code)
+        except ValueError:
+            status = HTTPStatus.BAD_REQUEST
+        self.close_connection = True
+        extra = {"Allow": "GET, HEAD, POST"} if status is HTTPStatus.NOT_IMPLEMENTED else {}
+        self._json(status, {"error": message or status.phrase}, extra=extra)
+
     def _host_ok(self) -> bool:
         if self.headers.get("Host", "") in self.server.allowed_hosts():
             return True
         self._json(HTTPStatus.MISDIRECTED_REQUEST, {"error": "unknown Host"})
         return False
 
-    def _json(self, status: HTTPStatus, value: Any) -> None:
+    def _json(self, status: HTTPStatus, value: Any, *, extra: dict[str, str] | None = None) -> None:
         body = json.dumps(value, ensure_ascii=False).encode("utf-8")
-        self._send(status, body, "application/json; charset=utf-8", cache="no-store")
+        self._send(status, body, "application/json; charset=utf-8", cache="no-store", extra=extra)
 
-    def _send(self, status: HTTPStatus, body: bytes, media_type: str, *, cache: str = "") -> None:
+    def _send(
+        self,
+        status: HTTPStatus,
+        body: bytes,
+        media_type: str,
+        *,
+        cache: str = "",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        """Every answer of the station goes out here, so each carries the same headers."""
         self.send_response(status)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", media_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache or "no-store")

@@ -58,6 +58,9 @@ from verifier.sync import (
     sync,
 )
 
+MAX_TIMEOUT = 3600.0
+"""The longest ``sync --timeout``: beyond an hour a timer's syncs would pile up."""
+
 
 def _say(text: str, *, error: bool = False) -> None:
     stream = sys.stderr if error else sys.stdout
@@ -167,7 +170,13 @@ def sync_parser() -> argparse.ArgumentParser:
     )
     _data_dir_argument(parser)
     _add_service_arguments(parser)
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"for the whole download (default {DEFAULT_TIMEOUT:g})",
+    )
     parser.add_argument(
         "--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="refuse larger bundles"
     )
@@ -301,6 +310,8 @@ def _sync(args: argparse.Namespace) -> int:
     source = args.source or data.state().source
     if not source:
         raise UsageError("no source: give --from URL-or-PATH (later syncs reuse it)")
+    if not 0 < args.timeout <= MAX_TIMEOUT:  # also refuses nan
+        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds")
     outcome = sync(
         data,
         source,
@@ -326,7 +337,8 @@ def _sync(args: argparse.Namespace) -> int:
         for note in outcome.notes:
             _say(note)
     if not args.quiet or outcome.error:
-        _say(report(outcome.bundle, data.state(), at=at, policy=policy), error=bool(outcome.error))
+        # The error is the one line on stderr; what the station still holds goes to stdout.
+        _say(report(outcome.bundle, data.state(), at=at, policy=policy))
     return 0 if outcome.ok else 1
 
 

@@ -17,8 +17,13 @@ scanned cards is ever written here.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import math
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +37,7 @@ from typing import Any
 from keys.errors import KeysError
 from keys.jwk import PublicKey, key_thumbprint, kid_of, public_jwk, public_key_from_jwk
 from keys.store import write_file
+from verifier import _json
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
 from verifier.policy import Policy
@@ -117,7 +123,7 @@ class StationData:
         """The pinned anchors, or ``None`` before the first sync."""
         path = self.directory / ANCHORS_FILE
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = _json.loads(path.read_text(encoding="utf-8"))
             return tuple(public_key_from_jwk(jwk) for jwk in document["anchors"])
         except FileNotFoundError:
             return None
@@ -156,7 +162,7 @@ class StationData:
     def state(self) -> SyncState:
         try:
             return SyncState.from_json(
-                json.loads((self.directory / STATE_FILE).read_text(encoding="utf-8"))
+                _json.loads((self.directory / STATE_FILE).read_text(encoding="utf-8"))
             )
         except (OSError, ValueError):
             return SyncState()
@@ -230,41 +236,199 @@ def _fetch_url(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked
-    deadline = time.monotonic() + timeout
+    deadline = _Deadline(timeout)
+    opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with deadline, opener.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise SyncError(f"{url}: the bundle is larger than {max_bytes} bytes")
             chunks: list[bytes] = []
             size = 0
-            while True:
-                if time.monotonic() > deadline:
-                    raise SyncError(f"{url}: the download took longer than {timeout:g} s")
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
+            while chunk := response.read(_CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
                     raise SyncError(f"{url}: the bundle is larger than {max_bytes} bytes")
                 chunks.append(chunk)
+            deadline.check()  # a connection cut at the deadline looks like the end of the body
+            if length is not None and length.isdigit() and size < int(length):
+                # http.client's read(n) takes a short body for the end without a word.
+                raise http.client.IncompleteRead(b"", int(length) - size)
             return Fetched(
                 b"".join(chunks),
                 response.headers.get("ETag"),
                 response.headers.get("Last-Modified"),
             )
     except urllib.error.HTTPError as exc:
-        if exc.code == 304:
-            exc.close()
-            return Fetched(None, etag, last_modified)
         exc.close()
-        raise SyncError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise SyncError(f"{url}: {exc.reason}") from None
-    except TimeoutError:
-        raise SyncError(f"{url}: no answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise SyncError(f"{url}: {exc}") from None
+        if exc.code == 304 and not deadline.expired:
+            return Fetched(None, etag, last_modified)
+        raise _transfer_error(url, exc, deadline) from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise _transfer_error(url, exc, deadline) from None
+
+
+def _transfer_error(url: str, exc: Exception, deadline: _Deadline) -> SyncError:
+    """One line for what went wrong, the deadline first: once it has passed, whatever the
+    cut connection raised is only a consequence."""
+    if deadline.expired or isinstance(exc, TimeoutError):
+        return SyncError(f"{url}: no complete answer within {deadline.seconds:g} s")
+    if isinstance(exc, urllib.error.HTTPError):
+        return SyncError(f"{url}: HTTP {exc.code} {exc.reason}")
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            return SyncError(f"{url}: no complete answer within {deadline.seconds:g} s")
+        return SyncError(f"{url}: {reason}")
+    if isinstance(exc, http.client.IncompleteRead):
+        return SyncError(f"{url}: the connection closed before the whole bundle arrived")
+    if isinstance(exc, http.client.HTTPException):
+        return SyncError(f"{url}: not a valid HTTP answer ({type(exc).__name__})")
+    return SyncError(f"{url}: {exc}")
+
+
+class _Deadline:
+    """One time limit for a whole download: name resolution, connecting, the TLS handshake,
+    the headers and every byte of the body, across redirects.
+
+    A socket timeout alone bounds each read, not their sum: a server dripping a few bytes a
+    second never trips it. So a timer shuts every socket of the download down when the time
+    is up, which wakes the blocked read, and connecting gets only the time left.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._end = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._sockets.clear()
+
+    def remaining(self) -> float:
+        left = self._end - time.monotonic()
+        if left <= 0 or self.expired:
+            self.expired = True
+            raise TimeoutError("deadline passed")
+        return left
+
+    def check(self) -> None:
+        if self.expired:
+            raise TimeoutError("deadline passed")
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.expired:
+                _shut(sock)
+            else:
+                self._sockets.append(sock)
+
+    def resolve(self, host: str, port: int) -> list[Any]:
+        """``getaddrinfo`` within the time left (the resolver has its own, longer, timeouts):
+        a resolver still busy at the deadline is left to finish in its daemon thread."""
+        found: list[Any] = []
+        failed: list[OSError] = []
+
+        def run() -> None:
+            try:
+                found.extend(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+            except OSError as exc:
+                failed.append(exc)
+
+        worker = threading.Thread(target=run, name="fmcard-sync-resolve", daemon=True)
+        worker.start()
+        worker.join(self.remaining())
+        if worker.is_alive():
+            self.expired = True
+            raise TimeoutError("name resolution did not finish in time")
+        if failed:
+            raise failed[0]
+        return found
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # socket.socket.shutdown, not SSLSocket.shutdown: only wake the reader, leave TLS state.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+    """Connects within the time left and hands its sockets to the deadline."""
+
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+        self._create_connection = self._connect_by_deadline
+
+    def _connect_by_deadline(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        error: OSError = OSError(f"{address[0]}: no address")
+        for family, kind, proto, _, target in self._deadline.resolve(*address):
+            sock = socket.socket(family, kind, proto)
+            self._deadline.watch(sock)
+            try:
+                sock.settimeout(min(self._deadline.remaining(), timeout or math.inf))
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(target)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error
+
+
+class _DeadlineTLSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        # The handshake runs once the TLS socket is watched, so the deadline can cut it too.
+        tls = self._context.wrap_socket(  # type: ignore[attr-defined]
+            self.sock,
+            server_hostname=self._tunnel_host or self.host,  # type: ignore[attr-defined]
+            do_handshake_on_connect=False,
+        )
+        self.sock = tls
+        self._deadline.watch(tls)
+        tls.settimeout(self._deadline.remaining())
+        tls.do_handshake()
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        # (typeshed knows only the standard connection signature, not the extra keyword)
+        return self.do_open(_DeadlineConnection, req, deadline=self._deadline)  # type: ignore[arg-type]
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineTLSConnection, req, deadline=self._deadline)  # type: ignore[arg-type]
 
 
 def _read_path(path: Path, max_bytes: int) -> bytes:
@@ -337,9 +501,9 @@ def sync(
                 fetched.body or b"", held, pinned, at=at, anchor_thumbprint=anchor_thumbprint
             )
         except VerifierError as exc:
-            state.last_error = str(exc)
+            state.last_error = _one_line(str(exc))
             data.save_state(state)
-            return SyncOutcome(held, error=str(exc))
+            return SyncOutcome(held, error=state.last_error)
         data.install(new, pinned)
         state.source = source
         state.etag, state.last_modified = fetched.etag, fetched.last_modified
@@ -365,7 +529,7 @@ def _verify(
     (first install, checked against the full ``anchor_thumbprint`` when given: a short kid
     could be ground to collide)."""
     try:
-        document = json.loads(body.decode("utf-8"))
+        document = _json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise SyncError(f"the bundle is not JSON: {exc}") from None
     if held is not None:
@@ -486,6 +650,11 @@ def report(bundle: Bundle | None, state: SyncState, *, at: datetime, policy: Pol
     if state.last_error:
         lines.append(f"last error:   {state.last_error}")
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    """An error as the one line that ``sync.json``, ``sync --status`` and the page show."""
+    return " ".join(text.split())[:500] or "unknown error"
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -48,12 +49,14 @@ from verifier.policy import LocalPolicy
 from verifier.reason import Reason
 from verifier.scanlog import SALT_FILE, ScanLog, load_or_create_salt
 from verifier.server import (
+    CONTENT_SECURITY_POLICY,
     BundleHolder,
     Station,
     StationConfig,
     StationServer,
     verdict_colour,
 )
+from verifier.sync import StationData, SyncState
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "verifier" / "station" / "vendor"
@@ -278,6 +281,171 @@ def test_requests_from_other_sites_are_refused(authority: Authority, tmp_path: P
         answer = request(base, "POST", "/api/verify", body, same)
         assert answer.status == 200
         assert answer.json()["reason"] == "MALFORMED"
+
+
+# --- robustness: hostile requests, hang-ups, closed pipes ----------------------------------------
+
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Resource-Policy",
+    "Permissions-Policy",
+    "Cache-Control",
+)
+
+
+def raw_exchange(base: str, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as it is (not necessarily HTTP) and read the whole answer."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_deep_nesting_and_huge_numbers_are_a_clear_400(
+    authority: Authority, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    good = {"Content-Type": "application/json"}
+    bodies = [
+        b"[" * 8000,
+        b'{"text": ' + b"[" * 8000 + b"]" * 8000 + b"}",
+        b'{"text": "FM1:X", "x": ' + b"[" * 40 + b"]" * 40 + b"}",
+        b'{"text": ' + b"9" * 5000 + b"}",
+    ]
+    with running(fixed_station(tmp_path, authority)) as base:
+        for body in bodies:
+            answer = request(base, "POST", "/api/verify", body, good)
+            assert answer.status == 400, body[:20]
+            assert "JSON" in answer.json()["error"]
+            assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        # and the station still answers
+        assert verify(base, encode_card(make_card(), authority.issuing))["reason"] == "VALID"
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("HEAD", "/", 200),
+        ("HEAD", "/api/config", 200),
+        ("HEAD", "/api/status", 200),
+        ("HEAD", "/static/station.js", 200),
+        ("HEAD", "/nothing", 404),
+        ("OPTIONS", "/", 405),
+        ("OPTIONS", "/api/verify", 405),
+        ("GET", "/api/verify", 405),
+        ("HEAD", "/api/verify", 405),
+        ("POST", "/", 405),
+        ("POST", "/api/config", 405),
+        ("PUT", "/api/verify", 501),
+        ("DELETE", "/", 501),
+        ("BREW", "/", 501),
+    ],
+)
+def test_every_answer_carries_the_security_headers(
+    authority: Authority, tmp_path: Path, method: str, path: str, status: int
+) -> None:
+    with running(fixed_station(tmp_path, authority)) as base:
+        answer = request(base, method, path)
+        assert answer.status == status
+        for name in SECURITY_HEADERS:
+            assert name in answer.headers, (method, path, name)
+        assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        if status == 405:
+            assert answer.headers["Allow"] in ("GET, HEAD", "POST")
+        if method == "HEAD":
+            got = request(base, "GET", path)
+            assert answer.body == b""
+            assert answer.headers["Content-Length"] == got.headers["Content-Length"]
+            assert answer.headers["Content-Type"] == got.headers["Content-Type"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"NONSENSE\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 150 + b"\r\n",  # too many headers
+        b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",  # request line too long
+        b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+    ],
+    ids=["no-request-line", "too-many-headers", "long-line", "bad-version"],
+)
+def test_errors_found_by_the_http_layer_carry_the_security_headers(
+    authority: Authority, tmp_path: Path, data: bytes
+) -> None:
+    with running(fixed_station(tmp_path, authority)) as base:
+        status, headers, _ = raw_exchange(base, data)
+    assert 400 <= status < 600
+    for name in SECURITY_HEADERS:
+        assert name in headers, (name, headers)
+
+
+def test_a_client_hanging_up_is_not_a_traceback(
+    authority: Authority, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    qr = encode_card(make_card(), authority.issuing, portrait=PORTRAIT)
+    post = json.dumps({"text": qr}).encode()
+    requests = [
+        b"GET /static/vendor/jsQR.js HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        b"POST /api/verify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(post)}\r\n\r\n".encode()
+        + post,
+        b"POST /api/verify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        + b"Content-Length: 9000\r\n\r\n{",
+    ]
+    with running(fixed_station(tmp_path, authority)) as base:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        for template in requests * 5:
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(template.replace(b"{host}", f"{host}:{port}".encode()))
+            # close with a reset, at once: the answer meets a dead connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        time.sleep(0.5)
+        assert verify(base, qr)["reason"] == "VALID"  # still serving
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err
+    assert printed.err == ""
+
+
+def test_the_command_line_ends_quietly_when_its_reader_goes_away(
+    authority: Authority, tmp_path: Path
+) -> None:
+    """``fmcard-verify ... | head``: the reader is gone before the first line is written."""
+    bundle = tmp_path / "bundle.json"
+    authority.bundle().save(bundle)
+    qr = encode_card(make_card(), authority.issuing)
+    at = ["--at", NOW.isoformat()]
+    commands = [
+        ["--bundle", str(bundle), *at, qr],
+        ["--bundle", str(bundle), *at, "--json", qr],
+        ["policy", "--list"],
+        ["sync", "--status", "--data-dir", str(tmp_path / "data")],
+    ]
+    for arguments in commands:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "verifier.cli", *arguments],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+        assert done.stderr == "", (arguments, done.stderr)
+        assert done.returncode == 1, arguments
 
 
 # --- privacy -----------------------------------------------------------------------------------
@@ -745,6 +913,7 @@ def test_scanner_paste_photo_and_keys(playwright: Playwright, cards: Cards, tmp_
         page.keyboard.press("Enter")
         assert wait_for_verdict(page)["reason"] == "VALID"
         assert "Enter" in page.inner_text("#countdown")  # return_after 0: the verdict stays
+        page.wait_for_timeout(500)  # the clerk reads it (an Enter sooner is the scanner's)
         page.keyboard.press("Enter")  # scan next
         page.wait_for_selector("body[data-mode=scanning]")
         assert page.query_selector_all("#fields dd") == []  # nothing of the card is left
@@ -840,6 +1009,192 @@ def test_amber_when_the_data_is_too_old_and_less_at_the_bus(
             assert shown == ["name", "native_name", "chinese_name", "entitlement"]
             assert page.eval_on_selector("#portrait", "img => img.naturalWidth") == 96
             check_screenshot(page, "transport", tmp_path)
+
+
+def card_needles(card: IssuedCard) -> dict[str, str]:
+    """What of a card must never reach the disk: the QR text (three pieces of it, so that a
+    partial copy is found too) and every field the page shows."""
+    qr, data = card.qr_text, card.card
+    middle = len(qr) // 2
+    needles = {
+        "qr start": qr[4:44],
+        "qr middle": qr[middle : middle + 40],
+        "qr end": qr[-40:],
+        "family name": data.family_name,
+        "code": data.code,
+        "code grouped": f"{data.code[:5]} {data.code[5:]}",
+        "birth date": str(data.birth_date),
+    }
+    for name, value in [
+        ("given names", data.given_names),
+        ("native name", data.native_name),
+        ("chinese name", data.chinese_name),
+    ]:
+        if value:
+            needles[name] = value
+    return needles
+
+
+def leaks_in(directory: Path, needles: dict[str, str]) -> list[str]:
+    """Every file under ``directory`` that holds a needle, in UTF-8 or UTF-16 (either byte
+    order: Chromium keeps page state and local storage in UTF-16)."""
+    found = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        for name, value in needles.items():
+            for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+                if value.encode(encoding) in data:
+                    found.append(f"{name} ({encoding}) in {path.relative_to(directory)}")
+    return found
+
+
+def test_no_card_data_reaches_the_browser_profile(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """A real profile directory: a card pasted (and left in the box for a while, as a clerk
+    does before pressing Verify) and a card scanned, then the browser closed cleanly. Chromium
+    wrote the pasted text into its session files (form restore) until every input had
+    autocomplete off."""
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    profile = tmp_path / "profile"
+    with running(real_station(cards, return_after=0)) as base:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"],
+            viewport=VIEWPORT,
+            base_url=base,
+        )
+        try:
+            context.set_default_timeout(20_000)
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto("/")
+            page.wait_for_selector("body[data-ready=true]")
+            history = page.evaluate("history.length")
+            # Paste, for real: the clipboard, then Ctrl+V into the paste box.
+            page.click("#more summary")
+            page.click("#paste")
+            page.evaluate("text => navigator.clipboard.writeText(text)", cards.valid.qr_text)
+            page.keyboard.press("Control+V")
+            assert page.input_value("#paste") == cards.valid.qr_text
+            page.wait_for_timeout(4_000)  # Chromium saves the session every few seconds
+            page.click("#paste-verify")
+            assert wait_for_verdict(page)["reason"] == "VALID"
+            assert field_text(page, "name") == "AL-HASHIMI, MOHAMMED ABDULLAH"
+            page.wait_for_timeout(3_000)  # the verdict on screen while the session is saved
+            page.keyboard.press("Escape")
+            page.wait_for_selector("body[data-mode=scanning]")
+            # And a scanner.
+            page.focus("#wedge")
+            page.keyboard.type(cards.not_entitled.qr_text, delay=0)
+            page.wait_for_timeout(3_000)
+            page.keyboard.press("Enter")
+            assert wait_for_verdict(page)["reason"] == "NOT_ENTITLED"
+            page.wait_for_timeout(3_000)
+            assert page.evaluate("location.href") == base + "/"
+            assert page.evaluate("history.length") == history  # no entries with card data
+            assert page.evaluate("sessionStorage.length") == 0
+            stored = page.evaluate("Object.keys(localStorage)")
+            assert stored in ([], ["fmcard.lang"])
+        finally:
+            context.close()  # a clean close: Chromium writes its session files now
+    assert list(profile.glob("Default/Sessions/*")), "Chromium wrote no session file"
+    needles = {
+        **card_needles(cards.valid),
+        **{f"{name} (2nd card)": value for name, value in card_needles(cards.not_entitled).items()},
+    }
+    assert leaks_in(profile, needles) == []
+
+
+def scanner_types(page: Page, text: str) -> None:
+    """A keyboard-wedge scanner: a key every few milliseconds."""
+    page.keyboard.type(text, delay=2)
+
+
+def verdict_stays(page: Page, reason: str) -> None:
+    page.wait_for_timeout(700)
+    assert page.eval_on_selector("body", "b => b.dataset.mode") == "result"
+    assert page.eval_on_selector("body", "b => b.dataset.reason") == reason
+
+
+def test_scanner_suffixes_and_caps_lock(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """CR+LF, Tab and Enter+Tab suffixes, and Caps Lock, as real key events."""
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    with (
+        running(real_station(cards, return_after=0)) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        # CR+LF: the LF's Enter comes 10-50 ms after the answer; the verdict stays.
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+        page.wait_for_timeout(30)
+        page.keyboard.press("Enter")
+        verdict_stays(page, "VALID")
+        # CR+LF back to back (the second Enter while the answer is on its way).
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        verdict_stays(page, "REVOKED")
+        # The clerk's own Enter, later, still means "next card".
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-mode=scanning]")
+        # Caps Lock on: the scanner's letters arrive in lower case.
+        page.keyboard.press("CapsLock")
+        scanner_types(page, cards.valid.qr_text.lower())
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+        assert field_text(page, "name") == "AL-HASHIMI, MOHAMMED ABDULLAH"
+        page.keyboard.press("CapsLock")
+        # Tab suffix: the code is read and the focus stays in the scanner box.
+        scanner_types(page, cards.not_entitled.qr_text)
+        page.keyboard.press("Tab")
+        page.wait_for_selector("body[data-reason=NOT_ENTITLED]")
+        assert page.evaluate("document.activeElement.id") == "wedge"
+        verdict_stays(page, "NOT_ENTITLED")
+        # Enter+Tab suffix.
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(20)
+        page.keyboard.press("Tab")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        verdict_stays(page, "REVOKED")
+        assert page.evaluate("document.activeElement.id") == "wedge"
+        # ... and the next scan still lands in the scanner box.
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=VALID]")
+        sources = [t["source"] for t in page.evaluate("window.__fmcardTimings")]
+        assert sources == ["wedge"] * 6
+
+
+def test_the_banner_shows_the_last_failed_sync(
+    playwright: Playwright, authority: Authority, tmp_path: Path
+) -> None:
+    """A sync that failed (here: a site that stopped mid-body) is one line the clerk sees."""
+    data = StationData(tmp_path / "data")
+    data.directory.mkdir()
+    error = "https://fmcard.example/bundle.json: no complete answer within 30 s"
+    data.save_state(SyncState(source="https://fmcard.example/bundle.json", last_error=error))
+    station = fixed_station(tmp_path, authority)
+    station.data = data
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    with (
+        running(station) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        page.click(".lang[data-lang=en]")
+        page.wait_for_selector("#banner:not([hidden])")
+        assert f"Last sync failed: {error}" in page.inner_text("#banner")
 
 
 def test_latency_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,8 +7,15 @@ test puts up, with ETag and Last-Modified, and can answer slowly, wrongly or hug
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import ipaddress
 import json
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from keys.cards import encode_card
 from keys.jwk import generate, key_thumbprint, kid_of
@@ -28,8 +39,9 @@ from keys.trust_list import sign_trust_list
 from tests.factories import NOW, Authority, make_card
 from verifier import cli
 from verifier.bundle import Bundle
-from verifier.errors import BundleError
-from verifier.server import BundleHolder
+from verifier.errors import BundleError, VerifierError
+from verifier.policy import load_local_policies
+from verifier.server import BundleHolder, Station, StationConfig
 from verifier.sync import (
     ANCHORS_FILE,
     BUNDLE_FILE,
@@ -540,3 +552,275 @@ def test_a_running_station_picks_up_a_sync(
     error = getattr(holder, "reload_error")  # noqa: B009 - mypy narrowed it to None above
     assert isinstance(error, str)
     assert "held one stays" in error
+
+
+# --- a hostile or broken site: the timeout bounds the whole transfer -----------------------------
+
+
+class BadSite(socketserver.ThreadingTCPServer):
+    """A raw TCP "issuer site" on 127.0.0.1 that answers in one of several broken ways."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.stop = threading.Event()
+        super().__init__(("127.0.0.1", 0), BadSiteHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/bundle.json"
+
+
+class BadSiteHandler(socketserver.BaseRequestHandler):
+    server: BadSite
+    HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+    def handle(self) -> None:
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            received += chunk
+        with contextlib.suppress(OSError):
+            getattr(self, "_" + self.server.mode.replace("-", "_"))()
+
+    def _drip(self, data: bytes) -> None:
+        """Four bytes a second, until the client gives up or the test ends."""
+        for start in range(0, len(data), 4):
+            self.request.sendall(data[start : start + 4])
+            if self.server.stop.wait(1.0):
+                return
+
+    def _drip_body(self) -> None:
+        self.request.sendall(self.HEAD + b"Content-Length: 4000\r\n\r\n")
+        self._drip(b'{"a": "' + b"x" * 3990 + b'"}')
+
+    def _drip_headers(self) -> None:
+        self._drip(self.HEAD + b"X-Slow: " + b"y" * 4000 + b"\r\n\r\n{}")
+
+    def _broken_chunked(self) -> None:
+        self.request.sendall(
+            self.HEAD + b'Transfer-Encoding: chunked\r\n\r\n10\r\n{"anchors": [1,\r\nzz\r\n'
+        )
+
+    def _close_early(self) -> None:
+        self.request.sendall(self.HEAD + b'Content-Length: 5000\r\n\r\n{"anchors": [')
+
+    def _garbage_status(self) -> None:
+        self.request.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+
+    def _garbage_body(self) -> None:
+        body = bytes(range(256)) * 4
+        self.request.sendall(self.HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    def _hang_up(self) -> None:
+        self.request.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def bad_site(mode: str) -> Iterator[BadSite]:
+    server = BadSite(mode)
+    thread = threading.Thread(target=server.serve_forever, name="bad-site", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def run_sync(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "verifier.cli", "sync", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+SYNC_TIMEOUT = 2.0
+MARGIN = 4.0  # interpreter start and a shared CI machine
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("drip-body", f"no complete answer within {SYNC_TIMEOUT:g} s"),
+        ("drip-headers", f"no complete answer within {SYNC_TIMEOUT:g} s"),
+        ("broken-chunked", "closed before the whole bundle arrived"),
+        ("close-early", "closed before the whole bundle arrived"),
+        ("garbage-status", "not a valid HTTP answer"),
+        ("garbage-body", "the bundle is not JSON"),
+        ("hang-up", "not a valid HTTP answer"),
+    ],
+)
+def test_a_broken_site_fails_in_time_in_one_line_and_is_recorded(
+    fresh_authority: Authority, tmp_path: Path, mode: str, expected: str
+) -> None:
+    now = datetime.now(UTC)
+    source = tmp_path / "usb" / "bundle.json"
+    source.parent.mkdir()
+    source.write_text(json.dumps(publish(fresh_authority, at=now)))
+    data = StationData(tmp_path / "station")
+    directory = ["--data-dir", str(data.directory)]
+    assert run_sync("--from", str(source), *directory).returncode == 0  # a held bundle
+    with bad_site(mode) as site:
+        started = time.monotonic()
+        failed = run_sync("--from", site.url, "--timeout", f"{SYNC_TIMEOUT:g}", *directory)
+        elapsed = time.monotonic() - started
+    assert elapsed < SYNC_TIMEOUT + MARGIN, f"{mode}: the sync ran {elapsed:.1f} s"
+    assert failed.returncode == 1, failed
+    assert "Traceback" not in failed.stderr
+    assert failed.stderr.count("\n") == 1, failed.stderr  # one line, and only one
+    assert expected in failed.stderr
+    assert "held bundle stays" in failed.stderr
+    state = data.state()
+    assert state.last_error is not None
+    assert expected in state.last_error
+    assert "\n" not in state.last_error
+    assert state.source == str(source)  # a failed source does not replace the good one
+    status = run_sync("--status", *directory)
+    assert f"last error:   {state.last_error}" in status.stdout
+    holder = BundleHolder.from_data_dir(data, at=now)
+    shown = Station(holder, StationConfig("hc"), data=data).status_json()
+    assert shown["last_sync_error"] == state.last_error
+    with (data.directory / ".lock").open("a+b") as lock:  # released
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_dripping_sync_does_not_hold_the_next_one_back(
+    fresh_authority: Authority, tmp_path: Path
+) -> None:
+    """A timer's sync stuck on a slow site made the next sync wait behind its lock."""
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority, at=datetime.now(UTC))))
+    directory = ["--data-dir", str(tmp_path / "station")]
+    command = [sys.executable, "-m", "verifier.cli", "sync", *directory, "--timeout", "2"]
+    with bad_site("drip-body") as site:
+        started = time.monotonic()
+        slow = subprocess.Popen(
+            [*command, "--from", site.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            time.sleep(1.0)  # the first sync holds the lock now
+            assert run_sync("--from", str(source), *directory).returncode == 0
+            assert time.monotonic() - started < SYNC_TIMEOUT + 1.0 + MARGIN
+            assert slow.wait(timeout=30) == 1
+        finally:
+            slow.kill()
+            slow.communicate()
+
+
+def test_deeply_nested_json_is_refused_at_every_door(
+    fresh_authority: Authority, station: StationData, tmp_path: Path
+) -> None:
+    """8,000 ``[`` made json.loads raise RecursionError, which every ``except ValueError``
+    let through as a traceback."""
+    deep = "[" * 8000 + "]" * 8000
+    source = tmp_path / "deep.json"
+    source.write_text(deep)
+    outcome = sync(station, str(source), at=NOW)
+    assert outcome.error is not None
+    assert "nested too deeply" in outcome.error
+    assert station.state().last_error == outcome.error
+    with pytest.raises(BundleError, match="nested too deeply"):
+        Bundle.load(source, at=NOW)
+    with pytest.raises(VerifierError, match="nested too deeply"):
+        load_local_policies(source)
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"service": "hc", "x": ' + "[" * 100 + "]" * 100 + "}")
+    with pytest.raises(VerifierError, match="deeper than 32"):
+        load_local_policies(nested)
+    # the station's own files
+    good = tmp_path / "bundle.json"
+    good.write_text(json.dumps(publish(fresh_authority)))
+    assert sync(station, str(good), at=NOW).ok
+    holder = BundleHolder.from_data_dir(station, at=NOW)
+    (station.directory / BUNDLE_FILE).write_text(deep)
+    assert holder.current(NOW).trust_list.version == 1
+    assert "nested too deeply" in str(holder.reload_error)
+    (station.directory / STATE_FILE).write_text(deep)
+    assert station.state() == SyncState()
+    (station.directory / ANCHORS_FILE).write_text(deep)
+    with pytest.raises(BundleError, match="cannot be read"):
+        station.pinned_anchors()
+
+
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A TLS server context for 127.0.0.1 whose certificate no station trusts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - HOUR)
+        .not_valid_after(now + HOUR)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def test_https_failures_are_one_line_and_bounded(station: StationData, tmp_path: Path) -> None:
+    """The TLS connection is the deadline's too: a certificate the station does not trust is
+    refused in one line, and a handshake that never completes is cut at the deadline."""
+    context = self_signed(tmp_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve(handshake: bool) -> None:
+        connection, _ = listener.accept()
+        held.append(connection)
+        if handshake:
+            with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True):
+                stop.wait(10)
+        else:
+            stop.wait(10)  # accepts, then says nothing: the client hello goes unanswered
+
+    try:
+        for handshake, expected in [(True, "CERTIFICATE_VERIFY_FAILED"), (False, "within 1 s")]:
+            thread = threading.Thread(target=serve, args=(handshake,), daemon=True)
+            thread.start()
+            started = time.monotonic()
+            outcome = sync(station, f"https://127.0.0.1:{port}/bundle.json", at=NOW, timeout=1)
+            assert time.monotonic() - started < 1 + MARGIN
+            assert outcome.error is not None
+            assert expected in outcome.error, outcome.error
+            assert "\n" not in outcome.error
+            assert station.state().last_error == outcome.error
+    finally:
+        stop.set()
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e9"])
+def test_a_timeout_that_bounds_nothing_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    arguments = ["sync", "--data-dir", str(tmp_path), "--from", str(tmp_path / "bundle.json")]
+    assert cli.main([*arguments, "--timeout", value]) == 2
+    assert "--timeout must be more than 0" in capsys.readouterr().err
+    assert not (tmp_path / STATE_FILE).exists()

@@ -55,6 +55,7 @@
     sync_now: ["数据过旧：请立即同步本站", "Data too old: sync the station now"],
     sync_soon: ["数据即将过期：请尽快同步本站", "Data getting old: sync the station soon"],
     reload_error: ["新数据被拒绝，继续使用原数据", "New data was refused; the held data stays in use"],
+    sync_failed: ["上次同步失败：{e}", "Last sync failed: {e}"],
     returning: ["{s} 秒后返回扫描 · Enter 下一张 · Esc 清除", "Back to scanning in {s} s · Enter next · Esc clear"],
     stays: ["Enter 下一张 · Esc 清除", "Enter next · Esc clear"],
     error: ["本站出错：{e}", "Station error: {e}"],
@@ -64,6 +65,11 @@
   const LANG_NAMES = { en: "English", ru: "Русский", ar: "العربية", zh: "中文" };
   const SCAN_REPEAT_MS = 2500;   // the same code seen again within this time is not re-sent
   const MAX_DECODE_SIDE = 800;   // camera frames are scaled down to this before decoding
+  // A scanner ends a code with a suffix: Enter, CR+LF (two Enters), Tab or Enter+Tab. Keys of
+  // the suffix arrive within a few ms of each other; an empty Enter or Tab this soon after a
+  // scan (or after its verdict appeared) is the rest of that suffix, never the clerk's
+  // "next card".
+  const SUFFIX_GRACE_MS = 400;
 
   // Decoder warm-up: a version-10 QR (57 modules, one hex string a row, leading bits padding),
   // decoded a few times at start so that the JIT has compiled jsQR's whole decoding path
@@ -96,6 +102,8 @@
     stream: null,
     status: null,
     previousFrame: null,   // {frame, count, hadCode} of the camera frame decoded before
+    scanEndedAt: -Infinity, // when the scanner's last code ended (its first suffix key)
+    shownAt: -Infinity,     // when the verdict of the last scanner code was put on screen
   };
   window.__fmcardTimings = [];
 
@@ -186,6 +194,10 @@
     if (status.too_old || status.trust_list_expired) warning = t("sync_now");
     else if (status.getting_old) warning = t("sync_soon");
     if (status.reload_error) warning = `${warning ? warning + " · " : ""}${t("reload_error")}`;
+    if (status.last_sync_error) {
+      const failed = t("sync_failed", { e: status.last_sync_error });
+      warning = `${warning ? warning + " · " : ""}${failed}`;
+    }
     banner.hidden = !warning;
     banner.textContent = warning;
     banner.classList.toggle("too-old", Boolean(status.too_old || status.trust_list_expired));
@@ -219,6 +231,7 @@
     }
     mark.response = performance.now();
     renderResult(view, false);
+    if (source === "wedge") state.shownAt = performance.now();
     state.busy = false;
     afterPaint(() => {
       mark.painted = performance.now();
@@ -384,8 +397,16 @@
     $("portrait").removeAttribute("src");
     $("holder-messages").replaceChildren();
     $("camera-state").textContent = state.stream ? t("camera_on") : t("camera_off");
-    $("wedge").value = "";
+    clearInputs();
     focusWedge();
+  }
+
+  function clearInputs() {
+    // Nothing of a card stays in a form control: the browser keeps control values in its
+    // session files (form restore) unless autocomplete is off, and this is the second guard.
+    $("wedge").value = "";
+    $("paste").value = "";
+    $("photo").value = "";
   }
 
   // --- camera -----------------------------------------------------------------------------
@@ -550,27 +571,58 @@
   function onKey(event) {
     const target = event.target;
     const inPaste = target && target.id === "paste";
+    const editable = target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA");
+    if (!editable && event.key.length === 1 && event.key !== " " && !event.ctrlKey &&
+        !event.metaKey && !event.altKey) {
+      // A scanner typing while a button or the page has the focus: the characters go to
+      // the scanner box (focus moved during keydown takes this very key).
+      $("wedge").focus({ preventScroll: true });
+    }
     if (event.key === "Escape") {
       event.preventDefault();
-      $("wedge").value = "";
       if (inPaste) target.value = "";
       backToScanning();
       return;
     }
-    if (event.key !== "Enter" || event.isComposing) return;
+    if ((event.key !== "Enter" && event.key !== "Tab") || event.isComposing) return;
     if (inPaste) {
-      if (event.ctrlKey || event.metaKey) { event.preventDefault(); submitPaste(); }
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        submitPaste();
+      }
       return;
     }
-    if (target && (target.tagName === "BUTTON" || target.tagName === "SUMMARY")) return;
-    event.preventDefault();
     const typed = $("wedge").value;
-    $("wedge").value = "";
-    if (typed.trim()) {
-      submit(typed, "wedge", { decoded: performance.now() });
-    } else if (state.mode === "result") {
-      backToScanning();
+    const now = performance.now();
+    if (!typed.trim()) {
+      const suffix = state.busy || now - state.scanEndedAt < SUFFIX_GRACE_MS ||
+        now - state.shownAt < SUFFIX_GRACE_MS;
+      if (suffix) {
+        event.preventDefault();   // the rest of the scanner's suffix: keep verdict and focus
+        focusWedge();
+        return;
+      }
+      if (event.key === "Tab") return;   // the clerk moving through the page
+      if (target && (target.tagName === "BUTTON" || target.tagName === "SUMMARY")) return;
+      if (editable && target.id !== "wedge") return;   // the photo picker
+      event.preventDefault();
+      if (state.mode === "result") backToScanning();
+      return;
     }
+    // Text in the scanner box ends with Enter, or with Tab for a scanner set to that suffix.
+    event.preventDefault();
+    $("wedge").value = "";
+    state.scanEndedAt = now;
+    submit(scannerText(typed), "wedge", { decoded: now });
+    focusWedge();
+  }
+
+  function scannerText(typed) {
+    // With Caps Lock on, a scanner's letters arrive in lower case. The QR alphabet (FM1: and
+    // Base45) has no lower-case letters, so upper-casing a card's text is lossless.
+    const text = typed.trim();
+    if (text.slice(0, 4).toUpperCase() !== "FM1:") return text;
+    return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
   }
 
   function submitPaste() {
@@ -594,6 +646,7 @@
       button.addEventListener("click", () => { applyLanguage(button.dataset.lang); focusWedge(); });
     }
     document.addEventListener("keydown", onKey);
+    window.addEventListener("pagehide", () => { clearInputs(); backToScanning(); });
     $("wedge").addEventListener("blur", () => setTimeout(focusWedge, 0));
     document.addEventListener("click", () => setTimeout(focusWedge, 0));
     $("paste-verify").addEventListener("click", submitPaste);
