@@ -8,6 +8,11 @@ Write transactions on SQLite start with ``BEGIN IMMEDIATE`` (they queue for the 
 instead of failing half-way); :func:`read_snapshot` opens a read-only transaction that sees one
 consistent state of the database without blocking writers, for checks such as verifying the
 audit chain while the service keeps appending to it.
+
+SQLite's query planner needs statistics (``ANALYZE``) to choose between indexes; without them
+it guesses, and at a million persons a guess can read every active card. :func:`optimize`
+follows SQLite's advice (``PRAGMA optimize`` with an ``analysis_limit``): the service runs it
+at start and after bulk changes (the expiry timer's rounds, a search-index rebuild).
 """
 
 from __future__ import annotations
@@ -22,6 +27,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
+
+ANALYSIS_LIMIT = 1000
+"""Rows ANALYZE samples per index (SQLite's ``analysis_limit``): fast on any size, and enough
+for the planner, as SQLite's documentation recommends for ``PRAGMA optimize``."""
+
+STALE_GROWTH = 10
+"""Statistics are refreshed when a table has grown this many times since they were taken."""
 
 SQLITE_BEGIN = "fmcard_sqlite_begin"
 """Connection execution option: how SQLite transactions begin (``IMMEDIATE`` by default)."""
@@ -75,6 +87,57 @@ def sqlite_path(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+def optimize(engine: Engine, *, analyze_all: bool = False) -> list[str]:
+    """Give SQLite's planner fresh statistics where they are missing or stale; return the
+    tables analysed. Nothing on other databases (PostgreSQL's autovacuum analyses).
+
+    A table is analysed when it has indexes but no statistics, or has grown
+    :data:`STALE_GROWTH` times since they were taken (its largest rowid, an index probe,
+    against the row count ANALYZE recorded); ``analyze_all`` analyses every table (after a
+    bulk load). Then ``PRAGMA optimize=0x10002``, which SQLite 3.46 and later use to refresh
+    whatever else they judge stale. ``analysis_limit`` keeps each ANALYZE to a sample.
+    """
+    if engine.dialect.name != "sqlite":
+        return []
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        stale = sorted(_stale_tables(connection, analyze_all=analyze_all))
+        for table in stale:
+            connection.exec_driver_sql(f'ANALYZE "{table}"')
+        connection.exec_driver_sql("PRAGMA optimize=0x10002")
+    return stale
+
+
+def _stale_tables(connection: Any, *, analyze_all: bool) -> set[str]:
+    indexed = {
+        row[0]
+        for row in connection.exec_driver_sql(
+            "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name NOT LIKE 'sqlite_%'"
+        )
+    }
+    if analyze_all:
+        return indexed
+    has_stats = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+    ).first()
+    recorded: dict[str, int] = {}
+    if has_stats:
+        for table, stat in connection.exec_driver_sql("SELECT tbl, stat FROM sqlite_stat1"):
+            rows = int(str(stat).split()[0]) if stat else 0
+            recorded[table] = max(recorded.get(table, 0), rows)
+    stale = set()
+    for table in indexed:
+        if table not in recorded:
+            stale.add(table)
+            continue
+        largest_rowid = f'SELECT max(rowid) FROM "{table}"'  # noqa: S608 - from sqlite_master
+        largest = connection.exec_driver_sql(largest_rowid).scalar()
+        if (largest or 0) > STALE_GROWTH * max(recorded[table], 100):
+            stale.add(table)
+    return stale
 
 
 def create_schema(engine: Engine) -> None:
