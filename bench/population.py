@@ -185,8 +185,16 @@ class Population:
     serials: list[str] = field(default_factory=list)
 
 
-def load(engine: Engine, persons: int, *, seed: int = 20261205, offices: int = 8) -> Population:
-    """Add ``persons`` persons (and their passports, cards, grants) to a migrated database."""
+def load(
+    engine: Engine,
+    persons: int,
+    *,
+    seed: int = 20261205,
+    offices: int = 8,
+    analyze: bool = True,
+) -> Population:
+    """Add ``persons`` persons (and their passports, cards, grants) to a migrated database,
+    then (``analyze``) give the planner statistics, as the service does after bulk changes."""
     rng = random.Random(seed)
     at = datetime(2026, 12, 1, tzinfo=UTC)
     population = Population()
@@ -275,7 +283,7 @@ def load(engine: Engine, persons: int, *, seed: int = 20261205, offices: int = 8
         population.cards += len(cards)
         population.grants += len(grants)
     _plant_rare_names(engine, first, persons, rng)
-    _after_bulk(engine)
+    _after_bulk(engine, analyze=analyze)
     return population
 
 
@@ -398,7 +406,7 @@ def _plant_rare_names(engine: Engine, first: int, persons: int, rng: random.Rand
             )
 
 
-def _after_bulk(engine: Engine) -> None:
+def _after_bulk(engine: Engine, *, analyze: bool) -> None:
     """Sequences past the ids written by hand (PostgreSQL); statistics for the planner."""
     from cardissuer.core.db import optimize
 
@@ -410,7 +418,10 @@ def _after_bulk(engine: Engine) -> None:
                     f'(SELECT coalesce(max(id), 1) FROM "{table}"))'
                 )
                 connection.execute(text(reset))
+        if not analyze:
+            return
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
         return
-    optimize(engine, analyze_all=True)
+    if analyze:
+        optimize(engine, analyze_all=True)

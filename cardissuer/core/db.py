@@ -93,7 +93,7 @@ def optimize(engine: Engine, *, analyze_all: bool = False) -> list[str]:
     """Give SQLite's planner fresh statistics where they are missing or stale; return the
     tables analysed. Nothing on other databases (PostgreSQL's autovacuum analyses).
 
-    A table is analysed when it has indexes but no statistics, or has grown
+    A table is analysed when it has rows and indexes but no statistics, or has grown
     :data:`STALE_GROWTH` times since they were taken (its largest rowid, an index probe,
     against the row count ANALYZE recorded); ``analyze_all`` analyses every table (after a
     bulk load). Then ``PRAGMA optimize=0x10002``, which SQLite 3.46 and later use to refresh
@@ -107,6 +107,9 @@ def optimize(engine: Engine, *, analyze_all: bool = False) -> list[str]:
         for table in stale:
             connection.exec_driver_sql(f'ANALYZE "{table}"')
         connection.exec_driver_sql("PRAGMA optimize=0x10002")
+    if stale:
+        # A connection reads the statistics once, when it loads the schema: open new ones.
+        engine.dispose()
     return stale
 
 
@@ -130,12 +133,11 @@ def _stale_tables(connection: Any, *, analyze_all: bool) -> set[str]:
             recorded[table] = max(recorded.get(table, 0), rows)
     stale = set()
     for table in indexed:
-        if table not in recorded:
-            stale.add(table)
-            continue
         largest_rowid = f'SELECT max(rowid) FROM "{table}"'  # noqa: S608 - from sqlite_master
         largest = connection.exec_driver_sql(largest_rowid).scalar()
-        if (largest or 0) > STALE_GROWTH * max(recorded[table], 100):
+        if largest is None:  # empty: ANALYZE would record nothing
+            continue
+        if table not in recorded or largest > STALE_GROWTH * max(recorded[table], 100):
             stale.add(table)
     return stale
 

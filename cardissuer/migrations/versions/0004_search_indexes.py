@@ -36,7 +36,7 @@ def _row(row: str) -> str:
 
 
 _POSTGRESQL = (
-    f"CREATE INDEX ix_person_search_trgm ON person USING gin ((upper({_NAMES})) gin_trgm_ops)",
+    f"CREATE INDEX ix_person_search_trgm ON person USING gin ((upper({_NAMES})) gin_trgm_ops) WITH (fastupdate = off)",
     'CREATE INDEX ix_person_search_family ON person ((upper(family_name)) COLLATE "C")',
     'CREATE INDEX ix_person_search_chinese ON person (chinese_name COLLATE "C")',
     'CREATE INDEX ix_person_search_native ON person (native_name COLLATE "C")',
