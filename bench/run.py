@@ -21,7 +21,7 @@ from bench import signing, statuslist, verification
 from bench.report import Section, Table
 from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign", "issue", "render")
+SECTIONS = ("verify", "qr", "status", "sign", "issue", "render", "scale")
 PACKAGES = (
     "fmcard",
     "cryptography",
@@ -81,7 +81,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run, from {','.join(SECTIONS)} (default: all)",
     )
+    parser.add_argument(
+        "--persons",
+        type=int,
+        metavar="N",
+        help="scale section: the large registry's size (default 100,000; 20,000 with --quick)",
+    )
     args = parser.parse_args(argv)
+    if args.persons is not None and args.persons < 1:
+        parser.error("--persons must be at least 1")
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(args.only) - set(SECTIONS))
     if unknown:
@@ -162,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif name == "render":
             section = _render_section(portrait_samples, quick=args.quick)
+        elif name == "scale":
+            section = _scale_section(args.persons, quick=args.quick, seed=args.seed)
         elif name == "issue":
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
@@ -255,3 +265,18 @@ def _issuance_section(
         return section
     plan = issuance.QUICK_PLAN if quick else issuance.FULL_PLAN
     return issuance.run(samples, plan=plan, seed=seed, repeats=repeats)
+
+
+def _scale_section(persons: int | None, *, quick: bool, seed: int) -> Section:
+    """Section 7, or a note saying why it cannot run (it needs the issuer extras)."""
+    try:
+        from bench import scale
+    except ImportError as exc:
+        section = Section("scale", "7. The registry at scale: search and list")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    if persons is None:
+        persons = scale.QUICK_PERSONS if quick else scale.FULL_PERSONS
+    small = scale.QUICK_SMALL if quick else scale.FULL_SMALL
+    return scale.run(persons=persons, small=small, seed=seed, repeats=15 if quick else 40)

@@ -42,7 +42,7 @@ from sqlmodel import Session, col, select
 
 from cardissuer.core.search_index import PG_NAMES_SQL
 from cardissuer.errors import IssuerError
-from cardissuer.models import CardRecord, PassportRecord, PersonRecord
+from cardissuer.models import CardRecord, OfficeRecord, PassportRecord, PersonRecord
 from cardissuer.services.access import ALL_OFFICES, Actor, require
 from schemas import code as foreigner_code
 
@@ -136,6 +136,14 @@ def search_persons(
             return found
     where = [*scope, _name_match(session, text)]
     return _page(session, where, _name_rank(text), text, after, limit, offset)
+
+
+def offices_of(session: Session, persons: list[PersonRecord]) -> list[OfficeRecord]:
+    """The offices of ``persons``, in one query."""
+    ids = sorted({person.office_id for person in persons})
+    if not ids:
+        return []
+    return list(session.exec(select(OfficeRecord).where(col(OfficeRecord.id).in_(ids))).all())
 
 
 def _scope(actor: Actor) -> list[Any]:

@@ -470,3 +470,23 @@ def test_sqlite_statistics_are_taken_at_start_so_batches_read_by_person(
         assert optimize(registry.engine) == []  # fresh statistics are left alone
     finally:
         registry.engine.dispose()
+
+
+def test_a_page_of_persons_reads_the_offices_once(app: Any, client: TestClient) -> None:
+    """Not once per row (the summaries' office lookups found nothing in the identity map,
+    which holds its records only weakly)."""
+    headers = login_headers(client, "auditor")
+    statements: list[str] = []
+
+    def capture(
+        _c: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        statements.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", capture)
+    try:
+        page = client.get("/api/persons", headers=headers, params={"limit": 100})
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", capture)
+    assert len(page.json()["items"]) >= 3
+    assert sum(bool(re.search(r"\bFROM office\b", s)) for s in statements) == 1, statements

@@ -63,7 +63,10 @@ def search_persons(
     if cursor is not None and offset:
         raise search.InvalidCursorError("give either a cursor or an offset, not both")
     found = search.search_persons(session, actor, q, limit=limit, cursor=cursor, offset=offset)
-    return Page(
+    # Load the page's offices once and hold them: the identity map keeps only weak references,
+    # and each summary's office lookup would otherwise query again (one query per row).
+    offices = search.offices_of(session, found.persons)
+    page = Page(
         items=[person_summary(session, p) for p in found.persons],
         total=found.total,
         total_capped=found.total_capped,
@@ -71,6 +74,8 @@ def search_persons(
         offset=offset,
         limit=limit,
     )
+    del offices
+    return page
 
 
 _DUPLICATE_EXAMPLE = {
