@@ -145,8 +145,11 @@ def _stale_tables(connection: Any, *, analyze_all: bool) -> set[str]:
 def create_schema(engine: Engine) -> None:
     """Create every table (tests, and the first start of an embedded database)."""
     from cardissuer import models  # noqa: F401 - registers the tables
+    from cardissuer.core import search_index
 
     SQLModel.metadata.create_all(engine)
+    with engine.begin() as connection:  # the search indexes are not in the models
+        search_index.rebuild(connection)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel, col, select
 from bench.population import RARE_CHINESE_NAME, Population, load
 from cardissuer import cli
 from cardissuer.core.config import Settings
-from cardissuer.core.db import make_engine, optimize
+from cardissuer.core.db import create_schema, make_engine, optimize
 from cardissuer.core.migrations import upgrade
 from cardissuer.main import create_app
 from cardissuer.models import CardRecord, CardState, OfficerRecord, PersonRecord
@@ -490,3 +490,18 @@ def test_a_page_of_persons_reads_the_offices_once(app: Any, client: TestClient) 
         event.remove(app.state.engine, "before_cursor_execute", capture)
     assert len(page.json()["items"]) >= 3
     assert sum(bool(re.search(r"\bFROM office\b", s)) for s in statements) == 1, statements
+
+
+def test_a_schema_made_without_the_migrations_can_search_names(database_url: str) -> None:
+    """``create_schema`` (tests, first start) builds the search indexes too."""
+    engine = make_engine(database_url)
+    try:
+        create_schema(engine)
+        load(engine, 50, offices=1)
+        with Session(engine) as session:
+            auditor = _actor(session, "bench.auditor")
+            found = search.search_persons(session, auditor, RARE_CHINESE_NAME, limit=10)
+            short = search.search_persons(session, auditor, RARE_CHINESE_NAME[:2], limit=10)
+        assert found.total == short.total == 3
+    finally:
+        engine.dispose()
