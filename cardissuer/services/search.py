@@ -196,7 +196,7 @@ def _name_match(session: Session, text: str) -> Any:
     low, high = text, _successor(text)
     if postgresql:
         family = func.upper(PersonRecord.family_name).collate("C")
-        family_low, family_high = low.upper(), high.upper()
+        family_low, family_high = low.upper(), _successor(low.upper())
     else:  # NOCASE compares ASCII letters as lower case
         family = col(PersonRecord.family_name).collate("NOCASE")
         family_low, family_high = low.lower(), _successor(low.lower())
