@@ -21,7 +21,7 @@ from bench import signing, statuslist, verification
 from bench.report import Section, Table
 from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign", "issue", "render", "audit", "capture")
+SECTIONS = ("verify", "qr", "status", "sign", "issue", "render", "audit", "capture", "scale")
 PACKAGES = (
     "fmcard",
     "cryptography",
@@ -87,7 +87,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run, from {','.join(SECTIONS)} (default: all)",
     )
+    parser.add_argument(
+        "--persons",
+        type=int,
+        metavar="N",
+        help="scale section: the large registry's size (default 100,000; 20,000 with --quick)",
+    )
     args = parser.parse_args(argv)
+    if args.persons is not None and args.persons < 1:
+        parser.error("--persons must be at least 1")
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(args.only) - set(SECTIONS))
     if unknown:
@@ -172,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             section = _capture_section(samples, portrait_samples, per_type=3 if args.quick else 12)
         elif name == "audit":
             section = _audit_section(args.audit_entries or (20_000 if args.quick else 200_000))
+        elif name == "scale":
+            section = _scale_section(args.persons, quick=args.quick, seed=args.seed)
         elif name == "issue":
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
@@ -291,3 +301,18 @@ def _capture_section(
         section.data["skipped"] = str(exc)
         return section
     return capture.run(samples, portrait_samples, per_type=per_type)
+
+
+def _scale_section(persons: int | None, *, quick: bool, seed: int) -> Section:
+    """Section 9, or a note saying why it cannot run (it needs the issuer extras)."""
+    try:
+        from bench import scale
+    except ImportError as exc:
+        section = Section("scale", "9. The registry at scale: search and list")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    if persons is None:
+        persons = scale.QUICK_PERSONS if quick else scale.FULL_PERSONS
+    small = scale.QUICK_SMALL if quick else scale.FULL_SMALL
+    return scale.run(persons=persons, small=small, seed=seed, repeats=15 if quick else 40)

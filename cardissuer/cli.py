@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser(
         "expire-cards", help="mark cards past their expiry as expired (run daily, e.g. cron)"
     )
+    db_commands.add_parser(
+        "rebuild-search", help="re-create the name-search indexes from the registry's rows"
+    )
     backup = db_commands.add_parser("backup", help="copy the SQLite database while it runs")
     backup.add_argument("target", type=Path)
     restore = db_commands.add_parser(

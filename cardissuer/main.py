@@ -34,7 +34,7 @@ from cardissuer.api.routes import admin, auth, cards, health, persons, publish
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core import logging as structured_logging
 from cardissuer.core.config import Environment, Settings, get_settings
-from cardissuer.core.db import make_engine
+from cardissuer.core.db import make_engine, optimize
 from cardissuer.core.migrations import ensure_schema
 from cardissuer.core.signing import load_key_material
 from cardissuer.services import audit
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     try:
         ensure_schema(app.state.engine, upgrade=settings.environment is Environment.DEVELOPMENT)
+        optimize(app.state.engine)  # SQLite's planner statistics, where missing or stale
         keys = load_key_material(settings)
     except BaseException:  # refusing to start: leave no connection open behind
         app.state.engine.dispose()

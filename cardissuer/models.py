@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field as DbField
 from sqlmodel import SQLModel
 
@@ -81,6 +81,9 @@ class OfficerRecord(SQLModel, table=True):
 
 class PersonRecord(SQLModel, table=True):
     __tablename__ = "person"
+    # The list of an office's persons, newest first, a page at a time (keyset on the id).
+    # The name-search indexes are not declared here: see cardissuer.core.search_index.
+    __table_args__ = (Index("ix_person_office_id_id", "office_id", "id"),)
 
     id: int | None = DbField(default=None, primary_key=True)
     code: str = DbField(unique=True, max_length=10)
@@ -133,7 +136,11 @@ class GrantRecord(SQLModel, table=True):
 
 class CardRecord(SQLModel, table=True):
     __tablename__ = "card"
-    __table_args__ = (UniqueConstraint("list_id", "status_index", name="uq_card_status_index"),)
+    __table_args__ = (
+        UniqueConstraint("list_id", "status_index", name="uq_card_status_index"),
+        # The expiry timer's "current cards past their expiry" without reading every card.
+        Index("ix_card_state_expires_at", "state", "expires_at"),
+    )
 
     id: int | None = DbField(default=None, primary_key=True)
     serial: str = DbField(unique=True, max_length=16)
@@ -609,9 +616,14 @@ class AuditPublic(BaseModel):
 
 
 class Page(BaseModel, Generic[T]):
-    """One page of a list: ``items``, the ``total`` count and where the page starts."""
+    """One page of a list: ``items``, the ``total`` count and where the page starts.
+
+    Lists that page by cursor also give ``next_cursor`` (``None`` on the last page) and may
+    stop counting: ``total_capped`` then says there are more than ``total`` matches."""
 
     items: list[T]
     total: int
     offset: int
     limit: int
+    next_cursor: str | None = None
+    total_capped: bool = False

@@ -1,4 +1,5 @@
-"""The service side of ``fmcard``: serve, db upgrade/backup/restore, audit verify/checkpoint.
+"""The service side of ``fmcard``: serve, db upgrade/backup/restore/expire-cards/rebuild-search,
+audit verify/checkpoint.
 
 Every failure an operator can cause (bad settings, production refusals, an unreachable or
 outdated database, a damaged backup) ends in one ``fmcard: error: ...`` line and exit status
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 "backup": _backup,
                 "restore": _restore,
                 "expire-cards": _expire_cards,
+                "rebuild-search": _rebuild_search,
             }
             return actions[args.db_command](args, settings)
         if args.audit_command == "checkpoint":
@@ -144,6 +146,30 @@ def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(f"{count} card(s) marked expired")
+    return 0
+
+
+def _rebuild_search(_: argparse.Namespace, settings: Settings) -> int:
+    """Re-create the trigram and prefix indexes of the person search, then refresh the
+    planner's statistics. Safe while the service runs (one transaction; on SQLite it holds
+    the write lock meanwhile, on PostgreSQL writes to ``person`` wait)."""
+    from sqlalchemy import func, select
+
+    from cardissuer.core import search_index
+    from cardissuer.core.db import optimize
+    from cardissuer.core.migrations import ensure_schema
+    from cardissuer.models import PersonRecord
+
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema(engine, upgrade=False)
+        with engine.begin() as connection:
+            search_index.rebuild(connection)
+            count = connection.execute(select(func.count()).select_from(PersonRecord)).scalar()
+        optimize(engine, analyze_all=True)
+    finally:
+        engine.dispose()
+    print(f"search indexes rebuilt over {count} person(s)")
     return 0
 
 

@@ -10,6 +10,11 @@ consistent state of the database without blocking writers, for checks such as ve
 audit chain while the service keeps appending to it. :func:`lock_key` serialises the
 transactions that check something and then write on its strength (the login limit, the
 duplicate check before a registration).
+
+SQLite's query planner needs statistics (``ANALYZE``) to choose between indexes; without them
+it guesses, and at a million persons a guess can read every active card. :func:`optimize`
+follows SQLite's advice (``PRAGMA optimize`` with an ``analysis_limit``): the service runs it
+at start and after bulk changes (the expiry timer's rounds, a search-index rebuild).
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
+
+ANALYSIS_LIMIT = 1000
+"""Rows ANALYZE samples per index (SQLite's ``analysis_limit``): fast on any size, and enough
+for the planner, as SQLite's documentation recommends for ``PRAGMA optimize``."""
+
+STALE_GROWTH = 10
+"""Statistics are refreshed when a table has grown this many times since they were taken."""
 
 SQLITE_BEGIN = "fmcard_sqlite_begin"
 """Connection execution option: how SQLite transactions begin (``IMMEDIATE`` by default)."""
@@ -80,11 +92,67 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def optimize(engine: Engine, *, analyze_all: bool = False) -> list[str]:
+    """Give SQLite's planner fresh statistics where they are missing or stale; return the
+    tables analysed. Nothing on other databases (PostgreSQL's autovacuum analyses).
+
+    A table is analysed when it has rows and indexes but no statistics, or has grown
+    :data:`STALE_GROWTH` times since they were taken (its largest rowid, an index probe,
+    against the row count ANALYZE recorded); ``analyze_all`` analyses every table (after a
+    bulk load). Then ``PRAGMA optimize=0x10002``, which SQLite 3.46 and later use to refresh
+    whatever else they judge stale. ``analysis_limit`` keeps each ANALYZE to a sample.
+    """
+    if engine.dialect.name != "sqlite":
+        return []
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        stale = sorted(_stale_tables(connection, analyze_all=analyze_all))
+        for table in stale:
+            connection.exec_driver_sql(f'ANALYZE "{table}"')
+        connection.exec_driver_sql("PRAGMA optimize=0x10002")
+    if stale:
+        # A connection reads the statistics once, when it loads the schema: open new ones.
+        engine.dispose()
+    return stale
+
+
+def _stale_tables(connection: Any, *, analyze_all: bool) -> set[str]:
+    indexed = {
+        row[0]
+        for row in connection.exec_driver_sql(
+            "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name NOT LIKE 'sqlite_%'"
+        )
+    }
+    if analyze_all:
+        return indexed
+    has_stats = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+    ).first()
+    recorded: dict[str, int] = {}
+    if has_stats:
+        for table, stat in connection.exec_driver_sql("SELECT tbl, stat FROM sqlite_stat1"):
+            rows = int(str(stat).split()[0]) if stat else 0
+            recorded[table] = max(recorded.get(table, 0), rows)
+    stale = set()
+    for table in indexed:
+        largest_rowid = f'SELECT max(rowid) FROM "{table}"'  # noqa: S608 - from sqlite_master
+        largest = connection.exec_driver_sql(largest_rowid).scalar()
+        if largest is None:  # empty: ANALYZE would record nothing
+            continue
+        if table not in recorded or largest > STALE_GROWTH * max(recorded[table], 100):
+            stale.add(table)
+    return stale
+
+
 def create_schema(engine: Engine) -> None:
     """Create every table (tests, and the first start of an embedded database)."""
     from cardissuer import models  # noqa: F401 - registers the tables
+    from cardissuer.core import search_index
 
     SQLModel.metadata.create_all(engine)
+    with engine.begin() as connection:  # the search indexes are not in the models
+        search_index.rebuild(connection)
 
 
 @contextmanager

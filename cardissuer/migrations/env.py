@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from cardissuer import models  # noqa: F401 - registers the tables
+from cardissuer.core.search_index import include_name
 from cardissuer.wallet import models as wallet_models  # noqa: F401 - and the holder links
 
 config = context.config
@@ -17,6 +18,7 @@ context.configure(
     target_metadata=SQLModel.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()

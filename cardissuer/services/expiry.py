@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
-from cardissuer.core.db import session_scope
+from cardissuer.core.db import optimize, session_scope
 from cardissuer.services.cards import expire_cards
 
 log = logging.getLogger("fmcard.expiry")
@@ -65,8 +65,10 @@ class ExpiryTimer:
             wait = self._every_s
             try:
                 count = expire_all(self._engine)
+                # Statistics that a day of registrations made stale are refreshed here too.
+                optimize(self._engine)
             except Exception as exc:  # the next round tries again; say why without any data
-                log.error("marking expired cards failed: %s", type(exc).__name__)
+                log.error("an expiry round failed: %s", type(exc).__name__)
                 continue
             if count:
                 log.info("marked %d card(s) expired", count)

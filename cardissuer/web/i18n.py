@@ -170,6 +170,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "search_label": ("姓名、外国人编码或护照号码", "Name, foreigner code or passport number"),
     "search_button": ("查询", "Search"),
     "search_results": ("共 {total} 条结果", "{total} result(s)"),
+    "search_results_capped": ("超过 {total} 条结果", "More than {total} results"),
     "search_none": ("没有找到匹配的人员。", "No one matches."),
     "recent_persons": ("最近登记的人员", "Recently registered"),
     "col_code": ("编码", "Code"),
@@ -180,6 +181,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pagination": ("分页", "Pages"),
     "page_prev": ("上一页", "Previous"),
     "page_next": ("下一页", "Next"),
+    "page_first": ("第一页", "First page"),
     "page_of": ("第 {page} 页，共 {pages} 页", "Page {page} of {pages}"),
     # --- person --------------------------------------------------------------------------
     "code_label": ("外国人编码", "Foreigner code"),

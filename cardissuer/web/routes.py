@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData, UploadFile
@@ -58,13 +58,12 @@ from cardissuer.models import (
     OfficerRecord,
     PassportChange,
     PassportIn,
-    PassportRecord,
     PassportState,
     PersonCreate,
     PersonRecord,
 )
 from cardissuer.portrait import make_portrait
-from cardissuer.services import audit, cards, registry
+from cardissuer.services import audit, cards, registry, search
 from cardissuer.services.access import ALL_OFFICES, Actor, RecordHiddenError, allowed, require
 from cardissuer.services.cards import CURRENT_STATES
 from cardissuer.services.officers import authenticate
@@ -92,7 +91,6 @@ from cardissuer.web.security import (
     sign_portrait,
 )
 from keys.jws import VerificationKey
-from schemas import code as foreigner_code
 from schemas.errors import SchemaError
 from schemas.names import viz_capitals
 from schemas.services import SERVICES_BY_CODE
@@ -379,55 +377,32 @@ def logout(request: Request, form: PostedDep) -> Response:
 # --- search --------------------------------------------------------------------------------
 
 
-def _search(
-    session: Session, actor: Actor, text: str, offset: int, limit: int
-) -> tuple[int, list[PersonRecord]]:
-    """The same search as ``GET /api/persons``: names in any script, code, any passport."""
-    query = select(PersonRecord)
-    if "person.read" not in ALL_OFFICES.get(actor.role, frozenset()):
-        query = query.where(PersonRecord.office_id == actor.office_id)
-    if text:
-        pattern = f"%{text.upper()}%"
-        conditions: list[Any] = [
-            func.upper(PersonRecord.family_name).like(pattern),
-            func.upper(PersonRecord.given_names).like(pattern),
-            func.upper(PersonRecord.family_name + " " + PersonRecord.given_names).like(pattern),
-            col(PersonRecord.chinese_name).like(f"%{text}%"),
-            col(PersonRecord.native_name).like(f"%{text}%"),
-            col(PersonRecord.id).in_(
-                select(PassportRecord.person_id).where(
-                    PassportRecord.number == text.upper().replace(" ", "")
-                )
-            ),
-        ]
-        if foreigner_code.is_valid(text):
-            conditions.append(PersonRecord.code == foreigner_code.validate(text))
-        query = query.where(or_(*conditions))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(PersonRecord.id).desc()).offset(offset).limit(limit)
-    ).all()
-    return total, list(rows)
-
-
 @router.get("/console/search", name="search")
 def search_page(request: Request, actor: ActorDep) -> Response:
+    """The same search as ``GET /api/persons``, a page at a time by cursor (``after``)."""
     require(actor, "person.read")
-    text = request.query_params.get("q", "").strip()[:64]
-    page = page_number(request)
+    text = search.normalise(request.query_params.get("q", "")[:64])
+    after = request.query_params.get("after", "")[:128] or None
     with session_scope(engine_of(request)) as session:
-        total, rows = _search(session, actor, text, (page - 1) * SEARCH_PAGE_SIZE, SEARCH_PAGE_SIZE)
+        try:
+            found = search.search_persons(
+                session, actor, text, limit=SEARCH_PAGE_SIZE, cursor=after
+            )
+        except search.InvalidCursorError:  # an old or edited link: show the first page
+            found = search.search_persons(session, actor, text, limit=SEARCH_PAGE_SIZE)
+            after = None
         offices = {o.id: o.code for o in session.exec(select(OfficeRecord)).all()}
     return render(
         request,
         "search.html",
         {
             "q": text,
-            "persons": rows,
+            "persons": found.persons,
             "offices": offices,
-            "total": total,
-            "page": page,
-            "pages": pages(total, SEARCH_PAGE_SIZE),
+            "total": found.total,
+            "total_capped": found.total_capped,
+            "next_cursor": found.next_cursor,
+            "not_first": after is not None,
         },
     )
 

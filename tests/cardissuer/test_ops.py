@@ -30,6 +30,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from cardissuer import cli
 from cardissuer.api.routes.common import issuing_context_of
+from cardissuer.core import search_index
 from cardissuer.core.config import Settings
 from cardissuer.core.db import make_engine, read_snapshot, session_scope
 from cardissuer.core.migrations import current_revision, head_revision, upgrade
@@ -96,7 +97,9 @@ def test_the_migrations_build_exactly_the_models_schema(database_url: str) -> No
     try:
         upgrade(engine)
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection)
+            context = MigrationContext.configure(
+                connection, opts={"include_name": search_index.include_name}
+            )
             differences = compare_metadata(context, SQLModel.metadata)
     finally:
         engine.dispose()

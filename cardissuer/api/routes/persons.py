@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
-from sqlalchemy import func, or_
-from sqlmodel import col, select
 
 from cardissuer.api import problems
 from cardissuer.api.deps import MAX_OFFSET, ActorDep, SessionDep, SettingsDep, now
@@ -19,24 +17,32 @@ from cardissuer.models import (
     Page,
     PassportChange,
     PassportIn,
-    PassportRecord,
     PassportState,
     PersonCreate,
     PersonPublic,
-    PersonRecord,
     PersonSummary,
 )
-from cardissuer.services import cards, registry
-from cardissuer.services.access import ALL_OFFICES, require
-from schemas import code as foreigner_code
+from cardissuer.services import cards, registry, search
 
 router = APIRouter(
     prefix="/api", tags=["registry"], responses=problems.responses(401, 403, 404, 409, 422)
 )
 
 
-@router.get("/persons", summary="Search persons by name, code or any passport number")
-def search(
+@router.get(
+    "/persons",
+    name="search",  # the operation id clients were generated with
+    summary="Search persons by name, code, passport number or card serial",
+    description=(
+        "A foreigner code, passport number or card serial finds its person; otherwise the "
+        "text is searched in every name (any script; 1-2 characters match the start of a "
+        "family, Chinese or native name). Best matches first. Counting stops after "
+        f"{search.COUNT_CAP:,} matches (`total_capped`). For the next page pass the "
+        "`next_cursor` of this one as `cursor`; `offset` still works but is slow deep in a "
+        "long list and shifts when persons are registered meanwhile."
+    ),
+)
+def search_persons(
     actor: ActorDep,
     session: SessionDep,
     q: Annotated[
@@ -44,41 +50,33 @@ def search(
         Query(
             max_length=64,
             pattern=r"^[^\x00-\x1f\x7f]*$",
-            description="part of a name, a code, or a passport number",
+            description="part of a name, a code, a passport number or a card serial",
             examples=["HASHIMI"],
         ),
     ] = "",
+    cursor: Annotated[
+        str | None,
+        Query(max_length=128, description="`next_cursor` of the previous page"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[PersonSummary]:
-    require(actor, "person.read")
-    query = select(PersonRecord)
-    if "person.read" not in ALL_OFFICES.get(actor.role, frozenset()):
-        query = query.where(PersonRecord.office_id == actor.office_id)
-    text = q.strip()
-    if text:
-        # The search text is literal: % and _ are not wildcards.
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped.upper()}%"
-        conditions: list[Any] = [
-            func.upper(PersonRecord.family_name).like(pattern, escape="\\"),
-            func.upper(PersonRecord.given_names).like(pattern, escape="\\"),
-            col(PersonRecord.chinese_name).like(f"%{escaped}%", escape="\\"),
-            col(PersonRecord.native_name).like(f"%{escaped}%", escape="\\"),
-            col(PersonRecord.id).in_(
-                select(PassportRecord.person_id).where(PassportRecord.number == text.upper())
-            ),
-        ]
-        if foreigner_code.is_valid(text):
-            conditions.append(PersonRecord.code == foreigner_code.validate(text))
-        query = query.where(or_(*conditions))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(PersonRecord.id).desc()).offset(offset).limit(limit)
-    ).all()
-    return Page(
-        items=[person_summary(session, p) for p in rows], total=total, offset=offset, limit=limit
+    if cursor is not None and offset:
+        raise search.InvalidCursorError("give either a cursor or an offset, not both")
+    found = search.search_persons(session, actor, q, limit=limit, cursor=cursor, offset=offset)
+    # Load the page's offices once and hold them: the identity map keeps only weak references,
+    # and each summary's office lookup would otherwise query again (one query per row).
+    offices = search.offices_of(session, found.persons)
+    page = Page(
+        items=[person_summary(session, p) for p in found.persons],
+        total=found.total,
+        total_capped=found.total_capped,
+        next_cursor=found.next_cursor,
+        offset=offset,
+        limit=limit,
     )
+    del offices
+    return page
 
 
 _DUPLICATE_EXAMPLE = {

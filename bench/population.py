@@ -1,0 +1,427 @@
+"""A synthetic registry of many persons, bulk-loaded straight into the tables.
+
+Registering a million persons through the API would take hours; this writes the rows with
+bulk INSERTs (SQLAlchemy Core ``executemany``) into a database already built by the
+migrations, so every index, trigger and constraint of the real schema is in place. The
+offices and officers are made by the service's own functions (passwords hashed as usual),
+so the running app can log them in.
+
+Names are realistic and spread over scripts: Latin only, Chinese (pinyin + 汉字), Russian
+(Cyrillic), Arab (Arabic script), Korean (Hangul), so that each kind of search meets the mix
+it meets in production. Every person has 1-2 passports (on average 1.57), 1-2 cards (1.31:
+older ones superseded) and 2-3 grants (2.4), as in the registry measured at a million persons.
+A few persons carry :data:`RARE_CHINESE_NAME`, so that a search for it has a known answer.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from cardissuer.core.db import session_scope
+from cardissuer.models import (
+    CardRecord,
+    CardState,
+    OfficeCreate,
+    OfficerCreate,
+    PassportState,
+    PersonRecord,
+    Role,
+)
+from cardissuer.seed import DEMO_PASSWORD
+from cardissuer.services.cards import SERIAL_ALPHABET
+from cardissuer.services.officers import create_office, create_officer
+from cardissuer.services.registry import name_key
+from schemas import code as foreigner_code
+
+RARE_CHINESE_NAME = "欧阳娜娜"
+"""Given to :data:`RARE_COUNT` persons only."""
+RARE_COUNT = 3
+CHUNK = 5000
+_TABLES = SQLModel.metadata.tables
+
+_LATIN_FAMILY = (
+    "SMITH",
+    "MUELLER",
+    "GARCIA",
+    "MARTIN",
+    "ROSSI",
+    "SILVA",
+    "DUBOIS",
+    "KOWALSKI",
+    "NOVAK",
+    "OKONKWO",
+    "ADEYEMI",
+    "MENSAH",
+    "DIALLO",
+    "KHAN",
+    "SINGH",
+    "PATEL",
+    "SHARMA",
+    "NGUYEN",
+    "TRAN",
+    "SANTOS",
+    "PEREIRA",
+    "HANSEN",
+    "JOHANSSON",
+    "YILMAZ",
+    "KAYA",
+    "HASSAN",
+    "RAHMAN",
+)
+_LATIN_GIVEN = (
+    "JOHN",
+    "MARIA",
+    "ANNA",
+    "DAVID",
+    "FATIMA",
+    "AHMED",
+    "CHIDI",
+    "AMARA",
+    "LUCAS",
+    "SOFIA",
+    "PEDRO",
+    "ELENA",
+    "OMAR",
+    "PRIYA",
+    "RAVI",
+    "MINH",
+    "LINH",
+    "EMEKA",
+    "KOFI",
+    "AISHA",
+)
+_CHINESE_FAMILY = (
+    ("WANG", "王"),
+    ("LI", "李"),
+    ("ZHANG", "张"),
+    ("LIU", "刘"),
+    ("CHEN", "陈"),
+    ("YANG", "杨"),
+    ("HUANG", "黄"),
+    ("ZHAO", "赵"),
+    ("WU", "吴"),
+    ("ZHOU", "周"),
+    ("XU", "徐"),
+    ("SUN", "孙"),
+    ("MA", "马"),
+    ("ZHU", "朱"),
+    ("HU", "胡"),
+    ("GUO", "郭"),
+    ("HE", "何"),
+    ("LIN", "林"),
+)
+_CHINESE_GIVEN = (
+    ("WEI", "伟"),
+    ("FANG", "芳"),
+    ("NA", "娜"),
+    ("MIN", "敏"),
+    ("JING", "静"),
+    ("LEI", "磊"),
+    ("QIANG", "强"),
+    ("YAN", "艳"),
+    ("JUN", "军"),
+    ("YONG", "勇"),
+    ("JIE", "杰"),
+    ("TAO", "涛"),
+    ("MING", "明"),
+    ("CHAO", "超"),
+    ("XIA", "霞"),
+    ("PING", "平"),
+    ("HUI", "辉"),
+    ("LING", "玲"),
+)
+_RUSSIAN = (
+    ("IVANOV", "Иванов", "IVAN", "Иван"),
+    ("PETROVA", "Петрова", "OLGA", "Ольга"),
+    ("SMIRNOV", "Смирнов", "DMITRY", "Дмитрий"),
+    ("KUZNETSOVA", "Кузнецова", "ANNA", "Анна"),
+    ("POPOV", "Попов", "SERGEY", "Сергей"),
+    ("SOKOLOVA", "Соколова", "ELENA", "Елена"),
+    ("VOLKOV", "Волков", "ALEXEI", "Алексей"),
+    ("MOROZOVA", "Морозова", "IRINA", "Ирина"),
+)
+_ARAB = (
+    ("AL-HASHIMI", "الهاشمي", "MOHAMMED", "محمد"),
+    ("AL-SAUD", "آل سعود", "FAISAL", "فيصل"),
+    ("HADDAD", "حداد", "LAYLA", "ليلى"),
+    ("NASSER", "ناصر", "OMAR", "عمر"),
+    ("KHALIL", "خليل", "YOUSEF", "يوسف"),
+    ("MANSOUR", "منصور", "FATIMA", "فاطمة"),
+)
+_KOREAN = (
+    ("KIM", "김", "MINJUN", "민준"),
+    ("LEE", "이", "SEOYEON", "서연"),
+    ("PARK", "박", "JIHO", "지호"),
+    ("CHOI", "최", "HAEUN", "하은"),
+    ("JUNG", "정", "DOYUN", "도윤"),
+    ("KANG", "강", "JIWOO", "지우"),
+)
+_NATIONALITY = {"latin": ("NGA", "GHA", "IND", "BRA", "DEU", "FRA", "TUR", "VNM")}
+_SERVICES = ("hc", "bk", "ed", "tr")
+
+
+@dataclass
+class Population:
+    """What was loaded, and samples of it for the searches to look up."""
+
+    persons: int = 0
+    passports: int = 0
+    cards: int = 0
+    grants: int = 0
+    offices: list[int] = field(default_factory=list)
+    officers: list[int] = field(default_factory=list)
+    """One registrar per office, in the offices' order."""
+    usernames: dict[str, str] = field(default_factory=dict)
+    """``registrar`` (first office) and ``auditor`` (all offices) -> username."""
+    codes: list[str] = field(default_factory=list)
+    passport_numbers: list[str] = field(default_factory=list)
+    serials: list[str] = field(default_factory=list)
+
+
+def load(
+    engine: Engine,
+    persons: int,
+    *,
+    seed: int = 20261205,
+    offices: int = 8,
+    analyze: bool = True,
+) -> Population:
+    """Add ``persons`` persons (and their passports, cards, grants) to a migrated database,
+    then (``analyze``) give the planner statistics, as the service does after bulk changes."""
+    rng = random.Random(seed)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    population = Population()
+    _make_offices(engine, population, offices, at=at)
+    with engine.connect() as connection:
+        first = (connection.execute(select(func.max(PersonRecord.id))).scalar() or 0) + 1
+        card_first = (connection.execute(select(func.max(CardRecord.id))).scalar() or 0) + 1
+    officer = population.officers[0]
+    card_id = card_first
+    status_index = card_first
+    for start in range(first, first + persons, CHUNK):
+        people: list[dict[str, Any]] = []
+        passports: list[dict[str, Any]] = []
+        cards: list[dict[str, Any]] = []
+        grants: list[dict[str, Any]] = []
+        for person_id in range(start, min(start + CHUNK, first + persons)):
+            row = _person(rng, person_id, population, at=at)
+            people.append(row)
+            for index in range(1 if rng.random() < 0.43 else 2):
+                number = f"{'EKPG'[index]}{person_id:08d}"
+                passports.append(
+                    {
+                        "person_id": person_id,
+                        "number": number,
+                        "issuing_country": row["nationality"],
+                        "expires_on": None,
+                        "state": PassportState.CURRENT if index == 0 else PassportState.REPLACED,
+                        "recorded_at": at,
+                        "recorded_by": officer,
+                    }
+                )
+                if rng.random() < 0.001:
+                    population.passport_numbers.append(number)
+            count = 1 if rng.random() < 0.69 else 2
+            for index in range(count):
+                serial = "".join(rng.choice(SERIAL_ALPHABET) for _ in range(10))
+                issued = at - timedelta(days=rng.randrange(1, 700))
+                current = index == count - 1
+                cards.append(
+                    {
+                        "id": card_id,
+                        "serial": serial,
+                        "person_id": person_id,
+                        "office_id": row["office_id"],
+                        "state": CardState.ACTIVE if current else CardState.SUPERSEDED,
+                        "list_id": "1",
+                        "status_index": status_index,
+                        "issued_at": issued,
+                        "valid_from": issued,
+                        "expires_at": issued + timedelta(days=730),
+                        "kid": "bench",
+                        "qr_text": "",
+                        "claims_digest": "0" * 43,
+                        "issued_by": officer,
+                        "idempotency_key": None,
+                        "superseded_by": None if current else card_id + 1,
+                        "revoked_reason": None,
+                        "state_changed_at": issued,
+                    }
+                )
+                card_id += 1
+                status_index += 1
+                if current and rng.random() < 0.001:
+                    population.serials.append(serial)
+            for service in rng.sample(_SERVICES, 2 if rng.random() < 0.6 else 3):
+                grants.append(
+                    {
+                        "person_id": person_id,
+                        "service": service,
+                        "valid_from": None,
+                        "valid_until": None,
+                        "granted_at": at,
+                        "granted_by": officer,
+                        "withdrawn_at": None,
+                        "withdrawn_by": None,
+                    }
+                )
+        # Cards point at their successors: insert them last-first within a person.
+        with engine.begin() as connection:
+            connection.execute(_TABLES["person"].insert(), people)
+            connection.execute(_TABLES["passport"].insert(), passports)
+            connection.execute(_TABLES["card"].insert(), list(reversed(cards)))
+            connection.execute(_TABLES["grant"].insert(), grants)
+        population.persons += len(people)
+        population.passports += len(passports)
+        population.cards += len(cards)
+        population.grants += len(grants)
+    _plant_rare_names(engine, first, persons, rng)
+    _after_bulk(engine, analyze=analyze)
+    return population
+
+
+def _make_offices(engine: Engine, population: Population, count: int, *, at: datetime) -> None:
+    """Offices with one registrar each (the bulk rows' officer), and an auditor."""
+    with session_scope(engine) as session:
+        for number in range(count):
+            office = create_office(
+                session,
+                None,
+                OfficeCreate(
+                    code=f"BENCH-{number:02d}",
+                    name_en=f"Office {number}",
+                    name_zh=f"派出所 {number}",
+                ),
+                at=at,
+            )
+            username = f"bench.registrar{number}"
+            officer = create_officer(
+                session,
+                None,
+                OfficerCreate(
+                    username=username,
+                    display_name=username,
+                    role=Role.REGISTRAR,
+                    password=DEMO_PASSWORD,
+                ),
+                at=at,
+                office_id=office.id,
+            )
+            population.offices.append(office.id or 0)
+            population.officers.append(officer.id or 0)
+        create_officer(
+            session,
+            None,
+            OfficerCreate(
+                username="bench.auditor",
+                display_name="bench.auditor",
+                role=Role.AUDITOR,
+                password=DEMO_PASSWORD,
+            ),
+            at=at,
+            office_id=population.offices[0],
+        )
+    population.usernames = {"registrar": "bench.registrar0", "auditor": "bench.auditor"}
+
+
+def _person(
+    rng: random.Random, person_id: int, population: Population, *, at: datetime
+) -> dict[str, Any]:
+    kind = rng.random()
+    native = chinese = None
+    if kind < 0.3:
+        (family, family_zh), (given, given_zh) = (
+            rng.choice(_CHINESE_FAMILY),
+            rng.choice(_CHINESE_GIVEN),
+        )
+        chinese = family_zh + given_zh
+        if rng.random() < 0.5:
+            second, second_zh = rng.choice(_CHINESE_GIVEN)
+            given, chinese = f"{given}{second}", chinese + second_zh
+        nationality = rng.choice(("CHN", "TWN", "SGP", "MYS"))
+    elif kind < 0.45:
+        family, family_ru, given, given_ru = rng.choice(_RUSSIAN)
+        native = f"{family_ru} {given_ru}"
+        nationality = rng.choice(("RUS", "KAZ", "UKR"))
+    elif kind < 0.6:
+        family, family_ar, given, given_ar = rng.choice(_ARAB)
+        native = f"{given_ar} {family_ar}"
+        nationality = rng.choice(("SAU", "EGY", "JOR", "ARE"))
+    elif kind < 0.7:
+        family, family_ko, given, given_ko = rng.choice(_KOREAN)
+        native = family_ko + given_ko
+        nationality = "KOR"
+    else:
+        family, given = rng.choice(_LATIN_FAMILY), rng.choice(_LATIN_GIVEN)
+        nationality = rng.choice(_NATIONALITY["latin"])
+    code = _code(rng)
+    if rng.random() < 0.001:
+        population.codes.append(code)
+    return {
+        "id": person_id,
+        "code": code,
+        "office_id": population.offices[person_id % len(population.offices)],
+        "family_name": family,
+        "given_names": given,
+        "native_name": native,
+        "chinese_name": chinese,
+        "name_key": name_key(family, given),
+        "nationality": nationality,
+        "birth_date": rng.randrange(1950, 2005) * 10000
+        + rng.randrange(1, 13) * 100
+        + rng.randrange(1, 29),
+        "sex": rng.choice("MF"),
+        "phone": None,
+        "email": None,
+        "portrait": None,
+        "created_at": at,
+        "created_by": population.officers[0],
+        "updated_at": at,
+    }
+
+
+def _code(rng: random.Random) -> str:
+    """A valid foreigner code from ``rng`` (the check character as the library makes it)."""
+    body = "".join(
+        rng.choice(foreigner_code.ALPHABET) for _ in range(foreigner_code.CODE_LENGTH - 1)
+    )
+    return body + foreigner_code.ALPHABET[foreigner_code._check_value(body)]
+
+
+def _plant_rare_names(engine: Engine, first: int, persons: int, rng: random.Random) -> None:
+    with engine.begin() as connection:
+        for person_id in rng.sample(range(first, first + persons), min(RARE_COUNT, persons)):
+            connection.execute(
+                _TABLES["person"]
+                .update()
+                .where(_TABLES["person"].c.id == person_id)
+                .values(chinese_name=RARE_CHINESE_NAME)
+            )
+
+
+def _after_bulk(engine: Engine, *, analyze: bool) -> None:
+    """Sequences past the ids written by hand (PostgreSQL); statistics for the planner."""
+    from cardissuer.core.db import optimize
+
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            for table in ("person", "passport", "card", "grant"):
+                reset = (
+                    f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "  # noqa: S608
+                    f'(SELECT coalesce(max(id), 1) FROM "{table}"))'
+                )
+                connection.execute(text(reset))
+        if not analyze:
+            return
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
+        return
+    if analyze:
+        optimize(engine, analyze_all=True)

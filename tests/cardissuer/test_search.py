@@ -1,0 +1,507 @@
+"""The person search and list: what they find, in which order, for whom, a page at a time,
+and that each database answers them from indexes (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, select
+
+from bench.population import RARE_CHINESE_NAME, Population, load
+from cardissuer import cli
+from cardissuer.core.config import Settings
+from cardissuer.core.db import create_schema, make_engine, optimize
+from cardissuer.core.migrations import upgrade
+from cardissuer.main import create_app
+from cardissuer.models import CardRecord, CardState, OfficerRecord, PersonRecord
+from cardissuer.services import search
+from cardissuer.services.access import Actor
+from cardissuer.services.cards import current_cards_of, expire_cards
+from cardissuer.services.officers import actor_of
+from cardissuer.services.registry import name_key
+from schemas import code as foreigner_code
+from tests.cardissuer.conftest import login_headers
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+TABLES = SQLModel.metadata.tables
+
+
+@dataclass
+class Registry:
+    engine: Engine
+    population: Population
+    registrar: Actor  # office 0
+    other_registrar: Actor  # office 1
+    auditor: Actor  # every office
+
+    def find(self, actor: Actor, q: str, **options: Any) -> search.SearchResult:
+        with Session(self.engine) as session:
+            return search.search_persons(
+                session, actor, q, limit=options.pop("limit", 50), **options
+            )
+
+    def names(self, actor: Actor, q: str, **options: Any) -> list[str]:
+        return [p.family_name for p in self.find(actor, q, **options).persons]
+
+    def add(self, family: str, given: str = "", *, office: int = 0, **names: str | None) -> int:
+        """A person of office ``office`` (an index into the offices), straight into the table
+        (the search triggers see it as they see a registration)."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                TABLES["person"].insert(),
+                {
+                    "code": _new_code(),
+                    "office_id": self.population.offices[office],
+                    "family_name": family,
+                    "given_names": given,
+                    "native_name": names.get("native"),
+                    "chinese_name": names.get("chinese"),
+                    "name_key": name_key(family, given),
+                    "nationality": "CHN",
+                    "birth_date": 19800101,
+                    "sex": "X",
+                    "created_at": AT,
+                    "created_by": self.population.officers[office],
+                    "updated_at": AT,
+                },
+            )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def _new_code() -> str:
+    return foreigner_code.generate()  # 45 random bits: no collision in a test's registry
+
+
+def _actor(session: Session, username: str) -> Actor:
+    return actor_of(
+        session.exec(select(OfficerRecord).where(OfficerRecord.username == username)).one()
+    )
+
+
+def _registry(database_url: str, persons: int, *, analyze: bool = True) -> Iterator[Registry]:
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        population = load(engine, persons, offices=3, analyze=analyze)
+        with Session(engine) as session:
+            actors = [
+                _actor(session, f"bench.{name}") for name in ("registrar0", "registrar1", "auditor")
+            ]
+        yield Registry(engine, population, *actors)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def registry(database_url: str) -> Iterator[Registry]:
+    """A small registry (300 persons in 3 offices) with known persons added by each test."""
+    yield from _registry(database_url, 300)
+
+
+# --- what is found ----------------------------------------------------------------------------
+
+
+def test_names_are_found_in_every_script_and_letter_case(registry: Registry) -> None:
+    registry.add("AL-ZUBAYDI", "HAMZA", native="حمزة الزبيدي")
+    registry.add("VOROBYOVA", "ANNA", native="Воробьёва Анна")
+    registry.add("OUYANG", "XIU", chinese="欧阳修远")
+    registry.add("YOON", "SEOJUN", native="윤서준")
+    auditor = registry.auditor
+    assert registry.names(auditor, "zubay") == ["AL-ZUBAYDI"]  # Latin, any case, substring
+    assert registry.names(auditor, "الزبيدي") == ["AL-ZUBAYDI"]  # Arabic
+    assert registry.names(auditor, "воробьёва") == ["VOROBYOVA"]  # Cyrillic, other case
+    assert registry.names(auditor, "阳修远") == ["OUYANG"]  # Chinese, inside the name
+    assert registry.names(auditor, "윤서준") == ["YOON"]  # Hangul
+    assert registry.names(auditor, "ANNA VOROBYOVA") == []  # the words in another order
+    assert registry.names(auditor, "VOROBYOVA ANNA") == ["VOROBYOVA"]  # the full name
+
+
+def test_one_or_two_characters_match_the_start_of_a_name(registry: Registry) -> None:
+    """Too short for trigrams: the family, Chinese and native names' first characters."""
+    registry.add("ZHUGE", "LIANG", chinese="诸葛亮")
+    registry.add("ZHUGE", "", chinese="诸葛")
+    registry.add("ZHUGE", "JIN", chinese="诸葛瑾")
+    registry.add("HUANG", "ZHUGE", chinese="黄诸葛")  # inside, not at the start
+    registry.add("YOON", "SEOJUN", native="윤서준")
+    assert sorted(str(c) for c in _chinese(registry, "诸葛")) == ["诸葛", "诸葛亮", "诸葛瑾"]
+    assert _chinese(registry, "诸葛")[0] == "诸葛"  # the equal name first
+    assert [p.native_name for p in registry.find(registry.auditor, "윤").persons] == ["윤서준"]
+    found = registry.names(registry.auditor, "li")
+    assert found
+    assert all(name.startswith("LI") for name in found)  # LI, LIN, LIU; not WILLIAMS
+
+
+def _chinese(registry: Registry, q: str) -> list[str | None]:
+    return [p.chinese_name for p in registry.find(registry.auditor, q).persons]
+
+
+def test_equal_names_come_first_then_prefixes_then_the_rest(registry: Registry) -> None:
+    registry.add("BERG", "LI")
+    registry.add("OSTBERG", "IVAN")  # newest, but only contains the text
+    registry.add("BERGMAN", "LONG")
+    registry.add("BERG", "MEI")
+    assert registry.names(registry.auditor, "berg") == ["BERG", "BERG", "BERGMAN", "OSTBERG"]
+
+
+def test_identifiers_are_answered_alone_and_first(registry: Registry) -> None:
+    population = registry.population
+    with Session(registry.engine) as session:
+        person = session.exec(select(PersonRecord).order_by(col(PersonRecord.id))).first()
+        assert person is not None
+        card = session.exec(
+            select(CardRecord).where(
+                CardRecord.person_id == person.id, CardRecord.state == CardState.ACTIVE
+            )
+        ).one()
+    code, passport, serial = person.code, f"E{person.id:08d}", card.serial
+    assert population.persons
+    for q in (code, f"{code[:5].lower()} {code[5:]}", passport, passport.lower(), serial):
+        found = registry.find(registry.auditor, q)
+        assert [p.id for p in found.persons] == [person.id], q
+        assert (found.total, found.total_capped, found.next_cursor) == (1, False, None)
+
+
+def test_an_officer_finds_only_their_office_by_name_or_identifier(registry: Registry) -> None:
+    mine = registry.add("ZYXWORTH", "ONE", office=0)
+    theirs = registry.add("ZYXWORTH", "TWO", office=1)
+    with Session(registry.engine) as session:
+        their_code = session.get(PersonRecord, theirs).code  # type: ignore[union-attr]
+    assert [p.id for p in registry.find(registry.registrar, "zyxworth").persons] == [mine]
+    assert [p.id for p in registry.find(registry.other_registrar, "zyxworth").persons] == [theirs]
+    assert [p.id for p in registry.find(registry.auditor, "zyxworth").persons] == [theirs, mine]
+    hidden = registry.find(registry.registrar, their_code)  # as if the code did not exist
+    assert (hidden.persons, hidden.total) == ([], 0)
+    listed = registry.find(registry.registrar, "", limit=1000)
+    assert {p.office_id for p in listed.persons} == {registry.population.offices[0]}
+    assert len(registry.find(registry.auditor, "", limit=1000).persons) > len(listed.persons)
+
+
+@pytest.mark.parametrize(
+    "q", ["%", "_", "\\", '"', 'a" OR "b', "x* OR y*", "NEAR(a b)", "^AB", "%%%"]
+)
+def test_the_text_is_literal_never_a_pattern_or_a_query(registry: Registry, q: str) -> None:
+    """LIKE wildcards and FTS5 syntax in the text are searched as characters."""
+    registry.add("SAFE", "NAME")
+    assert registry.find(registry.auditor, q).persons == []
+
+
+# --- the indexes stay in step -----------------------------------------------------------------
+
+
+def test_renamed_and_deleted_persons_are_found_by_their_new_names_only(registry: Registry) -> None:
+    person = registry.add("QUIXOTE", "ALONSO", chinese="吉诃德先生")
+    with registry.engine.begin() as connection:
+        connection.execute(
+            TABLES["person"]
+            .update()
+            .where(TABLES["person"].c.id == person)
+            .values(family_name="QUIJANO", chinese_name="吉哈诺先生")
+        )
+    assert registry.names(registry.auditor, "quixote") == []
+    assert registry.names(registry.auditor, "诃德先") == []
+    assert registry.names(registry.auditor, "quijano") == ["QUIJANO"]
+    assert registry.names(registry.auditor, "哈诺先") == ["QUIJANO"]
+    with registry.engine.begin() as connection:
+        connection.execute(TABLES["person"].delete().where(TABLES["person"].c.id == person))
+    assert registry.names(registry.auditor, "quijano") == []
+
+
+def test_rebuild_search_restores_a_lost_index_and_changes_no_schema(
+    registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registry.add("REBUILDSON", "ANNA", chinese="重建测试")
+    before = _schema(registry.engine)
+    with registry.engine.begin() as connection:  # the index is lost
+        if registry.engine.dialect.name == "postgresql":
+            connection.execute(text("DROP INDEX ix_person_search_trgm"))
+        else:
+            connection.execute(
+                text("INSERT INTO person_search(person_search) VALUES ('delete-all')")
+            )
+    if registry.engine.dialect.name == "sqlite":
+        assert registry.names(registry.auditor, "rebuildson") == []
+    monkeypatch.setenv("FMCARD_WORKSPACE", str(tmp_path / "workspace"))
+    monkeypatch.setenv(
+        "FMCARD_DATABASE_URL", registry.engine.url.render_as_string(hide_password=False)
+    )
+    assert cli.main(["db", "rebuild-search"]) == 0
+    assert "search indexes rebuilt over 301 person(s)" in capsys.readouterr().out
+    assert registry.names(registry.auditor, "rebuildson") == ["REBUILDSON"]
+    assert registry.names(registry.auditor, "重建测试") == ["REBUILDSON"]
+    assert _schema(registry.engine) == before
+
+
+def _schema(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            query = (
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'person' ORDER BY 1"
+            )
+        else:
+            query = (
+                "SELECT type, name, sql FROM sqlite_master "
+                "WHERE name NOT LIKE 'sqlite_stat%' ORDER BY 2"
+            )
+        return [tuple(row) for row in connection.execute(text(query))]
+
+
+# --- counting and pages -----------------------------------------------------------------------
+
+
+def test_counting_stops_at_the_cap(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "COUNT_CAP", 5)
+    for given in "ABCDEFG":
+        registry.add("CAPWELL", given)
+    assert (
+        registry.find(registry.auditor, "capwell").total,
+        registry.find(registry.auditor, "capwell").total_capped,
+    ) == (5, True)
+    few = registry.find(registry.auditor, "capwell a")
+    assert (few.total, few.total_capped) == (1, False)
+
+
+@pytest.mark.parametrize("q", ["", "hassan", "王"])
+def test_pages_by_cursor_are_the_whole_list_and_ignore_new_registrations(
+    registry: Registry, q: str
+) -> None:
+    for _ in range(12):
+        registry.add("HASSAN", "OMAR", chinese="王五")
+    everything = [p.id for p in registry.find(registry.auditor, q, limit=1000).persons]
+    assert len(everything) > 10
+    seen: list[int | None] = []
+    cursor = None
+    while True:
+        page = registry.find(registry.auditor, q, limit=4, cursor=cursor)
+        seen += [p.id for p in page.persons]
+        registry.add("HASSAN", "NEWCOMER", chinese="王新")  # registered while paging
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == everything
+
+
+def test_a_cursor_works_only_for_its_own_search(registry: Registry) -> None:
+    for given in "ABC":
+        registry.add("CURSORY", given)
+    page = registry.find(registry.auditor, "cursory", limit=1)
+    assert page.next_cursor is not None
+    assert registry.find(registry.auditor, " cursory ", limit=1, cursor=page.next_cursor).persons
+    with pytest.raises(search.InvalidCursorError, match="another search"):
+        registry.find(registry.auditor, "cursor", limit=1, cursor=page.next_cursor)
+    for bad in ("", "!!!", "bm90LWEtY3Vyc29y", "OS45OTk5LmFiYw", page.next_cursor[:-2]):
+        if bad:
+            with pytest.raises(search.InvalidCursorError):
+                registry.find(registry.auditor, "cursory", limit=1, cursor=bad)
+
+
+def test_the_api_pages_by_cursor_and_still_by_offset(client: TestClient) -> None:
+    headers = login_headers(client, "auditor")
+    first = client.get("/api/persons", headers=headers, params={"limit": 2})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["total_capped"] is False
+    assert body["next_cursor"]
+    second = client.get(
+        "/api/persons", headers=headers, params={"limit": 2, "cursor": body["next_cursor"]}
+    )
+    by_offset = client.get("/api/persons", headers=headers, params={"limit": 2, "offset": 2})
+    assert second.json()["items"] == by_offset.json()["items"] != body["items"]
+    for params in (
+        {"cursor": "garbage!"},
+        {"cursor": body["next_cursor"], "q": "X"},
+        {"cursor": body["next_cursor"], "offset": 2},
+    ):
+        refused = client.get("/api/persons", headers=headers, params=params)
+        assert refused.status_code == 422, params
+        assert refused.json()["type"].endswith("invalid-cursor")
+
+
+# --- the plans --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_registry(database_url: str) -> Iterator[Registry]:
+    """Enough persons (4,000) for the planners to prefer indexes for real, with statistics."""
+    yield from _registry(database_url, 4000)
+
+
+def _plans(registry: Registry, actor: Actor, q: str) -> list[str]:
+    """The plan of every query a search sends, as the database explains it."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(
+        _c: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(registry.engine, "before_cursor_execute", capture)
+    try:
+        registry.find(actor, q)
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", capture)
+    return [
+        _explain(registry.engine, statement, parameters) for statement, parameters in statements
+    ]
+
+
+def _explain(engine: Engine, statement: str, parameters: Any) -> str:
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
+            return "\n".join(row[0] for row in rows)
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        return "\n".join(str(row[-1]) for row in rows)
+
+
+_FULL_SCAN = re.compile(r"(SCAN person(?!_search)\b(?! USING)|Seq Scan on person\b)")
+_EXPECTED = {
+    # kind: (query, index names one of which each database's plan must name)
+    "family": ("HASSAN", ("person_search VIRTUAL TABLE", "ix_person_search_trgm")),
+    "chinese": (RARE_CHINESE_NAME, ("person_search VIRTUAL TABLE", "ix_person_search_trgm")),
+    "short": ("王伟", ("ix_person_search_chinese",)),
+    "latin short": ("LI", ("ix_person_search_family",)),
+}
+
+
+def test_every_search_kind_is_answered_from_an_index(big_registry: Registry) -> None:
+    """Names (3+ characters by trigrams, 1-2 by prefix), identifiers, the list and the expiry
+    timer's query, for an officer of one office and for an auditor of all."""
+    for actor in (big_registry.registrar, big_registry.auditor):
+        for kind, (q, indexes) in _EXPECTED.items():
+            plans = _plans(big_registry, actor, q)
+            name_plans = [plan for plan in plans if any(index in plan for index in indexes)]
+            assert len(name_plans) == 2, (kind, plans)  # the capped count and the page
+            for plan in plans:
+                assert not _FULL_SCAN.search(plan), (kind, plan)
+        _check_list_plans(big_registry, actor)
+    _check_identifier_plans(big_registry)
+    _check_expiry_plan(big_registry)
+
+
+def _check_identifier_plans(registry: Registry) -> None:
+    with Session(registry.engine) as session:
+        person = session.exec(select(PersonRecord).where(PersonRecord.id == 123)).one()
+        serial = session.exec(select(CardRecord.serial).where(CardRecord.person_id == 123)).first()
+    for q in (person.code, f"E{person.id:08d}", serial or ""):
+        joined = "\n".join(_plans(registry, registry.auditor, q))
+        assert not _FULL_SCAN.search(joined), joined
+        assert "Seq Scan" not in joined, joined
+        assert not re.search(r"SCAN (passport|card)\b", joined), joined
+
+
+def _check_list_plans(registry: Registry, actor: Actor) -> None:
+    """The newest persons first, a page at a time: read in index order, never sorted."""
+    page = registry.find(actor, "", limit=20)
+    assert page.next_cursor is not None
+    assert registry.find(actor, "", limit=20, cursor=page.next_cursor).persons
+    count, rows = _plans(registry, actor, "")
+    for plan in (count, rows):
+        assert "TEMP B-TREE" not in plan, plan
+        assert not re.search(r"\bSort\b", plan), plan
+    assert re.search(r"(person_pkey|ix_person_office_id|SCAN person$)", rows), rows
+
+
+def _check_expiry_plan(registry: Registry) -> None:
+    statements: list[tuple[str, Any]] = []
+
+    def capture(
+        _c: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(registry.engine, "before_cursor_execute", capture)
+    try:
+        with Session(registry.engine) as session:
+            expire_cards(session, at=datetime(2020, 1, 1, tzinfo=UTC), limit=500)
+            session.rollback()
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", capture)
+    plan = _explain(registry.engine, *statements[-1])
+    assert "ix_card_state_expires_at" in plan, plan
+
+
+def test_sqlite_statistics_are_taken_at_start_so_batches_read_by_person(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Without statistics SQLite's planner read every active card to find a batch's current
+    cards (by the state index); the service now analyses at start."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's autovacuum analyses by itself")
+    registry = next(_registry(database_url, 4000, analyze=False))
+    try:
+        statements: list[tuple[str, Any]] = []
+
+        def capture(
+            _c: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+        ) -> None:
+            statements.append((statement, parameters))
+
+        def current_cards_plan(engine: Engine) -> str:
+            statements.clear()
+            event.listen(engine, "before_cursor_execute", capture)
+            try:
+                with Session(engine) as session:
+                    current_cards_of(session, list(range(1, 33)))
+            finally:
+                event.remove(engine, "before_cursor_execute", capture)
+            return _explain(engine, *statements[-1])
+
+        assert "ix_card_person_id" not in current_cards_plan(registry.engine)  # by state
+        app = create_app(Settings(workspace=tmp_path / "workspace", database_url=database_url))
+        try:
+            assert "ix_card_person_id" in current_cards_plan(app.state.engine)
+        finally:
+            app.state.engine.dispose()
+        assert optimize(registry.engine) == []  # fresh statistics are left alone
+    finally:
+        registry.engine.dispose()
+
+
+def test_a_page_of_persons_reads_the_offices_once(app: Any, client: TestClient) -> None:
+    """Not once per row (the summaries' office lookups found nothing in the identity map,
+    which holds its records only weakly)."""
+    headers = login_headers(client, "auditor")
+    statements: list[str] = []
+
+    def capture(
+        _c: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        statements.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", capture)
+    try:
+        page = client.get("/api/persons", headers=headers, params={"limit": 100})
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", capture)
+    assert len(page.json()["items"]) >= 3
+    assert sum(bool(re.search(r"\bFROM office\b", s)) for s in statements) == 1, statements
+
+
+def test_a_schema_made_without_the_migrations_can_search_names(database_url: str) -> None:
+    """``create_schema`` (tests, first start) builds the search indexes too."""
+    engine = make_engine(database_url)
+    try:
+        create_schema(engine)
+        load(engine, 50, offices=1)
+        with Session(engine) as session:
+            auditor = _actor(session, "bench.auditor")
+            found = search.search_persons(session, auditor, RARE_CHINESE_NAME, limit=10)
+            short = search.search_persons(session, auditor, RARE_CHINESE_NAME[:2], limit=10)
+        assert found.total == short.total == 3
+    finally:
+        engine.dispose()
