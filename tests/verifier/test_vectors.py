@@ -23,7 +23,7 @@ import pytest
 from schemas import qrtext
 from schemas.compression import DICTIONARY_1
 from tests.vectors import generate
-from verifier import Bundle, Reason, Verifier
+from verifier import Bundle, Reason, ReplayMemory, Verifier
 from verifier.errors import BundleError
 
 ROOT = Path(__file__).parent.parent.parent
@@ -38,10 +38,22 @@ UPDATES = {update["name"]: update for update in DATA["bundle_updates"]}
 def test_vector_gets_its_verdict(name: str) -> None:
     case = CASES[name]
     at = datetime.fromisoformat(case["at"])
-    verifier = Verifier(Bundle.from_json(DATA["bundle"], at=at))
+    memory = ReplayMemory() if case.get("scanned_before") else None
+    verifier = Verifier(Bundle.from_json(DATA["bundle"], at=at), replay_memory=memory)
     assert verifier.leeway.total_seconds() == DATA["leeway_seconds"]
+    assert verifier.proof_skew.total_seconds() == DATA["proof_skew_seconds"]
+    if memory is not None:
+        first = verifier.verify(case["qr"], service=case["service"], at=at)
+        assert first.reason is Reason.VALID, first.detail
     result = verifier.verify(case["qr"], service=case["service"], at=at)
     assert result.reason is Reason(case["reason"]), result.detail
+    if "level" in case:
+        assert result.level is not None
+        assert result.level.value == case["level"]
+    if "disclosed" in case:
+        assert result.disclosed is not None
+        assert sorted(result.disclosed) == case["disclosed"]
+        assert result.closed == case["closed"]
     if "claims" in case:
         assert result.card is not None
         assert result.card.to_claims() == case["claims"]
