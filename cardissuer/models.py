@@ -152,6 +152,13 @@ class CardRecord(SQLModel, table=True):
     superseded_by: int | None = DbField(default=None, foreign_key="card.id")
     revoked_reason: str | None = DbField(default=None, max_length=256)
     state_changed_at: datetime = DbField(default_factory=utcnow)
+    kind: str = DbField(
+        default="printed", max_length=8, sa_column_kwargs={"server_default": "printed"}
+    )
+    """``printed`` (version 1, ``FM1:``) or ``phone`` (version 2, bound to ``device_jwk``).
+    Each kind has its own current card; one never supersedes the other (FORMAT.md 11.6)."""
+    device_jwk: str | None = DbField(default=None, max_length=256)
+    """A phone card's device public key (compact JWK JSON), to re-issue it for the same phone."""
 
 
 class StatusListRecord(SQLModel, table=True):

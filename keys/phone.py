@@ -31,7 +31,12 @@ from keys.signer import Signer
 from schemas import qrtext, strictjson
 from schemas.card import PHONE_VERSION, Card
 from schemas.compression import DEFAULT_ZIP, deflate
-from schemas.disclosure import Disclosure, make_disclosures, pack_disclosures
+from schemas.disclosure import (
+    Disclosure,
+    make_disclosures,
+    pack_disclosures,
+    unpack_disclosures,
+)
 from schemas.errors import EncodingError
 from schemas.presentation import Proof, card_digest, proof_input, slot_of
 
@@ -67,6 +72,27 @@ class PhoneCard:
         """The disclosures the phone shows a counter of ``service``."""
         wanted = SERVICE_PROFILES.get(service)
         return tuple(d for d in self.disclosures if wanted is None or d.label in wanted)
+
+    def to_text(self) -> str:
+        """The card with every disclosure and no proof, as an ``FM2:`` text: how the issuer
+        stores a phone card. Shown as it is, every counter refuses it (PROOF_MISSING)."""
+        parts = qrtext.QRParts(
+            self.header,
+            self.payload,
+            self.signature,
+            (pack_disclosures(self.disclosures),),
+            PHONE_VERSION,
+        )
+        return qrtext.pack(parts)
+
+    @classmethod
+    def from_text(cls, text: str) -> PhoneCard:
+        """Read back :meth:`to_text` (the issuer's own, trusted storage)."""
+        parts = qrtext.unpack(text)
+        if parts.version != PHONE_VERSION or not parts.attachments:
+            raise EncodingError("not a stored phone card")
+        disclosures = unpack_disclosures(parts.attachments[0])
+        return cls(parts.header, parts.payload, parts.signature, disclosures)
 
     def to_json(self) -> dict[str, Any]:
         """The document the holder's phone stores (base64url parts, disclosures by label)."""
