@@ -21,7 +21,7 @@ from bench import signing, statuslist, verification
 from bench.report import Section, Table
 from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign", "issue", "render")
+SECTIONS = ("verify", "qr", "status", "sign", "issue", "render", "live")
 PACKAGES = (
     "fmcard",
     "cryptography",
@@ -162,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif name == "render":
             section = _render_section(portrait_samples, quick=args.quick)
+        elif name == "live":
+            section = _live_section(
+                world, portrait_samples, repeats=settings.repeats, min_time=settings.min_time
+            )
         elif name == "issue":
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
@@ -228,6 +232,20 @@ def _qr_section(world: World) -> Section:
         section.data["skipped"] = str(exc)
         return section
     return qrsize.run(world)
+
+
+def _live_section(
+    world: World, portrait_samples: Sequence[Sample], *, repeats: int, min_time: float
+) -> Section:
+    """Section 7, or a note saying why it cannot run (its QR sizes need segno)."""
+    try:
+        from bench import live
+    except ImportError as exc:
+        section = Section("live", "7. Live presentations (phone cards)")
+        section.notes.append(f"skipped: {exc} (pip install segno)")
+        section.data["skipped"] = str(exc)
+        return section
+    return live.run(world, portrait_samples, repeats=repeats, min_time=min_time)
 
 
 def _render_section(portrait_samples: Sequence[Sample], *, quick: bool) -> Section:

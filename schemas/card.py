@@ -49,7 +49,8 @@ MAX_ENTITLEMENTS = 16
 _ISSUER_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 _SERIAL_PATTERN = re.compile(r"[0-9A-Za-z_-]{4,32}")
 _LIST_ID_PATTERN = re.compile(r"[0-9A-Za-z_-]{1,16}")
-_DIGEST_PATTERN = re.compile(r"[0-9A-Za-z_-]{43}")
+_DIGEST_PATTERN = re.compile(r"[0-9A-Za-z_-]{21}[AQgw]")
+"""A disclosure digest: canonical base64url of 16 bytes (``schemas.disclosure``)."""
 _COORDINATE_PATTERN = re.compile(r"[0-9A-Za-z_-]{42}[AEIMQUYcgkosw048]")
 """Canonical base64url of 32 bytes: the last character carries 4 bits and 2 zero bits."""
 _PHONE_ONLY_DISCLOSED = (c.NATIONALITY, c.BIRTH_DATE, c.ENTITLEMENTS)

@@ -7,7 +7,7 @@ binary for a QR::
 
     disclosures = "" / deflate(1*part(disclosure), D1)
     disclosure  = salt(16 bytes) part(name) value        ; name: na, bd, en or pt
-    digest      = base64url(SHA-256(disclosure))          ; one of the card's "_sd"
+    digest      = base64url(SHA-256(disclosure)[:16])     ; one of the card's "_sd"
 
 The reader (:func:`open_disclosures`) is the one door for untrusted disclosures: every
 digest must be signed, every value must pass the claim's own rules, nothing may repeat.
@@ -29,6 +29,10 @@ from schemas.errors import EncodingError, InvalidClaimError
 from schemas.qrtext import read_parts, write_part
 
 SALT_LENGTH = 16
+DIGEST_LENGTH = 16
+"""Bytes of SHA-256 kept in a digest: 128 bits against second preimages (the issuer draws
+the salts, so nobody else can aim for a collision), and half the QR area of a full digest:
+a phone card signs up to 20 of them."""
 NAMES = (c.NATIONALITY, c.BIRTH_DATE, c.ENTITLEMENTS, c.PORTRAIT)
 MAX_DISCLOSURES = 20
 
@@ -54,8 +58,9 @@ class Disclosure:
 
     @property
     def digest(self) -> str:
-        """base64url (no padding) of SHA-256 of :attr:`encoded`, as listed in ``_sd``."""
-        raw = hashlib.sha256(self.encoded).digest()
+        """base64url (no padding) of the first :data:`DIGEST_LENGTH` bytes of SHA-256 of
+        :attr:`encoded`, as listed in ``_sd``."""
+        raw = hashlib.sha256(self.encoded).digest()[:DIGEST_LENGTH]
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
     @property

@@ -21,8 +21,8 @@ from tests.factories import NOW, make_card
 
 
 def _digest(data: bytes) -> str:
-    """Base64url SHA-256 without padding, the form of an SD-JWT disclosure digest."""
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    """Base64url of 16 bytes of SHA-256 without padding, the form of a disclosure digest."""
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:16]).rstrip(b"=").decode()
 
 
 CODE = foreigner_code.generate()

@@ -57,7 +57,7 @@ COMPROMISED_SINCE = AT - timedelta(days=1)
 RETIRED_UNTIL = ISSUED
 STATUS_ISSUED = AT - timedelta(hours=2)
 DICTIONARY_FILE = "dictionary-D1.bin"
-DIGEST = base64.urlsafe_b64encode(hashlib.sha256(b"a disclosure").digest()).decode()[:43]
+DIGEST = base64.urlsafe_b64encode(hashlib.sha256(b"a disclosure").digest()[:16]).decode()[:22]
 HOLDER_JWK = {
     "crv": "P-256",
     "kty": "EC",
