@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -106,8 +107,18 @@ class PhoneCard:
 
 
 def device_public_key(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
-    """Return the P-256 public key of a device JWK; :class:`UnsupportedKeyError` otherwise."""
-    key = public_key_from_jwk(dict(jwk))
+    """Return the P-256 public key of a device JWK; :class:`UnsupportedKeyError` otherwise.
+
+    Cached on the JWK's members: a counter builds (and checks the point of) a card's device
+    key once per scan for the card and again for the proof; a hostile JWK is never cached."""
+    if not all(isinstance(v, str) for v in jwk.values()):
+        raise UnsupportedKeyError("a device key's members must be strings")
+    return _device_key(tuple(sorted(jwk.items())))
+
+
+@lru_cache(maxsize=256)
+def _device_key(members: tuple[tuple[str, str], ...]) -> ec.EllipticCurvePublicKey:
+    key = public_key_from_jwk(dict(members))
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise UnsupportedKeyError("a device key must be a P-256 (EC) key")
     return key

@@ -516,8 +516,12 @@ def _phone_cases(case: Any, keys: _Keys) -> None:
 
     case("live-bus-profile", live("tr"), "tr", "VALID", level="live",
          disclosed=["en.tr", "pt"], closed=5)  # fmt: skip
+    hospital = parts(live("hc"))
     case("live-hospital-profile", live("hc"), "hc", "VALID", level="live",
-         disclosed=["bd", "en.hc", "na", "pt"], closed=3)  # fmt: skip
+         disclosed=["bd", "en.hc", "na", "pt"], closed=3,
+         proof_input=proof_input(card_digest(hospital.header, hospital.payload,
+                                             hospital.signature), hospital.attachments[0],
+                                 slot_of(AT), "hc").hex())  # fmt: skip
     case("live-bank-everything", live("bk"), "bk", "VALID", level="live",
          disclosed=["bd", "en.bk", "en.bz", "en.hc", "en.tr", "na", "pt"], closed=0)  # fmt: skip
     case("live-where-only-live-is-accepted", live("bz"), "bz", "VALID", level="live")

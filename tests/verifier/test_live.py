@@ -21,6 +21,7 @@ from schemas.qrtext import write_part
 from tests.factories import NOW, Authority, make_card
 from tests.vectors.generate import _portrait
 from verifier import Bundle, Level, LocalPolicy, Reason, ReplayMemory, Verifier
+from verifier.cli import render
 from verifier.errors import VerifierError
 from verifier.policy import Policy
 
@@ -430,3 +431,21 @@ def test_shipped_windows_make_a_bank_stricter_than_a_bus(bundle: Bundle) -> None
     verifier = Verifier(bundle)
     assert verifier.policy("bk").max_proof_age < verifier.policy("hc").max_proof_age
     assert verifier.policy("hc").max_proof_age < verifier.policy("tr").max_proof_age
+
+
+def test_command_line_says_what_was_not_disclosed(
+    bundle: Bundle, phone: PhoneCard, device: KeySigner
+) -> None:
+    result = _verify(bundle, present(phone, device, service="tr", at=NOW, disclose={"en.tr"}), "tr")
+    text = render(result, "en")
+    assert "nationality: not disclosed   born: not disclosed" in text
+    assert "portrait:    not disclosed" in text
+    assert (
+        f"shown as:    live phone card; 1 item(s) disclosed, {len(phone.disclosures) - 1} not"
+        in (text)
+    )
+
+
+def test_command_line_names_the_printed_level(authority: Authority, bundle: Bundle) -> None:
+    printed = render(_verify(bundle, encode_card(make_card(), authority.issuing), "hc"), "en")
+    assert "shown as:    printed" in printed

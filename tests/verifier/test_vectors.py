@@ -61,6 +61,28 @@ def test_vector_gets_its_verdict(name: str) -> None:
         assert result.portrait == (VECTORS / case["portrait"]).read_bytes()
 
 
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if "proof_input" in c))
+def test_proof_input_is_published_byte_for_byte(name: str) -> None:
+    """The exact bytes a phone signs (FORMAT.md 11.4), rebuilt from the QR with the stdlib:
+    what a phone page checks its own proof input against."""
+    case = CASES[name]
+    parts = qrtext.unpack(case["qr"])
+    jws = b".".join(
+        base64.urlsafe_b64encode(p).rstrip(b"=") for p in (parts.header, parts.payload,
+                                                          parts.signature)
+    )  # fmt: skip
+    slot = int.from_bytes(parts.attachments[1][:4], "big")
+    expected = (
+        b"FM2-proof\x00"
+        + hashlib.sha256(jws).digest()
+        + hashlib.sha256(parts.attachments[0]).digest()
+        + slot.to_bytes(4, "big")
+        + case["service"].encode()
+    )
+    assert bytes.fromhex(case["proof_input"]) == expected
+    assert slot * 10 == int(datetime.fromisoformat(case["at"]).timestamp())
+
+
 @pytest.mark.parametrize("name", sorted(UPDATES))
 def test_bundle_update_gets_its_outcome(name: str) -> None:
     update = UPDATES[name]
