@@ -39,7 +39,7 @@ from schemas.disclosure import (
     unpack_disclosures,
 )
 from schemas.errors import EncodingError
-from schemas.presentation import Proof, card_digest, proof_input, slot_of
+from schemas.presentation import PROOF_LENGTH, Proof, card_digest, proof_input, slot_of
 
 _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
 
@@ -152,7 +152,23 @@ def sign_phone_card(
     if len(data) > qrtext.MAX_PAYLOAD:
         raise EncodingError(f"the phone card compresses to {len(data)} bytes")
     header, signature = sign_parts(data, signer, zip=zip_name)
-    return PhoneCard(header, data, signature, disclosures)
+    phone = PhoneCard(header, data, signature, disclosures)
+    _check_fits(phone.to_text(), with_proof=True)  # the bank profile shows everything
+    return phone
+
+
+def _check_fits(text: str, *, with_proof: bool) -> None:
+    """Refuse a presentation that no QR code (or no counter) can take."""
+    extra = (PROOF_LENGTH + 1) * 3 // 2 + 1 if with_proof else 0  # Base45 of part(proof)
+    try:
+        qrtext.unpack(text)  # every part within its limit
+        fits = len(text) + extra <= qrtext.MAX_QR_TEXT
+    except EncodingError:
+        fits = False
+    if not fits:
+        raise EncodingError(
+            "the phone card's presentation would not fit a QR code; use a smaller portrait"
+        )
 
 
 def present(
@@ -186,7 +202,9 @@ def present(
     parts = qrtext.QRParts(
         phone_card.header, phone_card.payload, phone_card.signature, attachments, PHONE_VERSION
     )
-    return qrtext.pack(parts)
+    text = qrtext.pack(parts)
+    _check_fits(text, with_proof=False)
+    return text
 
 
 def proof_verifies(

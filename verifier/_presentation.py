@@ -34,14 +34,24 @@ class ReplayMemory:
         self._lock = threading.Lock()
 
     def seen(self, key: tuple[bytes, str, int], *, until: datetime, at: datetime) -> bool:
-        """Record ``key`` until ``until``; return whether it was already recorded."""
+        """Record ``key`` until ``until``; return whether it was already recorded (one step,
+        so two concurrent scans of one proof cannot both pass)."""
         with self._lock:
-            for old in [k for k, end in self._seen.items() if end <= at]:
-                del self._seen[old]
+            self._forget(at)
             if key in self._seen:
                 return True
             self._seen[key] = until
             return False
+
+    def contains(self, key: tuple[bytes, str, int], *, at: datetime) -> bool:
+        """Whether ``key`` is recorded and its window has not passed at ``at``."""
+        with self._lock:
+            self._forget(at)
+            return key in self._seen
+
+    def _forget(self, at: datetime) -> None:
+        for old in [k for k, end in self._seen.items() if end <= at]:
+            del self._seen[old]
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -246,8 +246,8 @@ class Verifier:
         if verified.level is Level.PRINTED and "printed" not in policy.accept:
             raise Rejection(Reason.LIVE_REQUIRED, "the policy accepts only live phone cards")
         if verified.replay is not None and self.replay_memory is not None:
-            key, until = verified.replay
-            if self.replay_memory.seen(key, until=until, at=at):
+            key, _ = verified.replay
+            if self.replay_memory.contains(key, at=at):
                 raise Rejection(Reason.PROOF_REPLAYED, "this device proof was accepted before")
 
     def _decide(self, verified: _Verified, policy: Policy, at: datetime) -> VerificationResult:
@@ -283,12 +283,25 @@ class Verifier:
                 verified,
                 status_issued_at=status_issued_at,
             )
-        reason = Reason.VALID
+        reason, detail = Reason.VALID, ""
         if policy.require_portrait and verified.portrait is None:
             reason = Reason.PORTRAIT_MISSING
+        elif self._remembered(verified, at):
+            # The same proof accepted by another scan since step 7 looked (concurrent scans).
+            reason, detail = Reason.PROOF_REPLAYED, "this device proof was accepted before"
+            verified = dataclasses.replace(verified, level=Level.COPY)
         return self._result(
-            reason, "", at, policy.service, verified, status_issued_at=status_issued_at
+            reason, detail, at, policy.service, verified, status_issued_at=status_issued_at
         )
+
+    def _remembered(self, verified: _Verified, at: datetime) -> bool:
+        """Record an accepted live presentation in the replay memory; return whether it was
+        already there. Only accepted presentations are recorded, so a refused one (not
+        entitled, no portrait) can be shown again once the clerk has fixed the reason."""
+        if verified.replay is None or self.replay_memory is None:
+            return False
+        key, until = verified.replay
+        return self.replay_memory.seen(key, until=until, at=at)
 
     def _check_status(self, verified: _Verified, policy: Policy, at: datetime) -> datetime:
         ref = verified.card.status

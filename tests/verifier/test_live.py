@@ -3,6 +3,7 @@ docs/SECURITY.md's phone-card table, and the levels a counter reports."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from schemas import base45, qrtext
 from schemas.card import Entitlement, StatusRef
 from schemas.compression import deflate, inflate
 from schemas.disclosure import Disclosure, pack_disclosures, unpack_disclosures
+from schemas.errors import EncodingError
 from schemas.presentation import Proof, card_digest, proof_input, slot_of
 from schemas.qrtext import write_part
 from tests.factories import NOW, Authority, make_card
@@ -449,3 +451,31 @@ def test_command_line_says_what_was_not_disclosed(
 def test_command_line_names_the_printed_level(authority: Authority, bundle: Bundle) -> None:
     printed = render(_verify(bundle, encode_card(make_card(), authority.issuing), "hc"), "en")
     assert "shown as:    printed" in printed
+
+
+def test_a_phone_card_too_large_to_present_is_not_signed(
+    authority: Authority, device: KeySigner
+) -> None:
+    noise = b"\xff\xd8\xff" + random.Random(7).randbytes(2500)
+    with pytest.raises(EncodingError, match="would not fit a QR code"):
+        sign_phone_card(
+            make_card(),
+            authority.issuing,
+            device_jwk=public_jwk(device.public_key),
+            portrait=noise,
+        )
+
+
+def test_replay_memory_keeps_only_accepted_presentations(
+    bundle: Bundle, phone: PhoneCard, device: KeySigner
+) -> None:
+    """A presentation refused for a later reason (no entitlement disclosed) is not recorded:
+    shown again with the entitlement, in the same slot, it passes."""
+    memory = ReplayMemory()
+    verifier = Verifier(bundle, replay_memory=memory)
+    withheld = present(phone, device, service="hc", at=NOW, disclose={"pt"})
+    assert verifier.verify(withheld, service="hc", at=NOW).reason is Reason.NOT_ENTITLED
+    assert len(memory) == 0
+    full = present(phone, device, service="hc", at=NOW)
+    assert verifier.verify(full, service="hc", at=NOW).reason is Reason.VALID
+    assert verifier.verify(full, service="hc", at=NOW).reason is Reason.PROOF_REPLAYED
