@@ -431,6 +431,28 @@ class CardIssue(RequestModel):
     valid_days: int | None = Field(default=None, ge=1, le=20 * 365, strict=True)  # not `true`
 
 
+class PhoneCardIssue(RequestModel):
+    """A phone card for the device key the holder's phone made (WebCrypto P-256)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_jwk": {
+                        "crv": "P-256",
+                        "kty": "EC",
+                        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+                    }
+                }
+            ]
+        }
+    )
+
+    device_jwk: dict[str, str] = Field(max_length=8)
+    valid_days: int | None = Field(default=None, ge=1, le=20 * 365, strict=True)
+
+
 class CardAction(RequestModel):
     """The reason of a suspension, reinstatement or revocation (required to revoke)."""
 
@@ -516,6 +538,14 @@ class CardPublic(BaseModel):
     kid: str
     qr_text: str
     revoked_reason: str | None
+
+
+class PhoneCardPublic(CardPublic):
+    """A phone card: ``qr_text`` is its stored form (no proof: no counter accepts it as it
+    is); ``phone_card`` is the document the holder's phone keeps to present it live."""
+
+    kind: str
+    phone_card: dict[str, Any]
 
 
 class PersonPublic(BaseModel):

@@ -121,6 +121,7 @@ class DeviceKeyError(CardInputError):
     """The device key a phone registered is not a public P-256 JWK."""
 
     code = "invalid-device-key"
+    http_status = 422
 
 
 class IdempotencyKeyReusedError(ConflictError):

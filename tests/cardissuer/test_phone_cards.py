@@ -14,7 +14,7 @@ from cardissuer.services import cards
 from keys.jwk import generate, public_jwk
 from keys.phone import PhoneCard, present
 from keys.signer import KeySigner
-from tests.cardissuer.test_api_helpers import BACKENDS, Service, shared_service
+from tests.cardissuer.test_api_helpers import BACKENDS, Service, assert_problem, shared_service
 from verifier import Level, Reason
 
 
@@ -141,3 +141,43 @@ def test_a_bad_device_key_is_refused(service: Service, jwk: object) -> None:
             at=datetime.now(UTC),
             context=service.context,
         )
+
+
+def test_the_api_issues_a_phone_card_the_phone_can_present(service: Service) -> None:
+    code, printed = service.with_card(("hc",))
+    device = KeySigner(generate())
+    response = service.client.post(
+        f"/api/persons/{code}/phone-cards",
+        headers=service.headers("registrar"),
+        json={"device_jwk": public_jwk(device.public_key)},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["kind"] == "phone"
+    document = body["phone_card"]
+    assert {d["label"] for d in document["disclosures"]} >= {"na", "bd", "en.hc"}
+    assert document["profiles"]["tr"] == ["en.tr", "pt"]
+    phone = PhoneCard.from_text(body["qr_text"])
+    assert phone.to_json() == document
+    at = datetime.now(UTC)
+    result = service.verifier().verify(
+        present(phone, device, service="hc", at=at), service="hc", at=at
+    )
+    assert (result.reason, result.level) == (Reason.VALID, Level.LIVE)
+    assert service.reasons(printed["qr_text"]) == [Reason.VALID]
+
+
+def test_the_api_refuses_a_bad_device_key(service: Service) -> None:
+    code, _ = service.with_card(("hc",))
+    headers = service.headers("registrar")
+    bad = {**public_jwk(generate()), "y": "A" * 43}
+    response = service.client.post(
+        f"/api/persons/{code}/phone-cards", headers=headers, json={"device_jwk": bad}
+    )
+    assert_problem(response, 422, "invalid-device-key")
+    auditor = service.client.post(
+        f"/api/persons/{code}/phone-cards",
+        headers=service.headers("auditor"),
+        json={"device_jwk": public_jwk(generate())},
+    )
+    assert auditor.status_code == 403, auditor.text
