@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keys.cards import encode_card
 from keys.jwk import generate, public_jwk
@@ -479,3 +481,54 @@ def test_replay_memory_keeps_only_accepted_presentations(
     full = present(phone, device, service="hc", at=NOW)
     assert verifier.verify(full, service="hc", at=NOW).reason is Reason.VALID
     assert verifier.verify(full, service="hc", at=NOW).reason is Reason.PROOF_REPLAYED
+
+
+FUZZ = settings(max_examples=150, deadline=None)
+
+
+@FUZZ
+@given(part=st.binary(max_size=600), raw=st.booleans())
+def test_any_disclosures_part_signed_by_the_device_never_passes_or_raises(
+    authority: Authority, part: bytes, raw: bool
+) -> None:
+    """Whatever the phone (or a thief of its key) signs as disclosures, only the card's
+    digests decide what is disclosed: arbitrary bytes are refused, never VALID."""
+    device = KeySigner(DEVICE)
+    phone = _fuzz_phone(authority)
+    part = part if raw else deflate(part)
+    slot = slot_of(NOW)
+    proof = Proof(slot, device.sign(proof_input(phone.digest, part, slot, "hc")))
+    text = _repack(present(phone, None, service="hc", at=NOW), part, proof.to_bytes())
+    result = Verifier(_fuzz_bundle(authority)).verify(text, service="hc", at=NOW)
+    assert result.reason is not Reason.VALID
+
+
+@FUZZ
+@given(proof=st.binary(max_size=80))
+def test_any_proof_bytes_never_pass_or_raise(authority: Authority, proof: bytes) -> None:
+    phone = _fuzz_phone(authority)
+    text = present(phone, None, service="hc", at=NOW)
+    parts = qrtext.unpack(text)
+    result = Verifier(_fuzz_bundle(authority)).verify(
+        _repack(text, parts.attachments[0], proof), service="hc", at=NOW
+    )
+    assert result.reason in {Reason.PROOF_INVALID, Reason.PROOF_STALE}
+    assert result.level is Level.COPY
+
+
+DEVICE = generate()
+_phones: dict[int, PhoneCard] = {}
+_bundles: dict[int, Bundle] = {}
+
+
+def _fuzz_phone(authority: Authority) -> PhoneCard:
+    """One phone card per test world (hypothesis runs the test many times)."""
+    if id(authority) not in _phones:
+        _phones[id(authority)] = _phone(authority, KeySigner(DEVICE))
+    return _phones[id(authority)]
+
+
+def _fuzz_bundle(authority: Authority) -> Bundle:
+    if id(authority) not in _bundles:
+        _bundles[id(authority)] = authority.bundle()
+    return _bundles[id(authority)]
