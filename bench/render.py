@@ -31,7 +31,7 @@ def _view(sample: Sample) -> CardView:
         latin_name=card.latin_name,
         native_name=card.native_name,
         chinese_name=card.chinese_name,
-        nationality=card.nationality,
+        nationality=card.nationality or "",
         birth_date=str(card.birth_date),
         foreigner_code=format_for_reading(card.code),
         serial=card.serial,

@@ -21,7 +21,18 @@ from bench import signing, statuslist, verification
 from bench.report import Section, Table
 from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign", "issue", "render", "audit", "capture", "scale")
+SECTIONS = (
+    "verify",
+    "qr",
+    "status",
+    "sign",
+    "issue",
+    "render",
+    "audit",
+    "capture",
+    "scale",
+    "live",
+)
 PACKAGES = (
     "fmcard",
     "cryptography",
@@ -182,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             section = _audit_section(args.audit_entries or (20_000 if args.quick else 200_000))
         elif name == "scale":
             section = _scale_section(args.persons, quick=args.quick, seed=args.seed)
+        elif name == "live":
+            section = _live_section(
+                world, portrait_samples, repeats=settings.repeats, min_time=settings.min_time
+            )
         elif name == "issue":
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
@@ -248,6 +263,20 @@ def _qr_section(world: World) -> Section:
         section.data["skipped"] = str(exc)
         return section
     return qrsize.run(world)
+
+
+def _live_section(
+    world: World, portrait_samples: Sequence[Sample], *, repeats: int, min_time: float
+) -> Section:
+    """Section 10, or a note saying why it cannot run (its QR sizes need segno)."""
+    try:
+        from bench import live
+    except ImportError as exc:
+        section = Section("live", "10. Live presentations (phone cards)")
+        section.notes.append(f"skipped: {exc} (pip install segno)")
+        section.data["skipped"] = str(exc)
+        return section
+    return live.run(world, portrait_samples, repeats=repeats, min_time=min_time)
 
 
 def _render_section(portrait_samples: Sequence[Sample], *, quick: bool) -> Section:

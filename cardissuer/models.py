@@ -160,6 +160,13 @@ class CardRecord(SQLModel, table=True):
     superseded_by: int | None = DbField(default=None, foreign_key="card.id")
     revoked_reason: str | None = DbField(default=None, max_length=256)
     state_changed_at: datetime = DbField(default_factory=utcnow)
+    kind: str = DbField(
+        default="printed", max_length=8, sa_column_kwargs={"server_default": "printed"}
+    )
+    """``printed`` (version 1, ``FM1:``) or ``phone`` (version 2, bound to ``device_jwk``).
+    Each kind has its own current card; one never supersedes the other (FORMAT.md 11.6)."""
+    device_jwk: str | None = DbField(default=None, max_length=256)
+    """A phone card's device public key (compact JWK JSON), to re-issue it for the same phone."""
 
 
 class StatusListRecord(SQLModel, table=True):
@@ -445,6 +452,28 @@ class CardIssue(RequestModel):
     valid_days: int | None = Field(default=None, ge=1, le=20 * 365, strict=True)  # not `true`
 
 
+class PhoneCardIssue(RequestModel):
+    """A phone card for the device key the holder's phone made (WebCrypto P-256)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_jwk": {
+                        "crv": "P-256",
+                        "kty": "EC",
+                        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+                    }
+                }
+            ]
+        }
+    )
+
+    device_jwk: dict[str, str] = Field(max_length=8)
+    valid_days: int | None = Field(default=None, ge=1, le=20 * 365, strict=True)
+
+
 class CardAction(RequestModel):
     """The reason of a suspension, reinstatement or revocation (required to revoke)."""
 
@@ -556,6 +585,14 @@ class CardPublic(BaseModel):
     kid: str
     qr_text: str
     revoked_reason: str | None
+
+
+class PhoneCardPublic(CardPublic):
+    """A phone card: ``qr_text`` is its stored form (no proof: no counter accepts it as it
+    is); ``phone_card`` is the document the holder's phone keeps to present it live."""
+
+    kind: str
+    phone_card: dict[str, Any]
 
 
 class PersonPublic(BaseModel):

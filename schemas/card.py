@@ -31,6 +31,12 @@ from schemas.errors import InvalidClaimError, InvalidCodeError
 from schemas.services import SERVICE_CODE_PATTERN
 
 FORMAT_VERSION = 1
+"""The printed card: unbound, every claim in clear."""
+PHONE_VERSION = 2
+"""The phone card: bound to a device key (``cnf``), personal claims only as disclosures."""
+VERSIONS = (FORMAT_VERSION, PHONE_VERSION)
+MAX_DIGESTS = 20
+"""``_sd`` digests of a phone card: ``na``, ``bd``, the portrait and up to 16 entitlements."""
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -43,7 +49,11 @@ MAX_ENTITLEMENTS = 16
 _ISSUER_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 _SERIAL_PATTERN = re.compile(r"[0-9A-Za-z_-]{4,32}")
 _LIST_ID_PATTERN = re.compile(r"[0-9A-Za-z_-]{1,16}")
-_DIGEST_PATTERN = re.compile(r"[0-9A-Za-z_-]{43}")
+_DIGEST_PATTERN = re.compile(r"[0-9A-Za-z_-]{21}[AQgw]")
+"""A disclosure digest: canonical base64url of 16 bytes (``schemas.disclosure``)."""
+_COORDINATE_PATTERN = re.compile(r"[0-9A-Za-z_-]{42}[AEIMQUYcgkosw048]")
+"""Canonical base64url of 32 bytes: the last character carries 4 bits and 2 zero bits."""
+_PHONE_ONLY_DISCLOSED = (c.NATIONALITY, c.BIRTH_DATE, c.ENTITLEMENTS)
 _MAX_STATUS_INDEX = 2**31 - 1
 
 # Names refuse control, format, surrogate, private-use, unassigned and line/paragraph separator
@@ -134,7 +144,12 @@ class StatusRef:
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """A Foreign Merchant Card. Building one validates and normalises every field."""
+    """A Foreign Merchant Card. Building one validates and normalises every field.
+
+    Version 1 is the printed card. Version 2 is the phone card: ``holder_key`` is required,
+    and ``nationality`` and ``birth_date`` may be ``None`` because on the wire they are
+    disclosures (:mod:`schemas.disclosure`) that a presentation may leave closed.
+    """
 
     issuer: str
     code: str
@@ -143,8 +158,8 @@ class Card:
     valid_from: datetime
     expires_at: datetime
     family_name: str
-    nationality: str
-    birth_date: BirthDate
+    nationality: str | None
+    birth_date: BirthDate | None
     entitlements: tuple[Entitlement, ...]
     status: StatusRef
     given_names: str = ""
@@ -155,7 +170,7 @@ class Card:
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.version != FORMAT_VERSION:
+        if self.version not in VERSIONS:
             raise InvalidClaimError(c.VERSION, f"format version {self.version} is not supported")
         if not _ISSUER_PATTERN.fullmatch(self.issuer):
             raise InvalidClaimError(c.ISSUER, "issuer id must be 2-32 of A-Z, 0-9 and '-'")
@@ -167,15 +182,39 @@ class Card:
             raise InvalidClaimError(c.SERIAL, "card serial must be 4-32 of A-Z a-z 0-9 _ -")
         self._check_times()
         self._check_names()
-        if self.nationality not in NATIONALITY_CODES:
+        self._check_nationality_and_birth_date()
+        self._check_entitlements()
+        self._check_binding()
+
+    def _check_nationality_and_birth_date(self) -> None:
+        if self.version == FORMAT_VERSION:
+            if self.nationality is None:
+                raise InvalidClaimError(c.NATIONALITY, "a printed card needs a nationality")
+            if self.birth_date is None:
+                raise InvalidClaimError(c.BIRTH_DATE, "a printed card needs a birth date")
+        if self.nationality is not None and self.nationality not in NATIONALITY_CODES:
             raise InvalidClaimError(c.NATIONALITY, "not an ISO 3166-1 alpha-3 or ICAO code")
-        if date(self.birth_date.year, self.birth_date.month or 1, self.birth_date.day or 1) > (
+        born = self.birth_date
+        if born is not None and date(born.year, born.month or 1, born.day or 1) > (
             self.issued_at.date()
         ):
             raise InvalidClaimError(c.BIRTH_DATE, "birth date is after the issue date")
-        self._check_entitlements()
-        if self.holder_key is not None:
-            _check_holder_key(self.holder_key)
+
+    def _check_binding(self) -> None:
+        """Version 1 binds nothing; version 2 is always bound to a P-256 device key."""
+        if self.version == FORMAT_VERSION:
+            if self.holder_key is not None:
+                raise InvalidClaimError(c.HOLDER_KEY, "a version-1 card cannot be bound")
+            if self.disclosure_digests:
+                raise InvalidClaimError(c.DISCLOSURES, "a version-1 card has no disclosures")
+            return
+        if self.holder_key is None:
+            raise InvalidClaimError(c.HOLDER_KEY, "a phone card needs its device key")
+        _check_holder_key(self.holder_key)
+        if len(self.disclosure_digests) > MAX_DIGESTS:
+            raise InvalidClaimError(c.DISCLOSURES, f"more than {MAX_DIGESTS} digests")
+        if len(set(self.disclosure_digests)) != len(self.disclosure_digests):
+            raise InvalidClaimError(c.DISCLOSURES, "a digest is listed twice")
         for digest in self.disclosure_digests:
             if not _DIGEST_PATTERN.fullmatch(digest):
                 raise InvalidClaimError(c.DISCLOSURES, "disclosure digest is malformed")
@@ -231,7 +270,12 @@ class Card:
         return dataclasses.replace(self, **changes)
 
     def to_claims(self) -> dict[str, Any]:
-        """Return the wire claims, in the order of ``docs/FORMAT.md``."""
+        """Return the wire claims, in the order of ``docs/FORMAT.md``.
+
+        For a phone card these are the claims as far as they are known: the signed claims
+        when nothing is disclosed (what the issuer signs), with the disclosed ones merged in
+        after a presentation was opened.
+        """
         out: dict[str, Any] = {
             c.VERSION: self.version,
             c.ISSUER: self.issuer,
@@ -248,9 +292,12 @@ class Card:
             out[c.NATIVE_NAME] = self.native_name
         if self.chinese_name:
             out[c.CHINESE_NAME] = self.chinese_name
-        out[c.NATIONALITY] = self.nationality
-        out[c.BIRTH_DATE] = self.birth_date.to_wire()
-        out[c.ENTITLEMENTS] = {e.service: e.to_wire() for e in self.entitlements}
+        if self.nationality is not None:
+            out[c.NATIONALITY] = self.nationality
+        if self.birth_date is not None:
+            out[c.BIRTH_DATE] = self.birth_date.to_wire()
+        if self.version == FORMAT_VERSION or self.entitlements:
+            out[c.ENTITLEMENTS] = {e.service: e.to_wire() for e in self.entitlements}
         out[c.STATUS] = [self.status.list_id, self.status.index]
         if self.holder_key is not None:
             out[c.HOLDER_KEY] = dict(self.holder_key)
@@ -264,12 +311,19 @@ class Card:
         unknown = sorted(set(claims) - c.KNOWN)
         if unknown:
             raise InvalidClaimError(unknown[0], "unknown claim")
-        missing = [name for name in c.REQUIRED if name not in claims]
+        if c.VERSION not in claims:
+            raise InvalidClaimError(c.VERSION, "required claim is missing")
+        version = _int(claims, c.VERSION)
+        if version not in VERSIONS:
+            raise InvalidClaimError(c.VERSION, f"format version {version} is not supported")
+        required = c.REQUIRED if version == FORMAT_VERSION else c.REQUIRED_PHONE
+        missing = [name for name in required if name not in claims]
         if missing:
             raise InvalidClaimError(missing[0], "required claim is missing")
-        version = _int(claims, c.VERSION)
-        if version != FORMAT_VERSION:
-            raise InvalidClaimError(c.VERSION, f"format version {version} is not supported")
+        if version == PHONE_VERSION:
+            clear = [name for name in _PHONE_ONLY_DISCLOSED if name in claims]
+            if clear:
+                raise InvalidClaimError(clear[0], "a phone card discloses this claim, never clear")
         card = cls(
             version=version,
             issuer=_str(claims, c.ISSUER),
@@ -282,9 +336,9 @@ class Card:
             given_names=_str(claims, c.GIVEN_NAMES, ""),
             native_name=_optional_str(claims, c.NATIVE_NAME),
             chinese_name=_optional_str(claims, c.CHINESE_NAME),
-            nationality=_str(claims, c.NATIONALITY),
-            birth_date=BirthDate.from_wire(_int(claims, c.BIRTH_DATE)),
-            entitlements=_entitlements(claims[c.ENTITLEMENTS]),
+            nationality=_optional_str(claims, c.NATIONALITY),
+            birth_date=read_birth_date(claims[c.BIRTH_DATE]) if c.BIRTH_DATE in claims else None,
+            entitlements=read_entitlements(claims.get(c.ENTITLEMENTS, {})),
             status=_status(claims[c.STATUS]),
             holder_key=_holder_key(claims.get(c.HOLDER_KEY)),
             disclosure_digests=_disclosures(claims.get(c.DISCLOSURES, [])),
@@ -367,11 +421,16 @@ def _is_latin(name: str) -> bool:
 
 
 def _check_holder_key(value: Mapping[str, Any]) -> None:
+    """``{"jwk": {"crv": "P-256", "kty": "EC", "x": ..., "y": ...}}`` and nothing else: the
+    one key kind WebCrypto keeps non-extractable on every phone. Whether the point lies on
+    the curve is checked where the key is built (``keys``), with the rest of the proof."""
     jwk = value.get("jwk") if isinstance(value, Mapping) else None
-    if set(value) != {"jwk"} or not isinstance(jwk, Mapping) or "d" in jwk:
+    if set(value) != {"jwk"} or not isinstance(jwk, Mapping):
         raise InvalidClaimError(c.HOLDER_KEY, "must be {'jwk': <public JWK>}")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in jwk.items()):
-        raise InvalidClaimError(c.HOLDER_KEY, "JWK members must be strings")
+    if set(jwk) != {"crv", "kty", "x", "y"} or (jwk["crv"], jwk["kty"]) != ("P-256", "EC"):
+        raise InvalidClaimError(c.HOLDER_KEY, "must be a public P-256 JWK: crv, kty, x, y")
+    if not all(type(jwk[n]) is str and _COORDINATE_PATTERN.fullmatch(jwk[n]) for n in "xy"):
+        raise InvalidClaimError(c.HOLDER_KEY, "x and y must be base64url of 32 bytes")
 
 
 def _int(claims: Mapping[str, Any], name: str) -> int:
@@ -398,7 +457,15 @@ def _optional_str(claims: Mapping[str, Any], name: str) -> str | None:
     return _str(claims, name) if name in claims else None
 
 
-def _entitlements(value: object) -> tuple[Entitlement, ...]:
+def read_birth_date(value: object) -> BirthDate:
+    """Read the wire ``bd`` (an integer ``YYYYMMDD``)."""
+    if type(value) is not int:
+        raise InvalidClaimError(c.BIRTH_DATE, "must be an integer")
+    return BirthDate.from_wire(value)
+
+
+def read_entitlements(value: object) -> tuple[Entitlement, ...]:
+    """Read the wire ``en`` object (also one entitlement disclosure's value)."""
     if not isinstance(value, dict):
         raise InvalidClaimError(c.ENTITLEMENTS, "must be an object")
     if len(value) > MAX_ENTITLEMENTS:
@@ -441,6 +508,6 @@ def _holder_key(value: object) -> Mapping[str, Any] | None:
 def _disclosures(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(type(item) is str for item in value):
         raise InvalidClaimError(c.DISCLOSURES, "must be a list of digests")
-    if len(value) > MAX_ENTITLEMENTS:
+    if len(value) > MAX_DIGESTS:
         raise InvalidClaimError(c.DISCLOSURES, "too many digests")
     return tuple(value)

@@ -21,8 +21,9 @@ NATIONALITY = "na"  # ISO 3166-1 alpha-3 (or ICAO Doc 9303 code)
 BIRTH_DATE = "bd"  # integer YYYYMMDD; 00 for an unknown month or day
 ENTITLEMENTS = "en"  # {service: [] | [from, until]}
 STATUS = "st"  # [status list id, index]
-HOLDER_KEY = "cnf"  # reserved: RFC 7800 {"jwk": ...} for holder-bound presentations
-DISCLOSURES = "_sd"  # reserved: SD-JWT digests of selectively disclosed claims
+HOLDER_KEY = "cnf"  # phone cards: RFC 7800 {"jwk": ...}, the device key the proof is made with
+DISCLOSURES = "_sd"  # phone cards: digests of the disclosures (docs/FORMAT.md section 11.3)
+PORTRAIT = "pt"  # not a claim: the name of the portrait's disclosure
 
 REQUIRED = (
     VERSION,
@@ -38,5 +39,19 @@ REQUIRED = (
     ENTITLEMENTS,
     STATUS,
 )
+REQUIRED_PHONE = (
+    VERSION,
+    ISSUER,
+    CODE,
+    SERIAL,
+    ISSUED_AT,
+    VALID_FROM,
+    EXPIRES_AT,
+    FAMILY_NAME,
+    STATUS,
+    HOLDER_KEY,
+    DISCLOSURES,
+)
+"""A phone card (version 2): ``na``, ``bd`` and ``en`` are disclosures, never clear."""
 OPTIONAL = (GIVEN_NAMES, NATIVE_NAME, CHINESE_NAME, HOLDER_KEY, DISCLOSURES)
 KNOWN = frozenset(REQUIRED + OPTIONAL)

@@ -32,6 +32,11 @@ from schemas.errors import EncodingError
 
 PREFIX = "FM1:"
 """Scheme and container version. Upper case and ``:`` keep the whole text in alphanumeric mode."""
+PHONE_PREFIX = "FM2:"
+"""A live presentation of a phone card (version 2): the card, its disclosures and, when live,
+the device proof (``docs/FORMAT.md`` section 11). Version-1 readers refuse the prefix, so a
+phone card can never pass as a printed one at a counter that cannot check its binding."""
+PREFIXES = {PREFIX: 1, PHONE_PREFIX: 2}
 
 MAX_QR_TEXT = 4296
 """Characters: the alphanumeric capacity of the largest QR code (version 40-L)."""
@@ -61,6 +66,8 @@ class QRParts:
     payload: bytes
     signature: bytes
     attachments: tuple[bytes, ...] = ()
+    version: int = 1
+    """1 for ``FM1:``; 2 for ``FM2:``, whose attachments are the disclosures and the proof."""
 
 
 ALG_CODES = {"ES256": 1, "EdDSA": 2}
@@ -75,16 +82,18 @@ _CANONICAL_HEADER = re.compile(
 def pack(parts: QRParts) -> str:
     """Return the QR text for ``parts`` (the header in compact form when it has one)."""
     chunks = [_compact_header(parts.header), parts.payload, parts.signature, *parts.attachments]
-    container = b"".join(_varint(len(chunk)) + chunk for chunk in chunks)
-    return PREFIX + base45.encode(container)
+    container = b"".join(write_part(chunk) for chunk in chunks)
+    prefix = next(prefix for prefix, version in PREFIXES.items() if version == parts.version)
+    return prefix + base45.encode(container)
 
 
 def unpack(text: str) -> QRParts:
     """Return the parts of QR ``text``; raise :class:`EncodingError` saying what is wrong."""
     if len(text) > MAX_QR_TEXT:
         raise EncodingError(f"QR text is longer than {MAX_QR_TEXT} characters")
-    if not text.startswith(PREFIX):
-        raise EncodingError(f"QR text does not start with {PREFIX!r}")
+    version = PREFIXES.get(text[: len(PREFIX)])
+    if version is None:
+        raise EncodingError(f"QR text does not start with {PREFIX!r} or {PHONE_PREFIX!r}")
     data = base45.decode(text[len(PREFIX) :])
     limits = (MAX_HEADER, MAX_PAYLOAD, MAX_SIGNATURE)
     chunks: list[bytes] = []
@@ -100,7 +109,32 @@ def unpack(text: str) -> QRParts:
         offset += length
     if len(chunks) < len(limits) or not all(chunks[: len(limits)]):
         raise EncodingError("QR container lacks a header, payload or signature")
-    return QRParts(_full_header(chunks[0]), chunks[1], chunks[2], tuple(chunks[3:]))
+    if version == 2 and len(chunks) == len(limits):
+        raise EncodingError("a phone card's QR container lacks its disclosures part")
+    header = _full_header(chunks[0])
+    return QRParts(header, chunks[1], chunks[2], tuple(chunks[3:]), version)
+
+
+def write_part(data: bytes) -> bytes:
+    """Return ``part(data)``: the length as a minimal varint, then the bytes."""
+    return _varint(len(data)) + data
+
+
+def read_parts(
+    data: bytes, offset: int, *, count: int | None, limit: int = MAX_ATTACHMENTS
+) -> tuple[list[bytes], int]:
+    """Read ``count`` parts (or all up to the end, at most ``limit``) from ``offset``; return
+    them and the offset after the last. Lengths are checked before anything is copied."""
+    chunks: list[bytes] = []
+    while (len(chunks) < count) if count is not None else (offset < len(data)):
+        if count is None and len(chunks) >= limit:
+            raise EncodingError("too many parts")
+        length, offset = _read_varint(data, offset)
+        if offset + length > len(data):
+            raise EncodingError("a part is truncated")
+        chunks.append(data[offset : offset + length])
+        offset += length
+    return chunks, offset
 
 
 def _compact_header(header: bytes) -> bytes:

@@ -28,13 +28,31 @@ def loads(data: bytes | str, *, max_depth: int | None = MAX_DEPTH) -> dict[str, 
     ``max_depth=None`` skips the nesting check for callers whose schema check refuses every
     nested value anyway (the card reader): the parser's own recursion limit still applies.
     """
+    value = _parse(data)
+    if not isinstance(value, dict):
+        raise EncodingError("JSON document is not an object")
+    if max_depth is not None and _depth(value) > max_depth:
+        raise EncodingError(f"JSON nesting is deeper than {max_depth}")
+    return value
+
+
+def loads_value(data: bytes | str) -> object:
+    """Return the JSON value in ``data`` (any type at the top, with :func:`loads`'s rules):
+    a disclosure's value is a string, an integer or an object."""
+    value = _parse(data)
+    if _depth(value) > MAX_DEPTH:
+        raise EncodingError(f"JSON nesting is deeper than {MAX_DEPTH}")
+    return value
+
+
+def _parse(data: bytes | str) -> object:
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")  # strict: no UTF-16/32 guessing, no surrogates
         except UnicodeDecodeError:
             raise EncodingError("JSON is not valid UTF-8") from None
     try:
-        value = json.loads(
+        value: object = json.loads(
             data,
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
@@ -45,10 +63,6 @@ def loads(data: bytes | str, *, max_depth: int | None = MAX_DEPTH) -> dict[str, 
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         raise EncodingError(f"not valid JSON: {type(exc).__name__}") from None
-    if not isinstance(value, dict):
-        raise EncodingError("JSON document is not an object")
-    if max_depth is not None and _depth(value) > max_depth:
-        raise EncodingError(f"JSON nesting is deeper than {max_depth}")
     return value
 
 

@@ -14,19 +14,22 @@ only too; ``docs/COUNTER.md`` is their manual.
 
 from __future__ import annotations
 
+from verifier._presentation import ReplayMemory
 from verifier.bundle import Bundle, build_bundle_document
 from verifier.errors import BundleError, VerifierError
 from verifier.policy import LocalPolicy, Policy
-from verifier.reason import Reason
+from verifier.reason import Level, Reason
 from verifier.result import VerificationResult
 from verifier.verifier import Verifier
 
 __all__ = [
     "Bundle",
     "BundleError",
+    "Level",
     "LocalPolicy",
     "Policy",
     "Reason",
+    "ReplayMemory",
     "VerificationResult",
     "Verifier",
     "VerifierError",

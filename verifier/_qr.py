@@ -33,6 +33,8 @@ class ScannedCard:
     payload: bytes
     signature: bytes
     attachments: tuple[bytes, ...]
+    version: int = 1
+    """1 for ``FM1:`` (a card), 2 for ``FM2:`` (a phone card's presentation)."""
 
 
 def scan(text: str, *, allowed_algorithms: frozenset[str]) -> ScannedCard:
@@ -50,7 +52,14 @@ def scan(text: str, *, allowed_algorithms: frozenset[str]) -> ScannedCard:
         raise Rejection(Reason.MALFORMED, str(exc)) from None
     algorithm, kid, zip_name = _header(parts.header, allowed_algorithms)
     return ScannedCard(
-        algorithm, kid, zip_name, parts.header, parts.payload, parts.signature, parts.attachments
+        algorithm,
+        kid,
+        zip_name,
+        parts.header,
+        parts.payload,
+        parts.signature,
+        parts.attachments,
+        parts.version,
     )
 
 

@@ -216,9 +216,21 @@ def render(result: VerificationResult, language: str) -> str:
         names = [card.latin_name, card.native_name, card.chinese_name]
         lines.append("  name:        " + " / ".join(n for n in names if n))
         lines.append(f"  code:        {foreigner_code.format_for_reading(card.code)}")
-        lines.append(f"  nationality: {card.nationality}   born: {card.birth_date}")
+        closed = "not disclosed"
+        nationality = card.nationality or closed
+        born = closed if card.birth_date is None else str(card.birth_date)
+        lines.append(f"  nationality: {nationality}   born: {born}")
         lines.append(f"  valid:       {card.valid_from:%Y-%m-%d} to {card.expires_at:%Y-%m-%d}")
-        lines.append(f"  portrait:    {'on the card' if result.portrait else 'none'}")
+        portrait = "on the card" if result.portrait else "none"
+        if result.portrait is None and result.disclosed is not None:
+            portrait = closed
+        lines.append(f"  portrait:    {portrait}")
+    if result.level is not None:
+        shown = {"live": "live phone card", "copy": "copy of a phone card", "printed": "printed"}
+        level = shown[result.level.value]
+        if result.disclosed is not None:
+            level += f"; {len(result.disclosed)} item(s) disclosed, {result.closed} not"
+        lines.append(f"  shown as:    {level}")
     if result.entitlement is not None:
         e = result.entitlement
         window = ""

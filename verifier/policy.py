@@ -2,9 +2,10 @@
 
 A :class:`Policy` names the entitlement a counter checks (a hospital checks ``hc``), how old
 the status list may be before the answer becomes STATUS_UNKNOWN (a bank wants a day, a
-hospital can live with a week), whether a portrait must be on the card, and which of the
+hospital can live with a week), whether a portrait must be on the card, which of the
 card's fields the counter's screen shows (a bus counter needs the name, the portrait and the
-entitlement, not the birth date).
+entitlement, not the birth date), whether a printed card is accepted or only a live phone
+card (``accept``), and how old a phone's device proof may be (``max_proof_age``).
 
 Where a counter's policy comes from, strongest first (``docs/FORMAT.md`` section 10):
 
@@ -59,7 +60,18 @@ SHOWABLE_FIELDS = (
 """Card fields a counter screen can show. ``names`` (Latin, native and Chinese) are always
 shown: a verdict must say whose card it is."""
 ALL_FIELDS = frozenset(SHOWABLE_FIELDS)
-_POLICY_MEMBERS = frozenset({"service", "max_status_age_seconds", "require_portrait", "show"})
+_POLICY_MEMBERS = frozenset(
+    {"service", "max_status_age_seconds", "require_portrait", "show", "accept",
+     "max_proof_age_seconds"}
+)  # fmt: skip
+LEVELS = ("live", "printed")
+"""Presentation levels a policy can accept (``docs/FORMAT.md`` 11.5): ``live`` always;
+``printed`` unless the service asks for the phone. ``copy`` is never accepted."""
+ALL_LEVELS = frozenset(LEVELS)
+DEFAULT_MAX_PROOF_AGE = timedelta(seconds=30)
+MIN_PROOF_AGE = timedelta(seconds=10)
+"""One time slot: a shorter window would refuse a proof made at the end of its slot."""
+MAX_PROOF_AGE = timedelta(seconds=300)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,8 @@ class Policy:
     max_status_age: timedelta = DEFAULT_MAX_STATUS_AGE
     require_portrait: bool = False
     show: frozenset[str] = ALL_FIELDS
+    accept: frozenset[str] = ALL_LEVELS
+    max_proof_age: timedelta = DEFAULT_MAX_PROOF_AGE
 
     def __post_init__(self) -> None:
         if not isinstance(self.service, str) or not SERVICE_CODE_PATTERN.fullmatch(self.service):
@@ -79,6 +93,9 @@ class Policy:
                 f"max_status_age must be positive and at most {MAX_POLICY_STATUS_AGE.days} days"
             )
         object.__setattr__(self, "show", _fields(self.show))
+        object.__setattr__(self, "accept", _levels(self.accept))
+        if not MIN_PROOF_AGE <= self.max_proof_age <= MAX_PROOF_AGE:
+            raise VerifierError("max_proof_age must be between 10 and 300 seconds")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -88,6 +105,10 @@ class Policy:
         }
         if self.show != ALL_FIELDS:
             out["show"] = _ordered(self.show)
+        if self.accept != ALL_LEVELS:
+            out["accept"] = [level for level in LEVELS if level in self.accept]
+        if self.max_proof_age != DEFAULT_MAX_PROOF_AGE:
+            out["max_proof_age_seconds"] = int(self.max_proof_age.total_seconds())
         return out
 
     @classmethod
@@ -99,6 +120,8 @@ class Policy:
             max_status_age=members.get("max_status_age", DEFAULT_MAX_STATUS_AGE),
             require_portrait=members.get("require_portrait", False),
             show=members.get("show", ALL_FIELDS),
+            accept=members.get("accept", ALL_LEVELS),
+            max_proof_age=members.get("max_proof_age", DEFAULT_MAX_PROOF_AGE),
         )
 
     def stricter(self, other: Policy) -> Policy:
@@ -110,6 +133,8 @@ class Policy:
             min(self.max_status_age, other.max_status_age),
             self.require_portrait or other.require_portrait,
             self.show & other.show,
+            self.accept & other.accept,
+            min(self.max_proof_age, other.max_proof_age),
         )
 
 
@@ -121,6 +146,8 @@ class LocalPolicy:
     max_status_age: timedelta | None = None
     require_portrait: bool | None = None
     show: frozenset[str] | None = None
+    accept: frozenset[str] | None = None
+    max_proof_age: timedelta | None = None
 
     def __post_init__(self) -> None:
         # Validate through Policy, which holds the rules.
@@ -129,9 +156,13 @@ class LocalPolicy:
             self.max_status_age or DEFAULT_MAX_STATUS_AGE,
             bool(self.require_portrait),
             ALL_FIELDS if self.show is None else self.show,
+            ALL_LEVELS if self.accept is None else self.accept,
+            self.max_proof_age or DEFAULT_MAX_PROOF_AGE,
         )
         if self.show is not None:
             object.__setattr__(self, "show", _fields(self.show))
+        if self.accept is not None:
+            object.__setattr__(self, "accept", _levels(self.accept))
 
     @classmethod
     def from_json(cls, value: Any) -> LocalPolicy:
@@ -141,13 +172,22 @@ class LocalPolicy:
             max_status_age=members.get("max_status_age"),
             require_portrait=members.get("require_portrait"),
             show=members.get("show"),
+            accept=members.get("accept"),
+            max_proof_age=members.get("max_proof_age"),
         )
 
     @classmethod
     def of(cls, policy: Policy | LocalPolicy) -> LocalPolicy:
         if isinstance(policy, LocalPolicy):
             return policy
-        return cls(policy.service, policy.max_status_age, policy.require_portrait, policy.show)
+        return cls(
+            policy.service,
+            policy.max_status_age,
+            policy.require_portrait,
+            policy.show,
+            policy.accept,
+            policy.max_proof_age,
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"service": self.service}
@@ -157,6 +197,10 @@ class LocalPolicy:
             out["require_portrait"] = self.require_portrait
         if self.show is not None:
             out["show"] = _ordered(self.show)
+        if self.accept is not None:
+            out["accept"] = [level for level in LEVELS if level in self.accept]
+        if self.max_proof_age is not None:
+            out["max_proof_age_seconds"] = int(self.max_proof_age.total_seconds())
         return out
 
     def apply(self, policy: Policy) -> Policy:
@@ -168,6 +212,8 @@ class LocalPolicy:
             min(policy.max_status_age, self.max_status_age or policy.max_status_age),
             policy.require_portrait or bool(self.require_portrait),
             policy.show if self.show is None else policy.show & self.show,
+            policy.accept if self.accept is None else policy.accept & self.accept,
+            min(policy.max_proof_age, self.max_proof_age or policy.max_proof_age),
         )
 
     def loosenings(self, policy: Policy) -> list[str]:
@@ -187,6 +233,15 @@ class LocalPolicy:
         if self.show is not None and self.show - policy.show:
             extra = ", ".join(_ordered(self.show - policy.show))
             notes.append(f"{self.service}: not shown, the policy does not allow it: {extra}")
+        if self.accept is not None and self.accept - policy.accept:
+            notes.append(f"{self.service}: printed cards stay refused, the policy wants live")
+        if self.max_proof_age is not None and self.max_proof_age > policy.max_proof_age:
+            notes.append(
+                f"{self.service}: max_proof_age_seconds "
+                f"{int(self.max_proof_age.total_seconds())} is longer than the "
+                f"{int(policy.max_proof_age.total_seconds())} allowed; kept "
+                f"{int(policy.max_proof_age.total_seconds())}"
+            )
         return notes
 
 
@@ -351,6 +406,18 @@ def _fields(value: Iterable[str]) -> frozenset[str]:
     return fields
 
 
+def _levels(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        raise VerifierError("policy 'accept' must be a list of levels")
+    levels = frozenset(value)
+    if not levels <= ALL_LEVELS or "live" not in levels:
+        raise VerifierError(
+            "policy 'accept' is ['live'] or ['live', 'printed']: a live phone card is always "
+            "accepted, a copy never"
+        )
+    return levels
+
+
 def _ordered(fields: frozenset[str]) -> list[str]:
     return [name for name in SHOWABLE_FIELDS if name in fields]
 
@@ -359,7 +426,8 @@ def _policy_members(value: Any) -> dict[str, Any]:
     """Check a policy object's members and types; return them in Python form."""
     if not isinstance(value, dict) or set(value) - _POLICY_MEMBERS:
         raise VerifierError(
-            "a policy has only service, max_status_age_seconds, require_portrait and show"
+            "a policy has only service, max_status_age_seconds, require_portrait, show, "
+            "accept and max_proof_age_seconds"
         )
     if type(value.get("service")) is not str:
         raise VerifierError("policy service must be a string")
@@ -385,6 +453,21 @@ def _policy_members(value: Any) -> dict[str, Any]:
         if len(set(show)) != len(show):
             raise VerifierError("policy 'show' names a field twice")
         members["show"] = _fields(show)
+    if "accept" in value:
+        accept = value["accept"]
+        if not isinstance(accept, list) or not all(type(level) is str for level in accept):
+            raise VerifierError("policy 'accept' must be a list of levels")
+        if len(set(accept)) != len(accept):
+            raise VerifierError("policy 'accept' names a level twice")
+        members["accept"] = _levels(accept)
+    if "max_proof_age_seconds" in value:
+        seconds = value["max_proof_age_seconds"]
+        if (
+            type(seconds) is not int
+            or not MIN_PROOF_AGE.seconds <= seconds <= MAX_PROOF_AGE.seconds
+        ):
+            raise VerifierError("policy max_proof_age_seconds must be an integer from 10 to 300")
+        members["max_proof_age"] = timedelta(seconds=seconds)
     return members
 
 

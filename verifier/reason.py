@@ -32,6 +32,12 @@ class Reason(enum.StrEnum):
     REVOKED = "REVOKED"
     SUSPENDED = "SUSPENDED"
     SUPERSEDED = "SUPERSEDED"
+    DISCLOSURE_INVALID = "DISCLOSURE_INVALID"
+    PROOF_MISSING = "PROOF_MISSING"
+    PROOF_INVALID = "PROOF_INVALID"
+    PROOF_STALE = "PROOF_STALE"
+    PROOF_REPLAYED = "PROOF_REPLAYED"
+    LIVE_REQUIRED = "LIVE_REQUIRED"
     NOT_ENTITLED = "NOT_ENTITLED"
     PORTRAIT_MISSING = "PORTRAIT_MISSING"
 
@@ -40,6 +46,15 @@ class Reason(enum.StrEnum):
         (a tag such as ``"zh-CN"`` counts by its first part; anything else gives English)."""
         primary = language.split("-", 1)[0].split("_", 1)[0].lower()
         return _MESSAGES[self][LANGUAGES.index(primary) if primary in LANGUAGES else 0]
+
+
+class Level(enum.StrEnum):
+    """How a card was shown (``docs/FORMAT.md`` 11.5): a live phone card, a copy of a phone
+    card (screenshot, replay, a proof that does not fit), or a printed card."""
+
+    LIVE = "live"
+    COPY = "copy"
+    PRINTED = "printed"
 
 
 _MESSAGES: dict[Reason, tuple[str, str, str, str]] = {
@@ -127,6 +142,44 @@ _MESSAGES: dict[Reason, tuple[str, str, str, str]] = {
         "此卡已被新卡取代，请出示新卡。",
         "Карта заменена новой. Покажите новую карту.",
         "تم استبدال البطاقة ببطاقة أحدث. يرجى تقديم البطاقة الجديدة.",
+    ),
+    Reason.DISCLOSURE_INVALID: (
+        "The phone card's data was altered: a disclosed item does not match the card.",
+        "手机卡数据被篡改：披露的信息与卡片不符。",
+        "Данные карты в телефоне изменены: раскрытые сведения не совпадают с картой.",
+        "تم تعديل بيانات بطاقة الهاتف: المعلومات المعروضة لا تطابق البطاقة.",
+    ),
+    Reason.PROOF_MISSING: (
+        "This is a copy of a phone card, not the live card. Ask for the holder's phone.",
+        "这是手机卡的副本，不是实时卡。请查验持卡人的手机。",
+        "Это копия карты из телефона, а не живая карта. Попросите телефон владельца.",
+        "هذه نسخة من بطاقة الهاتف وليست البطاقة الحية. اطلب هاتف حامل البطاقة.",
+    ),
+    Reason.PROOF_INVALID: (
+        "This phone card was not shown from its holder's phone for this service.",
+        "此手机卡并非由持卡人本人手机为本项服务出示。",
+        "Эта карта показана не с телефона владельца или не для этой услуги.",
+        "لم تُعرض بطاقة الهاتف هذه من هاتف صاحبها أو لهذه الخدمة.",
+    ),
+    Reason.PROOF_STALE: (
+        "This phone card code is not current (a screenshot, or the phone's clock is wrong). "
+        "Ask the holder to show the live code.",
+        "手机卡二维码已失效（截图或手机时间错误）。请持卡人出示实时二维码。",
+        "Код карты устарел (снимок экрана или неверное время в телефоне). "
+        "Попросите показать живой код.",
+        "رمز بطاقة الهاتف غير حالي (لقطة شاشة أو ساعة الهاتف خاطئة). اطلب عرض الرمز الحي.",
+    ),
+    Reason.PROOF_REPLAYED: (
+        "This phone card code was already scanned. Ask the holder to show the next code.",
+        "此手机卡二维码已被扫描过。请持卡人出示下一个二维码。",
+        "Этот код карты уже сканировали. Попросите показать следующий код.",
+        "تم مسح رمز بطاقة الهاتف هذا من قبل. اطلب عرض الرمز التالي.",
+    ),
+    Reason.LIVE_REQUIRED: (
+        "This service needs the live card on the holder's phone; a printed card is not accepted.",
+        "本项服务需要持卡人手机上的实时卡，不接受纸质卡。",
+        "Для этой услуги нужна живая карта в телефоне владельца; печатная карта не принимается.",
+        "تتطلب هذه الخدمة البطاقة الحية على هاتف حاملها؛ البطاقة المطبوعة غير مقبولة.",
     ),
     Reason.NOT_ENTITLED: (
         "Holder is not entitled to this service.",

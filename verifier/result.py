@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.card import Card, Entitlement
-from verifier.reason import LANGUAGES, Reason
+from verifier.reason import LANGUAGES, Level, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,11 @@ class VerificationResult:
     ``card`` and ``portrait`` are present only once the signature has been verified, so they
     can be shown next to a refusal (whose card was revoked?) but never come from a forgery.
     ``detail`` is a technical English sentence for logs; it never contains personal data.
+
+    ``level`` says how the card was shown (live phone card, copy, printed), from the
+    disclosures check on. ``disclosed`` is ``None`` for a printed card (everything signed is
+    shown); for a phone card it names what the presentation opened (``na``, ``bd``, ``pt``,
+    ``en.<service>``), ``card`` holds only that, and ``closed`` counts what stayed closed.
     """
 
     reason: Reason
@@ -29,6 +34,9 @@ class VerificationResult:
     kid: str | None = None
     entitlement: Entitlement | None = None
     status_issued_at: datetime | None = None
+    level: Level | None = None
+    disclosed: frozenset[str] | None = None
+    closed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -56,6 +64,9 @@ class VerificationResult:
             "service": self.service,
             "checked_at": self.checked_at.isoformat(),
             "status_age_seconds": self.status_age_seconds,
+            "level": None if self.level is None else self.level.value,
+            "disclosed": None if self.disclosed is None else sorted(self.disclosed),
+            "closed": self.closed,
         }
         if self.card is not None:
             card = self.card
@@ -68,7 +79,7 @@ class VerificationResult:
                 "native_name": card.native_name,
                 "chinese_name": card.chinese_name,
                 "nationality": card.nationality,
-                "birth_date": str(card.birth_date),
+                "birth_date": None if card.birth_date is None else str(card.birth_date),
                 "valid_from": card.valid_from.isoformat(),
                 "expires_at": card.expires_at.isoformat(),
                 "has_portrait": self.portrait is not None,

@@ -250,7 +250,7 @@ def present(
         if "nationality" in show:
             shown["nationality"] = card.nationality
         if "birth_date" in show:
-            shown["birth_date"] = str(card.birth_date)
+            shown["birth_date"] = None if card.birth_date is None else str(card.birth_date)
         if "card_dates" in show:
             shown["valid_from"] = card.valid_from.isoformat()
             shown["expires_at"] = card.expires_at.isoformat()

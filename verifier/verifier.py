@@ -10,14 +10,19 @@ Checks, in order (``docs/SECURITY.md`` explains why this order):
    compromised at verification time (KEY_COMPROMISED);
 4. payload: inflate with a cap, split claims and portrait, strict JSON, strict claims
    (MALFORMED); card issuer owns the key and the key's signing window covers the card's
-   ``iat`` (UNKNOWN_KEY); no unsigned attachments (MALFORMED);
+   ``iat`` (UNKNOWN_KEY); no attachments on an ``FM1:`` card (MALFORMED); the disclosures
+   of an ``FM2:`` phone card, each signed by a digest (DISCLOSURE_INVALID). The
+   presentation level is decided here (live, copy, printed) and reported from now on;
 5. dates (NOT_YET_VALID when ``valid_from`` or ``iat`` is later than the verification time
    plus the leeway: a key announced as ``next`` can sign a card dated at its future start,
    which must wait for that start whatever ``valid_from`` says; EXPIRED);
 6. status from the bundle's signed list, fresh enough for the policy (STATUS_UNKNOWN,
    REVOKED, SUSPENDED, SUPERSEDED);
-7. the counter's service: entitlement present and in its window (NOT_ENTITLED), portrait if the
-   policy requires one (PORTRAIT_MISSING).
+7. presentation: a phone card needs a fresh device proof by its ``cnf`` key (PROOF_MISSING,
+   PROOF_INVALID, PROOF_STALE, PROOF_REPLAYED: level copy, never accepted); a printed card
+   where the policy accepts only live (LIVE_REQUIRED);
+8. the counter's service: entitlement present (disclosed) and in its window (NOT_ENTITLED),
+   portrait if the policy requires one (PORTRAIT_MISSING).
 
 Nothing before step 3 decompresses or parses the signed payload, so forged input costs a
 Base45 decode and at most one signature check per matching key.
@@ -25,27 +30,36 @@ Base45 decode and at most one signature check per matching key.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jwt.algorithms import Algorithm, ECAlgorithm, OKPAlgorithm
 
-from keys.errors import StatusListError
+from keys.errors import StatusListError, UnsupportedKeyError
 from keys.jwk import EDDSA, ES256, algorithm_of
 from keys.jws import signing_input
+from keys.phone import device_public_key
 from keys.status_list import CardStatus
 from keys.trust_list import TrustedIssuer, TrustedKey
 from schemas import payload, strictjson
-from schemas.card import Card
+from schemas.card import PHONE_VERSION, Card
 from schemas.compression import inflate
 from schemas.errors import EncodingError, InvalidClaimError
 from schemas.services import SERVICE_CODE_PATTERN
+from verifier._presentation import (
+    DEFAULT_PROOF_SKEW,
+    MAX_PROOF_SKEW,
+    ReplayMemory,
+    judge_proof,
+    open_presentation,
+)
 from verifier._qr import Rejection, ScannedCard, scan
 from verifier.bundle import Bundle
 from verifier.errors import VerifierError
 from verifier.policy import LocalPolicy, Policy
-from verifier.reason import Reason
+from verifier.reason import Level, Reason
 from verifier.result import VerificationResult
 
 DEFAULT_LEEWAY = timedelta(seconds=60)
@@ -70,6 +84,12 @@ class _Verified:
     issuer: TrustedIssuer
     key: TrustedKey
     portrait: bytes | None
+    disclosed: frozenset[str] | None = None
+    closed: int = 0
+    level: Level | None = None
+    copy: Rejection | None = None
+    """Why a phone card is a copy (step 7), decided early and raised in order."""
+    replay: tuple[tuple[bytes, str, int], datetime] | None = None
 
 
 class Verifier:
@@ -78,7 +98,9 @@ class Verifier:
     ``algorithms`` is the allow-list (configuration, never taken from the token); ``leeway``
     absorbs clock skew between the issuer and the counter. ``policies`` are the counter's own
     restrictions: they make the bundle's (or the shipped) policy of a service stricter, never
-    looser (:mod:`verifier.policy`).
+    looser (:mod:`verifier.policy`). ``proof_skew`` is the clock-skew allowance for phone
+    cards' device proofs (``docs/FORMAT.md`` 11.4); ``replay_memory``, when given, refuses a
+    device proof this verifier already accepted (optional).
     """
 
     def __init__(
@@ -88,6 +110,8 @@ class Verifier:
         leeway: timedelta = DEFAULT_LEEWAY,
         algorithms: frozenset[str] = DEFAULT_ALGORITHMS,
         policies: Iterable[Policy | LocalPolicy] = (),
+        proof_skew: timedelta = DEFAULT_PROOF_SKEW,
+        replay_memory: ReplayMemory | None = None,
     ) -> None:
         if not bundle.trust_list.issuers or not any(i.keys for i in bundle.trust_list.issuers):
             raise VerifierError("the bundle's trust list names no issuer key")
@@ -97,6 +121,10 @@ class Verifier:
             )
         if not timedelta(0) <= leeway <= timedelta(minutes=10):
             raise VerifierError("leeway must be between 0 and 10 minutes")
+        if not timedelta(0) <= proof_skew <= MAX_PROOF_SKEW:
+            raise VerifierError("proof_skew must be between 0 and 60 seconds")
+        self.proof_skew = proof_skew
+        self.replay_memory = replay_memory
         self.bundle = bundle
         self.leeway = leeway
         self.algorithms = algorithms
@@ -133,6 +161,7 @@ class Verifier:
             if self.bundle.trust_list.is_expired(at):
                 raise Rejection(Reason.TRUST_LIST_EXPIRED, "the trust list has expired")
             verified = self._verify_signed(scanned, at)
+            verified = self._judge_presentation(scanned, verified, policy, at)
             return self._decide(verified, policy, at)
         except Rejection as rejection:
             return self._result(rejection.reason, rejection.detail, at, service, verified)
@@ -163,15 +192,65 @@ class Verifier:
             raise Rejection(Reason.MALFORMED, f"claim {exc}") from None
         except EncodingError as exc:
             raise Rejection(Reason.MALFORMED, str(exc)) from None
+        self._check_version(scanned, card, portrait)
         if card.issuer != issuer.issuer_id:
             raise Rejection(Reason.UNKNOWN_KEY, "the key does not belong to the card's issuer")
         if not key.covers_issue_time(card.issued_at, self.leeway):
             raise Rejection(Reason.UNKNOWN_KEY, "the card's issue time is outside the key's window")
-        if scanned.attachments and not card.disclosure_digests:
-            # Attachments are reserved for selective disclosures, which only a card with
-            # "_sd" digests can have; this version does not open them.
+        if scanned.version == PHONE_VERSION:
+            opened = open_presentation(scanned, card)
+            return _Verified(
+                opened.card, issuer, key, opened.portrait, opened.disclosed, opened.closed
+            )
+        if scanned.attachments:
+            # Attachments carry a phone card's disclosures and proof; a printed card has none.
             raise Rejection(Reason.MALFORMED, "the QR has attachments the card does not sign")
-        return _Verified(card, issuer, key, portrait)
+        return _Verified(card, issuer, key, portrait, level=Level.PRINTED)
+
+    @staticmethod
+    def _check_version(scanned: ScannedCard, card: Card, portrait: bytes | None) -> None:
+        """``FM1:`` carries a version-1 card, ``FM2:`` a version-2 phone card: a phone card
+        re-wrapped as ``FM1:`` (its proof stripped) is refused like any malformed card."""
+        if card.version != scanned.version:
+            raise Rejection(Reason.MALFORMED, "the card's version is not its QR prefix's")
+        if card.version == PHONE_VERSION:
+            if portrait is not None:
+                raise Rejection(Reason.MALFORMED, "a phone card's portrait is a disclosure")
+            assert card.holder_key is not None  # noqa: S101 - Card requires it in version 2
+            try:
+                device_public_key(card.holder_key["jwk"])
+            except UnsupportedKeyError as exc:
+                raise Rejection(Reason.MALFORMED, f"claim cnf: {exc}") from None
+
+    def _judge_presentation(
+        self, scanned: ScannedCard, verified: _Verified, policy: Policy, at: datetime
+    ) -> _Verified:
+        """Decide the level of a phone card's presentation now (it is reported with every
+        later verdict); the refusal of a copy waits for its place in the order."""
+        if verified.level is Level.PRINTED:
+            return verified
+        outcome = judge_proof(
+            scanned,
+            verified.card,
+            service=policy.service,
+            max_age=policy.max_proof_age,
+            skew=self.proof_skew,
+            at=at,
+        )
+        if isinstance(outcome, Rejection):
+            return dataclasses.replace(verified, level=Level.COPY, copy=outcome)
+        return dataclasses.replace(verified, level=Level.LIVE, replay=outcome)
+
+    def _check_presentation(self, verified: _Verified, policy: Policy, at: datetime) -> None:
+        """Step 7: a copy is never accepted; a printed card only where the policy says."""
+        if verified.copy is not None:
+            raise verified.copy
+        if verified.level is Level.PRINTED and "printed" not in policy.accept:
+            raise Rejection(Reason.LIVE_REQUIRED, "the policy accepts only live phone cards")
+        if verified.replay is not None and self.replay_memory is not None:
+            key, _ = verified.replay
+            if self.replay_memory.contains(key, at=at):
+                raise Rejection(Reason.PROOF_REPLAYED, "this device proof was accepted before")
 
     def _decide(self, verified: _Verified, policy: Policy, at: datetime) -> VerificationResult:
         card = verified.card
@@ -182,9 +261,24 @@ class Verifier:
         if at - self.leeway >= card.expires_at:
             raise Rejection(Reason.EXPIRED, "expires_at has passed")
         status_issued_at = self._check_status(verified, policy, at)
+        try:
+            self._check_presentation(verified, policy, at)
+        except Rejection as rejection:
+            if rejection.reason is Reason.PROOF_REPLAYED:
+                verified = dataclasses.replace(verified, level=Level.COPY)
+            return self._result(
+                rejection.reason,
+                rejection.detail,
+                at,
+                policy.service,
+                verified,
+                status_issued_at=status_issued_at,
+            )
         entitlement = card.entitlement(policy.service)
         if entitlement is None or not entitlement.covers(at):
             detail = "no entitlement" if entitlement is None else "outside the entitlement window"
+            if entitlement is None and verified.disclosed is not None:
+                detail = "no entitlement disclosed"
             return self._result(
                 Reason.NOT_ENTITLED,
                 detail,
@@ -193,12 +287,25 @@ class Verifier:
                 verified,
                 status_issued_at=status_issued_at,
             )
-        reason = Reason.VALID
+        reason, detail = Reason.VALID, ""
         if policy.require_portrait and verified.portrait is None:
             reason = Reason.PORTRAIT_MISSING
+        elif self._remembered(verified, at):
+            # The same proof accepted by another scan since step 7 looked (concurrent scans).
+            reason, detail = Reason.PROOF_REPLAYED, "this device proof was accepted before"
+            verified = dataclasses.replace(verified, level=Level.COPY)
         return self._result(
-            reason, "", at, policy.service, verified, status_issued_at=status_issued_at
+            reason, detail, at, policy.service, verified, status_issued_at=status_issued_at
         )
+
+    def _remembered(self, verified: _Verified, at: datetime) -> bool:
+        """Record an accepted live presentation in the replay memory; return whether it was
+        already there. Only accepted presentations are recorded, so a refused one (not
+        entitled, no portrait) can be shown again once the clerk has fixed the reason."""
+        if verified.replay is None or self.replay_memory is None:
+            return False
+        key, until = verified.replay
+        return self.replay_memory.seen(key, until=until, at=at)
 
     def _check_status(self, verified: _Verified, policy: Policy, at: datetime) -> datetime:
         ref = verified.card.status
@@ -245,4 +352,7 @@ class Verifier:
             kid=verified.key.kid if verified else None,
             entitlement=card.entitlement(service) if card else None,
             status_issued_at=status_issued_at,
+            level=verified.level if verified else None,
+            disclosed=verified.disclosed if verified else None,
+            closed=verified.closed if verified else 0,
         )

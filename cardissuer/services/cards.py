@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from cardissuer.errors import ConflictError, IssuerError, NotFoundError
+from cardissuer.errors import CardInputError, ConflictError, IssuerError, NotFoundError
 from cardissuer.models import (
     CardRecord,
     CardState,
@@ -44,6 +44,8 @@ from cardissuer.services import audit
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from cardissuer.services.registry import get_person
 from keys.cards import encode_card
+from keys.errors import UnsupportedKeyError
+from keys.phone import device_public_key, sign_phone_card
 from keys.signer import Signer
 from keys.status_list import CardStatus
 from schemas import strictjson
@@ -58,6 +60,10 @@ STATE_STATUS = {
     CardState.SUPERSEDED: CardStatus.SUPERSEDED,
 }
 CURRENT_STATES = (CardState.ACTIVE, CardState.SUSPENDED)
+PRINTED = "printed"
+PHONE = "phone"
+"""Card kinds (``CardRecord.kind``): a person has at most one current card of each, and a
+new card supersedes only the current card of its own kind (docs/FORMAT.md 11.6)."""
 _OFFICER_TRANSITIONS = (CardState.REVOKED, CardState.SUSPENDED, CardState.ACTIVE)
 """Transitions whose detail is an officer's free text (kept in the card, not the audit log)."""
 _SERIAL = re.compile(r"[0-9A-Z]{4,16}")
@@ -111,6 +117,13 @@ class ReasonRequiredError(IssuerError):
     http_status = 422
 
 
+class DeviceKeyError(CardInputError):
+    """The device key a phone registered is not a public P-256 JWK."""
+
+    code = "invalid-device-key"
+    http_status = 422
+
+
 class IdempotencyKeyReusedError(ConflictError):
     """The ``Idempotency-Key`` was used for another person or by another officer."""
 
@@ -141,11 +154,15 @@ def active_grants_of(session: Session, person_ids: Sequence[int]) -> dict[int, l
     )
 
 
-def current_cards_of(session: Session, person_ids: Sequence[int]) -> dict[int, list[CardRecord]]:
-    """The current (active or suspended) cards of each of ``person_ids``, one query."""
-    return _rows_of_persons(
-        session, CardRecord, person_ids, col(CardRecord.state).in_(CURRENT_STATES)
-    )
+def current_cards_of(
+    session: Session, person_ids: Sequence[int], kind: str | None = PRINTED
+) -> dict[int, list[CardRecord]]:
+    """The current (active or suspended) cards of ``kind`` (printed unless told; ``None``:
+    both kinds) of each of ``person_ids``, one query."""
+    condition: ColumnElement[bool] = col(CardRecord.state).in_(CURRENT_STATES)
+    if kind is not None:
+        condition = condition & (col(CardRecord.kind) == kind)
+    return _rows_of_persons(session, CardRecord, person_ids, condition)
 
 
 _Owned = TypeVar("_Owned", GrantRecord, CardRecord)
@@ -275,7 +292,9 @@ def issue(
         earlier = _card_with_key(session, idempotency_key)
         if earlier is not None:
             validity = timedelta(days=valid_days) if valid_days else context.validity
-            if not is_retry_of(earlier, person.id or 0, actor.officer_id, validity):
+            if earlier.kind != PRINTED or not is_retry_of(
+                earlier, person.id or 0, actor.officer_id, validity
+            ):
                 raise IdempotencyKeyReusedError("this Idempotency-Key was used for another request")
             return earlier
     current = _current_cards(session, person)
@@ -306,19 +325,29 @@ def _issue(
     valid_days: int | None,
     state: CardState = CardState.ACTIVE,
     current: list[CardRecord] | None = None,
+    device_jwk: str | None = None,
 ) -> CardRecord:
+    """Sign and store a new card, superseding ``current`` (the current cards of its kind): a
+    printed card, or with ``device_jwk`` (compact JSON) a phone card bound to that key."""
+    kind = PRINTED if device_jwk is None else PHONE
     grants = active_grants(session, person)
     if not grants:
         raise NoEntitlementError("the person has no entitlement; grant at least one service first")
     validity = timedelta(days=valid_days) if valid_days else context.validity
     at = at.astimezone(UTC).replace(microsecond=0)
     if current is None:
-        current = _current_cards(session, person)
+        current = _current_cards(session, person, kind)
     for attempt in range(20):
         list_id, list_size = open_list(session, context.status_list_size)
         index = secrets.randbelow(list_size)  # the list's own size: the setting may change
         card, qr_text = sign_card(
-            person, grants, context, at=at, validity=validity, status=StatusRef(list_id, index)
+            person,
+            grants,
+            context,
+            at=at,
+            validity=validity,
+            status=StatusRef(list_id, index),
+            device_jwk=device_jwk,
         )
         record = CardRecord(
             **card_row(
@@ -329,7 +358,9 @@ def _issue(
                 issued_by=actor.officer_id,
                 idempotency_key=idempotency_key,
                 state=state,
-            )
+            ),
+            kind=kind,
+            device_jwk=device_jwk,
         )
         try:
             with session.begin_nested():  # a savepoint: an index collision retries only this
@@ -363,10 +394,63 @@ def _issue(
         record_type="card",
         record_id=str(record.id),
         after=audit.record_values(record),
-        detail="" if state is CardState.ACTIVE else f"issued {state.value}",
+        detail=" ".join(
+            part
+            for part in (
+                "" if state is CardState.ACTIVE else f"issued {state.value}",
+                "phone card" if kind == PHONE else "",
+            )
+            if part
+        ),
         at=at,
     )
     return record
+
+
+def issue_phone_card(
+    session: Session,
+    actor: Actor,
+    code: str,
+    *,
+    device_jwk: object,
+    at: datetime,
+    context: IssuingContext,
+    idempotency_key: str | None = None,
+    valid_days: int | None = None,
+) -> CardRecord:
+    """Issue the person's phone card, bound to the public P-256 key ``device_jwk`` that the
+    holder's phone made (WebCrypto, non-extractable) and registered; supersede the previous
+    phone card (a new phone), never the printed card (docs/FORMAT.md 11.6)."""
+    if not isinstance(device_jwk, dict):
+        raise DeviceKeyError("the device key must be a JWK object")
+    try:
+        device_public_key(device_jwk)
+    except UnsupportedKeyError as exc:
+        raise DeviceKeyError(f"the device key is not a public P-256 key: {exc}") from None
+    jwk = strictjson.dumps({name: device_jwk[name] for name in ("crv", "kty", "x", "y")})
+    person = get_person(session, actor, code, permission="card.issue", for_update=True)
+    if idempotency_key is not None:
+        earlier = _card_with_key(session, idempotency_key)
+        if earlier is not None:
+            validity = timedelta(days=valid_days) if valid_days else context.validity
+            if earlier.device_jwk != jwk.decode() or not is_retry_of(
+                earlier, person.id or 0, actor.officer_id, validity
+            ):
+                raise IdempotencyKeyReusedError("this Idempotency-Key was used for another request")
+            return earlier
+    if any(card.state is CardState.SUSPENDED for card in _current_cards(session, person, None)):
+        raise CardSuspendedError("a current card of the person is suspended: reinstate it first")
+    return _issue(
+        session,
+        actor,
+        person,
+        at=at,
+        context=context,
+        idempotency_key=idempotency_key,
+        valid_days=valid_days,
+        current=_current_cards(session, person, PHONE),
+        device_jwk=jwk.decode(),
+    )
 
 
 def sign_card(
@@ -377,9 +461,12 @@ def sign_card(
     at: datetime,
     validity: timedelta,
     status: StatusRef,
+    device_jwk: str | None = None,
 ) -> tuple[Card, str]:
     """A new card of ``person`` (a fresh serial, valid from ``at`` for ``validity``) and its
-    signed QR text: the one definition of what a card shows, for one card or a batch."""
+    signed QR text: the one definition of what a card shows, for one card or a batch. With
+    ``device_jwk`` it is a phone card (:func:`keys.phone.sign_phone_card`) and the text is its
+    stored form (every disclosure, no proof)."""
     card = Card(
         issuer=context.issuer_id,
         code=person.code,
@@ -396,6 +483,14 @@ def sign_card(
         entitlements=tuple(Entitlement(g.service, g.valid_from, g.valid_until) for g in grants),
         status=status,
     )
+    if device_jwk is not None:
+        phone = sign_phone_card(
+            card,
+            context.signer,
+            device_jwk=strictjson.loads(device_jwk),
+            portrait=person.portrait,
+        )
+        return card, phone.to_text()
     return card, encode_card(card, context.signer, portrait=person.portrait)
 
 
@@ -564,8 +659,10 @@ def expire_cards(session: Session, *, at: datetime, limit: int | None = None) ->
     return len(records)
 
 
-def _current_cards(session: Session, person: PersonRecord) -> list[CardRecord]:
-    return current_cards_of(session, [person.id or 0])[person.id or 0]
+def _current_cards(
+    session: Session, person: PersonRecord, kind: str | None = PRINTED
+) -> list[CardRecord]:
+    return current_cards_of(session, [person.id or 0], kind)[person.id or 0]
 
 
 def reissue_if_current(
@@ -576,22 +673,27 @@ def reissue_if_current(
     at: datetime,
     context: IssuingContext | None,
 ) -> None:
-    """Re-issue the current card so that it shows changed data (entitlements, portrait); a
-    suspended card is replaced by a suspended one."""
-    current = _current_cards(session, person)
-    if not current or context is None or not active_grants(session, person):
+    """Re-issue the current cards (printed and phone, each for itself) so that they show
+    changed data (entitlements, portrait); a suspended card is replaced by a suspended one."""
+    if context is None or not active_grants(session, person):
         return
-    suspended = any(card.state is CardState.SUSPENDED for card in current)
-    _issue(
-        session,
-        actor,
-        person,
-        at=at,
-        context=context,
-        idempotency_key=None,
-        valid_days=None,
-        state=CardState.SUSPENDED if suspended else CardState.ACTIVE,
-    )
+    for kind in (PRINTED, PHONE):
+        current = _current_cards(session, person, kind)
+        if not current:
+            continue
+        suspended = any(card.state is CardState.SUSPENDED for card in current)
+        _issue(
+            session,
+            actor,
+            person,
+            at=at,
+            context=context,
+            idempotency_key=None,
+            valid_days=None,
+            state=CardState.SUSPENDED if suspended else CardState.ACTIVE,
+            current=current,
+            device_jwk=current[-1].device_jwk if kind == PHONE else None,
+        )
 
 
 def _set_state(

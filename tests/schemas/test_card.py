@@ -21,8 +21,8 @@ from tests.factories import NOW, make_card
 
 
 def _digest(data: bytes) -> str:
-    """Base64url SHA-256 without padding, the form of an SD-JWT disclosure digest."""
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    """Base64url of 16 bytes of SHA-256 without padding, the form of a disclosure digest."""
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:16]).rstrip(b"=").decode()
 
 
 CODE = foreigner_code.generate()
@@ -70,9 +70,22 @@ def _full_card() -> Card:
             Entitlement("ed", valid_from=WINDOW_FROM),
             Entitlement("tr", valid_until=WINDOW_UNTIL),
         ),
-        holder_key={"jwk": dict(HOLDER_JWK)},
-        disclosure_digests=(DIGEST, _digest(b"another")),
     )
+
+
+def _phone_card(**changes: Any) -> Card:
+    """A phone card (version 2) as signed: bound, nationality, birth date and entitlements
+    only as digests."""
+    fields: dict[str, Any] = {
+        "code": CODE,
+        "version": 2,
+        "nationality": None,
+        "birth_date": None,
+        "entitlements": (),
+        "holder_key": {"jwk": dict(HOLDER_JWK)},
+        "disclosure_digests": (DIGEST, _digest(b"another")),
+    }
+    return make_card(**{**fields, **changes})
 
 
 def _minimal_card() -> Card:
@@ -91,6 +104,7 @@ def _minimal_card() -> Card:
         pytest.param(_base_card(), id="factory"),
         pytest.param(_full_card(), id="every-optional-field"),
         pytest.param(_minimal_card(), id="no-optional-field"),
+        pytest.param(_phone_card(), id="phone-card"),
     ],
 )
 def test_claims_round_trip(card: Card) -> None:
@@ -112,12 +126,60 @@ def test_claims_of_a_full_card() -> None:
         "ed": [int(WINDOW_FROM.timestamp()), None],
         "tr": [None, int(WINDOW_UNTIL.timestamp())],
     }
-    assert claims["cnf"] == {"jwk": HOLDER_JWK}
-    assert claims["_sd"] == [DIGEST, _digest(b"another")]
     assert claims["st"] == ["1", 7]
     assert claims["bd"] == 19850314
     assert claims["sub"] == CODE
     assert all(type(claims[name]) is int for name in ("v", "iat", "nbf", "exp", "bd"))
+
+
+def test_claims_of_a_phone_card_keep_personal_claims_out_of_the_clear() -> None:
+    claims = _phone_card().to_claims()
+    assert set(claims) == {
+        "v", "iss", "sub", "jti", "iat", "nbf", "exp", "fn", "gn", "nn", "zh", "st", "cnf", "_sd"
+    }  # fmt: skip
+    assert claims["v"] == 2
+    assert claims["cnf"] == {"jwk": HOLDER_JWK}
+    assert claims["_sd"] == [DIGEST, _digest(b"another")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "claim"),
+    [
+        pytest.param({"na": "NGA"}, "na", id="nationality-in-clear"),
+        pytest.param({"bd": 19850314}, "bd", id="birth-date-in-clear"),
+        pytest.param({"en": {}}, "en", id="entitlements-in-clear"),
+        pytest.param({"_sd": _DELETE}, "_sd", id="no-digests"),
+        pytest.param({"cnf": _DELETE}, "cnf", id="no-device-key"),
+        pytest.param({"_sd": [DIGEST, DIGEST]}, "_sd", id="digest-twice"),
+        pytest.param({"_sd": [_digest(bytes([i])) for i in range(21)]}, "_sd", id="21-digests"),
+        pytest.param({"cnf": {"jwk": {**HOLDER_JWK, "alg": "ES256"}}}, "cnf", id="jwk-extra"),
+        pytest.param({"cnf": {"jwk": {**HOLDER_JWK, "crv": "P-384"}}}, "cnf", id="jwk-curve"),
+        pytest.param(
+            {"cnf": {"jwk": {**HOLDER_JWK, "x": HOLDER_JWK["x"][:-1] + "V"}}},
+            "cnf",
+            id="jwk-x-not-canonical",
+        ),
+    ],
+)
+def test_phone_card_wire_rules(changes: dict[str, Any], claim: str) -> None:
+    claims = _phone_card().to_claims()
+    for name, value in changes.items():
+        if value is _DELETE:
+            del claims[name]
+        else:
+            claims[name] = value
+    with pytest.raises(InvalidClaimError) as exc_info:
+        Card.from_claims(claims)
+    assert exc_info.value.claim == claim
+
+
+@pytest.mark.parametrize("name", ["cnf", "_sd"])
+def test_version_1_refuses_binding_claims(name: str) -> None:
+    """A bound card must never read as a printed one: version 1 cannot carry cnf or _sd."""
+    phone = _phone_card().to_claims()
+    with pytest.raises(InvalidClaimError) as exc_info:
+        Card.from_claims(_claims(**{name: phone[name]}))
+    assert exc_info.value.claim == name
 
 
 def test_claims_of_a_minimal_card_leave_out_optional_members() -> None:
@@ -160,7 +222,8 @@ CLAIM_CASES = [
     pytest.param({"exp": _DELETE}, "exp", id="missing-exp"),
     pytest.param({"st": _DELETE}, "st", id="missing-st"),
     pytest.param({"en": _DELETE}, "en", id="missing-en"),
-    pytest.param({"v": 2}, "v", id="version-2"),
+    pytest.param({"v": 3}, "v", id="version-3"),
+    pytest.param({"v": 2}, "cnf", id="version-2-needs-a-device-key"),
     pytest.param({"v": True}, "v", id="bool-version"),
     pytest.param({"iat": True}, "iat", id="bool-as-int-iat"),
     pytest.param({"nbf": False}, "nbf", id="bool-as-int-nbf"),
@@ -295,12 +358,17 @@ CONSTRUCTOR_CASES: list[Any] = [
     pytest.param(lambda: StatusRef("1", 2**31), "st", id="status-index-too-large"),
     pytest.param(lambda: StatusRef("", 0), "st", id="status-list-id-empty"),
     pytest.param(
-        lambda: make_card(holder_key={"jwk": {**HOLDER_JWK, "d": "AAAA"}}),
+        lambda: _phone_card(holder_key={"jwk": {**HOLDER_JWK, "d": "AAAA"}}),
         "cnf",
         id="holder-key-private-d",
     ),
-    pytest.param(lambda: make_card(disclosure_digests=("x",)), "_sd", id="disclosure-digest"),
-    pytest.param(lambda: make_card(version=2), "v", id="version"),
+    pytest.param(lambda: _phone_card(disclosure_digests=("x",)), "_sd", id="disclosure-digest"),
+    pytest.param(lambda: make_card(disclosure_digests=(DIGEST,)), "_sd", id="v1-digests"),
+    pytest.param(lambda: make_card(holder_key={"jwk": HOLDER_JWK}), "cnf", id="v1-bound"),
+    pytest.param(lambda: _phone_card(holder_key=None), "cnf", id="v2-unbound"),
+    pytest.param(lambda: make_card(nationality=None), "na", id="v1-no-nationality"),
+    pytest.param(lambda: make_card(birth_date=None), "bd", id="v1-no-birth-date"),
+    pytest.param(lambda: make_card(version=3), "v", id="version"),
 ]
 
 
@@ -335,6 +403,7 @@ def test_replace_validates_too() -> None:
 def test_birth_date_with_unknown_parts_is_accepted(wire: int, shown: str) -> None:
     card = Card.from_claims(_claims(bd=wire))
     assert str(card.birth_date) == shown
+    assert card.birth_date is not None
     assert card.birth_date.to_wire() == wire
     assert card.to_claims()["bd"] == wire
 

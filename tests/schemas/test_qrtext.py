@@ -80,7 +80,7 @@ def test_parts_at_their_limits_are_accepted() -> None:
     [
         pytest.param("", id="empty"),
         pytest.param(qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE))[4:], id="no-prefix"),
-        pytest.param("FM2:" + qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE))[4:], id="FM2"),
+        pytest.param("FM3:" + qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE))[4:], id="FM3"),
         pytest.param("fm1:" + qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE))[4:], id="lower"),
         pytest.param(" " + qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE)), id="leading-space"),
         pytest.param("HC1:" + qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE))[4:], id="HC1"),
@@ -346,3 +346,18 @@ def test_malformed_compact_header_is_refused(compact: bytes, message: str) -> No
     container = bytes([len(compact)]) + compact + _part(b"p") + _part(b"s")
     with pytest.raises(EncodingError, match=message):
         qrtext.unpack(_text(container))
+
+
+def test_phone_presentation_round_trips_with_its_prefix() -> None:
+    parts = QRParts(HEADER, PAYLOAD, SIGNATURE, (b"disclosures", b"p" * 68), 2)
+    text = qrtext.pack(parts)
+    assert text.startswith("FM2:")
+    assert qrtext.unpack(text) == parts
+
+
+def test_phone_presentation_without_disclosures_part_is_refused() -> None:
+    """FM2: always carries its disclosures part (it may be empty): three parts are refused."""
+    text = "FM2:" + qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE))[4:]
+    with pytest.raises(EncodingError, match="lacks its disclosures part"):
+        qrtext.unpack(text)
+    assert qrtext.unpack(qrtext.pack(QRParts(HEADER, PAYLOAD, SIGNATURE, (b"",), 2))).version == 2

@@ -23,16 +23,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keys.cards import encode_card
+from keys.jwk import PublicKey, public_jwk
 from keys.jws import sign_parts
+from keys.phone import PhoneCard, present, sign_phone_card
 from keys.signer import KeySigner
 from keys.status_list import CardStatus, StatusList, sign_status_list
 from keys.trust_list import KeyState, TrustedIssuer, TrustedKey, TrustList, sign_trust_list
 from schemas import qrtext, strictjson
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
 from schemas.compression import DICTIONARY_1, deflate
+from schemas.disclosure import Disclosure, pack_disclosures
+from schemas.presentation import PROOF_LENGTH, Proof, card_digest, proof_input, slot_of
 from verifier.bundle import build_bundle_document
 from verifier.policy import Policy, sign_policies
 
@@ -51,13 +57,47 @@ COMPROMISED_SINCE = AT - timedelta(days=1)
 RETIRED_UNTIL = ISSUED
 STATUS_ISSUED = AT - timedelta(hours=2)
 DICTIONARY_FILE = "dictionary-D1.bin"
-DIGEST = base64.urlsafe_b64encode(hashlib.sha256(b"a disclosure").digest()).decode()[:43]
+DIGEST = base64.urlsafe_b64encode(hashlib.sha256(b"a disclosure").digest()[:16]).decode()[:22]
 HOLDER_JWK = {
     "crv": "P-256",
     "kty": "EC",
     "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
     "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
 }
+
+
+DEVICE_SCALAR = 0x3F1D6C2B9A8E7D6C5B4A39281706F5E4D3C2B1A09F8E7D6C5B4A392817065F4E
+OTHER_DEVICE_SCALAR = 0x5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1A0B9C8D7E6F5A4B
+
+
+class _DeviceSigner:
+    """A phone's device key for the vectors: ES256 with deterministic ECDSA (RFC 6979), so
+    that the vectors regenerate byte for byte. A phone signs with random nonces; the
+    verifier cannot tell and does not care."""
+
+    def __init__(self, scalar: int) -> None:
+        self._key = ec.derive_private_key(scalar, ec.SECP256R1())
+        self.kid = "device"
+        self.algorithm = "ES256"
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._key.public_key()
+
+    def sign(self, signing_input: bytes) -> bytes:
+        der = self._key.sign(signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def _salts(label: str) -> Any:
+    """Deterministic 16-byte salts for the vectors (an issuer draws them at random)."""
+    counter = iter(range(1000))
+
+    def salt(size: int) -> bytes:
+        return hashlib.sha256(f"{label}-{next(counter)}".encode()).digest()[:size]
+
+    return salt
 
 
 def _portrait() -> bytes:
@@ -155,6 +195,8 @@ def _signed_policies(keys: _Keys, version: int = 2, hours: int = 24) -> str:
 UNSIGNED_POLICIES = [
     # Tightens: transport counters must see a portrait.
     {"service": "tr", "require_portrait": True},
+    # Tightens: business licensing accepts only live phone cards.
+    {"service": "bz", "accept": ["live"]},
     # Would loosen the banks' shipped 24 hours: ignored.
     {"service": "bk", "max_status_age_seconds": 2678400},
 ]
@@ -273,6 +315,7 @@ def build() -> dict[str, Any]:
          claims=minimal.to_claims())  # fmt: skip
     case("wrong-prefix", "HC1:" + encode_card(minimal, issuing)[4:], "hc", "MALFORMED")
     _more_cases(case, keys)
+    _phone_cases(case, keys)
     return {
         "description": "fmcard card test vectors; see docs/FORMAT.md. Test keys only.",
         "keys": {
@@ -282,8 +325,11 @@ def build() -> dict[str, Any]:
             "issuer_p256_scalar": f"{ES256_SCALAR:064x}",
             "compromised_ed25519_seed": COMPROMISED_SEED.hex(),
             "retired_ed25519_seed": RETIRED_SEED.hex(),
+            "device_p256_scalar": f"{DEVICE_SCALAR:064x}",
+            "other_device_p256_scalar": f"{OTHER_DEVICE_SCALAR:064x}",
         },
         "leeway_seconds": 60,
+        "proof_skew_seconds": 15,
         "dictionary": DICTIONARY_FILE,
         "bundle": bundle,
         "cases": cases,
@@ -370,16 +416,16 @@ def _more_cases(case: _Case, keys: _Keys) -> None:
          at=AT + timedelta(hours=1))  # fmt: skip
     case("entitlement-no-leeway", encode_card(window, issuing), "hc", "NOT_ENTITLED",
          at=AT - timedelta(seconds=1))  # fmt: skip
-    holder = _card(serial="VEC0000007", holder_key={"jwk": HOLDER_JWK})
-    case("holder-key-cnf-accepted", encode_card(holder, issuing), "hc", "VALID",
-         claims=holder.to_claims())  # fmt: skip
-    disclosed = _card(serial="VEC0000008", disclosure_digests=(DIGEST,))
-    sd_parts = qrtext.unpack(encode_card(disclosed, issuing))
-    case("sd-digests-accepted", encode_card(disclosed, issuing), "hc", "VALID",
-         claims=disclosed.to_claims())  # fmt: skip
-    case("sd-digests-with-attachment-ignored",
-         _pack(sd_parts.header, sd_parts.payload, sd_parts.signature, b"a disclosure"),
-         "hc", "VALID")  # fmt: skip
+    # Section 6: version 1 binds nothing and carries no attachments.
+    case("version-1-with-cnf-refused", _signed_claims(issuing, cnf={"jwk": HOLDER_JWK}), "hc",
+         "MALFORMED")  # fmt: skip
+    case("version-1-with-sd-refused", _signed_claims(issuing, _sd=[DIGEST]), "hc", "MALFORMED")
+    plain = qrtext.unpack(encode_card(minimal, issuing))
+    case("version-1-with-attachment-refused",
+         _pack(plain.header, plain.payload, plain.signature, b"a disclosure"),
+         "hc", "MALFORMED")  # fmt: skip
+    case("version-1-with-empty-attachment-refused",
+         _pack(plain.header, plain.payload, plain.signature, b""), "hc", "MALFORMED")  # fmt: skip
     case("card-of-another-issuer", _signed_claims(issuing, iss="CN-ZJ-OTHER"), "hc",
          "UNKNOWN_KEY")  # fmt: skip
     # Dates and leeway (60 seconds).
@@ -433,6 +479,157 @@ def _more_cases(case: _Case, keys: _Keys) -> None:
          at=AT + timedelta(hours=23))  # fmt: skip
     case("unsigned-restriction-portrait-missing", encode_card(housing, issuing), "tr",
          "PORTRAIT_MISSING")  # fmt: skip
+
+
+def _phone_card(keys: _Keys, device: _DeviceSigner, **overrides: Any) -> PhoneCard:
+    fields: dict[str, Any] = {
+        "serial": "VEC0000040",
+        "status": StatusRef("1", 40),
+        "entitlements": (Entitlement("hc"), Entitlement("tr"), Entitlement("bk"),
+                         Entitlement("bz")),
+    }  # fmt: skip
+    fields.update(overrides)
+    return sign_phone_card(
+        _card(**fields), keys.issuing, device_jwk=public_jwk(device.public_key),
+        portrait=_portrait(), salt=_salts(fields["serial"]),
+    )  # fmt: skip
+
+
+def _repack(text: str, *attachments: bytes, version: int = 2) -> str:
+    parts = qrtext.unpack(text)
+    return qrtext.pack(
+        qrtext.QRParts(parts.header, parts.payload, parts.signature, attachments, version)
+    )
+
+
+def _phone_cases(case: Any, keys: _Keys) -> None:
+    """Section 11: phone cards and live presentations. Slots are 10 s; AT starts a slot."""
+    device, other_device = _DeviceSigner(DEVICE_SCALAR), _DeviceSigner(OTHER_DEVICE_SCALAR)
+    assert slot_of(AT) * 10 == _seconds(AT)
+    phone = _phone_card(keys, device)
+
+    def live(service: str, at: datetime = AT, **options: Any) -> str:
+        return present(phone, device, service=service, at=at, **options)
+
+    def parts(text: str) -> qrtext.QRParts:
+        return qrtext.unpack(text)
+
+    case("live-bus-profile", live("tr"), "tr", "VALID", level="live",
+         disclosed=["en.tr", "pt"], closed=5)  # fmt: skip
+    hospital = parts(live("hc"))
+    case("live-hospital-profile", live("hc"), "hc", "VALID", level="live",
+         disclosed=["bd", "en.hc", "na", "pt"], closed=3,
+         proof_input=proof_input(card_digest(hospital.header, hospital.payload,
+                                             hospital.signature), hospital.attachments[0],
+                                 slot_of(AT), "hc").hex())  # fmt: skip
+    case("live-bank-everything", live("bk"), "bk", "VALID", level="live",
+         disclosed=["bd", "en.bk", "en.bz", "en.hc", "en.tr", "na", "pt"], closed=0)  # fmt: skip
+    case("live-where-only-live-is-accepted", live("bz"), "bz", "VALID", level="live")
+    case("printed-where-only-live-is-accepted", encode_card(_card(), keys.issuing), "bz",
+         "LIVE_REQUIRED", level="printed")  # fmt: skip
+    case("printed-card-level", encode_card(_card(), keys.issuing), "hc", "VALID",
+         level="printed")  # fmt: skip
+    # The window: hospital 30 s, bus 60 s, skew allowance 15 s: t0 - 15 <= at < t0 + W + 15.
+    case("proof-window-last-second", live("hc"), "hc", "VALID", level="live",
+         at=AT + timedelta(seconds=44))  # fmt: skip
+    case("proof-window-over", live("hc"), "hc", "PROOF_STALE", level="copy",
+         at=AT + timedelta(seconds=45))  # fmt: skip
+    case("proof-window-fraction-before-end", live("hc"), "hc", "VALID", level="live",
+         at=AT + timedelta(seconds=44, microseconds=999999))  # fmt: skip
+    case("bus-window-last-second", live("tr"), "tr", "VALID", level="live",
+         at=AT + timedelta(seconds=74))  # fmt: skip
+    case("bus-window-over", live("tr"), "tr", "PROOF_STALE", level="copy",
+         at=AT + timedelta(seconds=75))  # fmt: skip
+    case("bank-window-over", live("bk"), "bk", "PROOF_STALE", level="copy",
+         at=AT + timedelta(seconds=35))  # fmt: skip
+    case("phone-clock-ahead-within-skew", live("hc"), "hc", "VALID", level="live",
+         at=AT - timedelta(seconds=15))  # fmt: skip
+    case("phone-clock-ahead-past-skew", live("hc"), "hc", "PROOF_STALE", level="copy",
+         at=AT - timedelta(seconds=16))  # fmt: skip
+    case("phone-clock-behind-by-a-minute", live("hc", slot=slot_of(AT) - 6), "hc",
+         "PROOF_STALE", level="copy")  # fmt: skip
+    case("screenshot-a-day-later", live("hc"), "hc", "PROOF_STALE", level="copy",
+         at=AT + timedelta(days=1))  # fmt: skip
+    case("replay-inside-the-window-without-memory", live("hc"), "hc", "VALID", level="live",
+         at=AT + timedelta(seconds=20))  # fmt: skip
+    case("replay-inside-the-window-with-memory", live("hc"), "hc", "PROOF_REPLAYED",
+         level="copy", scanned_before=True)  # fmt: skip
+    case("proof-missing", present(phone, None, service="hc", at=AT), "hc", "PROOF_MISSING",
+         level="copy")  # fmt: skip
+    case("proof-from-another-device", present(phone, other_device, service="hc", at=AT), "hc",
+         "PROOF_INVALID", level="copy")  # fmt: skip
+    other_card = _phone_card(keys, device, serial="VEC0000041", status=StatusRef("1", 41))
+    mine = parts(live("hc"))
+    bare = parts(live("hc", disclose=()))
+    case("proof-for-another-card", _repack(present(other_card, None, service="hc", at=AT,
+         disclose=()), b"", bare.attachments[1]), "hc", "PROOF_INVALID",
+         level="copy")  # fmt: skip
+    case("proof-for-another-service", live("tr"), "hc", "PROOF_INVALID", level="copy")
+    case("proof-too-short", _repack(live("hc"), mine.attachments[0],
+         mine.attachments[1][:-1]), "hc", "PROOF_INVALID", level="copy")  # fmt: skip
+    bus = parts(live("tr"))
+    added = pack_disclosures([*(d for d in phone.profile("tr")),
+                              *(d for d in phone.disclosures if d.label == "bd")])  # fmt: skip
+    case("disclosure-added-after-the-proof", _repack(live("tr"), added, bus.attachments[1]),
+         "tr", "PROOF_INVALID", level="copy")  # fmt: skip
+    case("proof-with-empty-part", _repack(live("hc"), mine.attachments[0], b""), "hc",
+         "PROOF_INVALID", level="copy")  # fmt: skip
+    assert len(mine.attachments[1]) == PROOF_LENGTH
+    # Disclosures (11.3).
+    nationality = next(d for d in phone.disclosures if d.name == "na")
+    forged = Disclosure(nationality.salt, "na", b'"CHN"')
+    case("disclosure-does-not-match-its-digest", _tampered(phone, device, [forged]), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosure-of-another-card", _tampered(phone, device, list(other_card.profile("hc"))),
+         "hc", "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosure-repeated", _tampered(phone, device, [nationality, nationality]), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosures-not-deflate",
+         _repack(live("hc"), b"\xff\xff", mine.attachments[1]), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("entitlement-withheld", live("hc", disclose={"pt", "na"}), "hc", "NOT_ENTITLED",
+         level="live", disclosed=["na", "pt"], closed=5)  # fmt: skip
+    case("portrait-withheld-where-required", live("tr", disclose={"en.tr"}), "tr",
+         "PORTRAIT_MISSING", level="live", disclosed=["en.tr"], closed=6)  # fmt: skip
+    case("nothing-disclosed", live("hc", disclose=()), "hc", "NOT_ENTITLED", level="live",
+         disclosed=[], closed=7)  # fmt: skip
+    # A bound card shown as a printed one, and other version mix-ups (11.1).
+    case("bound-card-rewrapped-as-FM1", _repack(live("hc"), version=1), "hc", "MALFORMED")
+    case("printed-card-wrapped-as-FM2", _repack(encode_card(_card(), keys.issuing), b""),
+         "hc", "MALFORMED")  # fmt: skip
+    case("FM2-without-disclosures-part", _repack(live("hc")), "hc", "MALFORMED")
+    revoked = _phone_card(keys, device, serial="VEC0000042", status=StatusRef("1", 20))
+    case("revoked-phone-card-screenshot", present(revoked, device, service="hc", at=AT),
+         "hc", "REVOKED", level="copy", at=AT + timedelta(hours=1))  # fmt: skip
+    not_on_curve = {**public_jwk(device.public_key), "y": "A" * 43}
+    claims = {
+        **_card(
+            version=2,
+            nationality=None,
+            birth_date=None,
+            entitlements=(),
+            holder_key={"jwk": not_on_curve},
+            disclosure_digests=(DIGEST,),
+        ).to_claims()
+    }
+    case("device-key-not-on-the-curve", _repack(_signed_raw(keys.issuing,
+         strictjson.dumps(claims)), b"", version=2), "hc", "MALFORMED")  # fmt: skip
+    with_portrait = _signed_raw(keys.issuing, strictjson.dumps({**claims,
+         "cnf": {"jwk": public_jwk(device.public_key)}}) + b"\n" + _portrait())  # fmt: skip
+    case("phone-card-with-portrait-in-payload", _repack(with_portrait, b"", version=2), "hc",
+         "MALFORMED")  # fmt: skip
+
+
+def _tampered(phone: PhoneCard, device: _DeviceSigner, disclosures: list[Disclosure]) -> str:
+    """A presentation whose disclosures were swapped before the proof was made: the device
+    signs them, but the card does not."""
+    part = pack_disclosures(disclosures)
+    slot = slot_of(AT)
+    digest = card_digest(phone.header, phone.payload, phone.signature)
+    proof = Proof(slot, device.sign(proof_input(digest, part, slot, "hc"))).to_bytes()
+    return qrtext.pack(
+        qrtext.QRParts(phone.header, phone.payload, phone.signature, (part, proof), 2)
+    )
 
 
 def _signed_raw_data(signer: KeySigner, data: bytes) -> str:

@@ -148,22 +148,35 @@ def test_local_policy_file_holds_one_policy_or_a_list(tmp_path: Path) -> None:
 
 def test_a_local_policy_tightens_every_member() -> None:
     bank = counter_policy("bank")
-    local = LocalPolicy("bk", 6 * HOUR, True, frozenset({"names", "portrait", "code"}))
+    shown = frozenset({"names", "portrait", "code"})
+    live, ten = frozenset({"live"}), timedelta(seconds=10)
+    local = LocalPolicy("bk", 6 * HOUR, True, shown, live, ten)
     tightened = local.apply(bank)
-    assert tightened == Policy("bk", 6 * HOUR, True, frozenset({"names", "portrait", "code"}))
+    assert tightened == Policy("bk", 6 * HOUR, True, shown, live, ten)
     assert local.loosenings(bank) == []
 
 
 def test_a_local_policy_cannot_loosen_anything() -> None:
-    strict = Policy("bk", DAY, True, frozenset({"names", "portrait"}))
-    loose = LocalPolicy("bk", 30 * DAY, False, ALL_FIELDS)
+    strict = Policy(
+        "bk",
+        DAY,
+        True,
+        frozenset({"names", "portrait"}),
+        frozenset({"live"}),
+        timedelta(seconds=20),
+    )
+    loose = LocalPolicy(
+        "bk", 30 * DAY, False, ALL_FIELDS, frozenset({"live", "printed"}), timedelta(seconds=300)
+    )
     assert loose.apply(strict) == strict
     notes = loose.loosenings(strict)
-    assert len(notes) == 3
+    assert len(notes) == 5
     assert "2592000 is longer than the 86400 allowed" in notes[0]
     assert "portrait stays required" in notes[1]
     assert "code" in notes[2]
     assert "birth_date" in notes[2]
+    assert "printed cards stay refused" in notes[3]
+    assert "max_proof_age_seconds 300 is longer than the 20 allowed" in notes[4]
 
 
 def test_a_local_policy_for_another_service_changes_nothing() -> None:

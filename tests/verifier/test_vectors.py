@@ -23,7 +23,7 @@ import pytest
 from schemas import qrtext
 from schemas.compression import DICTIONARY_1
 from tests.vectors import generate
-from verifier import Bundle, Reason, Verifier
+from verifier import Bundle, Reason, ReplayMemory, Verifier
 from verifier.errors import BundleError
 
 ROOT = Path(__file__).parent.parent.parent
@@ -38,15 +38,49 @@ UPDATES = {update["name"]: update for update in DATA["bundle_updates"]}
 def test_vector_gets_its_verdict(name: str) -> None:
     case = CASES[name]
     at = datetime.fromisoformat(case["at"])
-    verifier = Verifier(Bundle.from_json(DATA["bundle"], at=at))
+    memory = ReplayMemory() if case.get("scanned_before") else None
+    verifier = Verifier(Bundle.from_json(DATA["bundle"], at=at), replay_memory=memory)
     assert verifier.leeway.total_seconds() == DATA["leeway_seconds"]
+    assert verifier.proof_skew.total_seconds() == DATA["proof_skew_seconds"]
+    if memory is not None:
+        first = verifier.verify(case["qr"], service=case["service"], at=at)
+        assert first.reason is Reason.VALID, first.detail
     result = verifier.verify(case["qr"], service=case["service"], at=at)
     assert result.reason is Reason(case["reason"]), result.detail
+    if "level" in case:
+        assert result.level is not None
+        assert result.level.value == case["level"]
+    if "disclosed" in case:
+        assert result.disclosed is not None
+        assert sorted(result.disclosed) == case["disclosed"]
+        assert result.closed == case["closed"]
     if "claims" in case:
         assert result.card is not None
         assert result.card.to_claims() == case["claims"]
     if "portrait" in case:
         assert result.portrait == (VECTORS / case["portrait"]).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if "proof_input" in c))
+def test_proof_input_is_published_byte_for_byte(name: str) -> None:
+    """The exact bytes a phone signs (FORMAT.md 11.4), rebuilt from the QR with the stdlib:
+    what a phone page checks its own proof input against."""
+    case = CASES[name]
+    parts = qrtext.unpack(case["qr"])
+    jws = b".".join(
+        base64.urlsafe_b64encode(p).rstrip(b"=") for p in (parts.header, parts.payload,
+                                                          parts.signature)
+    )  # fmt: skip
+    slot = int.from_bytes(parts.attachments[1][:4], "big")
+    expected = (
+        b"FM2-proof\x00"
+        + hashlib.sha256(jws).digest()
+        + hashlib.sha256(parts.attachments[0]).digest()
+        + slot.to_bytes(4, "big")
+        + case["service"].encode()
+    )
+    assert bytes.fromhex(case["proof_input"]) == expected
+    assert slot * 10 == int(datetime.fromisoformat(case["at"]).timestamp())
 
 
 @pytest.mark.parametrize("name", sorted(UPDATES))
