@@ -1,10 +1,15 @@
 """From a normal photo to the small signed portrait that travels in the QR.
 
-A 96x120 grey face image is enough for a clerk to compare with the person at the desk and
-small enough to keep a card with photo within QR version 22: AVIF at quality 20 is about
-720 bytes, WebP at quality 10 about 770 (measured in ``bench/``), and the card's compression
-dictionary knows the AVIF header boxes, so AVIF costs ~250 bytes less in the QR. No metadata
-or ICC profile is written (a profile alone costs 3 KB).
+The portrait's bytes decide the QR's version, and the version decides the module size on
+the card's 54 mm back, which decides whether a phone reads the card from a distance
+(``python -m bench --only capture``). A 64x80 grey AVIF at quality 20 (~520 bytes) keeps a
+face a clerk can compare with the person at the desk (eyes, mouth and outline stay) and puts
+a card with photo at QR version 15-16, 0.61 mm a module. Fewer pixels at a higher quality
+beat more pixels at a lower one: 96x120 at quality 10 is larger (~590 bytes) and blotchier,
+and below 64x80 (or below quality 15) the eyes and mouth are lost (bench/README.md section
+8 has the figures). The card's compression dictionary knows the AVIF header boxes, so AVIF
+costs ~250 bytes less in the QR than WebP. No metadata or ICC profile is written (a profile
+alone costs 3 KB).
 
 :func:`portrait_candidates` yields the same portrait at falling quality so that the issuer
 can keep the best one that still fits the QR budget (long names leave less room).
@@ -20,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cardissuer.errors import PortraitError
 
-PORTRAIT_SIZE = (96, 120)
+PORTRAIT_SIZE = (64, 80)
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_PIXELS = 40_000_000
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "AVIF"})
@@ -35,9 +40,9 @@ class Portrait:
 
 
 QUALITIES = (26, 20, 15, 10)
-"""AVIF qualities tried by :func:`portrait_candidates`, best first. Quality 26 (~800 bytes)
-keeps a card with long native and Chinese names near version 20; higher qualities push the
-QR to its version-22 limit, which phones read less reliably, for little visible gain."""
+"""AVIF qualities tried by :func:`portrait_candidates`, best first: 26 is about 560 bytes,
+20 about 520, 15 about 470, 10 about 450 (the AV1 stream shrinks, the ~260-byte header does
+not). Above 26 the bytes grow faster than the face improves."""
 
 
 def make_portrait(photo: bytes, *, quality: int = 20) -> Portrait:

@@ -11,8 +11,10 @@ import pytest
 
 from cardissuer import workspace as workspace_module
 from cardissuer.card_request import CardRequest
-from cardissuer.errors import CardInputError
+from cardissuer.errors import CardInputError, WorkspaceError
 from cardissuer.portrait import make_portrait, portrait_candidates
+from cardissuer.render.card import MIN_BACK_MODULE_MM, back_module_mm
+from cardissuer.render.qr import qr_version
 from cardissuer.workspace import Workspace
 from keys.keyring import IssuerInfo
 from keys.status_list import CardStatus
@@ -150,3 +152,39 @@ def test_photo_colour_profile_and_exif_do_not_reach_the_portrait() -> None:
     assert profile not in portrait
     assert b"prof" not in portrait
     assert abs(len(portrait) - len(make_portrait(PHOTO).data)) < 64
+
+
+STRESS_NAMES = {
+    "family_name": "GARCÍA-FERNÁNDEZ DE LA TORRE Y SANTOS-MORENO",
+    "given_names": "MARÍA JOSÉ ALEJANDRA GUADALUPE",
+    "native_name": "عبد الرحمن بن محمد بن عبد الله آل عبد العزيز الهاشمي",
+    "chinese_name": "玛丽亚·何塞·亚历杭德拉·瓜达卢佩·加西亚-费尔南德斯",
+}
+
+
+def test_portrait_card_stays_within_the_printable_qr_version(workspace: Workspace) -> None:
+    """Long names leave less room: the issuer takes a lower portrait quality rather than a
+    QR whose modules on the printed back would be too small to read from a distance."""
+    short = workspace.issue(REQUEST, at=NOW, photo=PHOTO)
+    names = {**STRESS_NAMES, "family_name": "AL-HASHIMI", "given_names": "MOHAMMED"}
+    long = workspace.issue(CardRequest.from_json({**REQUEST.fields, **names}), at=NOW,
+                           photo=PHOTO)  # fmt: skip
+    best = next(iter(portrait_candidates(PHOTO))).data
+    assert short.portrait == best
+    assert long.portrait is not None
+    assert len(long.portrait) < len(best)
+    for issued in (short, long):
+        assert len(issued.qr_text) <= workspace_module.MAX_PORTRAIT_QR_TEXT
+        assert qr_version(issued.qr_text)[0] <= workspace_module.MAX_PORTRAIT_QR_VERSION
+        assert back_module_mm(issued.qr_text) >= MIN_BACK_MODULE_MM
+
+
+def test_card_too_large_even_with_the_smallest_portrait_is_refused_whole(
+    workspace: Workspace,
+) -> None:
+    used_before = (workspace.directory / "status" / "1.used").read_bytes()
+    with pytest.raises(WorkspaceError, match="version 16 even with the smallest portrait"):
+        workspace.issue(CardRequest.from_json({**REQUEST.fields, **STRESS_NAMES}), at=NOW,
+                        photo=PHOTO)  # fmt: skip
+    assert (workspace.directory / "status" / "1.used").read_bytes() == used_before
+    assert not list((workspace.directory / "cards").glob("*.json"))
