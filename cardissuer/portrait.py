@@ -12,13 +12,14 @@ costs ~250 bytes less in the QR than WebP. No metadata or ICC profile is written
 alone costs 3 KB).
 
 :func:`portrait_candidates` yields the same portrait at falling quality so that the issuer
-can keep the best one that still fits the QR budget (long names leave less room).
+can keep the best one that still fits the QR budget (long names leave less room);
+:func:`fit_portrait` does the same from a stored portrait when a card is signed.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -100,3 +101,37 @@ def _encode(image: Image.Image, image_format: str, **options: int) -> bytes:
     # typical phone photo's profile).
     image.save(buffer, image_format, icc_profile=b"", exif=b"", xmp=b"", **options)
     return buffer.getvalue()
+
+
+MAX_QR_VERSION = 16
+MAX_QR_TEXT = 854
+"""Characters of a version-16 QR at error correction L in alphanumeric mode: the largest
+code a card with portrait may have. On the card's 54 mm back it has 0.61 mm modules, which
+zxing-cpp and zbar still read from a photo at a quarter of 300 dpi; from version 17
+(0.58 mm) zbar no longer does (``python -m bench --only capture``)."""
+
+
+def fit_portrait(portrait: bytes, encode: Callable[[bytes], str]) -> tuple[bytes, str]:
+    """The portrait and QR text ``encode`` makes of it, within :data:`MAX_QR_TEXT` if any
+    re-encoding of ``portrait`` gets there.
+
+    Tried in turn: ``portrait`` as stored, then the same face scaled to
+    :data:`PORTRAIT_SIZE` (portraits stored before it was 64x80 were 96x120) and encoded at
+    each of :data:`QUALITIES`. Long names leave less room; if nothing fits, the smallest try
+    is returned, a larger code than the budget but still a card."""
+    text = encode(portrait)
+    best = (portrait, text)
+    if len(text) <= MAX_QR_TEXT:
+        return best
+    with Image.open(io.BytesIO(portrait)) as stored:
+        image = stored.convert("L")
+    if image.size != PORTRAIT_SIZE:
+        image = ImageOps.fit(image, PORTRAIT_SIZE, Image.Resampling.LANCZOS)
+    for quality in QUALITIES:
+        data = _encode(image, "AVIF", quality=quality)
+        text = encode(data)
+        if len(text) <= MAX_QR_TEXT:
+            return data, text
+        if len(text) < len(best[1]):
+            best = (data, text)
+    return best

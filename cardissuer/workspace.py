@@ -28,7 +28,7 @@ from typing import Any
 
 from cardissuer.card_request import CardRequest
 from cardissuer.errors import WorkspaceError
-from cardissuer.portrait import portrait_candidates
+from cardissuer.portrait import MAX_QR_TEXT, MAX_QR_VERSION, portrait_candidates
 from keys.cards import encode_card
 from keys.keyring import IssuerInfo, KeyRing
 from keys.signer import Signer
@@ -53,12 +53,9 @@ LIST_SIZE = 131_072
 stays quick and an index says little about how many cards exist."""
 
 LIST_FILL_LIMIT = LIST_SIZE // 2
-MAX_PORTRAIT_QR_VERSION = 16
-MAX_PORTRAIT_QR_TEXT = 854
-"""Characters of a version-16 QR at error correction L in alphanumeric mode. On the card's
-54 mm back a version-16 code has 0.61 mm modules, which zxing-cpp and zbar still read from a
-photo at a quarter of 300 dpi; from version 17 (0.58 mm) zbar no longer does
-(``python -m bench --only capture``)."""
+MAX_PORTRAIT_QR_VERSION = MAX_QR_VERSION
+MAX_PORTRAIT_QR_TEXT = MAX_QR_TEXT
+"""The largest QR a card with portrait may have (see :mod:`cardissuer.portrait`)."""
 STATUS_BITS = 2
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
