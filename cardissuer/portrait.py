@@ -107,8 +107,9 @@ MAX_QR_VERSION = 16
 MAX_QR_TEXT = 854
 """Characters of a version-16 QR at error correction L in alphanumeric mode: the largest
 code a card with portrait may have. On the card's 54 mm back it has 0.61 mm modules, which
-zxing-cpp and zbar still read from a photo at a quarter of 300 dpi; from version 17
-(0.58 mm) zbar no longer does (``python -m bench --only capture``)."""
+zxing-cpp and zbar still read from a photo at a quarter of 300 dpi (zbar at its limit: at
+24 % it no longer does); from version 17 (0.58 mm) zbar fails at 25 % too
+(``python -m bench --only capture``)."""
 
 
 def fit_portrait(portrait: bytes, encode: Callable[[bytes], str]) -> tuple[bytes, str]:
