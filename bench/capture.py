@@ -21,24 +21,34 @@ Conditions, each applied to the artefact's image:
 ==============  ==========================================================================
 
 A card counts as read only if the decoded text is exactly its QR text. The figures are a
-rate per card type (without portrait, with portrait) and artefact.
+rate per card type and artefact: without portrait; with the portrait ``make_portrait``
+makes (what the console issuer stores); and the largest the issuer signs, the same cards
+with the best portrait quality that keeps the QR within the workspace's budget (what
+``fmcard issue --portrait`` does). Each table's title gives the QR versions and, for the
+printed back, the module sizes.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from bench.portrait import SAMPLE_PHOTO
+from bench.qrsize import alphanumeric_capacity
 from bench.render import _view
 from bench.report import Check, Section, Table
-from bench.world import Sample
-from cardissuer.render.card import render_card
-from cardissuer.render.qr import qr_image, qr_version
+from bench.world import Sample, World
+from cardissuer.portrait import portrait_candidates
+from cardissuer.render.card import CardView, back_module_mm, render_card
+from cardissuer.render.qr import SMALL_CODE_VERSION, qr_image, qr_version
+from cardissuer.workspace import MAX_PORTRAIT_QR_TEXT
+from keys.cards import encode_card
 
 Decoder = Callable[[Image.Image], list[str]]
 
@@ -68,12 +78,144 @@ def _zbar() -> Decoder | None:
     return decode
 
 
+def largest(world: World, samples: Sequence[Sample]) -> list[Sample]:
+    """``samples`` re-signed as the workspace issues them from the sample photo: with the
+    best portrait candidate whose card still fits ``MAX_PORTRAIT_QR_TEXT``."""
+    candidates = [candidate.data for candidate in portrait_candidates(SAMPLE_PHOTO.read_bytes())]
+    out = []
+    for sample in samples:
+        for data in candidates:
+            qr = encode_card(sample.card, world.signer, portrait=data)
+            if len(qr) <= MAX_PORTRAIT_QR_TEXT:
+                out.append(Sample(sample.kind, sample.card, qr, data))
+                break
+    return out
+
+
+PORTRAIT_SETTINGS: tuple[tuple[tuple[int, int], int], ...] = (
+    ((96, 120), 20),
+    ((96, 120), 10),
+    ((80, 100), 15),
+    ((72, 90), 20),
+    ((64, 80), 26),
+    ((64, 80), 20),
+    ((64, 80), 15),
+    ((56, 70), 20),
+    ((48, 60), 26),
+)
+"""Portrait sizes and AVIF qualities the lever table compares (96x120 q20 was the default,
+64x80 q20 is)."""
+LEVER_CONDITIONS = ("scale 25%", "blur 1px @50%", "combined @40%")
+
+
+def portrait_at(photo: bytes, size: tuple[int, int], quality: int) -> bytes:
+    """``photo`` prepared as ``cardissuer.portrait`` does, at another size and quality."""
+    with Image.open(io.BytesIO(photo)) as opened:
+        grey = ImageOps.exif_transpose(opened).convert("L")
+    fitted = ImageOps.fit(grey, size, Image.Resampling.LANCZOS, centering=(0.5, 0.4))
+    clean = Image.frombytes("L", size, ImageOps.autocontrast(fitted, cutoff=1).tobytes())
+    buffer = io.BytesIO()
+    clean.save(buffer, "AVIF", quality=quality)
+    return buffer.getvalue()
+
+
+def portrait_levers(world: World, samples: Sequence[Sample], decoders: dict[str, Decoder]) -> Table:
+    """Per portrait setting: bytes, QR versions, module size on the printed back and how
+    many cards each decoder reads in the conditions that separate the settings."""
+    photo = SAMPLE_PHOTO.read_bytes()
+    table = Table(
+        f"portrait setting against the printed back ({len(samples)} cards each, "
+        "same claims): cards read",
+        (
+            "portrait",
+            "bytes",
+            "QR versions",
+            "module mm",
+            *(f"{c} / {n}" for c in LEVER_CONDITIONS for n in decoders),
+        ),
+    )
+    for size, quality in PORTRAIT_SETTINGS:
+        data = portrait_at(photo, size, quality)
+        texts = [encode_card(sample.card, world.signer, portrait=data) for sample in samples]
+        counts = {(c, n): 0 for c in LEVER_CONDITIONS for n in decoders}
+        for sample, text in zip(samples, texts, strict=True):
+            image = printed_back(Sample(sample.kind, sample.card, text, data))
+            for condition in LEVER_CONDITIONS:
+                degraded = CONDITIONS[condition](image)
+                for name, decoder in decoders.items():
+                    counts[(condition, name)] += text in decoder(degraded)
+        versions = sorted({qr_version(text)[0] for text in texts})
+        modules = sorted({round(back_module_mm(text), 2) for text in texts})
+        table.add(
+            f"{size[0]}x{size[1]} q{quality}",
+            str(len(data)),
+            "-".join(str(v) for v in (versions[0], versions[-1])),
+            "-".join(f"{m:.2f}" for m in (modules[0], modules[-1])),
+            *(f"{counts[key]}/{len(samples)}" for key in counts),
+        )
+    return table
+
+
+SWEEP_VERSIONS = (10, 12, *range(13, 21))
+
+
+def _scaled(factor: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda image: scale(image, factor)
+
+
+SWEEP_SCALES = {f"scale {percent}%": _scaled(percent / 100) for percent in (22, 24, 26, 28)}
+"""Scales next to 25 %, in the sweep only: whether a version read at 25 % is read because its
+modules are large enough or because the 25 % grid happens to fall well on them."""
+SWEEP_CONDITIONS = ("scale 33%", "scale 28%", "scale 26%", "scale 25%", "scale 24%",
+                    "scale 22%", "blur 1px @50%", "combined @40%")  # fmt: skip
+BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+def version_sweep(sample: Sample, decoders: dict[str, Decoder], per_version: int) -> Table:
+    """Random ``FM1:`` texts filling each QR version (at M up to 12, as the issuer builds
+    them, else L), drawn on ``sample``'s card back as the issuer lays it out: how the module
+    size alone decides what is read."""
+    rng = random.Random(20261122)
+    table = Table(
+        f"QR version against the printed back ({per_version} random texts a version): cards read",
+        (
+            "version",
+            "module mm",
+            *(f"{c} / {n}" for c in SWEEP_CONDITIONS for n in decoders),
+        ),
+    )
+    for version in SWEEP_VERSIONS:
+        level = "M" if version <= SMALL_CODE_VERSION else "L"
+        low = alphanumeric_capacity(version - 1, level) + 1
+        high = alphanumeric_capacity(version, level)
+        counts = {(c, n): 0 for c in SWEEP_CONDITIONS for n in decoders}
+        text = ""
+        for _ in range(per_version):
+            length = rng.randint(low, high) - 4
+            text = "FM1:" + "".join(rng.choice(BASE45) for _ in range(length))
+            image = _on_table(replace(_view(sample), qr_text=text))
+            for condition in SWEEP_CONDITIONS:
+                degraded = {**CONDITIONS, **SWEEP_SCALES}[condition](image)
+                for name, decoder in decoders.items():
+                    counts[(condition, name)] += text in decoder(degraded)
+        table.add(
+            str(qr_version(text)[0]),
+            f"{back_module_mm(text):.2f}",
+            *(f"{counts[key]}/{per_version}" for key in counts),
+        )
+    return table
+
+
 # --- artefacts: what the camera is pointed at ----------------------------------------------
 
 
 def printed_back(sample: Sample) -> Image.Image:
     """The card's back as printed (300 dpi), on a table: a margin of grey around it."""
-    card = render_card(_view(sample), side="back", size="print")
+    return _on_table(_view(sample))
+
+
+def _on_table(view: CardView) -> Image.Image:
+    card = render_card(view, side="back", size="print")
     table = Image.new("RGB", (card.width + 240, card.height + 240), (128, 124, 118))
     table.paste(card, (120, 120))
     return table
@@ -221,7 +363,13 @@ def rates(
     return {name: Rate(count, len(samples)) for name, count in counts.items()}
 
 
-def run(compact: Sequence[Sample], portrait: Sequence[Sample], *, per_type: int) -> Section:
+def run(
+    compact: Sequence[Sample],
+    portrait: Sequence[Sample],
+    *,
+    per_type: int,
+    world: World | None = None,
+) -> Section:
     section = Section("capture", "8. Decoding the QR as a camera sees it")
     decoders = {name: make() for name, make in (("zxing-cpp", _zxing), ("zbar", _zbar))}
     for name, decoder in decoders.items():
@@ -233,8 +381,14 @@ def run(compact: Sequence[Sample], portrait: Sequence[Sample], *, per_type: int)
             )
     available = {name: decoder for name, decoder in decoders.items() if decoder is not None}
     types = {"no portrait": list(compact[:per_type]), "portrait": list(portrait[:per_type])}
+    if world is not None:
+        types["largest portrait"] = largest(world, portrait[:per_type])
     versions = {
         kind: sorted({qr_version(sample.qr)[0] for sample in items})
+        for kind, items in types.items()
+    }
+    modules = {
+        kind: sorted({round(back_module_mm(sample.qr), 2) for sample in items})
         for kind, items in types.items()
     }
     columns = tuple(f"{kind} / {name}" for kind in types for name in available)
@@ -242,7 +396,11 @@ def run(compact: Sequence[Sample], portrait: Sequence[Sample], *, per_type: int)
     for artefact_name, artefact in ARTEFACTS.items():
         table = Table(
             f"{artefact_name}: cards read / cards shown "
-            + "; ".join(f"{kind} QR versions {versions[kind]}" for kind in types),
+            + "; ".join(
+                f"{kind} QR versions {versions[kind]}"
+                + (f", modules {modules[kind]} mm" if artefact is printed_back else "")
+                for kind in types
+            ),
             ("condition", *columns),
         )
         found = {
@@ -257,23 +415,31 @@ def run(compact: Sequence[Sample], portrait: Sequence[Sample], *, per_type: int)
             )
         section.tables.append(table)
         for name in available:
-            compact_rates, portrait_rates = found["no portrait"][name], found["portrait"][name]
-            missing = [
-                condition
-                for condition in CONDITIONS
-                if compact_rates[condition].ratio == 1.0 and portrait_rates[condition].ratio < 1.0
-            ]
-            section.checks.append(
-                Check(
-                    f"{artefact_name}, {name}: portrait card read wherever the compact is",
-                    "no condition missed",
-                    "all" if not missing else "missed: " + ", ".join(missing),
-                    not missing,
+            compact_rates = found["no portrait"][name]
+            for kind in types:
+                if kind == "no portrait":
+                    continue
+                missing = [
+                    condition
+                    for condition in CONDITIONS
+                    if compact_rates[condition].ratio == 1.0
+                    and found[kind][name][condition].ratio < 1.0
+                ]
+                section.checks.append(
+                    Check(
+                        f"{artefact_name}, {name}: {kind} card read wherever the compact is",
+                        "no condition missed",
+                        "all" if not missing else "missed: " + ", ".join(missing),
+                        not missing,
+                    )
                 )
-            )
+    if world is not None:
+        section.tables.append(portrait_levers(world, types["portrait"], available))
+    section.tables.append(version_sweep(portrait[0], available, max(3, per_type)))
     section.data = {
         "per_type": per_type,
         "versions": versions,
+        "printed_module_mm": modules,
         "rates": {
             artefact: {
                 kind: {

@@ -26,8 +26,10 @@ from schemas.card import BirthDate, Card, Entitlement, StatusRef
 
 TARGET_PLAIN = (12, "M")
 """A card without portrait must fit QR version 12 at error correction M."""
-TARGET_PORTRAIT = (22, "L")
-"""A card with portrait must fit QR version 22 at error correction L."""
+TARGET_PORTRAIT = (16, "L")
+"""A card with portrait must fit QR version 16 at error correction L: the largest whose
+modules on the card's printed back (0.61 mm) a camera still reads from a distance
+(section 8)."""
 
 SHC_PREFIX = "shc:/"
 

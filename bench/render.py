@@ -70,8 +70,9 @@ def run(portrait_samples: Sequence[Sample], *, quick: bool) -> Section:
         "PNG front (portrait, names), print": lambda s: card_png(_view(s), side="front"),
         "PDF, CR80 front + back": lambda s: card_pdf(_view(s)),
     }
-    # The sample cards' codes are versions 18-19; the target speaks of version 22, the largest a
-    # card may have, so the same cards are also drawn with 1,450 characters of QR text.
+    # The sample cards' codes are versions 15-16 (the issuer's limit for a portrait card);
+    # the target speaks of version 22, a card signed with a larger portrait than ours, so the
+    # same cards are also drawn with 1,450 characters of QR text.
     rng = random.Random(22)
     long_text = {item.card.serial: "FM1:" + base45.encode(rng.randbytes(964)) for item in items}
     cases["PNG back with a version-22 QR, print"] = lambda s: card_png(

@@ -188,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif name == "render":
             section = _render_section(portrait_samples, quick=args.quick)
         elif name == "capture":
-            section = _capture_section(samples, portrait_samples, per_type=3 if args.quick else 12)
+            section = _capture_section(
+                samples, portrait_samples, per_type=3 if args.quick else 12, world=world
+            )
         elif name == "audit":
             section = _audit_section(args.audit_entries or (20_000 if args.quick else 200_000))
         elif name == "scale":
@@ -319,7 +321,11 @@ def _audit_section(entries: int) -> Section:
 
 
 def _capture_section(
-    samples: Sequence[Sample], portrait_samples: Sequence[Sample], *, per_type: int
+    samples: Sequence[Sample],
+    portrait_samples: Sequence[Sample],
+    *,
+    per_type: int,
+    world: World,
 ) -> Section:
     """Section 8, or a note saying why it cannot run (it renders with the issuer extras)."""
     try:
@@ -329,7 +335,7 @@ def _capture_section(
         section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
         section.data["skipped"] = str(exc)
         return section
-    return capture.run(samples, portrait_samples, per_type=per_type)
+    return capture.run(samples, portrait_samples, per_type=per_type, world=world)
 
 
 def _scale_section(persons: int | None, *, quick: bool, seed: int) -> Section:

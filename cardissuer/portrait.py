@@ -1,29 +1,36 @@
 """From a normal photo to the small signed portrait that travels in the QR.
 
-A 96x120 grey face image is enough for a clerk to compare with the person at the desk and
-small enough to keep a card with photo within QR version 22: AVIF at quality 20 is about
-720 bytes, WebP at quality 10 about 770 (measured in ``bench/``), and the card's compression
-dictionary knows the AVIF header boxes, so AVIF costs ~250 bytes less in the QR. No metadata
-or ICC profile is written (a profile alone costs 3 KB).
+The portrait's bytes decide the QR's version, and the version decides the module size on
+the card's 54 mm back, which decides whether a phone reads the card from a distance
+(``python -m bench --only capture``). A 64x80 grey AVIF at quality 20 (~520 bytes) keeps a
+face a clerk can compare with the person at the desk (eyes, mouth and outline stay) and puts
+a card with photo at QR version 15-16, 0.61 mm a module. Fewer pixels at a higher quality
+beat more pixels at a lower one: 96x120 at quality 10 is larger (~590 bytes) and blotchier,
+and below 64x80 (or below quality 15) the eyes and mouth are lost (bench/README.md section
+8 has the figures). The card's compression dictionary knows the AVIF header boxes, so AVIF
+costs ~250 bytes less in the QR than WebP. No metadata or ICC profile is written (a profile
+alone costs 3 KB).
 
 :func:`portrait_candidates` yields the same portrait at falling quality so that the issuer
-can keep the best one that still fits the QR budget (long names leave less room).
+can keep the best one that still fits the QR budget (long names leave less room);
+:func:`fit_portrait` does the same from a stored portrait when a card is signed.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cardissuer.errors import PortraitError
 
-PORTRAIT_SIZE = (96, 120)
-MIN_PHOTO_SIZE = PORTRAIT_SIZE
-"""The smallest photo accepted (width, height, upright): a smaller one would be scaled up to
-the portrait, a blur no clerk can compare with a face (a 1x1 image would pass as a photo)."""
+PORTRAIT_SIZE = (64, 80)
+MIN_PHOTO_SIZE = (96, 120)
+"""The smallest photo accepted (width, height, upright): less detail than this is a blur no
+clerk can compare with a face (a 1x1 image would pass as a photo), even though the signed
+portrait is then reduced to ``PORTRAIT_SIZE``."""
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_PIXELS = 40_000_000
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "AVIF"})
@@ -38,9 +45,9 @@ class Portrait:
 
 
 QUALITIES = (26, 20, 15, 10)
-"""AVIF qualities tried by :func:`portrait_candidates`, best first. Quality 26 (~800 bytes)
-keeps a card with long native and Chinese names near version 20; higher qualities push the
-QR to its version-22 limit, which phones read less reliably, for little visible gain."""
+"""AVIF qualities tried by :func:`portrait_candidates`, best first: 26 is about 560 bytes,
+20 about 520, 15 about 470, 10 about 450 (the AV1 stream shrinks, the ~260-byte header does
+not). Above 26 the bytes grow faster than the face improves."""
 
 
 def make_portrait(photo: bytes, *, quality: int = 20) -> Portrait:
@@ -111,3 +118,38 @@ def _encode(image: Image.Image, image_format: str, **options: int) -> bytes:
     # typical phone photo's profile).
     image.save(buffer, image_format, icc_profile=b"", exif=b"", xmp=b"", **options)
     return buffer.getvalue()
+
+
+MAX_QR_VERSION = 16
+MAX_QR_TEXT = 854
+"""Characters of a version-16 QR at error correction L in alphanumeric mode: the largest
+code a card with portrait may have. On the card's 54 mm back it has 0.61 mm modules, which
+zxing-cpp and zbar still read from a photo at a quarter of 300 dpi (zbar at its limit: at
+24 % it no longer does); from version 17 (0.58 mm) zbar fails at 25 % too
+(``python -m bench --only capture``)."""
+
+
+def fit_portrait(portrait: bytes, encode: Callable[[bytes], str]) -> tuple[bytes, str]:
+    """The portrait and QR text ``encode`` makes of it, within :data:`MAX_QR_TEXT` if any
+    re-encoding of ``portrait`` gets there.
+
+    Tried in turn: ``portrait`` as stored, then the same face scaled to
+    :data:`PORTRAIT_SIZE` (portraits stored before it was 64x80 were 96x120) and encoded at
+    each of :data:`QUALITIES`. Long names leave less room; if nothing fits, the smallest try
+    is returned, a larger code than the budget but still a card."""
+    text = encode(portrait)
+    best = (portrait, text)
+    if len(text) <= MAX_QR_TEXT:
+        return best
+    with Image.open(io.BytesIO(portrait)) as stored:
+        image = stored.convert("L")
+    if image.size != PORTRAIT_SIZE:
+        image = ImageOps.fit(image, PORTRAIT_SIZE, Image.Resampling.LANCZOS)
+    for quality in QUALITIES:
+        data = _encode(image, "AVIF", quality=quality)
+        text = encode(data)
+        if len(text) <= MAX_QR_TEXT:
+            return data, text
+        if len(text) < len(best[1]):
+            best = (data, text)
+    return best

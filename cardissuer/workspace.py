@@ -28,7 +28,7 @@ from typing import Any
 
 from cardissuer.card_request import CardRequest
 from cardissuer.errors import WorkspaceError
-from cardissuer.portrait import portrait_candidates
+from cardissuer.portrait import MAX_QR_TEXT, MAX_QR_VERSION, portrait_candidates
 from keys.cards import encode_card
 from keys.keyring import IssuerInfo, KeyRing
 from keys.signer import Signer
@@ -53,9 +53,9 @@ LIST_SIZE = 131_072
 stays quick and an index says little about how many cards exist."""
 
 LIST_FILL_LIMIT = LIST_SIZE // 2
-MAX_PORTRAIT_QR_TEXT = 1460
-"""Characters of a version-22 QR at error correction L in alphanumeric mode: phones scan codes
-up to that version reliably."""
+MAX_PORTRAIT_QR_VERSION = MAX_QR_VERSION
+MAX_PORTRAIT_QR_TEXT = MAX_QR_TEXT
+"""The largest QR a card with portrait may have (see :mod:`cardissuer.portrait`)."""
 STATUS_BITS = 2
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -132,8 +132,8 @@ class Workspace:
         """Sign a card for ``request`` (serial and status index are assigned here), record it.
 
         Give either an encoded ``portrait`` or a ``photo``, from which the best portrait that
-        keeps the QR within version 22 is made. The card is signed before anything is
-        written, so a failure leaves no record and no used-up index.
+        keeps the QR within :data:`MAX_PORTRAIT_QR_VERSION` is made. The card is signed before
+        anything is written, so a failure leaves no record and no used-up index.
         """
         with self.locked():
             ring = self.keyring
@@ -301,8 +301,8 @@ def _fit_portrait(card: Card, signer: Signer, photo: bytes) -> tuple[bytes, str]
         if len(qr_text) <= MAX_PORTRAIT_QR_TEXT:
             return candidate.data, qr_text
     raise WorkspaceError(
-        f"the card is too large for a QR of version 22 even with the smallest portrait "
-        f"({len(qr_text)} characters); shorten the native or Chinese name"
+        f"the card is too large for a QR of version {MAX_PORTRAIT_QR_VERSION} even with the "
+        f"smallest portrait ({len(qr_text)} characters); shorten the native or Chinese name"
     )
 
 

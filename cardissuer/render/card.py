@@ -4,11 +4,12 @@ CR80 proportions (85.6 x 54 mm); ``print`` renders at 300 dpi (1011 x 638 px), `
 10 px/mm (856 x 540 px). Everything is laid out in millimetres and scaled, so both sizes look
 the same.
 
-The QR goes on the back. A portrait card's code is version 22 (105 modules + 2 x 4 quiet
-zone = 113); at the 0.33 mm a module that phone cameras need it is 37 mm square, two thirds
-of the card's height, and would squeeze the portrait and four scripts of names into 45 mm.
-On the back it gets the whole height: 5 px (0.42 mm) a module at 300 dpi, whole pixels so
-that no module is resampled.
+The QR goes on the back. A compact card's code (versions 9-11) has whole-pixel modules of
+0.68-0.76 mm inside a 2.5 mm margin. A larger code takes the back's whole height, the card's
+own light paper being its 4-module quiet zone: a portrait card's version-16 code (81 modules
++ 2 x 4 quiet zone = 89) gets 54 mm / 89 = 0.61 mm a module (7.2 px at 300 dpi, each module 7
+or 8 whole pixels). On the front it would squeeze the portrait and four scripts of names into
+30 mm. ``python -m bench --only capture`` measures what a camera reads of it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ CARD_MM = (85.6, 54.0)
 PIXELS: dict[str, tuple[int, int]] = {"print": (1011, 638), "screen": (856, 540)}
 """Image size per ``size``: 300 dpi for print, 10 px/mm on screen."""
 DPI = 300
+BACK_MARGIN_MM = 2.5
+"""Paper around a card back's QR when whole-pixel modules of the minimum size fit inside it."""
+MIN_BACK_MODULE_MM = 0.6
+"""Smallest QR module on the printed back: the largest card the issuer signs (a portrait card
+at QR version 16) has 54 mm / 89 modules = 0.607 mm. Below about 0.6 mm zbar stops reading
+the card from a photo in which it is a quarter of its 300-dpi size (0.58 mm at version 17:
+1-2 cards in 12; ``python -m bench --only capture``). At 0.61 mm it is at its limit (24 %:
+none), so this is a floor, not a margin."""
 
 INK = (20, 24, 33)
 MUTED = (92, 98, 110)
@@ -211,17 +220,9 @@ def _names(canvas: _Canvas, view: CardView) -> float:
 
 
 def _back(canvas: _Canvas, view: CardView) -> None:
-    matrix = qr_matrix(view.qr_text)
-    modules = len(matrix)
-    margin = canvas.px(2.5)
-    module_px = max(1, (canvas.height - 2 * margin) // modules)
-    side = modules * module_px
-    code = Image.new("1", (modules, modules), 1)
-    code.putdata([0 if dark else 1 for row in matrix for dark in row])
-    code = code.resize((side, side), Image.Resampling.NEAREST)
-    top = (canvas.height - side) // 2
-    canvas.image.paste(code.convert("RGB"), (margin, top))
-    x = (margin + side) / canvas.scale + 3
+    code, left = _code_image(view.qr_text, canvas)
+    canvas.image.paste(code.convert("RGB"), (left, (canvas.height - code.height) // 2))
+    x = (left + code.width) / canvas.scale + 1.5
     width = CARD_MM[0] - x - 3
     canvas.text(x, 5, "扫码核验", 3.4, bold=True, max_mm=width)
     canvas.text(x, 9.5, "Scan to verify", 2.6, max_mm=width)
@@ -232,6 +233,36 @@ def _back(canvas: _Canvas, view: CardView) -> None:
     canvas.text(x, 40, view.issuer_zh, 2.2, max_mm=width)
     canvas.text(x, 43.2, view.issuer_en, 1.7, fill=MUTED, max_mm=width)
     canvas.box(x, 48, width, 0.8, BAND)
+
+
+def _code_image(text: str, canvas: _Canvas) -> tuple[Image.Image, int]:
+    """The QR with its quiet zone as a black-on-white square, and its distance from the left.
+
+    Whole-pixel modules inside a 2.5 mm margin while they stay at least
+    :data:`MIN_BACK_MODULE_MM` (cards without a portrait: 0.68-0.76 mm). A larger code takes
+    the card's whole height instead, the card's own paper edge outside its quiet zone, and
+    modules of a fractional mean width: nearest-neighbour scaling makes each module
+    ``floor`` or ``ceil`` of it, sharp-edged, never a grey pixel a printer or camera could
+    blur into its neighbour. Both regimes are measured (``python -m bench --only capture``):
+    compact cards drawn at the whole height were read by zbar under a 20-degree tilt 2 times
+    in 12 instead of 8, and a portrait card's code in the margin had 0.51 mm modules that
+    neither decoder read at a quarter of 300 dpi."""
+    matrix = qr_matrix(text)
+    modules = len(matrix)
+    code = Image.new("1", (modules, modules), 1)
+    code.putdata([0 if dark else 1 for row in matrix for dark in row])
+    margin = canvas.px(BACK_MARGIN_MM)
+    whole = (canvas.height - 2 * margin) // modules
+    if whole >= MIN_BACK_MODULE_MM * canvas.scale:
+        return code.resize((whole * modules,) * 2, Image.Resampling.NEAREST), margin
+    return code.resize((canvas.height,) * 2, Image.Resampling.NEAREST), 0
+
+
+def back_module_mm(text: str, size: Size = "print") -> float:
+    """Mean width of one module of ``text``'s QR on the card's back, in millimetres."""
+    canvas = _Canvas(size)
+    code, _ = _code_image(text, canvas)
+    return code.width / len(qr_matrix(text)) / canvas.scale
 
 
 def render_card(view: CardView, *, side: Side = "front", size: Size = "print") -> Image.Image:

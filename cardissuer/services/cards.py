@@ -40,6 +40,7 @@ from cardissuer.models import (
     PersonRecord,
     StatusListRecord,
 )
+from cardissuer.portrait import fit_portrait
 from cardissuer.services import audit
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from cardissuer.services.registry import get_person
@@ -491,7 +492,12 @@ def sign_card(
             portrait=person.portrait,
         )
         return card, phone.to_text()
-    return card, encode_card(card, context.signer, portrait=person.portrait)
+    if person.portrait is None:
+        return card, encode_card(card, context.signer)
+    _, text = fit_portrait(
+        person.portrait, lambda portrait: encode_card(card, context.signer, portrait=portrait)
+    )
+    return card, text
 
 
 def card_row(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +13,13 @@ from PIL import Image
 from sqlmodel import Session
 
 from cardissuer.models import CardState
+from cardissuer.portrait import MAX_QR_VERSION
+from cardissuer.render.qr import qr_version
 from cardissuer.services import cards
 from tests.cardissuer.test_api_helpers import BACKENDS, Service, assert_problem, shared_service
 from verifier import Reason
+
+SAMPLE_PHOTO = Path(cards.__file__).parents[1] / "demo" / "sample-photo.jpg"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -212,6 +217,40 @@ def test_a_new_portrait_re_issues_the_card_with_it(service: Service) -> None:
     assert (old.reason, old.portrait) == (Reason.SUPERSEDED, None)
     assert new.reason is Reason.VALID
     assert new.portrait is not None
+
+
+def test_a_portrait_card_with_long_names_stays_within_the_printable_version(
+    service: Service,
+) -> None:
+    """Long names and a portrait would need version 17 (0.58 mm modules on the printed
+    back, which zbar no longer reads from a distance): the card carries the same face at a
+    lower quality instead, within version 16."""
+    registrar = service.headers("registrar")
+    code = service.register(
+        family_name="AL-HASHIMI",
+        given_names="MOHAMMED ABDULLAH",
+        native_name="عبد الرحمن بن محمد بن عبد الله آل عبد العزيز الهاشمي",
+        chinese_name="玛丽亚·何塞·亚历杭德拉·瓜达卢佩·加西亚-费尔南德斯",
+    )
+    granted = service.client.post(
+        f"/api/persons/{code}/grants", headers=registrar, json={"service": "hc"}
+    )
+    assert granted.status_code == 201, granted.text
+    uploaded = service.client.put(
+        f"/api/persons/{code}/portrait",
+        headers=registrar,
+        files={"photo": ("me.jpg", SAMPLE_PHOTO.read_bytes(), "image/jpeg")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    issued = service.client.post(f"/api/persons/{code}/cards", headers=registrar)
+    assert issued.status_code == 201, issued.text
+    text = current_card(service, code)["qr_text"]
+    assert qr_version(text)[0] <= MAX_QR_VERSION
+    verified = service.verifier().verify(text, service="hc", at=datetime.now(UTC))
+    assert verified.reason is Reason.VALID
+    assert verified.portrait is not None
+    stored = service.client.get(f"/api/persons/{code}/portrait", headers=registrar).content
+    assert len(verified.portrait) < len(stored)  # the stored one alone would not fit
 
 
 # --- issuing -------------------------------------------------------------------------------

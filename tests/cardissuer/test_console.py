@@ -58,6 +58,7 @@ from cardissuer.models import (
     PersonRecord,
     Role,
 )
+from cardissuer.portrait import PORTRAIT_SIZE
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
 from cardissuer.services.cards import NoEntitlementError
 from cardissuer.web import routes as console_routes
@@ -892,7 +893,7 @@ def test_webcam_capture_gives_the_new_person_a_portrait(page: Page) -> None:
     expect(page.locator(".facts")).to_contain_text("1988-02")
     assert image_loaded(page, "img.portrait")
     portrait = page.request.get(page.locator("img.portrait").get_attribute("src") or "")
-    assert Image.open(io.BytesIO(portrait.body())).size == (96, 120)
+    assert Image.open(io.BytesIO(portrait.body())).size == PORTRAIT_SIZE
 
 
 def test_officer_downloads_every_form_of_the_card_and_makes_a_holder_link(

@@ -10,13 +10,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pytest
 import zxingcpp
 from PIL import Image, ImageChops
 
 from cardissuer.models import Role
 from cardissuer.render import fonts
-from cardissuer.render.card import CardView, card_png, render_card
+from cardissuer.render.card import (
+    MIN_BACK_MODULE_MM,
+    CardView,
+    Size,
+    back_module_mm,
+    card_png,
+    render_card,
+)
+from cardissuer.render.qr import qr_version
+from cardissuer.workspace import MAX_PORTRAIT_QR_TEXT, MAX_PORTRAIT_QR_VERSION
 from tests.cardissuer.test_api_helpers import BACKENDS, OTHER_OFFICE, Service, shared_service
 from verifier import Reason
 
@@ -195,3 +205,28 @@ def test_render_refuses_unknown_sides() -> None:
     with pytest.raises(ValueError, match="unknown side"):
         render_card(view, side="top")  # type: ignore[arg-type]
     assert card_png(view, size="screen")[:4] == b"\x89PNG"
+
+
+def _finder_width(image: Image.Image) -> int:
+    """Pixels across the top-left finder pattern's dark outer ring: 7 modules."""
+    dark = numpy.asarray(image.convert("L")) < 128
+    rows = numpy.flatnonzero(dark[:, : image.width // 2].any(axis=1))
+    row = dark[rows[0], : image.width // 2]
+    start = int(numpy.argmax(row))
+    return int(numpy.argmin(row[start:])) if not row[start:].all() else len(row) - start
+
+
+@pytest.mark.parametrize("size", ["print", "screen"])
+def test_largest_portrait_card_keeps_its_minimum_module_size(size: Size) -> None:
+    """The longest QR text the issuer signs with a portrait (version 16) is printed with
+    modules of at least ``MIN_BACK_MODULE_MM``, the size zbar and zxing-cpp still read at a
+    quarter of 300 dpi; and it decodes."""
+    text = "FM1:" + "7Q" * ((MAX_PORTRAIT_QR_TEXT - 4) // 2)
+    assert qr_version(text)[0] == MAX_PORTRAIT_QR_VERSION
+    view = CardView("A B", None, None, "FRA", "1980-01-01", "7KQ4MX9TRB", "S", "a", "b",
+                    text, "Office", "办公室")  # fmt: skip
+    assert back_module_mm(text, size) >= MIN_BACK_MODULE_MM
+    back = render_card(view, side="back", size=size)
+    per_mm = back.width / 85.6
+    assert _finder_width(back) >= 7 * MIN_BACK_MODULE_MM * per_mm - 1
+    assert _decode(back) == [text]

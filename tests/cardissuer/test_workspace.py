@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageOps
 
 from cardissuer import workspace as workspace_module
 from cardissuer.card_request import CardRequest
-from cardissuer.errors import CardInputError
-from cardissuer.portrait import make_portrait, portrait_candidates
+from cardissuer.errors import CardInputError, WorkspaceError
+from cardissuer.portrait import (
+    MAX_QR_TEXT,
+    MAX_QR_VERSION,
+    PORTRAIT_SIZE,
+    fit_portrait,
+    make_portrait,
+    portrait_candidates,
+)
+from cardissuer.render.card import MIN_BACK_MODULE_MM, back_module_mm
+from cardissuer.render.qr import qr_version
 from cardissuer.workspace import Workspace
+from keys.cards import encode_card
 from keys.keyring import IssuerInfo
 from keys.status_list import CardStatus
 from keys.store import Passphrase
-from tests.factories import NOW
+from tests.factories import NOW, Authority, make_card
 from verifier import Bundle, Reason, Verifier
 from verifier.errors import BundleError
 
@@ -183,3 +195,72 @@ def test_photo_colour_profile_and_exif_do_not_reach_the_portrait() -> None:
     assert profile not in portrait
     assert b"prof" not in portrait
     assert abs(len(portrait) - len(make_portrait(PHOTO).data)) < 64
+
+
+STRESS_NAMES = {
+    "family_name": "GARCÍA-FERNÁNDEZ DE LA TORRE Y SANTOS-MORENO",
+    "given_names": "MARÍA JOSÉ ALEJANDRA GUADALUPE",
+    "native_name": "عبد الرحمن بن محمد بن عبد الله آل عبد العزيز الهاشمي",
+    "chinese_name": "玛丽亚·何塞·亚历杭德拉·瓜达卢佩·加西亚-费尔南德斯",
+}
+
+
+def test_portrait_card_stays_within_the_printable_qr_version(workspace: Workspace) -> None:
+    """Long names leave less room: the issuer takes a lower portrait quality rather than a
+    QR whose modules on the printed back would be too small to read from a distance."""
+    short = workspace.issue(REQUEST, at=NOW, photo=PHOTO)
+    names = {**STRESS_NAMES, "family_name": "AL-HASHIMI", "given_names": "MOHAMMED"}
+    long = workspace.issue(CardRequest.from_json({**REQUEST.fields, **names}), at=NOW,
+                           photo=PHOTO)  # fmt: skip
+    best = next(iter(portrait_candidates(PHOTO))).data
+    assert short.portrait == best
+    assert long.portrait is not None
+    assert len(long.portrait) < len(best)
+    for issued in (short, long):
+        assert len(issued.qr_text) <= workspace_module.MAX_PORTRAIT_QR_TEXT
+        assert qr_version(issued.qr_text)[0] <= workspace_module.MAX_PORTRAIT_QR_VERSION
+        assert back_module_mm(issued.qr_text) >= MIN_BACK_MODULE_MM
+
+
+def test_card_too_large_even_with_the_smallest_portrait_is_refused_whole(
+    workspace: Workspace,
+) -> None:
+    used_before = (workspace.directory / "status" / "1.used").read_bytes()
+    with pytest.raises(WorkspaceError, match="version 16 even with the smallest portrait"):
+        workspace.issue(CardRequest.from_json({**REQUEST.fields, **STRESS_NAMES}), at=NOW,
+                        photo=PHOTO)  # fmt: skip
+    assert (workspace.directory / "status" / "1.used").read_bytes() == used_before
+    assert not list((workspace.directory / "cards").glob("*.json"))
+
+
+def _legacy_portrait() -> bytes:
+    """A portrait as stored before portraits were 64x80: 96x120 grey AVIF at quality 20."""
+    with Image.open(io.BytesIO(PHOTO)) as photo:
+        face = ImageOps.fit(photo.convert("L"), (96, 120), centering=(0.5, 0.4))
+    buffer = io.BytesIO()
+    face.save(buffer, "AVIF", quality=20)
+    return buffer.getvalue()
+
+
+def test_fit_portrait_keeps_a_portrait_that_fits_and_shrinks_one_that_does_not() -> None:
+    """The console issuer signs stored portraits: one made today is kept as it is; one
+    stored before (96x120, ~740 bytes, a version-18 code) is re-encoded to fit version 16."""
+    authority = Authority()
+    signer = authority.issuing
+    card = make_card()
+
+    def encode(portrait: bytes) -> str:
+        return encode_card(card, signer, portrait=portrait)
+
+    current = make_portrait(PHOTO).data
+    assert fit_portrait(current, encode)[0] == current
+    legacy = _legacy_portrait()
+    assert qr_version(encode(legacy))[0] > MAX_QR_VERSION
+    refitted, text = fit_portrait(legacy, encode)
+    assert len(text) <= MAX_QR_TEXT
+    assert qr_version(text)[0] <= MAX_QR_VERSION
+    with Image.open(io.BytesIO(refitted)) as image:
+        assert image.size == PORTRAIT_SIZE
+    verified = Verifier(authority.bundle()).verify(text, service="hc", at=NOW)
+    assert verified.reason is Reason.VALID
+    assert verified.portrait == refitted

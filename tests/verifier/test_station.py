@@ -37,6 +37,7 @@ from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_pl
 
 import cardissuer
 from cardissuer.card_request import CardRequest
+from cardissuer.portrait import PORTRAIT_SIZE
 from cardissuer.render.qr import qr_image, qr_png, qr_version
 from cardissuer.workspace import DEFAULT_ISSUER, IssuedCard, Workspace
 from keys.cards import encode_card
@@ -887,7 +888,7 @@ def test_the_camera_reads_the_card_and_the_page_paints_the_verdict(
             assert field_text(page, "native_name") == card.card.native_name
             assert field_text(page, "chinese_name") == card.card.chinese_name
             assert page.eval_on_selector(
-                "#portrait", "img => img.complete && img.naturalWidth === 96"
+                "#portrait", f"img => img.complete && img.naturalWidth === {PORTRAIT_SIZE[0]}"
             )
             assert "医疗 (hc)" in (field_text(page, "entitlement") or "")
             assert "状态列表" in page.inner_text("#data-line")
