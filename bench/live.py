@@ -27,7 +27,10 @@ from schemas.presentation import Proof
 from verifier.reason import Level, Reason
 
 PROFILES = {"transport (tr)": "tr", "hospital (hc)": "hc", "bank (bk, everything)": "bk"}
-TARGET = qrsize.TARGET_PORTRAIT
+# A live presentation is shown on the phone's screen, never printed: its target is the largest
+# code phones show and counters read from a screen (22 at L), not the printed back's limit
+# (section 2, qrsize.TARGET_PORTRAIT), which holds for the printed card in the first row.
+TARGET = (22, "L")
 
 
 def run(
