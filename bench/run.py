@@ -21,7 +21,7 @@ from bench import signing, statuslist, verification
 from bench.report import Section, Table
 from bench.world import Sample, World, build_world, make_samples
 
-SECTIONS = ("verify", "qr", "status", "sign", "issue", "render")
+SECTIONS = ("verify", "qr", "status", "sign", "issue", "render", "publish")
 PACKAGES = (
     "fmcard",
     "cryptography",
@@ -71,7 +71,7 @@ QUICK = Settings(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="fmcard benchmarks: verify, QR size, status, sign, issue",
+        description="fmcard benchmarks: verify, QR size, status, sign, issue, render, publish",
     )
     parser.add_argument("--quick", action="store_true", help="smaller run for CI (about 30 s)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
@@ -166,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
             )
+        elif name == "publish":
+            section = _publishing_section(quick=args.quick, seed=args.seed)
         else:
             section = signing.run(
                 world,
@@ -240,6 +242,18 @@ def _render_section(portrait_samples: Sequence[Sample], *, quick: bool) -> Secti
         section.data["skipped"] = str(exc)
         return section
     return render.run(portrait_samples, quick=quick)
+
+
+def _publishing_section(*, quick: bool, seed: int) -> Section:
+    """Section 6, or a note saying why it cannot run (it needs the issuer extras)."""
+    try:
+        from bench import publishing
+    except ImportError as exc:
+        section = Section("publish", "6. Publishing for counters")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    return publishing.run(plan=publishing.QUICK_PLAN if quick else publishing.FULL_PLAN, seed=seed)
 
 
 def _issuance_section(

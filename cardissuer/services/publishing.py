@@ -51,6 +51,7 @@ from verifier.bundle import build_bundle_document
 from verifier.policy import Policy
 
 _LIST_ID = re.compile(r"[0-9A-Za-z_-]{1,16}")
+_COMPRESSION_LEVEL = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,9 @@ class Publisher:
             issued_at=issued,
             expires_at=issued + self.validity,
             ttl=self._max_age,
+            # Signed under the row's lock (on SQLite, the database's write lock): 0.05 s
+            # instead of 0.6 s at a million cards, for a list about 5 % larger.
+            level=_COMPRESSION_LEVEL,
         )
         record.last_iat, record.signed_digest, record.signed_token = iat, shape, token
         session.add(record)

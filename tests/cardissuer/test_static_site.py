@@ -1,4 +1,5 @@
-"""``fmcard publish --to DIR``: a static web server in front of the counters."""
+"""``fmcard publish --to DIR`` (a static web server in front of the counters) and
+``fmcard db rebuild-status``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from cardissuer import cli
+from cardissuer.models import CardRecord, CardState
 from keys.jwk import key_thumbprint
 from tests.cardissuer.test_api_helpers import Service, shared_service
+from verifier import Reason
 from verifier import cli as verify_cli
 
 
@@ -97,3 +102,23 @@ def test_counters_sync_from_a_static_copy_and_see_a_revocation(
     assert not json.loads(capsys.readouterr().out)["not_modified"]
     assert verify_cli.main(["--bundle", bundle, "--service", "hc", card["qr_text"]]) == 1
     assert "revoked" in capsys.readouterr().out.lower()
+
+
+def test_db_rebuild_status_repairs_a_write_past_the_journal(
+    service: Service, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, card = service.with_card(("hc",))
+    with service.engine.begin() as connection:  # past the ORM: not journalled
+        connection.execute(
+            update(CardRecord)
+            .where(col(CardRecord.serial) == card["serial"])
+            .values(state=CardState.REVOKED)
+        )
+    settings = service.app.state.settings
+    monkeypatch.setenv("FMCARD_DATABASE_URL", settings.database_url)
+    argv = ["--dir", str(settings.workspace), "db", "rebuild-status"]
+    assert cli.main(argv) == 0
+    assert "repaired (they differed from the cards): 1" in capsys.readouterr().out
+    assert service.reasons(card["qr_text"]) == [Reason.REVOKED]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out == "every status list matched its cards\n"
