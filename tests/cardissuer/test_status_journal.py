@@ -8,11 +8,13 @@ operation that changes a card, so a path that forgets the journal fails here.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
 from cardissuer.errors import ConflictError
@@ -274,3 +276,36 @@ def test_a_batching_publisher_signs_waiting_changes_once_the_batch_time_is_over(
     assert waiting is signed
     keys = [VerificationKey(kid, key) for key, kid in service.app.state.public_keys]
     assert read_status_list(later.body.decode(), keys=keys).statuses[index] == CardStatus.REVOKED
+
+
+@pytest.mark.parametrize(
+    ("path", "conditional"),
+    [("/status/1", False), ("/status/1", True), ("/bundle.json", False), ("/bundle.json", True)],
+    ids=["status", "status-304", "bundle", "bundle-304"],
+)
+def test_serving_a_list_or_the_bundle_never_reads_the_cards(
+    service: Service, path: str, conditional: bool
+) -> None:
+    """Counters' requests cost a query of the list rows, whatever the number of cards:
+    after a change, too (the change is applied from the journal)."""
+    _, card = service.with_card(("hc",))
+    first = service.client.get(path)
+    service.client.post(
+        f"/api/cards/{card['serial']}/suspend", headers=service.headers("supervisor"), json={}
+    )
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(service.engine, "before_cursor_execute", record)
+    try:
+        headers = {"If-None-Match": first.headers["etag"]} if conditional else {}
+        changed = service.client.get(path, headers=headers)
+        again = service.client.get(path, headers={"If-None-Match": changed.headers["etag"]})
+    finally:
+        event.remove(service.engine, "before_cursor_execute", record)
+    assert changed.status_code == 200
+    assert again.status_code == 304
+    assert statements
+    assert not [s for s in statements if re.search(r"\bcard\b", s.lower())], statements
