@@ -54,6 +54,11 @@ _LIST_ID = re.compile(r"[0-9A-Za-z_-]{1,16}")
 _COMPRESSION_LEVEL = 7
 
 
+class SigningNeededError(Exception):
+    """A list must be signed (or its journal applied): not possible in a read-only
+    transaction; the caller retries in a writing one. Never leaves the publishing route."""
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     """A published document with what HTTP caching needs."""
@@ -92,7 +97,11 @@ class Publisher:
         self._anchors: list[Any] = []
         self._lock = threading.Lock()
 
-    def status_list(self, session: Session, list_id: str, *, at: datetime) -> Published:
+    def status_list(
+        self, session: Session, list_id: str, *, at: datetime, sign: bool = True
+    ) -> Published:
+        """The list as signed last, or signed now; with ``sign`` false, raise
+        :class:`SigningNeededError` instead of signing (``session`` may be read-only)."""
         known = _LIST_ID.fullmatch(list_id)
         pending = exists().where(col(StatusChangeRecord.list_id) == col(StatusListRecord.list_id))
         head = (
@@ -120,6 +129,8 @@ class Publisher:
             served = self._held(session, list_id, last_iat, at=at)
             if served is not None:
                 return served
+        if not sign:
+            raise SigningNeededError(list_id)
         return self._sign(session, list_id, at=at)
 
     def _sign(self, session: Session, list_id: str, *, at: datetime) -> Published:
@@ -210,8 +221,11 @@ class Publisher:
             ).all()
         )
 
-    def status_lists(self, session: Session, *, at: datetime) -> list[Published]:
-        return [self.status_list(session, list_id, at=at) for list_id in self.list_ids(session)]
+    def status_lists(self, session: Session, *, at: datetime, sign: bool = True) -> list[Published]:
+        return [
+            self.status_list(session, list_id, at=at, sign=sign)
+            for list_id in self.list_ids(session)
+        ]
 
     def trust_list(self) -> Published:
         """The trust list file as published; read again only when the file changes."""
@@ -247,11 +261,14 @@ class Publisher:
     def jwks(self, keys: dict[str, Any], *, at: datetime) -> Published:
         return _published(json.dumps(keys).encode(), "application/jwk-set+json", at, max_age=3600)
 
-    def bundle(self, session: Session, *, anchors: list[Any], at: datetime) -> Published:
+    def bundle(
+        self, session: Session, *, anchors: list[Any], at: datetime, sign: bool = True
+    ) -> Published:
         """The trust list, every status list and the policies; last modified when the newest
-        of its parts was. Built again only when a part changed."""
+        of its parts was. Built again only when a part changed. ``sign``: as for
+        :meth:`status_list`."""
         trust = self.trust_list()
-        lists = self.status_lists(session, at=at)
+        lists = self.status_lists(session, at=at, sign=sign)
         policies = self.signed_policies(at=at) if self.issuer_id else None
         parts = (tuple(map(id, anchors)), trust.etag, tuple(p.etag for p in lists), policies)
         with self._lock:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
+from cardissuer.core.db import sqlite_path
 from cardissuer.errors import ConflictError
 from cardissuer.models import (
     CardRecord,
@@ -309,3 +312,26 @@ def test_serving_a_list_or_the_bundle_never_reads_the_cards(
     assert again.status_code == 304
     assert statements
     assert not [s for s in statements if re.search(r"\bcard\b", s.lower())], statements
+
+
+@pytest.mark.parametrize("path", ["/status/1", "/bundle.json"])
+def test_counters_are_served_while_a_writer_holds_sqlite(service: Service, path: str) -> None:
+    """Held documents are read in a deferred transaction: counters syncing never queue for
+    SQLite's write lock (held by issuance), nor hold it."""
+    if service.backend != "sqlite":
+        pytest.skip("PostgreSQL's readers never wait for writers")
+    service.with_card(("hc",))
+    assert service.client.get(path).status_code == 200  # signs what is waiting
+    database = sqlite_path(service.app.state.settings.database_url)
+    assert database is not None
+    writer = sqlite3.connect(database, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # as an issuance in progress
+        started = time.perf_counter()
+        response = service.client.get(path)
+        waited = time.perf_counter() - started
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+    assert response.status_code == 200
+    assert waited < 5, f"waited {waited:.1f} s for the write lock"
