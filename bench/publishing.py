@@ -1,4 +1,4 @@
-"""Section 6: what counters syncing cost the issuer: status list and bundle requests.
+"""Section 11: what counters syncing cost the issuer: status list and bundle requests.
 
 Thousands of counters fetch the bundle (or a status list) several times a day, most of them
 answered ``304 Not Modified``. This section measures those requests against a service whose
@@ -81,7 +81,7 @@ FULL_PLAN = Plan(cards=FULL_CARDS, requests=60, changes=20)
 
 
 def run(*, plan: Plan, seed: int) -> Section:
-    section = Section("publish", "6. Publishing for counters")
+    section = Section("publish", "11. Publishing for counters")
     table = Table(
         f"Requests against one status list of {plan.cards:,} cards (ms, one client)",
         ("database", "request", "n", "median", "p90", "max"),

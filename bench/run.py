@@ -245,11 +245,11 @@ def _render_section(portrait_samples: Sequence[Sample], *, quick: bool) -> Secti
 
 
 def _publishing_section(*, quick: bool, seed: int) -> Section:
-    """Section 6, or a note saying why it cannot run (it needs the issuer extras)."""
+    """Section 11, or a note saying why it cannot run (it needs the issuer extras)."""
     try:
         from bench import publishing
     except ImportError as exc:
-        section = Section("publish", "6. Publishing for counters")
+        section = Section("publish", "11. Publishing for counters")
         section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
         section.data["skipped"] = str(exc)
         return section
