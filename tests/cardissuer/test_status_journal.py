@@ -335,3 +335,23 @@ def test_counters_are_served_while_a_writer_holds_sqlite(service: Service, path:
         writer.close()
     assert response.status_code == 200
     assert waited < 5, f"waited {waited:.1f} s for the write lock"
+
+
+def test_changes_applied_by_rebuild_are_signed_at_the_next_request(service: Service) -> None:
+    """``rebuild`` applies the waiting journal too: the held list must not outlive it."""
+    _, card = service.with_card(("hc",))
+    publisher = own_publisher(service)
+    with Session(service.engine) as session:
+        record = session.exec(select(CardRecord).where(CardRecord.serial == card["serial"])).one()
+        list_id = record.list_id
+    published_bytes(service, publisher, list_id)  # the list is held, nothing waits
+    revoked = service.client.post(
+        f"/api/cards/{card['serial']}/revoke",
+        headers=service.headers("supervisor"),
+        json={"reason": "r"},
+    )
+    assert revoked.status_code == 200, revoked.text
+    with Session(service.engine) as session:
+        assert statuses.rebuild(session) == []  # the journal held the change: nothing differed
+        session.commit()
+    assert published_bytes(service, publisher, list_id) == recomputed(service, list_id)
