@@ -32,6 +32,7 @@ SECTIONS = (
     "capture",
     "scale",
     "live",
+    "publish",
 )
 PACKAGES = (
     "fmcard",
@@ -82,7 +83,7 @@ QUICK = Settings(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="fmcard benchmarks: verify, QR size, status, sign, issue",
+        description="fmcard benchmarks: verify, QR size, status, sign, issue, render, publish",
     )
     parser.add_argument("--quick", action="store_true", help="smaller run for CI (about 30 s)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
@@ -203,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             section = _issuance_section(
                 samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
             )
+        elif name == "publish":
+            section = _publishing_section(quick=args.quick, seed=args.seed)
         else:
             section = signing.run(
                 world,
@@ -291,6 +294,18 @@ def _render_section(portrait_samples: Sequence[Sample], *, quick: bool) -> Secti
         section.data["skipped"] = str(exc)
         return section
     return render.run(portrait_samples, quick=quick)
+
+
+def _publishing_section(*, quick: bool, seed: int) -> Section:
+    """Section 11, or a note saying why it cannot run (it needs the issuer extras)."""
+    try:
+        from bench import publishing
+    except ImportError as exc:
+        section = Section("publish", "11. Publishing for counters")
+        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
+        section.data["skipped"] = str(exc)
+        return section
+    return publishing.run(plan=publishing.QUICK_PLAN if quick else publishing.FULL_PLAN, seed=seed)
 
 
 def _issuance_section(

@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("--trust-days", type=int, default=30)
     publish.add_argument("--status-days", type=int, default=7)
+    publish.add_argument(
+        "--to",
+        type=Path,
+        metavar="DIR",
+        help=(
+            "write what the issuer service serves (from its database, with its settings) to "
+            "DIR for a static web server: bundle.json, trust-list.jwt, jwks.json, status/<id>"
+        ),
+    )
 
     keys = commands.add_parser("keys", help="list, rotate or retire keys")
     key_commands = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")
@@ -113,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_commands.add_parser(
         "rebuild-search", help="re-create the name-search indexes from the registry's rows"
+    )
+    db_commands.add_parser(
+        "rebuild-status", help="recompute the stored status lists from the cards (a repair)"
     )
     backup = db_commands.add_parser("backup", help="copy the SQLite database while it runs")
     backup.add_argument("target", type=Path)
@@ -181,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
         return run_demo(args.out)
     if args.command == "init":
         return _init(args, now)
-    if args.command in ("serve", "db", "audit"):
+    if args.command in ("serve", "db", "audit") or (args.command == "publish" and args.to):
         from cardissuer import service_cli
 
         return service_cli.run(args)

@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         validity=timedelta(hours=settings.status_list_validity_hours),
         published_dir=settings.workspace / "published",
         issuer_id=keys.issuer_id,
+        batch=timedelta(seconds=settings.status_list_batch_seconds),
     )
     app.state.issuing = IssuingQueue(app.state.engine, issuing_context_of(app))
     problems.install(app)

@@ -170,11 +170,12 @@ class CardRecord(SQLModel, table=True):
 
 
 class StatusListRecord(SQLModel, table=True):
-    """A status list: its size and bits. Statuses come from the cards' states.
+    """A status list: its size and bits, and its statuses packed as counters receive them.
 
-    There is deliberately no "changed at" column: every card state change would update this
-    one row, a lock that concurrent transactions took in different orders (a deadlock on
-    PostgreSQL); the publisher notices changes from the cards themselves."""
+    A card's status change never updates this row: every change would take this one row's
+    lock, which concurrent transactions took in different orders (a deadlock on PostgreSQL).
+    It is written to the ``status_change`` journal instead, and the publisher applies the
+    journal to ``statuses`` under this row's lock (``cardissuer.services.statuses``)."""
 
     __tablename__ = "status_list"
 
@@ -190,6 +191,24 @@ class StatusListRecord(SQLModel, table=True):
     """Digest of the statuses the last signed list was made from."""
     signed_token: str | None = DbField(default=None, sa_column=Column(Text, nullable=True))
     """The last signed list: every instance serves the same document until it changes."""
+    statuses: bytes | None = DbField(default=None, sa_column=Column(LargeBinary, nullable=True))
+    """The packed statuses (``bits`` per card) as of the journal entries applied so far;
+    none yet means all valid. 256 KB at a million cards: read only to sign."""
+
+
+class StatusChangeRecord(SQLModel, table=True):
+    """One card status change not yet applied to its list's ``statuses``.
+
+    Written in the transaction that changes the card (``cardissuer.services.statuses``), so
+    it exists exactly when the change does; the publisher applies and deletes it."""
+
+    __tablename__ = "status_change"
+    __table_args__ = (Index("ix_status_change_list", "list_id", "id"),)
+
+    id: int | None = DbField(default=None, primary_key=True)
+    list_id: str = DbField(max_length=16)
+    status_index: int
+    status: int
 
 
 class AuditRecord(SQLModel, table=True):

@@ -1,5 +1,5 @@
-"""The service side of ``fmcard``: serve, db upgrade/backup/restore/expire-cards/rebuild-search,
-audit verify/checkpoint.
+"""The service side of ``fmcard``: serve, publish --to, db upgrade/backup/restore/
+expire-cards/rebuild-search/rebuild-status, audit verify/checkpoint.
 
 Every failure an operator can cause (bad settings, production refusals, an unreachable or
 outdated database, a damaged backup) ends in one ``fmcard: error: ...`` line and exit status
@@ -41,8 +41,11 @@ def run(args: argparse.Namespace) -> int:
                 "restore": _restore,
                 "expire-cards": _expire_cards,
                 "rebuild-search": _rebuild_search,
+                "rebuild-status": _rebuild_status,
             }
             return actions[args.db_command](args, settings)
+        if args.command == "publish":
+            return _publish_to(args, settings)
         if args.audit_command == "checkpoint":
             return _audit_checkpoint(settings)
         return _audit_verify(settings, incremental=args.incremental)
@@ -170,6 +173,51 @@ def _rebuild_search(_: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(f"search indexes rebuilt over {count} person(s)")
+    return 0
+
+
+def _rebuild_status(_: argparse.Namespace, settings: Settings) -> int:
+    """Recompute every status list's stored statuses from the cards (a repair: the journal
+    keeps them in step); lists that differed are signed again at their next request."""
+    from cardissuer.services.statuses import rebuild
+
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            differed = rebuild(session)
+    finally:
+        engine.dispose()
+    if differed:
+        print(f"status lists repaired (they differed from the cards): {', '.join(differed)}")
+    else:
+        print("every status list matched its cards")
+    return 0
+
+
+def _publish_to(args: argparse.Namespace, settings: Settings) -> int:
+    """Write what counters fetch from the service (its database, keys and settings) to
+    ``--to``, for a static web server; only the files whose bytes changed."""
+    from datetime import UTC, datetime
+
+    from cardissuer.main import create_app
+    from cardissuer.services.static_site import publish_to
+
+    app = create_app(settings)
+    state = app.state
+    try:
+        with session_scope(state.engine) as session:
+            written = publish_to(
+                args.to,
+                state.publisher,
+                session,
+                anchors=[state.keys.anchor],
+                jwks=state.jwks,
+                at=datetime.now(UTC),
+            )
+    finally:
+        state.engine.dispose()
+    changed = ", ".join(written.changed) or "nothing"
+    print(f"wrote {changed} to {args.to} ({len(written.unchanged)} file(s) unchanged)")
     return 0
 
 

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     card_validity_days: int = Field(default=5 * 365, ge=1, le=20 * 365)
     status_list_size: int = Field(default=1 << 20, ge=1024)
     status_list_validity_hours: int = Field(default=48, ge=1)
+    status_list_batch_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=300,
+        description="sign a changed status list at most once in this many seconds (0: at the "
+        "first request after each change); a revocation reaches counters up to this much later",
+    )
     trust_list_validity_days: int = Field(default=30, ge=1)
     audit_checkpoint_every: int = Field(default=100, ge=1)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -41,25 +41,20 @@ from cardissuer.models import (
     StatusListRecord,
 )
 from cardissuer.portrait import fit_portrait
-from cardissuer.services import audit
+from cardissuer.services import (
+    audit,
+    statuses,  # noqa: F401 - writes the status journal
+)
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from cardissuer.services.registry import get_person
 from keys.cards import encode_card
 from keys.errors import UnsupportedKeyError
 from keys.phone import device_public_key, sign_phone_card
 from keys.signer import Signer
-from keys.status_list import CardStatus
 from schemas import strictjson
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
 
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-STATE_STATUS = {
-    CardState.ACTIVE: CardStatus.VALID,
-    CardState.EXPIRED: CardStatus.VALID,  # expiry is in the card itself
-    CardState.SUSPENDED: CardStatus.SUSPENDED,
-    CardState.REVOKED: CardStatus.REVOKED,
-    CardState.SUPERSEDED: CardStatus.SUPERSEDED,
-}
 CURRENT_STATES = (CardState.ACTIVE, CardState.SUSPENDED)
 PRINTED = "printed"
 PHONE = "phone"

@@ -1,18 +1,26 @@
 """What counters fetch: status lists, the trust list, JWKS and the verifier bundle.
 
-Status lists are built from the cards' states (revoked, suspended, superseded) and signed with
-the active issuing key. The last signed list is kept in its ``status_list`` row with its
-``iat`` and a digest of the statuses it was made from, and re-signed only when those statuses
-differ or when half its validity has passed, so that counters polling every few minutes cost
-one query, not one signature, and every instance serves the same document. (Comparing the
-statuses themselves, not a "changed at" time, cannot miss two changes within the same
-second.)
+Every document is built once per change, not once per request. A status list's statuses are
+kept packed in its ``status_list`` row and updated from the journal of card status changes
+(``cardissuer.services.statuses``); the last signed list is kept in the same row with its
+``iat``, the digest of what it was signed as (size, URI, signing key) and the token. A
+request costs one small query of the row and of whether its journal holds entries: with
+none, and the list younger than half its validity, the held list is served (from this
+process's memory while the row still names it). Otherwise the list is signed again under the
+row's lock, after applying the journal, and stored in the same transaction. The cards table
+is never read to serve a list.
 
 Counters refuse a different list with the ``iat`` they hold, so no two different lists of
 one list id may share an ``iat``: a new list is signed under the row's lock with
-``iat = max(now, last_iat + 1 s)``, from the statuses read after taking the lock, and stored
-in the same transaction; whichever process or instance signs next signs later. A process
-keeps the last list it served in memory only as long as the row still names it.
+``iat = max(now, last_iat + 1 s)``, from the statuses as of the journal read after taking
+the lock; whichever process or instance signs next signs later.
+
+With ``batch`` (``FMCARD_STATUS_LIST_BATCH_SECONDS``), a list signed less than that long ago
+is served as is although changes wait: at most one signing per list per ``batch``, and a
+revocation reaches counters up to ``batch`` later (plus their own polling interval).
+
+The bundle is rebuilt only when one of its parts changes (the trust list file, a list's
+signed token, the signed policies) and kept in memory with its ETag.
 
 The trust list is signed offline by the trust anchor (``fmcard trust-list``) and served as
 published: the anchor's private key never needs to be online.
@@ -29,11 +37,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import exists
+from sqlalchemy import select as select_columns  # five columns: more than sqlmodel's typing
 from sqlmodel import Session, col, select
 
 from cardissuer.errors import NotFoundError
-from cardissuer.models import CardRecord, CardState, StatusListRecord
-from cardissuer.services.cards import STATE_STATUS
+from cardissuer.models import StatusChangeRecord, StatusListRecord
+from cardissuer.services import statuses as journal
 from keys.signer import Signer
 from keys.status_list import StatusList, sign_status_list
 from keys.store import write_file
@@ -41,6 +51,12 @@ from verifier.bundle import build_bundle_document
 from verifier.policy import Policy
 
 _LIST_ID = re.compile(r"[0-9A-Za-z_-]{1,16}")
+_COMPRESSION_LEVEL = 7
+
+
+class SigningNeededError(Exception):
+    """A list must be signed (or its journal applied): not possible in a read-only
+    transaction; the caller retries in a writing one. Never leaves the publishing route."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ class Publisher:
         published_dir: Path,
         policies: list[Policy] | None = None,
         issuer_id: str | None = None,
+        batch: timedelta = timedelta(0),
     ) -> None:
         self.issuer_id = issuer_id
         self.signer = signer
@@ -73,87 +90,98 @@ class Publisher:
         self.validity = validity
         self.published_dir = published_dir
         self.policies = policies or []
+        self.batch = batch
         self._cache: dict[str, tuple[int, Published]] = {}
+        self._files: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self._bundle: tuple[tuple[Any, ...], Published] | None = None
+        self._anchors: list[Any] = []
         self._lock = threading.Lock()
 
-    def status_list(self, session: Session, list_id: str, *, at: datetime) -> Published:
+    def status_list(
+        self, session: Session, list_id: str, *, at: datetime, sign: bool = True
+    ) -> Published:
+        """The list as signed last, or signed now; with ``sign`` false, raise
+        :class:`SigningNeededError` instead of signing (``session`` may be read-only)."""
         known = _LIST_ID.fullmatch(list_id)
+        pending = exists().where(col(StatusChangeRecord.list_id) == col(StatusListRecord.list_id))
         head = (
-            session.exec(
-                select(
-                    StatusListRecord.size,
-                    StatusListRecord.bits,
-                    StatusListRecord.last_iat,
-                    StatusListRecord.signed_digest,
-                ).where(StatusListRecord.list_id == list_id)
+            session.execute(
+                select_columns(
+                    col(StatusListRecord.size),
+                    col(StatusListRecord.bits),
+                    col(StatusListRecord.last_iat),
+                    col(StatusListRecord.signed_digest),
+                    pending,
+                ).where(col(StatusListRecord.list_id) == list_id)
             ).first()
             if known
             else None
         )
         if head is None:
             raise NotFoundError("no such status list")
-        size, bits, last_iat, digest = head
-        _, content = self._statuses(session, list_id, size, bits)
-        if last_iat is not None and digest == content and self._fresh(last_iat, at):
+        size, bits, last_iat, digest, changed = head
+        if (
+            last_iat is not None
+            and digest == self._shape(list_id, size, bits)
+            and self._fresh(last_iat, at)
+            and (not changed or self._batching(last_iat, at))
+        ):
             served = self._held(session, list_id, last_iat, at=at)
             if served is not None:
                 return served
+        if not sign:
+            raise SigningNeededError(list_id)
         return self._sign(session, list_id, at=at)
 
     def _sign(self, session: Session, list_id: str, *, at: datetime) -> Published:
-        """Sign the list under its row's lock with an ``iat`` later than any before it."""
+        """Apply the list's journal and sign it, under its row's lock, with an ``iat`` later
+        than any before it."""
         record = session.exec(
             select(StatusListRecord)
             .where(StatusListRecord.list_id == list_id)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).one()
-        # Read the statuses once the lock is held: a list signed after this one (with a
-        # later iat) then sees every change this one saw.
-        values, content = self._statuses(session, list_id, record.size, record.bits)
+        # The journal is read once the lock is held: a list signed after this one (with a
+        # later iat) then holds every change this one holds.
+        applied = journal.apply_pending(session, record)
+        shape = self._shape(list_id, record.size, record.bits)
         if (
-            record.last_iat is not None
-            and record.signed_digest == content
+            not applied
+            and record.last_iat is not None
+            and record.signed_digest == shape
             and record.signed_token
             and self._fresh(record.last_iat, at)
         ):  # another process signed these statuses while this one waited for the lock
             return self._remember(list_id, record.last_iat, record.signed_token, at=at)
         iat = max(int(at.timestamp()), (record.last_iat or 0) + 1)
         issued = datetime.fromtimestamp(iat, UTC)
-        statuses = StatusList(record.size, record.bits)
-        for index, value in values:
-            statuses[index] = value
         token = sign_status_list(
-            statuses,
+            StatusList(record.size, record.bits, record.statuses),
             uri=self.status_uri_prefix + list_id,
             signer=self.signer,
             issued_at=issued,
             expires_at=issued + self.validity,
             ttl=self._max_age,
+            # Signed under the row's lock (on SQLite, the database's write lock): 0.05 s
+            # instead of 0.6 s at a million cards, for a list about 5 % larger.
+            level=_COMPRESSION_LEVEL,
         )
-        record.last_iat, record.signed_digest, record.signed_token = iat, content, token
+        record.last_iat, record.signed_digest, record.signed_token = iat, shape, token
         session.add(record)
         session.flush()
         return self._remember(list_id, iat, token, at=at)
 
-    def _statuses(
-        self, session: Session, list_id: str, size: int, bits: int
-    ) -> tuple[list[tuple[int, int]], str]:
-        """The list's non-valid statuses by index, and their digest (with the list's shape,
-        URI and signing key: a list signed by a key since rotated away is signed again)."""
-        rows = session.exec(
-            select(CardRecord.status_index, CardRecord.state)
-            .where(
-                CardRecord.list_id == list_id,
-                col(CardRecord.state).in_(
-                    [CardState.REVOKED, CardState.SUSPENDED, CardState.SUPERSEDED]
-                ),
-            )
-            .order_by(col(CardRecord.status_index))
-        ).all()
-        values = [(index, int(STATE_STATUS[CardState(state)])) for index, state in rows]
-        shape = [size, bits, values, self.status_uri_prefix + list_id, self.signer.kid]
-        return values, hashlib.sha256(json.dumps(shape).encode()).hexdigest()
+    def _shape(self, list_id: str, size: int, bits: int) -> str:
+        """Digest of what a list is signed as besides its statuses (which only change through
+        the journal): a list signed by a key since rotated away, or for another URI, is
+        signed again."""
+        shape = [size, bits, self.status_uri_prefix + list_id, self.signer.kid]
+        return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
+
+    def _batching(self, last_iat: int, at: datetime) -> bool:
+        """Whether waiting changes may wait: the list was signed less than ``batch`` ago."""
+        return bool(self.batch) and at - datetime.fromtimestamp(last_iat, UTC) < self.batch
 
     def _fresh(self, last_iat: int, at: datetime) -> bool:
         """Whether a list signed at ``last_iat`` is younger than half its validity."""
@@ -186,40 +214,80 @@ class Publisher:
     def _max_age(self) -> int:
         return int(self.validity.total_seconds() // 4)
 
-    def status_lists(self, session: Session, *, at: datetime) -> list[Published]:
-        ids = session.exec(
-            select(StatusListRecord.list_id).order_by(col(StatusListRecord.list_id))
-        ).all()
-        return [self.status_list(session, list_id, at=at) for list_id in ids]
+    def list_ids(self, session: Session) -> list[str]:
+        return list(
+            session.exec(
+                select(StatusListRecord.list_id).order_by(col(StatusListRecord.list_id))
+            ).all()
+        )
+
+    def status_lists(self, session: Session, *, at: datetime, sign: bool = True) -> list[Published]:
+        return [
+            self.status_list(session, list_id, at=at, sign=sign)
+            for list_id in self.list_ids(session)
+        ]
 
     def trust_list(self) -> Published:
+        """The trust list file as published; read again only when the file changes."""
         path = self.published_dir / "trust-list.jwt"
-        try:
+
+        def read() -> Published:
             body = path.read_bytes()
             modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            return _published(body, "application/jwt", modified, max_age=3600)
+
+        try:
+            published: Published = self._file(path, read)
         except FileNotFoundError:
             raise NotFoundError(
                 "no trust list has been published yet (fmcard trust-list)"
             ) from None
-        return _published(body, "application/jwt", modified, max_age=3600)
+        return published
+
+    def _file(self, path: Path, read: Any) -> Any:
+        """What ``read`` made of ``path``, made again only when the file's identity (inode,
+        size, modification time) changes: a replaced file always gets a new inode."""
+        info = path.stat()
+        identity = (info.st_ino, info.st_size, info.st_mtime_ns)
+        with self._lock:
+            held = self._files.get(str(path))
+        if held is not None and held[0] == identity:
+            return held[1]
+        value = read()
+        with self._lock:
+            self._files[str(path)] = (identity, value)
+        return value
 
     def jwks(self, keys: dict[str, Any], *, at: datetime) -> Published:
         return _published(json.dumps(keys).encode(), "application/jwk-set+json", at, max_age=3600)
 
-    def bundle(self, session: Session, *, anchors: list[Any], at: datetime) -> Published:
+    def bundle(
+        self, session: Session, *, anchors: list[Any], at: datetime, sign: bool = True
+    ) -> Published:
         """The trust list, every status list and the policies; last modified when the newest
-        of its parts was."""
+        of its parts was. Built again only when a part changed. ``sign``: as for
+        :meth:`status_list`."""
         trust = self.trust_list()
-        lists = self.status_lists(session, at=at)
+        lists = self.status_lists(session, at=at, sign=sign)
+        policies = self.signed_policies(at=at) if self.issuer_id else None
+        parts = (tuple(map(id, anchors)), trust.etag, tuple(p.etag for p in lists), policies)
+        with self._lock:
+            held = self._bundle
+        if held is not None and held[0] == parts:
+            return held[1]
         document = build_bundle_document(
             anchors=anchors,
             trust_list=trust.body.decode(),
             status_lists=[p.body.decode() for p in lists],
-            signed_policies=[self.signed_policies(at=at)] if self.issuer_id else None,
+            signed_policies=[policies] if policies else None,
         )
         body = (json.dumps(document, indent=1) + "\n").encode()
         modified = max([trust.last_modified, *(p.last_modified for p in lists)])
-        return _published(body, "application/json", modified, max_age=300)
+        published = _published(body, "application/json", modified, max_age=300)
+        with self._lock:
+            # The anchors are kept with the key: their ids stay theirs while it is held.
+            self._bundle, self._anchors = (parts, published), list(anchors)
+        return published
 
     def signed_policies(self, *, at: datetime) -> str:
         """The counter policies (the package's per-counter defaults, or those given) signed by
@@ -232,14 +300,19 @@ class Publisher:
         policies = self.policies or [kind.policy for kind in counter_types().values()]
         path = self.published_dir / "policies.jwt"
         wanted = sorted(json.dumps(p.to_json(), sort_keys=True) for p in policies)
-        version = 1
-        if path.exists():
+
+        def held() -> tuple[str, Any]:
             token = path.read_text(encoding="ascii").strip()
             payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            held = sorted(json.dumps(p, sort_keys=True) for p in claims.get("policies", []))
-            if held == wanted and claims.get("iss") == self.issuer_id:
-                return token
+            return token, json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+        version = 1
+        if path.exists():
+            token, claims = self._file(path, held)
+            if claims.get("iss") == self.issuer_id and wanted == sorted(
+                json.dumps(p, sort_keys=True) for p in claims.get("policies", [])
+            ):
+                return str(token)
             version = int(claims.get("ver", 0)) + 1
         assert self.issuer_id is not None  # noqa: S101 - checked by the caller
         token = sign_policies(

@@ -1,15 +1,24 @@
-"""What counters download, at stable URLs with HTTP caching (ETag, Last-Modified, max-age)."""
+"""What counters download, at stable URLs with HTTP caching (ETag, Last-Modified, max-age).
+
+Status lists and the bundle are read in a read-only transaction first: the held documents
+are served from it, and on SQLite a deferred transaction neither waits for nor blocks the
+writers (issuance), however many counters sync. Only when a list must be signed (a change
+is waiting, or the list is old) is the request repeated in a writing transaction.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlmodel import Session
 
 from cardissuer.api import problems
-from cardissuer.api.deps import SessionDep, now
-from cardissuer.services.publishing import Published
+from cardissuer.api.deps import now
+from cardissuer.core.db import read_snapshot, session_scope
+from cardissuer.services.publishing import Published, SigningNeededError
 
 router = APIRouter(tags=["publishing"])
 
@@ -72,8 +81,25 @@ def jwks(request: Request) -> Response:
     summary="A signed status list (statuslist+jwt)",
     **_documented("application/statuslist+jwt", "eyJhbGciOiJFUzI1NiIs...", not_found=True),
 )
-def status_list(list_id: str, request: Request, session: SessionDep) -> Response:
-    return _respond(request, request.app.state.publisher.status_list(session, list_id, at=now()))
+def status_list(list_id: str, request: Request) -> Response:
+    publisher, at = request.app.state.publisher, now()
+    return _respond(
+        request,
+        _read_or_sign(
+            request, lambda session, sign: publisher.status_list(session, list_id, at=at, sign=sign)
+        ),
+    )
+
+
+def _read_or_sign(request: Request, build: Callable[[Session, bool], Published]) -> Published:
+    """``build`` in a read-only transaction; again in a writing one if it must sign."""
+    engine = request.app.state.engine
+    try:
+        with read_snapshot(engine) as session:
+            return build(session, False)
+    except SigningNeededError:
+        with session_scope(engine) as session:
+            return build(session, True)
 
 
 @router.get(
@@ -91,7 +117,12 @@ def status_list(list_id: str, request: Request, session: SessionDep) -> Response
         not_found=True,
     ),
 )
-def bundle(request: Request, session: SessionDep) -> Response:
-    state = request.app.state
-    published = state.publisher.bundle(session, anchors=[state.keys.anchor], at=now())
+def bundle(request: Request) -> Response:
+    state, at = request.app.state, now()
+    published = _read_or_sign(
+        request,
+        lambda session, sign: state.publisher.bundle(
+            session, anchors=[state.keys.anchor], at=at, sign=sign
+        ),
+    )
     return _respond(request, published, filename="fmcard-bundle.json")
