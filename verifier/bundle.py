@@ -90,17 +90,25 @@ class Bundle:
         at: datetime,
         pinned_anchors: tuple[PublicKey, ...] | None = None,
         current: Bundle | None = None,
+        anchor_thumbprint: str | None = None,
     ) -> Bundle:
         """Verify and load a bundle document.
 
         ``pinned_anchors`` are the anchors the counter already trusts; without them (first
         install from a trusted medium) the bundle's own ``anchors`` are pinned.
+        ``anchor_thumbprint`` (the full RFC 7638 thumbprint the bureau handed out) narrows the
+        anchors to the one with that thumbprint *before* the trust list is checked: the
+        trust list must be signed by that anchor, and only it is pinned. (Checking afterwards
+        that the thumbprint is among the bundle's anchors is not enough: a forged bundle can
+        list the genuine anchor beside its own and sign with its own.)
         """
         if not isinstance(document, dict) or document.get("format") != BUNDLE_FORMAT:
             raise BundleError(f"not an fmcard bundle (format must be {BUNDLE_FORMAT!r})")
         try:
             own = tuple(public_key_from_jwk(jwk) for jwk in document.get("anchors", []))
             anchors = pinned_anchors if pinned_anchors is not None else own
+            if anchor_thumbprint is not None:
+                anchors = _anchors_with_thumbprint(anchors, anchor_thumbprint)
             token = document["trust_list"]
             if not isinstance(token, str):
                 raise BundleError("bundle trust_list must be a string")
@@ -148,7 +156,12 @@ class Bundle:
 
     @classmethod
     def load(
-        cls, path: Path, *, at: datetime, pinned_anchors: tuple[PublicKey, ...] | None = None
+        cls,
+        path: Path,
+        *,
+        at: datetime,
+        pinned_anchors: tuple[PublicKey, ...] | None = None,
+        anchor_thumbprint: str | None = None,
     ) -> Bundle:
         """Read and verify the bundle file at ``path``."""
         try:
@@ -159,7 +172,9 @@ class Bundle:
             raise BundleError(f"no bundle at {path}") from None
         except (OSError, ValueError) as exc:
             raise BundleError(f"cannot read bundle {path}: {exc}") from None
-        return cls.from_json(document, at=at, pinned_anchors=pinned_anchors)
+        return cls.from_json(
+            document, at=at, pinned_anchors=pinned_anchors, anchor_thumbprint=anchor_thumbprint
+        )
 
     def update(self, document: Any, *, at: datetime) -> Bundle:
         """Return the bundle that ``document`` makes, verified against this one's anchors.
@@ -170,17 +185,15 @@ class Bundle:
         return Bundle.from_json(document, at=at, pinned_anchors=self.anchors, current=self)
 
     def require_anchor(self, thumbprint: str | None) -> None:
-        """Refuse this bundle unless one of its anchors has the full RFC 7638 ``thumbprint``
-        (``None``: no pin given). A short kid is not accepted: 48 bits can be ground."""
+        """Refuse this bundle unless its pinned anchors are exactly the one with the full
+        RFC 7638 ``thumbprint`` (``None``: no pin given). A short kid is not accepted: 48 bits
+        can be ground. Load with ``anchor_thumbprint`` so that the trust list is checked
+        against that anchor alone; this only confirms the outcome."""
         if thumbprint is None:
             return
-        if not is_thumbprint(thumbprint):
-            raise BundleError(
-                f"the anchor thumbprint {thumbprint!r} is not a full RFC 7638 SHA-256 "
-                f"thumbprint ({THUMBPRINT_LENGTH} base64url characters)"
-            )
+        _check_thumbprint(thumbprint)
         found = sorted(key_thumbprint(key) for key in self.anchors)
-        if thumbprint not in found:
+        if found != [thumbprint]:
             raise BundleError(
                 f"the bundle's trust anchor {', '.join(found)} is not the expected {thumbprint!r}"
             )
@@ -309,3 +322,25 @@ def _refuse_older_status(
                 f"a different status list {uri} claims the held issue time "
                 f"{held.issued_at:%Y-%m-%d %H:%M:%S} UTC (rollback)"
             )
+
+
+def _check_thumbprint(thumbprint: str) -> None:
+    if not is_thumbprint(thumbprint):
+        raise BundleError(
+            f"the anchor thumbprint {thumbprint!r} is not a full RFC 7638 SHA-256 "
+            f"thumbprint ({THUMBPRINT_LENGTH} base64url characters)"
+        )
+
+
+def _anchors_with_thumbprint(
+    anchors: tuple[PublicKey, ...], thumbprint: str
+) -> tuple[PublicKey, ...]:
+    """The one anchor of ``anchors`` whose full thumbprint is ``thumbprint``, or refuse."""
+    _check_thumbprint(thumbprint)
+    chosen = tuple(key for key in anchors if key_thumbprint(key) == thumbprint)
+    if not chosen:
+        found = sorted(key_thumbprint(key) for key in anchors) or ["none"]
+        raise BundleError(
+            f"the bundle's trust anchor {', '.join(found)} is not the expected {thumbprint!r}"
+        )
+    return chosen[:1]

@@ -277,7 +277,7 @@ def _parse_at(text: str | None) -> datetime:
 def _load_bundle(path: Path | None, thumbprint: str | None, at: datetime) -> Bundle:
     if path is None:
         raise UsageError(f"no bundle: give --bundle FILE or set {BUNDLE_ENV}")
-    bundle = Bundle.load(path, at=at)
+    bundle = Bundle.load(path, at=at, anchor_thumbprint=thumbprint)
     bundle.require_anchor(thumbprint)
     return bundle
 

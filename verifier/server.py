@@ -108,7 +108,7 @@ class BundleHolder:
     def from_file(
         cls, path: Path, *, at: datetime, anchor_thumbprint: str | None = None
     ) -> BundleHolder:
-        bundle = Bundle.load(path, at=at)
+        bundle = Bundle.load(path, at=at, anchor_thumbprint=anchor_thumbprint)
         bundle.require_anchor(anchor_thumbprint)
         return cls(path, bundle)
 

@@ -484,6 +484,8 @@ def sync(
         state.last_attempt = at
         conditional = held is not None and state.source == source
         try:
+            if pinned is not None:  # checked before anything is fetched, 304 or not
+                _check_held_pin(pinned, anchor_thumbprint)
             fetched = fetch(
                 source,
                 etag=state.etag if conditional else None,
@@ -534,11 +536,27 @@ def _verify(
         raise SyncError(f"the bundle is not JSON: {exc}") from None
     if held is not None:
         return held.update(document, at=at)
-    bundle = Bundle.from_json(document, at=at, pinned_anchors=pinned)
+    bundle = Bundle.from_json(
+        document, at=at, pinned_anchors=pinned, anchor_thumbprint=anchor_thumbprint
+    )
     bundle.require_anchor(anchor_thumbprint)
     if bundle.trust_list.is_expired(at):
         raise SyncError("the bundle's trust list has expired; nothing was pinned")
     return bundle
+
+
+def _check_held_pin(held: tuple[PublicKey, ...], anchor_thumbprint: str | None) -> None:
+    """A pin given to a station that already holds one must be the one it holds: a
+    mistyped thumbprint is not ignored, and after an anchor rotation the operator learns
+    that the station moved on to the new anchor (drop the option, or give the new one)."""
+    if anchor_thumbprint is None:
+        return
+    held_prints = sorted(key_thumbprint(key) for key in held)
+    if anchor_thumbprint not in held_prints:
+        raise SyncError(
+            f"--anchor-thumbprint {anchor_thumbprint!r} is not the anchor this station holds "
+            f"({', '.join(held_prints)}); nothing was changed"
+        )
 
 
 # -- how old is what the station holds ------------------------------------------------------

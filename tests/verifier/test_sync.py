@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from keys.cards import encode_card
-from keys.jwk import generate, key_thumbprint, kid_of
+from keys.jwk import generate, key_thumbprint, kid_of, public_jwk
 from keys.signer import KeySigner
 from keys.trust_list import sign_trust_list
 from tests.factories import NOW, Authority, make_card
@@ -306,6 +306,66 @@ def test_the_anchor_thumbprint_is_checked_on_first_install(
     assert right.first_install
     pin = json.loads((station.directory / ANCHORS_FILE).read_text())
     assert pin["thumbprints"] == [full]
+
+
+def _forged_beside_the_genuine_anchor(genuine: Authority) -> tuple[dict[str, Any], str]:
+    """A bundle that lists the genuine anchor next to the forger's own, with a trust list
+    the forger signed (naming the forger's issuing key), and a card the forger signed."""
+    forger = Authority()
+    document = forger.bundle_document()
+    document["anchors"] = [
+        public_jwk(forger.anchor.public_key),
+        public_jwk(genuine.anchor.public_key),
+    ]
+    return document, encode_card(make_card(), forger.issuing)
+
+
+def test_a_pinned_thumbprint_is_the_anchor_that_must_sign(
+    fresh_authority: Authority,
+    site: tuple[Site, str],
+    station: StationData,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served, url = site
+    document, forged_card = _forged_beside_the_genuine_anchor(fresh_authority)
+    genuine = key_thumbprint(fresh_authority.anchor.public_key)
+    served.put(document)
+    refused = sync(station, url, at=NOW, anchor_thumbprint=genuine)
+    assert refused.error is not None
+    assert station.pinned_anchors() is None
+    with pytest.raises(BundleError):
+        Bundle.from_json(document, at=NOW, anchor_thumbprint=genuine)
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(BundleError):
+        BundleHolder.from_file(path, at=NOW, anchor_thumbprint=genuine)
+    capsys.readouterr()
+    status = cli.main(
+        ["--bundle", str(path), "--anchor-thumbprint", genuine, "--at", NOW.isoformat(),
+         forged_card]
+    )  # fmt: skip
+    assert status == 2
+    assert "VALID" not in capsys.readouterr().out
+    # The genuine bundle with the same pin installs and pins that anchor alone.
+    served.put(publish(fresh_authority))
+    right = sync(station, url, at=NOW, anchor_thumbprint=genuine)
+    assert right.ok
+    assert [key_thumbprint(k) for k in station.pinned_anchors() or ()] == [genuine]
+
+
+def test_a_later_sync_with_another_thumbprint_is_refused(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    served, url = site
+    served.put(publish(fresh_authority))
+    assert sync(station, url, at=NOW).ok
+    other = key_thumbprint(generate())
+    refused = sync(station, url, at=NOW, anchor_thumbprint=other)
+    assert refused.error is not None
+    assert "not the anchor this station holds" in refused.error
+    genuine = key_thumbprint(fresh_authority.anchor.public_key)
+    assert sync(station, url, at=NOW, anchor_thumbprint=genuine).ok
 
 
 def test_an_expired_trust_list_is_not_pinned(
