@@ -1,0 +1,185 @@
+"""The counter's message catalogs: complete in every shipped language, placeholders intact,
+plural rules right, compiled files up to date, languages negotiated, the CLI in Korean.
+
+The runtime checks read the compiled ``.mo`` files with the standard library, as a counter
+does. The checks against the code (every message the code marks exists and is translated,
+every ``.mo`` is what its ``.po`` compiles to) need Babel, a development dependency; they are
+skipped in the core-only install.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+from pathlib import Path
+
+import pytest
+
+from keys.cards import encode_card
+from keys.status_list import CardStatus
+from tests.factories import NOW, Authority, make_card
+from verifier import cli
+from verifier.i18n import (
+    DOMAIN,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    LOCALE_DIR,
+    RTL_LANGUAGES,
+    negotiate,
+    ngettext,
+    translations,
+)
+from verifier.reason import Reason
+from verifier.station_text import STATION_TEXT, service_names, station_text
+
+PLACEHOLDER = re.compile(r"\{(\w*)\}")
+REQUIRED = ("zh", "en", "ru", "ar", "fa", "ur", "ko", "tr", "fr", "es", "hi")
+PLURAL_COUNTS = {"zh": 1, "ko": 1, "en": 2, "tr": 2, "fa": 2, "ur": 2, "hi": 2, "ru": 3, "ar": 6}
+
+
+def _catalog(language: str) -> dict[object, str]:
+    """The raw entries of a shipped ``.mo``: msgid (``ctx\\x04id`` with a context, or
+    ``(id, form)`` for plurals) -> translation."""
+    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    with path.open("rb") as file:
+        return dict(gettext.GNUTranslations(file)._catalog)  # type: ignore[attr-defined]
+
+
+def test_the_required_languages_ship() -> None:
+    assert set(REQUIRED) <= set(LANGUAGES)
+    assert set(LANGUAGES) == set(LANGUAGE_NAMES)
+    assert {"ar", "fa", "ur"} <= RTL_LANGUAGES
+    for language in LANGUAGES:
+        assert (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo").is_file(), language
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("reason", list(Reason))
+def test_every_reason_is_translated_in_every_language(reason: Reason, language: str) -> None:
+    """A reason added to the code without a message in a catalog fails here, by name."""
+    entry = _catalog(language).get(f"{reason.value}\x04{reason.source_message}")
+    assert entry, f"{language}: no message for {reason.value}"
+    assert reason.message(language) == entry
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_station_string_and_service_name_is_translated(language: str) -> None:
+    catalog = _catalog(language)
+    missing = [key for key, text in STATION_TEXT.items() if not catalog.get(f"station\x04{text}")]
+    assert missing == [], f"{language}: {missing}"
+    assert set(station_text(language)) == set(STATION_TEXT)
+    assert all(service_names(name)[language] for name in ("Healthcare", "Banking"))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_placeholders_survive_translation(language: str) -> None:
+    """``{name}`` fields of a message are all in its translation (a plural form may leave
+    out the number, as Arabic does for one and two); a translation adds none."""
+    for key, text in _catalog(language).items():
+        if not key:
+            continue
+        if isinstance(key, tuple):
+            singular_or_plural = _catalog("en").get(key) or ""
+            source = set(PLACEHOLDER.findall(key[0])) | set(PLACEHOLDER.findall(singular_or_plural))
+            assert set(PLACEHOLDER.findall(text)) <= source, (language, key, text)
+            continue
+        msgid = str(key).split("\x04")[-1]
+        assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(msgid)), (
+            language,
+            msgid,
+            text,
+        )
+
+
+@pytest.mark.parametrize(("language", "forms"), sorted(PLURAL_COUNTS.items()))
+def test_plural_forms_follow_each_language(language: str, forms: int) -> None:
+    catalog = translations(language)
+    assert f"nplurals={forms};" in catalog.info()["plural-forms"]
+    used = {catalog.plural(n) for n in range(0, 112)}  # type: ignore[attr-defined]
+    assert used == set(range(forms))
+    entries = _catalog(language)
+    assert all(entries.get(("{n} hour old", form)) for form in range(forms)), language
+
+
+def test_russian_and_arabic_plurals_pick_the_right_form() -> None:
+    def hours(language: str, n: int) -> str:
+        return ngettext(language, "{n} hour old", "{n} hours old", n).format(n=n)
+
+    assert hours("ru", 1) == "1 час назад"
+    assert hours("ru", 3) == "3 часа назад"
+    assert hours("ru", 11) == "11 часов назад"
+    assert hours("ru", 21) == "21 час назад"
+    assert hours("ar", 2) == "ساعتان"
+    assert hours("ar", 5) == "5 ساعات"
+    assert hours("en", 1) == "1 hour old"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7", "ko"),
+        ("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5", "fr"),
+        ("de-DE,de;q=0.9", "en"),
+        ("de, ur;q=0.3, ar;q=0.4", "ar"),
+        ("en;q=0.1, fa", "fa"),
+        ("zh-TW", "zh"),
+        ("zh-Hant-HK;q=0.5, ru;q=0.5", "zh"),
+        ("*", "zh"),
+        ("*, zh;q=0", "en"),
+        ("tr;q=0, *;q=0.2, es;q=0.1", "zh"),
+        ("es;q=0.1, *;q=0.2", "zh"),
+        ("zh;q=0.1, en;q=0.1, *;q=0.05", "zh"),
+        ("en;q=0.1, zh;q=0.1", "en"),
+        ("hi;q=abc, es;q=0.2", "es"),
+        ("es;q=2, hi;q=0.2", "hi"),
+        ("", "en"),
+        (None, "en"),
+        (";;,,q=1", "en"),
+    ],
+)
+def test_accept_language_is_negotiated_by_quality(header: str | None, expected: str) -> None:
+    assert negotiate(header) == expected
+
+
+def test_negotiation_keeps_to_the_offered_languages_and_default() -> None:
+    assert negotiate("ko, ru;q=0.5", ("zh", "en")) == "en"
+    assert negotiate("ko, ru;q=0.5", ("zh", "ru")) == "ru"
+    assert negotiate("x" * 5000, default="zh") == "zh"
+
+
+def test_an_unknown_language_reads_english() -> None:
+    assert Reason.EXPIRED.message("xx-YY") == "Card has expired."
+    assert Reason.EXPIRED.message("") == "Card has expired."
+
+
+def test_cli_speaks_korean_and_urdu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = make_card()
+    authority = Authority()
+    qr = encode_card(card, authority.issuing)
+    path = tmp_path / "bundle.json"
+    at = ["--at", NOW.isoformat(), "--bundle", str(path), "--service", "hc"]
+    authority.bundle().save(path)
+    assert cli.main([*at, qr, "--lang", "ko"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"유효: {Reason.VALID.message('ko')}")
+    assert "  국적: SAU" in out
+    assert "  상태 목록: 3시간 전" in out
+    assert cli.main([*at, qr, "--lang", "ru"]) == 0
+    assert "  список статусов: 3 часа назад" in capsys.readouterr().out
+    authority.statuses[card.status.index] = CardStatus.REVOKED
+    authority.bundle().save(path)
+    assert cli.main([*at, qr, "--lang", "ur"]) == 1
+    assert Reason.REVOKED.message("ur") in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main([*at, qr, "--lang", "xx"])
+
+
+def test_catalogs_match_the_code_and_are_compiled() -> None:
+    """Every message the code and templates mark is in every ``.po`` and translated, and
+    every ``.mo`` is exactly what its ``.po`` compiles to."""
+    pytest.importorskip("babel")
+    from tools import catalogs
+
+    for domain in catalogs.DOMAINS:
+        assert catalogs.problems(domain) == [], domain.name
+    assert catalogs.LANGUAGES == LANGUAGES
