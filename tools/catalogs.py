@@ -5,6 +5,7 @@ shipped compiled as ``.mo`` beside them:
 
 - ``fmcard-verifier`` (``verifier/locale``): the reasons, the station page, ``fmcard-verify``
   and the names of the services. Read at run time by the standard library alone.
+- ``fmcard`` (``cardissuer/locale``): the holder's card page and the wallet passes.
 
 The ``.mo`` files are committed, not built: the wheel is built by plain setuptools with no
 compile step, and a counter installing it must get working catalogs. ``check`` (and
@@ -78,6 +79,12 @@ DOMAINS = (
             "_": None,
             "Service": (2,),
         },
+    ),
+    Domain(
+        "fmcard",
+        ROOT / "cardissuer" / "locale",
+        (ROOT / "cardissuer" / "web", ROOT / "cardissuer" / "wallet"),
+        {"N_": None, "_": None, "ngettext": (1, 2)},
     ),
 )
 

@@ -37,10 +37,15 @@ REQUIRED = ("zh", "en", "ru", "ar", "fa", "ur", "ko", "tr", "fr", "es", "hi")
 PLURAL_COUNTS = {"zh": 1, "ko": 1, "en": 2, "tr": 2, "fa": 2, "ur": 2, "hi": 2, "ru": 3, "ar": 6}
 
 
-def _catalog(language: str) -> dict[object, str]:
+ISSUER_LOCALE_DIR = Path(__file__).resolve().parents[2] / "cardissuer" / "locale"
+CATALOGS = {DOMAIN: LOCALE_DIR, "fmcard": ISSUER_LOCALE_DIR}
+"""Every shipped domain: the counter's, and the issuer's (holder page, wallet passes)."""
+
+
+def _catalog(language: str, domain: str = DOMAIN) -> dict[object, str]:
     """The raw entries of a shipped ``.mo``: msgid (``ctx\\x04id`` with a context, or
     ``(id, form)`` for plurals) -> translation."""
-    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    path = CATALOGS[domain] / language / "LC_MESSAGES" / f"{domain}.mo"
     with path.open("rb") as file:
         return dict(gettext.GNUTranslations(file)._catalog)  # type: ignore[attr-defined]
 
@@ -50,7 +55,8 @@ def test_the_required_languages_ship() -> None:
     assert set(LANGUAGES) == set(LANGUAGE_NAMES)
     assert {"ar", "fa", "ur"} <= RTL_LANGUAGES
     for language in LANGUAGES:
-        assert (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo").is_file(), language
+        for domain, directory in CATALOGS.items():
+            assert (directory / language / "LC_MESSAGES" / f"{domain}.mo").is_file(), language
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -71,15 +77,18 @@ def test_every_station_string_and_service_name_is_translated(language: str) -> N
     assert all(service_names(name)[language] for name in ("Healthcare", "Banking"))
 
 
+@pytest.mark.parametrize("domain", sorted(CATALOGS))
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_placeholders_survive_translation(language: str) -> None:
+def test_placeholders_survive_translation(language: str, domain: str) -> None:
     """``{name}`` fields of a message are all in its translation (a plural form may leave
     out the number, as Arabic does for one and two); a translation adds none."""
-    for key, text in _catalog(language).items():
+    entries = _catalog(language, domain)
+    assert len(entries) > 10
+    for key, text in entries.items():
         if not key:
             continue
         if isinstance(key, tuple):
-            singular_or_plural = _catalog("en").get(key) or ""
+            singular_or_plural = _catalog("en", domain).get(key) or ""
             source = set(PLACEHOLDER.findall(key[0])) | set(PLACEHOLDER.findall(singular_or_plural))
             assert set(PLACEHOLDER.findall(text)) <= source, (language, key, text)
             continue
