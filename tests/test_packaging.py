@@ -154,6 +154,7 @@ def test_the_wheel_carries_the_compiled_catalogs(core_install: CoreInstall) -> N
     for language in LANGUAGES:
         assert f"verifier/locale/{language}/LC_MESSAGES/fmcard-verifier.mo" in names, language
         assert f"cardissuer/locale/{language}/LC_MESSAGES/fmcard.mo" in names, language
+        assert f"cardissuer/locale/{language}/LC_MESSAGES/fmcard-console.mo" in names, language
 
 
 def test_a_counter_reads_its_verdict_in_korean(core_install: CoreInstall, tmp_path: Path) -> None:

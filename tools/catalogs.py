@@ -6,6 +6,7 @@ shipped compiled as ``.mo`` beside them:
 - ``fmcard-verifier`` (``verifier/locale``): the reasons, the station page, ``fmcard-verify``
   and the names of the services. Read at run time by the standard library alone.
 - ``fmcard`` (``cardissuer/locale``): the holder's card page and the wallet passes.
+- ``fmcard-console`` (``cardissuer/locale``): the officers' console, by stable key (context).
 
 The ``.mo`` files are committed, not built: the wheel is built by plain setuptools with no
 compile step, and a counter installing it must get working catalogs. ``check`` (and
@@ -85,6 +86,13 @@ DOMAINS = (
         ROOT / "cardissuer" / "locale",
         (ROOT / "cardissuer" / "web", ROOT / "cardissuer" / "wallet"),
         {"N_": None, "_": None, "ngettext": (1, 2)},
+    ),
+    Domain(
+        "fmcard-console",
+        ROOT / "cardissuer" / "locale",
+        (ROOT / "cardissuer" / "web",),
+        # cardissuer.web.i18n's table: the key is the context, the English the message id.
+        {"K_": ((1, "c"), 2), "KN_": ((1, "c"), 2, 3)},
     ),
 )
 

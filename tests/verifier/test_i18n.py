@@ -38,8 +38,9 @@ PLURAL_COUNTS = {"zh": 1, "ko": 1, "en": 2, "tr": 2, "fa": 2, "ur": 2, "hi": 2, 
 
 
 ISSUER_LOCALE_DIR = Path(__file__).resolve().parents[2] / "cardissuer" / "locale"
-CATALOGS = {DOMAIN: LOCALE_DIR, "fmcard": ISSUER_LOCALE_DIR}
-"""Every shipped domain: the counter's, and the issuer's (holder page, wallet passes)."""
+CATALOGS = {DOMAIN: LOCALE_DIR, "fmcard": ISSUER_LOCALE_DIR, "fmcard-console": ISSUER_LOCALE_DIR}
+"""Every shipped domain: the counter's, the issuer's holder page and wallet passes, and the
+officers' console."""
 
 
 def _catalog(language: str, domain: str = DOMAIN) -> dict[object, str]:
