@@ -164,7 +164,7 @@ def test_a_counter_reads_its_verdict_in_korean(core_install: CoreInstall, tmp_pa
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(vectors["bundle"]), encoding="utf-8")
     case = next(case for case in vectors["cases"] if case["reason"] == "REVOKED")
-    expected_lines = {"ko": "무효 (REVOKED): 취소된 카드입니다.", "ar": "تم إلغاء البطاقة."}
+    expected_lines = {"ko": "NOT VALID (REVOKED): 취소된 카드입니다.", "ar": "تم إلغاء البطاقة."}
     for language, expected in expected_lines.items():
         run = core_install.run(
             str(core_install.bin / "fmcard-verify"), "--bundle", str(bundle),

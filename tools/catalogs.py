@@ -114,10 +114,22 @@ def extract(domain: Domain) -> Catalog:
     return catalog
 
 
+def _shape(catalog: Catalog) -> set[tuple[object, ...]]:
+    """What a template says, without line numbers (the files leave them out)."""
+    return {(m.context, m.id, frozenset(path for path, _ in m.locations)) for m in catalog if m.id}
+
+
 def write_template(domain: Domain, catalog: Catalog) -> None:
+    """Write the ``.pot``; an unchanged set of messages keeps its creation date, so that
+    running the tools twice changes no file."""
     domain.locale_dir.mkdir(parents=True, exist_ok=True)
+    if domain.template.exists():
+        with domain.template.open("rb") as file:
+            old = read_po(file)
+        if _shape(old) == _shape(catalog):
+            catalog.creation_date = old.creation_date
     with domain.template.open("wb") as file:
-        write_po(file, catalog, width=100, omit_header=False, sort_output=True)
+        write_po(file, catalog, width=100, sort_output=True, include_lineno=False)
 
 
 def load_po(path: Path, language: str) -> Catalog:
@@ -142,7 +154,10 @@ def update(domain: Domain, template: Catalog) -> None:
         catalog.msgid_bugs_address = ""
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as file:
-            write_po(file, catalog, width=100, sort_output=True, include_previous=False)
+            write_po(
+                file, catalog, width=100, sort_output=True, include_previous=False,
+                include_lineno=False,
+            )  # fmt: skip
 
 
 def compiled(path: Path, language: str) -> bytes:
@@ -173,6 +188,10 @@ def _key(message: Message) -> tuple[str | None, str]:
     return message.context, msgid
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def problems(domain: Domain) -> list[str]:
     """Everything that would make a shipped catalog wrong, one line each."""
     out: list[str] = []
@@ -180,21 +199,21 @@ def problems(domain: Domain) -> list[str]:
     for language in LANGUAGES:
         path = domain.po(language)
         if not path.exists():
-            out.append(f"{path.relative_to(ROOT)}: missing")
+            out.append(f"{_shown(path)}: missing")
             continue
         catalog = load_po(path, language)
         have = {_key(m) for m in catalog if m.id}
         out.extend(
-            f"{path.relative_to(ROOT)}: no entry for {context or ''}|{msgid!r}"
+            f"{_shown(path)}: no entry for {context or ''}|{msgid!r}"
             for context, msgid in sorted(used - have, key=str)
         )
         out.extend(
-            f"{path.relative_to(ROOT)}: untranslated {m.context or ''}|{m.id!r}"
+            f"{_shown(path)}: untranslated {m.context or ''}|{m.id!r}"
             for m in untranslated(catalog)
         )
         mo = domain.mo(language)
         if not mo.exists() or mo.read_bytes() != compiled(path, language):
-            out.append(f"{mo.relative_to(ROOT)}: out of date (./dev i18n compile)")
+            out.append(f"{_shown(mo)}: out of date (./dev i18n compile)")
     return out
 
 

@@ -213,7 +213,8 @@ def _run(argv: Sequence[str] | None) -> int:
 
 
 def render(result: VerificationResult, language: str) -> str:
-    """The verdict as a few lines a clerk can read, in ``language``."""
+    """The verdict as a few lines a clerk can read: the verdict word, then the reason and
+    the labels in ``language``."""
 
     def _(message: str) -> str:
         return gettext(language, message)
@@ -221,7 +222,8 @@ def render(result: VerificationResult, language: str) -> str:
     def line(label: str, value: str) -> str:
         return f"  {label}: {value}"
 
-    mark = _("VALID") if result.ok else _("NOT VALID ({reason})").format(reason=result.reason.value)
+    # The verdict word stays English in every language: scripts and logs grep for it.
+    mark = "VALID" if result.ok else f"NOT VALID ({result.reason.value})"
     lines = [f"{mark}: {result.message(language)}"]
     card = result.card
     if card is not None:

@@ -171,7 +171,7 @@ def test_cli_speaks_korean_and_urdu(tmp_path: Path, capsys: pytest.CaptureFixtur
     authority.bundle().save(path)
     assert cli.main([*at, qr, "--lang", "ko"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"유효: {Reason.VALID.message('ko')}")
+    assert out.startswith(f"VALID: {Reason.VALID.message('ko')}")
     assert "  국적: SAU" in out
     assert "  상태 목록: 3시간 전" in out
     assert cli.main([*at, qr, "--lang", "ru"]) == 0
@@ -193,3 +193,39 @@ def test_catalogs_match_the_code_and_are_compiled() -> None:
     for domain in catalogs.DOMAINS:
         assert catalogs.problems(domain) == [], domain.name
     assert catalogs.LANGUAGES == LANGUAGES
+
+
+def test_the_catalog_check_catches_a_missing_entry_an_empty_one_and_a_stale_mo(
+    tmp_path: Path,
+) -> None:
+    """The check the tests rely on, attacked: a copy of the counter's catalogs with one
+    language missing a reason, one with a blank translation, one with an old ``.mo``."""
+    pytest.importorskip("babel")
+    import shutil
+    from dataclasses import replace
+
+    from tools import catalogs
+
+    (domain,) = (d for d in catalogs.DOMAINS if d.name == DOMAIN)
+    copy = replace(domain, locale_dir=tmp_path / "locale")
+    shutil.copytree(domain.locale_dir, copy.locale_dir)
+    assert catalogs.problems(copy) == []
+
+    def edit(language: str, old: str, new: str) -> None:
+        path = copy.po(language)
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    edit("ko", 'msgctxt "REVOKED"\n', 'msgctxt "REVOKED-GONE"\n')
+    edit("tr", 'msgstr "Kart iptal edilmiş."', 'msgstr ""')
+    catalogs.compile_all(copy)
+    edit("hi", 'msgstr "कार्ड रद्द कर दिया गया है।"', 'msgstr "कार्ड रद्द है।"')
+    found = "\n".join(catalogs.problems(copy))
+    assert (
+        "ko/LC_MESSAGES/fmcard-verifier.po: no entry for REVOKED|'Card has been revoked.'" in found
+    )
+    assert (
+        "tr/LC_MESSAGES/fmcard-verifier.po: untranslated REVOKED|'Card has been revoked.'" in found
+    )
+    assert "hi/LC_MESSAGES/fmcard-verifier.mo: out of date" in found
