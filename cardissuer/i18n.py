@@ -49,11 +49,15 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
     return message
 
 
-@functools.cache
 def translations(language: str) -> _gettext.NullTranslations:
     """The issuer's catalog for ``language``, falling back to the counter's (service names),
-    then to the English in the code."""
+    then to the English in the code. Only shipped languages are cached."""
     code = primary(language)
+    return _catalog(code) if code in LANGUAGES else _gettext.NullTranslations()
+
+
+@functools.cache
+def _catalog(code: str) -> _gettext.NullTranslations:
     try:
         catalog: _gettext.NullTranslations = _gettext.translation(
             DOMAIN, LOCALE_DIR, languages=[code]

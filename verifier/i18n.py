@@ -66,15 +66,18 @@ def supported(tag: str | None, languages: Iterable[str] = LANGUAGES) -> str | No
     return language if language in tuple(languages) else None
 
 
-@functools.cache
-def translations(
-    language: str, domain: str = DOMAIN, directory: Path = LOCALE_DIR
-) -> _gettext.NullTranslations:
+def translations(language: str) -> _gettext.NullTranslations:
     """The catalog of ``language`` (a tag; its primary language counts); English text for a
-    language without one. Catalogs are read once per process."""
+    language without one. Catalogs are read once per process, and only shipped languages
+    are kept, so arbitrary tags cannot grow the cache."""
     code = primary(language)
+    return _catalog(code) if code in LANGUAGES else _gettext.NullTranslations()
+
+
+@functools.cache
+def _catalog(code: str) -> _gettext.NullTranslations:
     try:
-        return _gettext.translation(domain, directory, languages=[code])
+        return _gettext.translation(DOMAIN, LOCALE_DIR, languages=[code])
     except OSError:
         return _gettext.NullTranslations()
 

@@ -404,8 +404,12 @@ STRINGS: dict[str, Message] = {
 """Every string of the console: key -> English (the catalogs translate it)."""
 
 
-@functools.cache
 def _catalog(language: str) -> _gettext.NullTranslations:
+    return _load(language) if language in LANGUAGES else _gettext.NullTranslations()
+
+
+@functools.cache
+def _load(language: str) -> _gettext.NullTranslations:
     try:
         catalog: _gettext.NullTranslations = _gettext.translation(
             DOMAIN, LOCALE_DIR, languages=[language]

@@ -229,3 +229,14 @@ def test_the_catalog_check_catches_a_missing_entry_an_empty_one_and_a_stale_mo(
         "tr/LC_MESSAGES/fmcard-verifier.po: untranslated REVOKED|'Card has been revoked.'" in found
     )
     assert "hi/LC_MESSAGES/fmcard-verifier.mo: out of date" in found
+
+
+def test_arbitrary_tags_share_the_shipped_catalogs() -> None:
+    """Any tag reaches one of the shipped catalogs or plain English; the cache holds at most
+    one catalog per shipped language whatever tags arrive."""
+    from verifier import i18n
+
+    for n in range(500):
+        assert i18n.translations(f"x{n}-YY").gettext("Healthcare") == "Healthcare"
+    assert i18n.translations("ko-KR") is i18n.translations("ko")
+    assert i18n._catalog.cache_info().currsize <= len(LANGUAGES)
