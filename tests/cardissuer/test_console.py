@@ -945,7 +945,9 @@ def test_officer_downloads_every_form_of_the_card_and_makes_a_holder_link(
         assert "OKONKWO" in holder.text
 
 
-def test_the_console_speaks_korean_and_lays_out_arabic_right_to_left(page: Page) -> None:
+def test_the_console_speaks_korean_and_lays_out_arabic_right_to_left(
+    page: Page, tmp_path: Path
+) -> None:
     """Any shipped language from the menu; labels keep Chinese as the second language;
     Arabic turns the frame right to left (the brand at the right, the menu at the left)."""
     login(page, "registrar", lang="ko")
@@ -966,5 +968,6 @@ def test_the_console_speaks_korean_and_lays_out_arabic_right_to_left(page: Page)
         assert cell.evaluate("c => getComputedStyle(c).textAlign") in ("start", "right")
     page.goto("/console/search")  # remembered
     assert page.eval_on_selector("html", "h => h.dir") == "rtl"
+    (tmp_path / "console-ar.png").write_bytes(page.screenshot(full_page=True))
     page.get_by_role("link", name="中文").click()
     assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["zh-CN", "ltr"]
