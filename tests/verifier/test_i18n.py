@@ -240,3 +240,15 @@ def test_arbitrary_tags_share_the_shipped_catalogs() -> None:
         assert i18n.translations(f"x{n}-YY").gettext("Healthcare") == "Healthcare"
     assert i18n.translations("ko-KR") is i18n.translations("ko")
     assert i18n._catalog.cache_info().currsize <= len(LANGUAGES)
+
+
+@pytest.mark.parametrize("holder_languages", [(), ("xx",), ("en", "klingon")])
+def test_the_station_refuses_holder_languages_it_does_not_ship(
+    holder_languages: tuple[str, ...],
+) -> None:
+    from verifier.errors import VerifierError
+    from verifier.server import StationConfig
+
+    with pytest.raises(VerifierError, match="holder's languages"):
+        StationConfig("hc", holder_languages=holder_languages)
+    assert StationConfig("hc", clerk_language="ur", holder_languages=("fa", "ko")).clerk_language
