@@ -14,10 +14,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from verifier.i18n import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors" / "cards.json"
@@ -142,6 +145,34 @@ def test_fmcard_verify_checks_a_vector_card(core_install: CoreInstall, tmp_path:
         )  # fmt: skip
         assert run.returncode == status, run.stderr
         assert json.loads(run.stdout)["reason"] == word
+
+
+def test_the_wheel_carries_the_compiled_catalogs(core_install: CoreInstall) -> None:
+    (wheel,) = core_install.dist.glob("fmcard-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for language in LANGUAGES:
+        assert f"verifier/locale/{language}/LC_MESSAGES/fmcard-verifier.mo" in names, language
+        assert f"cardissuer/locale/{language}/LC_MESSAGES/fmcard.mo" in names, language
+        assert f"cardissuer/locale/{language}/LC_MESSAGES/fmcard-console.mo" in names, language
+
+
+def test_a_counter_reads_its_verdict_in_korean(core_install: CoreInstall, tmp_path: Path) -> None:
+    """The core install (no Babel, nothing but cryptography and pyjwt) speaks every language
+    from the shipped ``.mo`` files."""
+    vectors = json.loads(VECTORS.read_text(encoding="utf-8"))
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(vectors["bundle"]), encoding="utf-8")
+    case = next(case for case in vectors["cases"] if case["reason"] == "REVOKED")
+    expected_lines = {"ko": "NOT VALID (REVOKED): 취소된 카드입니다.", "ar": "تم إلغاء البطاقة."}
+    for language, expected in expected_lines.items():
+        run = core_install.run(
+            str(core_install.bin / "fmcard-verify"), "--bundle", str(bundle),
+            "--service", case["service"], "--at", case["at"], "--lang", language, case["qr"],
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 1, run.stderr
+        assert expected in run.stdout, run.stdout
 
 
 def test_issuer_command_explains_the_missing_extra(

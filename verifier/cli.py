@@ -27,8 +27,8 @@ from schemas import code as foreigner_code
 from verifier._image import qr_texts_from_image
 from verifier.bundle import Bundle
 from verifier.errors import VerifierError
+from verifier.i18n import LANGUAGES, gettext, ngettext
 from verifier.policy import LocalPolicy, counter_types, load_local_policies
-from verifier.reason import LANGUAGES
 from verifier.result import VerificationResult
 from verifier.verifier import Verifier
 
@@ -75,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--at", help="verify as of this ISO 8601 time instead of now (for audits and tests)"
     )
-    parser.add_argument("--lang", choices=LANGUAGES, default="en", help="message language")
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default="en",
+        help="language of the verdict (default en): " + ", ".join(LANGUAGES),
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.epilog = (parser.epilog or "") + (
         "\n\nthe counter station and its data:\n"
@@ -208,42 +213,62 @@ def _run(argv: Sequence[str] | None) -> int:
 
 
 def render(result: VerificationResult, language: str) -> str:
-    """The verdict as a few lines a clerk can read."""
+    """The verdict as a few lines a clerk can read: the verdict word, then the reason and
+    the labels in ``language``."""
+
+    def _(message: str) -> str:
+        return gettext(language, message)
+
+    def line(label: str, value: str) -> str:
+        return f"  {label}: {value}"
+
+    # The verdict word stays English in every language: scripts and logs grep for it.
     mark = "VALID" if result.ok else f"NOT VALID ({result.reason.value})"
     lines = [f"{mark}: {result.message(language)}"]
     card = result.card
     if card is not None:
         names = [card.latin_name, card.native_name, card.chinese_name]
-        lines.append("  name:        " + " / ".join(n for n in names if n))
-        lines.append(f"  code:        {foreigner_code.format_for_reading(card.code)}")
-        closed = "not disclosed"
-        nationality = card.nationality or closed
+        lines.append(line(_("name"), " / ".join(n for n in names if n)))
+        lines.append(line(_("code"), foreigner_code.format_for_reading(card.code)))
+        closed = _("not disclosed")
+        lines.append(line(_("nationality"), card.nationality or closed))
         born = closed if card.birth_date is None else str(card.birth_date)
-        lines.append(f"  nationality: {nationality}   born: {born}")
-        lines.append(f"  valid:       {card.valid_from:%Y-%m-%d} to {card.expires_at:%Y-%m-%d}")
-        portrait = "on the card" if result.portrait else "none"
+        lines.append(line(_("born"), born))
+        valid = _("{start} to {end}").format(
+            start=f"{card.valid_from:%Y-%m-%d}", end=f"{card.expires_at:%Y-%m-%d}"
+        )
+        lines.append(line(_("valid"), valid))
+        portrait = _("on the card") if result.portrait else _("none")
         if result.portrait is None and result.disclosed is not None:
             portrait = closed
-        lines.append(f"  portrait:    {portrait}")
+        lines.append(line(_("portrait"), portrait))
     if result.level is not None:
-        shown = {"live": "live phone card", "copy": "copy of a phone card", "printed": "printed"}
+        shown = {
+            "live": _("live phone card"),
+            "copy": _("copy of a phone card"),
+            "printed": _("printed"),
+        }
         level = shown[result.level.value]
         if result.disclosed is not None:
-            level += f"; {len(result.disclosed)} item(s) disclosed, {result.closed} not"
-        lines.append(f"  shown as:    {level}")
+            level += "; " + _("{shown} disclosed, {closed} not disclosed").format(
+                shown=len(result.disclosed), closed=result.closed
+            )
+        lines.append(line(_("shown as"), level))
     if result.entitlement is not None:
         e = result.entitlement
         window = ""
         if e.valid_from or e.valid_until:
-            start = f"{e.valid_from:%Y-%m-%d}" if e.valid_from else "card start"
-            end = f"{e.valid_until:%Y-%m-%d}" if e.valid_until else "card end"
-            window = f" ({start} to {end})"
-        lines.append(f"  entitlement: {e.service}{window}")
+            start = f"{e.valid_from:%Y-%m-%d}" if e.valid_from else _("card start")
+            end = f"{e.valid_until:%Y-%m-%d}" if e.valid_until else _("card end")
+            window = " (" + _("{start} to {end}").format(start=start, end=end) + ")"
+        lines.append(line(_("entitlement"), f"{e.service}{window}"))
     age = result.status_age_seconds
     if age is not None:
-        lines.append(f"  status list: {age // 3600} h old")
+        hours = age // 3600
+        text = ngettext(language, "{n} hour old", "{n} hours old", hours).format(n=hours)
+        lines.append(line(_("status list"), text))
     if result.detail:
-        lines.append(f"  detail:      {result.detail}")
+        lines.append(line(_("detail"), result.detail))
     return "\n".join(lines)
 
 

@@ -1,18 +1,23 @@
 """Why a card was accepted or refused: stable codes, and words a clerk understands.
 
 The codes are part of the interface (logs, the counter page, ``--json`` output) and never
-change meaning; new codes may be added. Messages exist in Chinese and English (for the clerk)
-and in Russian and Arabic (for the holder standing at the counter: many of Yiwu's foreign
-merchants read one of these better than English).
+change meaning; new codes may be added. Each message is written here in English and translated
+in the counter's gettext catalogs (:mod:`verifier.i18n`), under the reason's code as context:
+the clerk reads Chinese or English, the holder standing at the counter often reads Russian,
+Arabic, Persian, Urdu, Korean, Turkish, French, Spanish or Hindi better than either.
+
+Adding a reason: add the member, its English line below, then ``./dev i18n`` (extracts it into
+every catalog) and a translation in each ``verifier/locale/*/LC_MESSAGES/fmcard-verifier.po``;
+``tests/verifier/test_i18n.py`` fails until every shipped language has one.
 """
 
 from __future__ import annotations
 
 import enum
 
-LANGUAGES = ("en", "zh", "ru", "ar")
-"""Languages of the messages, in the order of the tuples below."""
-RTL_LANGUAGES = frozenset({"ar"})
+from verifier.i18n import LANGUAGES, N_, RTL_LANGUAGES, pgettext
+
+__all__ = ["LANGUAGES", "RTL_LANGUAGES", "Level", "Reason"]
 
 
 class Reason(enum.StrEnum):
@@ -42,10 +47,14 @@ class Reason(enum.StrEnum):
     PORTRAIT_MISSING = "PORTRAIT_MISSING"
 
     def message(self, language: str = "en") -> str:
-        """Return the message in ``language``: ``"zh"``, ``"en"``, ``"ru"`` or ``"ar"``
-        (a tag such as ``"zh-CN"`` counts by its first part; anything else gives English)."""
-        primary = language.split("-", 1)[0].split("_", 1)[0].lower()
-        return _MESSAGES[self][LANGUAGES.index(primary) if primary in LANGUAGES else 0]
+        """Return the message in ``language``, a tag such as ``"zh"``, ``"zh-CN"`` or ``"ko"``
+        (counted by its primary language); a language without a catalog gives English."""
+        return pgettext(language, self.value, _MESSAGES[self])
+
+    @property
+    def source_message(self) -> str:
+        """The English message, as written in the code (the catalogs' message id)."""
+        return _MESSAGES[self]
 
 
 class Level(enum.StrEnum):
@@ -57,140 +66,66 @@ class Level(enum.StrEnum):
     PRINTED = "printed"
 
 
-_MESSAGES: dict[Reason, tuple[str, str, str, str]] = {
-    Reason.VALID: (
-        "Card is valid for this service.",
-        "卡片有效，可办理本项服务。",
-        "Карта действительна для этой услуги.",
-        "البطاقة صالحة لهذه الخدمة.",
-    ),
-    Reason.TOO_LARGE: (
-        "This is not a merchant card: the code is far too large.",
-        "这不是商户卡：二维码内容过大。",
-        "Это не карта торговца: код слишком большой.",
-        "هذه ليست بطاقة تاجر: الرمز كبير جدًا.",
-    ),
-    Reason.MALFORMED: (
+_MESSAGES: dict[Reason, str] = {
+    Reason.VALID: N_("VALID", "Card is valid for this service."),
+    Reason.TOO_LARGE: N_("TOO_LARGE", "This is not a merchant card: the code is far too large."),
+    Reason.MALFORMED: N_(
+        "MALFORMED",
         "This is not a readable merchant card. Scan again or ask for the card.",
-        "无法识别为商户卡。请重新扫描或查验实体卡。",
-        "Карту торговца не удалось прочитать. Отсканируйте ещё раз или покажите карту.",
-        "تعذّرت قراءة بطاقة التاجر. امسح الرمز مرة أخرى أو قدّم البطاقة.",
     ),
-    Reason.UNSUPPORTED_ALGORITHM: (
+    Reason.UNSUPPORTED_ALGORITHM: N_(
+        "UNSUPPORTED_ALGORITHM",
         "Card uses a signature method that is not accepted.",
-        "卡片使用了不被接受的签名方式。",
-        "Карта подписана неприемлемым способом.",
-        "البطاقة موقّعة بطريقة توقيع غير مقبولة.",
     ),
-    Reason.TRUST_LIST_EXPIRED: (
+    Reason.TRUST_LIST_EXPIRED: N_(
+        "TRUST_LIST_EXPIRED",
         "This counter's trust data is out of date. Update the station.",
-        "本柜台的信任数据已过期，请更新。",
-        "Данные доверия на этой стойке устарели. Карту сейчас нельзя проверить.",
-        "بيانات الثقة في هذا المكتب قديمة. لا يمكن التحقق من البطاقة الآن.",
     ),
-    Reason.UNKNOWN_KEY: (
-        "Card was not signed by a recognised issuer.",
-        "卡片不是由认可的发证机关签发。",
-        "Карта подписана не признанным органом выдачи.",
-        "البطاقة غير موقّعة من جهة إصدار معترف بها.",
-    ),
-    Reason.BAD_SIGNATURE: (
+    Reason.UNKNOWN_KEY: N_("UNKNOWN_KEY", "Card was not signed by a recognised issuer."),
+    Reason.BAD_SIGNATURE: N_(
+        "BAD_SIGNATURE",
         "Card is forged or altered: its signature does not match.",
-        "卡片签名不符，可能被伪造或篡改。",
-        "Подпись карты не совпадает: карта подделана или изменена.",
-        "توقيع البطاقة غير مطابق: البطاقة مزوّرة أو معدّلة.",
     ),
-    Reason.KEY_COMPROMISED: (
+    Reason.KEY_COMPROMISED: N_(
+        "KEY_COMPROMISED",
         "Card was signed with a key that is no longer trusted.",
-        "卡片的签名密钥已不再受信任。",
-        "Карта подписана ключом, которому больше не доверяют.",
-        "البطاقة موقّعة بمفتاح لم يعد موثوقًا.",
     ),
-    Reason.NOT_YET_VALID: (
-        "Card is not valid yet.",
-        "卡片尚未生效。",
-        "Карта ещё не действует.",
-        "البطاقة لم تصبح صالحة بعد.",
+    Reason.NOT_YET_VALID: N_("NOT_YET_VALID", "Card is not valid yet."),
+    Reason.EXPIRED: N_("EXPIRED", "Card has expired."),
+    Reason.STATUS_UNKNOWN: N_(
+        "STATUS_UNKNOWN",
+        "Card status cannot be confirmed: "
+        "the revocation data is missing or too old. Update the station.",
     ),
-    Reason.EXPIRED: (
-        "Card has expired.",
-        "卡片已过期。",
-        "Срок действия карты истёк.",
-        "انتهت صلاحية البطاقة.",
-    ),
-    Reason.STATUS_UNKNOWN: (
-        "Card status cannot be confirmed: the revocation data is missing or "
-        "too old. Update the station.",
-        "无法确认卡片状态：注销数据缺失或过旧，请更新。",
-        "Статус карты нельзя подтвердить: данные об отзыве отсутствуют или устарели.",
-        "لا يمكن تأكيد حالة البطاقة: بيانات الإلغاء مفقودة أو قديمة.",
-    ),
-    Reason.REVOKED: (
-        "Card has been revoked.",
-        "卡片已被注销。",
-        "Карта отозвана.",
-        "تم إلغاء البطاقة.",
-    ),
-    Reason.SUSPENDED: (
-        "Card is suspended.",
-        "卡片已被暂停使用。",
-        "Действие карты приостановлено.",
-        "البطاقة موقوفة مؤقتًا.",
-    ),
-    Reason.SUPERSEDED: (
-        "Card was replaced by a newer card. Ask for the new card.",
-        "此卡已被新卡取代，请出示新卡。",
-        "Карта заменена новой. Покажите новую карту.",
-        "تم استبدال البطاقة ببطاقة أحدث. يرجى تقديم البطاقة الجديدة.",
-    ),
-    Reason.DISCLOSURE_INVALID: (
+    Reason.REVOKED: N_("REVOKED", "Card has been revoked."),
+    Reason.SUSPENDED: N_("SUSPENDED", "Card is suspended."),
+    Reason.SUPERSEDED: N_("SUPERSEDED", "Card was replaced by a newer card. Ask for the new card."),
+    Reason.DISCLOSURE_INVALID: N_(
+        "DISCLOSURE_INVALID",
         "The phone card's data was altered: a disclosed item does not match the card.",
-        "手机卡数据被篡改：披露的信息与卡片不符。",
-        "Данные карты в телефоне изменены: раскрытые сведения не совпадают с картой.",
-        "تم تعديل بيانات بطاقة الهاتف: المعلومات المعروضة لا تطابق البطاقة.",
     ),
-    Reason.PROOF_MISSING: (
+    Reason.PROOF_MISSING: N_(
+        "PROOF_MISSING",
         "This is a copy of a phone card, not the live card. Ask for the holder's phone.",
-        "这是手机卡的副本，不是实时卡。请查验持卡人的手机。",
-        "Это копия карты из телефона, а не живая карта. Попросите телефон владельца.",
-        "هذه نسخة من بطاقة الهاتف وليست البطاقة الحية. اطلب هاتف حامل البطاقة.",
     ),
-    Reason.PROOF_INVALID: (
+    Reason.PROOF_INVALID: N_(
+        "PROOF_INVALID",
         "This phone card was not shown from its holder's phone for this service.",
-        "此手机卡并非由持卡人本人手机为本项服务出示。",
-        "Эта карта показана не с телефона владельца или не для этой услуги.",
-        "لم تُعرض بطاقة الهاتف هذه من هاتف صاحبها أو لهذه الخدمة.",
     ),
-    Reason.PROOF_STALE: (
+    Reason.PROOF_STALE: N_(
+        "PROOF_STALE",
         "This phone card code is not current (a screenshot, or the phone's clock is wrong). "
         "Ask the holder to show the live code.",
-        "手机卡二维码已失效（截图或手机时间错误）。请持卡人出示实时二维码。",
-        "Код карты устарел (снимок экрана или неверное время в телефоне). "
-        "Попросите показать живой код.",
-        "رمز بطاقة الهاتف غير حالي (لقطة شاشة أو ساعة الهاتف خاطئة). اطلب عرض الرمز الحي.",
     ),
-    Reason.PROOF_REPLAYED: (
+    Reason.PROOF_REPLAYED: N_(
+        "PROOF_REPLAYED",
         "This phone card code was already scanned. Ask the holder to show the next code.",
-        "此手机卡二维码已被扫描过。请持卡人出示下一个二维码。",
-        "Этот код карты уже сканировали. Попросите показать следующий код.",
-        "تم مسح رمز بطاقة الهاتف هذا من قبل. اطلب عرض الرمز التالي.",
     ),
-    Reason.LIVE_REQUIRED: (
+    Reason.LIVE_REQUIRED: N_(
+        "LIVE_REQUIRED",
         "This service needs the live card on the holder's phone; a printed card is not accepted.",
-        "本项服务需要持卡人手机上的实时卡，不接受纸质卡。",
-        "Для этой услуги нужна живая карта в телефоне владельца; печатная карта не принимается.",
-        "تتطلب هذه الخدمة البطاقة الحية على هاتف حاملها؛ البطاقة المطبوعة غير مقبولة.",
     ),
-    Reason.NOT_ENTITLED: (
-        "Holder is not entitled to this service.",
-        "持卡人无权办理本项服务。",
-        "У владельца карты нет права на эту услугу.",
-        "لا يحق لحامل البطاقة الحصول على هذه الخدمة.",
-    ),
-    Reason.PORTRAIT_MISSING: (
-        "This service needs a card with a photo.",
-        "本项服务需要带照片的卡片。",
-        "Для этой услуги нужна карта с фотографией.",
-        "تتطلب هذه الخدمة بطاقة تحمل صورة.",
-    ),
+    Reason.NOT_ENTITLED: N_("NOT_ENTITLED", "Holder is not entitled to this service."),
+    Reason.PORTRAIT_MISSING: N_("PORTRAIT_MISSING", "This service needs a card with a photo."),
 }
+"""The English message of each reason; the reason's code is its catalog context."""

@@ -44,10 +44,12 @@ from schemas.services import SERVICES_BY_CODE
 from verifier import _json
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
+from verifier.i18n import LANGUAGE_NAMES, LANGUAGES, RTL_LANGUAGES
 from verifier.policy import SHOWABLE_FIELDS, LocalPolicy, Policy, counter_types
-from verifier.reason import LANGUAGES, RTL_LANGUAGES, Reason
+from verifier.reason import Reason
 from verifier.result import VerificationResult
 from verifier.scanlog import ScanLog
+from verifier.station_text import service_names, station_text
 from verifier.sync import StationData, data_age
 from verifier.verifier import Verifier
 
@@ -55,7 +57,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
 DEFAULT_RETURN_AFTER = 6.0
 MAX_REQUEST_BODY = 16 * 1024
-CLERK_LANGUAGES = ("zh", "en")
+CLERK_LANGUAGES = LANGUAGES
+HOLDER_LANGUAGES = ("en", "ru", "ar")
+"""The languages of the lines shown to the holder under the verdict, unless configured."""
 AMBER_REASONS = frozenset({Reason.STATUS_UNKNOWN, Reason.TRUST_LIST_EXPIRED})
 GET_PATHS = frozenset({"/api/config", "/api/status", "/favicon.ico"})
 STATIC_FILES = {
@@ -81,10 +85,14 @@ class StationConfig:
     clerk_language: str = "zh"
     return_after: float = DEFAULT_RETURN_AFTER
     local_policies: tuple[LocalPolicy, ...] = ()
+    holder_languages: tuple[str, ...] = HOLDER_LANGUAGES
 
     def __post_init__(self) -> None:
         if self.clerk_language not in CLERK_LANGUAGES:
             raise VerifierError(f"the clerk's language must be one of {CLERK_LANGUAGES}")
+        unknown = [code for code in self.holder_languages if code not in LANGUAGES]
+        if unknown or not self.holder_languages:
+            raise VerifierError(f"the holder's languages must be some of {LANGUAGES}")
         if not 0 <= self.return_after <= 600:
             raise VerifierError("the return delay must be between 0 and 600 seconds")
 
@@ -184,12 +192,15 @@ class Station:
         service = SERVICES_BY_CODE.get(self.config.service)
         return {
             "service": self.config.service,
-            "service_name": {"en": service.name_en, "zh": service.name_zh} if service else None,
+            "service_name": service_names(service.name_en) if service else None,
             "counter": self.config.counter or _counter_of(self.config.service),
             "clerk_language": self.config.clerk_language,
             "clerk_languages": list(CLERK_LANGUAGES),
+            "holder_languages": list(self.config.holder_languages),
             "languages": list(LANGUAGES),
+            "language_names": LANGUAGE_NAMES,
             "rtl_languages": sorted(RTL_LANGUAGES),
+            "text": {language: station_text(language) for language in LANGUAGES},
             "return_after_ms": int(self.config.return_after * 1000),
             "policy": {**policy.to_json(), "show": _show_order(policy)},
             "messages": {reason.value: _messages(reason) for reason in Reason},

@@ -41,6 +41,7 @@ from verifier.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_RETURN_AFTER,
+    HOLDER_LANGUAGES,
     BundleHolder,
     Station,
     StationConfig,
@@ -117,6 +118,15 @@ def serve_parser() -> argparse.ArgumentParser:
         choices=CLERK_LANGUAGES,
         default="zh",
         help="the clerk's language (default zh; the page can switch)",
+    )
+    parser.add_argument(
+        "--holder-langs",
+        default=",".join(HOLDER_LANGUAGES),
+        metavar="LANG,LANG",
+        help=(
+            "languages of the lines shown to the holder under the verdict "
+            f"(default {','.join(HOLDER_LANGUAGES)}; any of {', '.join(CLERK_LANGUAGES)})"
+        ),
     )
     parser.add_argument(
         "--return-after",
@@ -244,6 +254,7 @@ def _serve(args: argparse.Namespace) -> int:
         service=service,
         counter=counter,
         clerk_language=args.lang,
+        holder_languages=tuple(code.strip() for code in args.holder_langs.split(",") if code),
         return_after=args.return_after,
         local_policies=local,
     )

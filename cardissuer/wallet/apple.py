@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose.
 """Apple Wallet: the card as a signed ``.pkpass``.
 
 A pass is a zip of ``pass.json``, images, ``manifest.json`` (the SHA-1 of every other file,
@@ -6,6 +5,10 @@ as Apple's format requires) and ``signature``, a detached PKCS#7 signature over 
 by the Pass Type ID certificate, with Apple's WWDR intermediate included so that the device
 can build the chain. The barcode carries the card's QR text unchanged: the pass is the same
 signed card as the printed one, and a counter verifies it the same way.
+
+Labels are English in ``pass.json`` and translated by a ``<language>.lproj/pass.strings``
+file per shipped language (from the ``fmcard`` catalog): Wallet shows each holder the labels
+in the phone's language, English where it has none.
 
 A revoked or superseded card gives a ``voided`` pass. If an update web service is configured,
 ``webServiceURL`` and a per-pass ``authenticationToken`` are included in the shape Apple
@@ -29,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from PIL import Image, ImageDraw
 
 from cardissuer.core.config import Settings
+from cardissuer.i18n import LANGUAGES, N_, translations
 from cardissuer.models import CardRecord, CardState, PersonRecord
 from cardissuer.wallet.credentials import AppleCredentials
 from schemas.code import format_for_reading
@@ -37,6 +41,24 @@ from schemas.names import viz_capitals
 MEDIA_TYPE = "application/vnd.apple.pkpass"
 ORGANIZATION = "义乌市公安局 Yiwu Public Security Bureau"
 VOIDED_STATES = frozenset({CardState.REVOKED, CardState.SUPERSEDED})
+TITLE = N_("Foreign Merchant Card")
+ABOUT = N_("Issued by the Yiwu Public Security Bureau; counters verify it by scanning the code.")
+PASS_TEXT = (
+    TITLE,
+    ABOUT,
+    N_("Name"),
+    N_("Names"),
+    N_("Name in own script"),
+    N_("Chinese name"),
+    N_("Code"),
+    N_("Nationality"),
+    N_("Expires"),
+    N_("Serial"),
+    N_("About"),
+)
+"""Every English text of ``pass.json`` that ``pass.strings`` translates."""
+APPLE_LANGUAGE = {"zh": "zh-Hans"}
+"""Apple's language directory (``zh-Hans.lproj``) where it differs from the code."""
 BACKGROUND = (18, 52, 86)
 FOREGROUND = (255, 255, 255)
 
@@ -56,10 +78,11 @@ def holder_name(person: PersonRecord) -> str:
 
 
 def other_names(person: PersonRecord) -> list[tuple[str, str, str]]:
-    """The holder's names in other scripts as (key, label, value): native, then Chinese."""
+    """The holder's names in other scripts as (key, English label, value): native, then
+    Chinese."""
     names = [
-        ("native_name", "本国文字姓名 Name in own script", person.native_name),
-        ("chinese_name", "中文名 Chinese name", person.chinese_name),
+        ("native_name", "Name in own script", person.native_name),
+        ("chinese_name", "Chinese name", person.chinese_name),
     ]
     return [(key, label, value) for key, label, value in names if value]
 
@@ -81,18 +104,17 @@ def pass_json(data: PassInput, settings: Settings, *, development: bool) -> dict
     }
     names = other_names(person)
     back_fields: list[dict[str, Any]] = [
-        {"key": "serial", "label": "卡号 Serial", "value": card.serial},
+        {"key": "serial", "label": "Serial", "value": card.serial},
         # The front truncates long names; the back shows every name in full.
         {
             "key": "names",
-            "label": "姓名 Names",
+            "label": "Names",
             "value": "\n".join([holder_name(person)] + [value for _, _, value in names]),
         },
         {
             "key": "about",
-            "label": "说明 About",
-            "value": "本卡由义乌市公安局签发，柜台扫码核验。\n"
-            "Issued by the Yiwu Public Security Bureau; counters verify it by scanning the code.",
+            "label": "About",
+            "value": ABOUT,
         },
     ]
     if development:
@@ -110,8 +132,8 @@ def pass_json(data: PassInput, settings: Settings, *, development: bool) -> dict
         "teamIdentifier": settings.apple_team_identifier,
         "serialNumber": card.serial,
         "organizationName": ORGANIZATION,
-        "description": "外国商人卡 Foreign Merchant Card",
-        "logoText": "外国商人卡 Foreign Merchant Card",
+        "description": TITLE,
+        "logoText": TITLE,
         "backgroundColor": "rgb({}, {}, {})".format(*BACKGROUND),
         "foregroundColor": "rgb(255, 255, 255)",
         "labelColor": "rgb(200, 220, 240)",
@@ -120,20 +142,20 @@ def pass_json(data: PassInput, settings: Settings, *, development: bool) -> dict
         "barcodes": [barcode],
         "barcode": barcode,  # iOS 8 and older read only this key
         "generic": {
-            "primaryFields": [{"key": "name", "label": "姓名 Name", "value": holder_name(person)}],
+            "primaryFields": [{"key": "name", "label": "Name", "value": holder_name(person)}],
             "secondaryFields": [
                 {"key": key, "label": label, "value": value} for key, label, value in names
             ],
             "auxiliaryFields": [
-                {"key": "code", "label": "编号 Code", "value": format_for_reading(person.code)},
+                {"key": "code", "label": "Code", "value": format_for_reading(person.code)},
                 {
                     "key": "nationality",
-                    "label": "国籍 Nationality",
+                    "label": "Nationality",
                     "value": person.nationality,
                 },
                 {
                     "key": "expires",
-                    "label": "有效期至 Expires",
+                    "label": "Expires",
                     "value": expires,
                     "dateStyle": "PKDateStyleMedium",
                     "timeStyle": "PKDateStyleNone",
@@ -169,6 +191,26 @@ def images() -> dict[str, bytes]:
     }
 
 
+def _quoted(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def pass_strings(language: str) -> bytes:
+    """``pass.strings`` for ``language``: each English text of the pass and its translation,
+    in UTF-16 as Apple's localisation files are."""
+    catalog = translations(language)
+    lines = [f"{_quoted(text)} = {_quoted(catalog.gettext(text))};" for text in PASS_TEXT]
+    return ("\n".join(lines) + "\n").encode("utf-16")
+
+
+def localisations() -> dict[str, bytes]:
+    return {
+        f"{APPLE_LANGUAGE.get(language, language)}.lproj/pass.strings": pass_strings(language)
+        for language in LANGUAGES
+    }
+
+
 def manifest(files: dict[str, bytes]) -> bytes:
     """SHA-1 of every file, as Apple's pass format prescribes (it is not our choice)."""
     digests = {
@@ -198,7 +240,11 @@ def sign_manifest(content: bytes, credentials: AppleCredentials) -> bytes:
 def build_pkpass(data: PassInput, settings: Settings, credentials: AppleCredentials) -> bytes:
     """The ``.pkpass`` archive for ``data``'s card."""
     document = pass_json(data, settings, development=credentials.development)
-    files = {"pass.json": json.dumps(document, ensure_ascii=False, indent=2).encode(), **images()}
+    files = {
+        "pass.json": json.dumps(document, ensure_ascii=False, indent=2).encode(),
+        **images(),
+        **localisations(),
+    }
     manifest_bytes = manifest(files)
     files["manifest.json"] = manifest_bytes
     files["signature"] = sign_manifest(manifest_bytes, credentials)

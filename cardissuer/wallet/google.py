@@ -14,19 +14,35 @@ from typing import Any
 import jwt
 
 from cardissuer.core.config import Settings
+from cardissuer.i18n import LANGUAGES, N_, translations
 from cardissuer.wallet.apple import VOIDED_STATES, PassInput, holder_name, other_names
 from cardissuer.wallet.credentials import GoogleCredentials
 from schemas.code import format_for_reading
 
 SAVE_URL = "https://pay.google.com/gp/v/save/"
 BACKGROUND = "#123456"
+CARD_TITLE = N_("Foreign Merchant Card · Yiwu police")
 
 
-def _text(zh: str, en: str) -> dict[str, Any]:
-    return {
-        "defaultValue": {"language": "zh-CN", "value": zh},
-        "translatedValues": [{"language": "en-US", "value": en}],
-    }
+GOOGLE_LANGUAGE = {"zh": "zh-CN", "en": "en-US"}
+"""The BCP 47 tag Google Wallet gets for a language, where it differs from the code."""
+
+
+def _text(english: str) -> dict[str, Any]:
+    """A localised string: Chinese by default, every other shipped language translated
+    (Wallet shows the one of the phone's language)."""
+    values = [
+        {
+            "language": GOOGLE_LANGUAGE.get(language, language),
+            "value": translations(language).gettext(english),
+        }
+        for language in LANGUAGES
+    ]
+    return {"defaultValue": values[0], "translatedValues": values[1:]}
+
+
+def _module(key: str, label: str, body: str) -> dict[str, Any]:
+    return {"id": key, "header": label, "localizedHeader": _text(label), "body": body}
 
 
 def class_id(settings: Settings) -> str:
@@ -49,10 +65,10 @@ def generic_object(data: PassInput, settings: Settings, *, at: datetime) -> dict
         "id": f"{settings.google_issuer_id}.{card.serial}",
         "classId": class_id(settings),
         "state": state,
-        "cardTitle": _text("外国商人卡 · 义乌市公安局", "Foreign Merchant Card · Yiwu police"),
+        "cardTitle": _text(CARD_TITLE),
         "header": {"defaultValue": {"language": "en-US", "value": holder_name(person)}},
         # Google shows the subheader directly above the header: it is the name's label.
-        "subheader": _text("姓名", "Name"),
+        "subheader": _text("Name"),
         "hexBackgroundColor": BACKGROUND,
         "barcode": {"type": "QR_CODE", "value": card.qr_text, "alternateText": card.serial},
         "validTimeInterval": {
@@ -60,17 +76,10 @@ def generic_object(data: PassInput, settings: Settings, *, at: datetime) -> dict
             "end": {"date": card.expires_at.astimezone(UTC).isoformat()},
         },
         "textModulesData": [
-            *(
-                {"id": key, "header": label, "body": value}
-                for key, label, value in other_names(person)
-            ),
-            {"id": "code", "header": "编号 Code", "body": format_for_reading(person.code)},
-            {"id": "serial", "header": "卡号 Serial", "body": card.serial},
-            {
-                "id": "expires",
-                "header": "有效期至 Expires",
-                "body": card.expires_at.astimezone(UTC).date().isoformat(),
-            },
+            *(_module(key, label, value) for key, label, value in other_names(person)),
+            _module("code", "Code", format_for_reading(person.code)),
+            _module("serial", "Serial", card.serial),
+            _module("expires", "Expires", card.expires_at.astimezone(UTC).date().isoformat()),
         ],
     }
 

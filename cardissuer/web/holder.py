@@ -1,5 +1,8 @@
-# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose.
-"""The holder's card page: ``/h/{token}`` on the holder's phone, in Chinese and English.
+"""The holder's card page: ``/h/{token}`` on the holder's phone, in the holder's language.
+
+The language is the browser's (``Accept-Language``) unless the holder picks another from the
+page's menu; every word comes from the ``fmcard`` catalog (:mod:`cardissuer.i18n`), and
+Arabic, Persian and Urdu pages are laid out right to left.
 
 It shows the portrait, names and a QR large enough to scan from the screen, with buttons for
 the wallet passes and the printable card.
@@ -20,12 +23,21 @@ from cardissuer.api.deps import get_engine, now
 from cardissuer.api.routes.downloads import card_view
 from cardissuer.api.routes.wallet import google_link, pkpass_response
 from cardissuer.core.db import session_scope
+from cardissuer.i18n import (
+    HTML_LANG,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    N_,
+    RTL_LANGUAGES,
+    holder_language,
+    translations,
+)
 from cardissuer.render.card import card_png
 from cardissuer.render.pdf import card_pdf
 from cardissuer.render.qr import qr_png
 from cardissuer.wallet import links
 from cardissuer.wallet.apple import holder_name
-from cardissuer.web.i18n import LANG_COOKIE, language_of
+from cardissuer.web.i18n import LANG_COOKIE
 from cardissuer.web.rendering import CONTENT_SECURITY_POLICY, TEMPLATE_DIR
 from schemas.code import format_for_reading
 
@@ -34,40 +46,23 @@ DEVICE_COOKIE_SECONDS = 10 * 365 * 24 * 3600
 CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
 PRIVATE = {"Cache-Control": "private, no-store", "Content-Security-Policy": CONTENT_SECURITY_POLICY}
 
-WORDS: dict[str, tuple[str, str]] = {
-    "title": ("外国商人卡", "Foreign Merchant Card"),
-    "bureau": ("义乌市公安局", "Yiwu Public Security Bureau"),
-    "code": ("编号", "Code"),
-    "serial": ("卡号", "Serial"),
-    "expires": ("有效期至", "Valid until"),
-    "portrait": ("持卡人照片", "Holder's photo"),
-    "qr": ("卡片二维码", "Card QR code"),
-    "brightness": (
-        "出示时请调高屏幕亮度，并保持屏幕清洁。",
-        "Turn your screen brightness up when you show this code.",
+REFUSALS: dict[links.Refusal, tuple[str, str]] = {
+    links.Refusal.UNKNOWN: (N_("This card cannot be shown"), N_("This link is not valid.")),
+    links.Refusal.EXPIRED: (
+        N_("This card cannot be shown"),
+        N_("This link has expired. Ask the issuing officer for a new one."),
     ),
-    "suspended": ("此卡已暂停使用。", "This card is suspended."),
-    "apple": ("添加到 Apple 钱包", "Add to Apple Wallet"),
-    "google": ("添加到 Google 钱包", "Add to Google Wallet"),
-    "png": ("下载卡片图片 (PNG)", "Download the card (PNG)"),
-    "pdf": ("下载卡片 (PDF)", "Download the card (PDF)"),
-    "language": ("English", "中文"),
-    "refused_title": ("无法显示此卡", "This card cannot be shown"),
-    "refused_unknown": ("此链接无效。", "This link is not valid."),
-    "refused_expired": (
-        "此链接已过期，请向签发警员索取新链接。",
-        "This link has expired. Ask the issuing officer for a new one.",
+    links.Refusal.OTHER_DEVICE: (
+        N_("This card cannot be shown"),
+        N_("This link has already been opened on another device; only that device shows the card."),
     ),
-    "refused_other_device": (
-        "此链接已在另一台设备上打开，只能在该设备上查看此卡。",
-        "This link has already been opened on another device; only that device shows the card.",
-    ),
-    "refused_no_longer_valid": ("此卡已失效。", "This card is no longer valid."),
-    "refused_no_longer_valid_hint": (
-        "该卡已被撤销、替换或已过期，请勿再出示。",
-        "It has been revoked, replaced or has expired. Do not show it any more.",
+    links.Refusal.NO_LONGER_VALID: (
+        N_("This card is no longer valid."),
+        N_("It has been revoked, replaced or has expired. Do not show it any more."),
     ),
 }
+"""What a refused visit says: a heading and a sentence the holder can act on."""
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
 
 _templates = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined
@@ -76,18 +71,28 @@ router = APIRouter(include_in_schema=False)
 
 
 def _page(request: Request, template: str, status: int, **values: Any) -> HTMLResponse:
-    language = language_of(request)
-    index = 0 if language == "zh" else 1
+    """Render a holder page in the holder's language, with the menu of the others.
 
-    def t(key: str) -> str:
-        return WORDS[key][index]
-
+    Choosing a language (``?lang=``) keeps it in a cookie holding only the language code."""
+    asked = request.query_params.get("lang")
+    language = holder_language(
+        asked, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
+    )
+    catalog = translations(language)
     html = _templates.get_template(template).render(
-        t=t, lang=language, other="en" if language == "zh" else "zh", **values
+        _=catalog.gettext,
+        ngettext=catalog.ngettext,
+        lang=language,
+        html_lang=HTML_LANG.get(language, language),
+        rtl=language in RTL_LANGUAGES,
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        lang_name=LANGUAGE_NAMES[language],
+        **values,
     )
     response = HTMLResponse(html, status_code=status, headers=PRIVATE)
-    if request.query_params.get("lang") == language:
-        response.set_cookie(LANG_COOKIE, language, max_age=365 * 24 * 3600, samesite="lax")
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    if asked == language:
+        response.set_cookie(LANG_COOKIE, language, max_age=LANG_COOKIE_SECONDS, samesite="lax")
     return response
 
 
@@ -95,7 +100,10 @@ def _refused(request: Request, refusal: links.Refusal) -> HTMLResponse:
     status = 410 if refusal in (links.Refusal.EXPIRED, links.Refusal.NO_LONGER_VALID) else 403
     if refusal is links.Refusal.UNKNOWN:
         status = 404
-    return _page(request, "holder_refused.html", status, reason=refusal.value)
+    heading, sentence = REFUSALS[refusal]
+    return _page(
+        request, "holder_refused.html", status, reason=refusal.value, heading=heading, text=sentence
+    )
 
 
 def _open(request: Request, token: str, session: Any) -> links.Opened | links.Refusal:
@@ -109,6 +117,7 @@ def holder_page(token: str, request: Request) -> Response:
         if isinstance(opened, links.Refusal):
             return _refused(request, opened)
         card, person = opened.card, opened.person
+        expires = card.expires_at.astimezone(CHINA_TIME).date()
         response = _page(
             request,
             "holder.html",
@@ -119,7 +128,8 @@ def holder_page(token: str, request: Request) -> Response:
             chinese_name=person.chinese_name,
             code=format_for_reading(person.code),
             serial=card.serial,
-            expires=card.expires_at.astimezone(CHINA_TIME).date().isoformat(),
+            expires=expires.isoformat(),
+            days_left=(expires - now().astimezone(CHINA_TIME).date()).days,
             suspended=card.state.value == "suspended",
             has_portrait=person.portrait is not None,
         )

@@ -1,10 +1,16 @@
-# ruff: noqa: RUF001 - Chinese text uses full-width punctuation on purpose.
-"""The console's words in Chinese and English.
+"""The console's words: a stable key per string, its English here, translations in catalogs.
 
 Officers at the bureau read Chinese; some work with foreign colleagues or read names off
-passports in English, so every page can switch language (``?lang=zh|en``, remembered in the
-``lang`` cookie; Chinese by default). Form labels also show the other language in small type,
-because names and passport fields are copied from documents printed in Latin script.
+passports in English, and the console speaks every shipped language (``?lang=ko``, remembered
+in the ``lang`` cookie; Chinese by default). Form labels also show a second language in small
+type (English under Chinese, Chinese under any other), because names and passport fields are
+copied from documents printed in Latin script.
+
+Templates call ``t("key", name=value)``. The key is the catalog context (``msgctxt``) and the
+English below the message id of the ``fmcard-console`` catalog
+(``cardissuer/locale/<lang>/LC_MESSAGES/fmcard-console.po``): a translator sees both, and the
+key keeps the call sites stable when the English is reworded. Adding a string: a line here,
+then ``./dev i18n`` and a translation in every catalog (``docs/TRANSLATING.md``).
 
 Messages of the domain (``cardissuer.errors``) are English sentences with details such as a
 role or a service code. The console does not translate that free text: it shows a translated
@@ -14,365 +20,406 @@ refusal, chosen by the error's stable code (``refusal_<code>``), then the Englis
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+import gettext as _gettext
 
 from fastapi import Request
 
-Language = Literal["zh", "en"]
-LANGUAGES: tuple[Language, ...] = ("zh", "en")
+from cardissuer.i18n import HTML_LANG, LANGUAGE_NAMES, LANGUAGES, LOCALE_DIR, RTL_LANGUAGES
+from verifier.i18n import supported
+from verifier.i18n import translations as counter_translations
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "DOMAIN",
+    "HTML_LANG",
+    "LANGUAGES",
+    "LANGUAGE_NAMES",
+    "LANG_COOKIE",
+    "RTL_LANGUAGES",
+    "STRINGS",
+    "Language",
+    "Translator",
+    "language_of",
+    "parse_language",
+]
+
+Language = str
+DOMAIN = "fmcard-console"
 DEFAULT_LANGUAGE: Language = "zh"
 LANG_COOKIE = "lang"
+PLURAL_COUNT = {"search_results": "total"}
+"""For a plural message: the value that chooses the form."""
 
-STRINGS: dict[str, tuple[str, str]] = {
-    "card_png_front": ("卡片正面 PNG", "Card front (PNG)"),
-    "card_png_back": ("卡片背面 PNG", "Card back (PNG)"),
-    "card_pdf": ("打印版 PDF", "Printable card (PDF)"),
-    "apple_wallet": ("Apple 钱包", "Apple Wallet pass"),
-    "google_wallet": ("Google 钱包", "Add to Google Wallet"),
-    "holder_link_make": ("生成持卡人链接", "Link for the holder's phone"),
-    "holder_link_title": ("持卡人链接", "Link for the holder"),
-    "holder_link_hint": (
-        "请持卡人用手机扫描此二维码或打开链接；链接只能在第一次打开它的设备上使用。",
-        "Have the holder scan this code or open the link on their phone; it works only on the "
-        "first device that opens it.",
+Message = str | tuple[str, str]
+"""English text, or (singular, plural) for a message with plural forms."""
+
+
+def K_(key: str, english: str) -> str:  # noqa: N802 - the gettext marker convention
+    """Mark ``english`` for extraction under the context ``key``."""
+    del key
+    return english
+
+
+def KN_(key: str, singular: str, plural: str) -> tuple[str, str]:  # noqa: N802
+    """Mark a plural message for extraction under the context ``key``."""
+    del key
+    return singular, plural
+
+
+STRINGS: dict[str, Message] = {
+    "card_png_front": K_("card_png_front", "Card front (PNG)"),
+    "card_png_back": K_("card_png_back", "Card back (PNG)"),
+    "card_pdf": K_("card_pdf", "Printable card (PDF)"),
+    "apple_wallet": K_("apple_wallet", "Apple Wallet pass"),
+    "google_wallet": K_("google_wallet", "Add to Google Wallet"),
+    "holder_link_make": K_("holder_link_make", "Link for the holder's phone"),
+    "holder_link_title": K_("holder_link_title", "Link for the holder"),
+    "holder_link_hint": K_(
+        "holder_link_hint",
+        "Have the holder scan this code or open the link on their phone; it works only on "
+        "the first device that opens it.",
     ),
-    "holder_link_expires": ("首次打开期限", "Open it before"),
-    "back_to_person": ("返回人员页面", "Back to the person"),
+    "holder_link_expires": K_("holder_link_expires", "Open it before"),
+    "back_to_person": K_("back_to_person", "Back to the person"),
     # --- frame ---------------------------------------------------------------------------
-    "app_name": ("外国商人卡 · 警务控制台", "Foreign Merchant Card · Officer console"),
-    "bureau": ("义乌市公安局", "Yiwu Public Security Bureau"),
-    "skip_to_content": ("跳到正文", "Skip to content"),
-    "main_navigation": ("主导航", "Main navigation"),
-    "nav_search": ("查询", "Search"),
-    "nav_register": ("登记", "Register"),
-    "nav_mark_passport": ("护照挂失", "Report passport"),
-    "nav_duplicates": ("重复审核", "Duplicate reviews"),
-    "nav_audit": ("审计日志", "Audit log"),
-    "logged_in_as": ("当前警员", "Signed in"),
-    "logout": ("退出", "Log out"),
-    "language": ("语言", "Language"),
-    "times_note": ("时间均为北京时间（UTC+8）。", "Times are China Standard Time (UTC+8)."),
-    "role_registrar": ("登记员", "Registrar"),
-    "role_supervisor": ("主管", "Supervisor"),
-    "role_auditor": ("审计员", "Auditor"),
-    "role_admin": ("管理员", "Administrator"),
+    "app_name": K_("app_name", "Foreign Merchant Card · Officer console"),
+    "bureau": K_("bureau", "Yiwu Public Security Bureau"),
+    "skip_to_content": K_("skip_to_content", "Skip to content"),
+    "main_navigation": K_("main_navigation", "Main navigation"),
+    "nav_search": K_("nav_search", "Search"),
+    "nav_register": K_("nav_register", "Register"),
+    "nav_mark_passport": K_("nav_mark_passport", "Report passport"),
+    "nav_duplicates": K_("nav_duplicates", "Duplicate reviews"),
+    "nav_audit": K_("nav_audit", "Audit log"),
+    "logged_in_as": K_("logged_in_as", "Signed in"),
+    "logout": K_("logout", "Log out"),
+    "language": K_("language", "Language"),
+    "times_note": K_("times_note", "Times are China Standard Time (UTC+8)."),
+    "role_registrar": K_("role_registrar", "Registrar"),
+    "role_supervisor": K_("role_supervisor", "Supervisor"),
+    "role_auditor": K_("role_auditor", "Auditor"),
+    "role_admin": K_("role_admin", "Administrator"),
     # --- login ---------------------------------------------------------------------------
-    "login_title": ("警员登录", "Officer login"),
-    "username": ("用户名", "Username"),
-    "password": ("密码", "Password"),
-    "login_button": ("登录", "Log in"),
-    "login_hint": (
-        "会话在 {minutes} 分钟后过期，届时请重新登录。",
-        "Sessions expire after {minutes} minutes; then log in again.",
-    ),
+    "login_title": K_("login_title", "Officer login"),
+    "username": K_("username", "Username"),
+    "password": K_("password", "Password"),
+    "login_button": K_("login_button", "Log in"),
+    "login_hint": K_("login_hint", "Sessions expire after {minutes} minutes; then log in again."),
     # --- errors --------------------------------------------------------------------------
-    "error_denied": ("无权操作", "Not allowed"),
-    "error_denied_hint": (
-        "此次尝试已记入审计日志。",
-        "The attempt has been recorded in the audit log.",
-    ),
-    "error_not_found": ("未找到", "Not found"),
-    "error_conflict": ("无法执行", "This cannot be done"),
-    "error_duplicate": ("疑似重复登记", "Possible duplicate registration"),
-    "error_photo": ("照片无法使用", "The photo cannot be used"),
-    "error_auth": ("用户名或密码错误", "Wrong username or password"),
-    "error_rate_limited": (
-        "登录失败次数过多，请稍后再试",
-        "Too many failed logins; try again later",
-    ),
-    "error_session": ("请重新登录", "Please log in again"),
-    "error_invalid": ("请检查填写的内容", "Please check the form"),
-    "error_csrf": (
-        "表单已过期或并非来自本控制台。请刷新页面后重试。",
+    "error_denied": K_("error_denied", "Not allowed"),
+    "error_denied_hint": K_("error_denied_hint", "The attempt has been recorded in the audit log."),
+    "error_not_found": K_("error_not_found", "Not found"),
+    "error_conflict": K_("error_conflict", "This cannot be done"),
+    "error_duplicate": K_("error_duplicate", "Possible duplicate registration"),
+    "error_photo": K_("error_photo", "The photo cannot be used"),
+    "error_auth": K_("error_auth", "Wrong username or password"),
+    "error_rate_limited": K_("error_rate_limited", "Too many failed logins; try again later"),
+    "error_session": K_("error_session", "Please log in again"),
+    "error_invalid": K_("error_invalid", "Please check the form"),
+    "error_csrf": K_(
+        "error_csrf",
         "The form has expired or did not come from this console. Reload the page and try again.",
     ),
-    "error_generic": ("出错了", "Something went wrong"),
-    "error_page_missing": ("页面不存在", "Page not found"),
-    "error_internal": ("请求失败，未做任何更改。", "The request failed; nothing was changed."),
-    "error_detail": ("详细信息", "Detail"),
+    "error_generic": K_("error_generic", "Something went wrong"),
+    "error_page_missing": K_("error_page_missing", "Page not found"),
+    "error_internal": K_("error_internal", "The request failed; nothing was changed."),
+    "error_detail": K_("error_detail", "Detail"),
     # What each kind of refusal means, by the error's stable code (the detail below it is
     # the server's own English sentence, which may name a role, a service or a field).
-    "refusal_access_denied": (
-        "您的角色或所属办公室不允许此操作，未做任何更改。",
+    "refusal_access_denied": K_(
+        "refusal_access_denied",
         "Your role or office does not allow this; nothing was changed.",
     ),
-    "refusal_not_found": ("没有这条记录。", "There is no such record."),
-    "refusal_already_granted": (
-        "此人已享有该服务；如需更改期限，请先撤销再重新授予。",
+    "refusal_not_found": K_("refusal_not_found", "There is no such record."),
+    "refusal_already_granted": K_(
+        "refusal_already_granted",
         "The person already holds this service; withdraw it first to change its dates.",
     ),
-    "refusal_card_suspended": (
-        "此人的现有卡片已暂停：请先恢复或吊销，再签发新卡。",
+    "refusal_card_suspended": K_(
+        "refusal_card_suspended",
         "The person's current card is suspended: reinstate or revoke it before issuing another.",
     ),
-    "refusal_duplicate_suspected": (
-        "已登记人员中有疑似同一人：请将护照关联到该人员，或由主管确认为新人员。",
-        "A registered person looks like the same person: link the passport to them, or have a "
-        "supervisor confirm a new person.",
+    "refusal_duplicate_suspected": K_(
+        "refusal_duplicate_suspected",
+        "A registered person looks like the same person: link the passport to them, or have "
+        "a supervisor confirm a new person.",
     ),
-    "refusal_idempotency_key_reused": (
-        "该请求编号已用于另一请求。",
+    "refusal_idempotency_key_reused": K_(
+        "refusal_idempotency_key_reused",
         "This request key was already used for another request.",
     ),
-    "refusal_invalid_person": (
-        "人员信息不符合卡片的规则（姓名、国籍或出生日期）。",
+    "refusal_invalid_person": K_(
+        "refusal_invalid_person",
         "The person's details do not fit the card's rules (names, nationality or birth date).",
     ),
-    "refusal_name_not_printable": (
-        "姓名中有卡片字体无法打印的字符（见下方所列字段和字符），请按护照核对后改正。",
-        "A name has characters that the card fonts cannot print (field and characters below); "
-        "check them against the passport.",
+    "refusal_name_not_printable": K_(
+        "refusal_name_not_printable",
+        "A name has characters that the card fonts cannot print (field and characters "
+        "below); check them against the passport.",
     ),
-    "refusal_name_too_long": (
-        "姓名过长，即使分两行并使用最小字号（6 磅）也无法印在卡片上，请使用护照上的写法或缩写。",
-        "A name is too long to print on the card, even on two lines of the smallest type "
-        "(6 pt); use the passport's spelling or its abbreviation.",
+    "refusal_name_too_long": K_(
+        "refusal_name_too_long",
+        "A name is too long to print on the card, even on two lines of the smallest type (6 "
+        "pt); use the passport's spelling or its abbreviation.",
     ),
-    "refusal_invalid_photo": (
-        "照片无法读取、过大，或格式不被接受。",
+    "refusal_invalid_photo": K_(
+        "refusal_invalid_photo",
         "The photo is unreadable, too large or of a format that is not accepted.",
     ),
-    "refusal_invalid_transition": (
-        "卡片的当前状态不允许此更改。",
+    "refusal_invalid_transition": K_(
+        "refusal_invalid_transition",
         "The card's current state does not allow this change.",
     ),
-    "refusal_no_entitlement": (
-        "此人没有任何服务权限：请先授予至少一项服务。",
+    "refusal_no_entitlement": K_(
+        "refusal_no_entitlement",
         "The person has no entitlement: grant at least one service first.",
     ),
-    "refusal_passport_blocked": (
-        "该护照已挂失或被盗，不能再用于登记或关联。",
+    "refusal_passport_blocked": K_(
+        "refusal_passport_blocked",
         "This passport was reported lost or stolen: it can never register or be linked again.",
     ),
-    "refusal_passport_registered": (
-        "该护照已属于一名已登记人员：请查找该人员。",
+    "refusal_passport_registered": K_(
+        "refusal_passport_registered",
         "This passport already belongs to a registered person: look them up instead.",
     ),
-    "refusal_unknown_service": (
-        "该服务不在本局的服务目录中。",
+    "refusal_unknown_service": K_(
+        "refusal_unknown_service",
         "The service is not in the bureau's catalogue.",
     ),
-    "refusal_reason_required": (
-        "吊销卡片必须填写原因。",
+    "refusal_reason_required": K_(
+        "refusal_reason_required",
         "A reason is required to revoke a card.",
     ),
-    "refusal_status_list_full": (
-        "状态列表已满：请通知管理员。",
+    "refusal_status_list_full": K_(
+        "refusal_status_list_full",
         "The status list is full: tell an administrator.",
     ),
-    "refusal_wallet_not_configured": (
-        "电子钱包卡券尚未配置：请通知管理员。",
+    "refusal_wallet_not_configured": K_(
+        "refusal_wallet_not_configured",
         "Wallet passes are not configured yet: tell an administrator.",
     ),
-    "back_to_search": ("返回查询", "Back to search"),
+    "back_to_search": K_("back_to_search", "Back to search"),
     # --- search --------------------------------------------------------------------------
-    "search_title": ("查询外国商人", "Find a foreign merchant"),
-    "search_label": ("姓名、外国人编码或护照号码", "Name, foreigner code or passport number"),
-    "search_button": ("查询", "Search"),
-    "search_results": ("共 {total} 条结果", "{total} result(s)"),
-    "search_results_capped": ("超过 {total} 条结果", "More than {total} results"),
-    "search_none": ("没有找到匹配的人员。", "No one matches."),
-    "recent_persons": ("最近登记的人员", "Recently registered"),
-    "col_code": ("编码", "Code"),
-    "col_name": ("姓名", "Name"),
-    "col_nationality": ("国籍", "Nationality"),
-    "col_birth": ("出生日期", "Birth date"),
-    "col_office": ("登记单位", "Office"),
-    "pagination": ("分页", "Pages"),
-    "page_prev": ("上一页", "Previous"),
-    "page_next": ("下一页", "Next"),
-    "page_first": ("第一页", "First page"),
-    "page_of": ("第 {page} 页，共 {pages} 页", "Page {page} of {pages}"),
+    "search_title": K_("search_title", "Find a foreign merchant"),
+    "search_label": K_("search_label", "Name, foreigner code or passport number"),
+    "search_button": K_("search_button", "Search"),
+    "search_results": KN_("search_results", "{total} result", "{total} results"),
+    "search_results_capped": K_("search_results_capped", "More than {total} results"),
+    "search_none": K_("search_none", "No one matches."),
+    "recent_persons": K_("recent_persons", "Recently registered"),
+    "col_code": K_("col_code", "Code"),
+    "col_name": K_("col_name", "Name"),
+    "col_nationality": K_("col_nationality", "Nationality"),
+    "col_birth": K_("col_birth", "Birth date"),
+    "col_office": K_("col_office", "Office"),
+    "pagination": K_("pagination", "Pages"),
+    "page_prev": K_("page_prev", "Previous"),
+    "page_next": K_("page_next", "Next"),
+    "page_first": K_("page_first", "First page"),
+    "page_of": K_("page_of", "Page {page} of {pages}"),
     # --- person --------------------------------------------------------------------------
-    "code_label": ("外国人编码", "Foreigner code"),
-    "code_read_aloud": ("分两组读出", "read aloud in two groups"),
-    "family_name": ("姓（按护照拼写）", "Family name (as in the passport)"),
-    "given_names": ("名（按护照拼写）", "Given names (as in the passport)"),
-    "native_name": ("本国文字姓名", "Name in native script"),
-    "chinese_name": ("中文名", "Chinese name"),
-    "nationality": ("国籍（三位字母代码）", "Nationality (3-letter code)"),
-    "birth_date": ("出生日期", "Birth date"),
-    "sex": ("性别", "Sex"),
-    "sex_M": ("男", "Male"),
-    "sex_F": ("女", "Female"),
-    "sex_X": ("未说明", "Unspecified"),
-    "phone": ("电话", "Phone"),
-    "email": ("电子邮件", "Email"),
-    "office": ("登记单位", "Office"),
-    "registered_at": ("登记时间", "Registered"),
-    "person_details": ("个人信息", "Person"),
-    "portrait": ("照片", "Portrait"),
-    "portrait_alt": ("{name} 的照片", "Portrait of {name}"),
-    "no_portrait": ("无照片", "No portrait"),
-    "passports": ("护照记录", "Passports"),
-    "passport_number": ("护照号码", "Passport number"),
-    "issuing_country": ("签发国（三位字母代码）", "Issuing country (3-letter code)"),
-    "passport_expires": ("护照有效期至", "Passport expires"),
-    "recorded_at": ("记录时间", "Recorded"),
-    "state": ("状态", "State"),
-    "actions": ("操作", "Actions"),
-    "passport_state_current": ("当前有效", "Current"),
-    "passport_state_replaced": ("已更换", "Replaced"),
-    "passport_state_expired": ("已过期", "Expired"),
-    "passport_state_lost": ("已挂失（遗失）", "Reported lost"),
-    "passport_state_stolen": ("已挂失（被盗）", "Reported stolen"),
-    "change_passport": ("更换护照", "Change passport"),
-    "report_passport": ("挂失", "Report"),
-    "report_passport_label": ("挂失护照 {number}", "Report passport {number} lost or stolen"),
-    "entitlements": ("服务权益", "Entitlements"),
-    "service": ("服务", "Service"),
-    "valid_from": ("生效时间", "Valid from"),
-    "valid_until": ("有效期至", "Valid until"),
-    "granted_at": ("授予时间", "Granted"),
-    "no_entitlements": ("尚无服务权益。", "No entitlements yet."),
-    "grant_service": ("授予服务", "Grant a service"),
-    "grant_button": ("授予", "Grant"),
-    "withdraw": ("撤销", "Withdraw"),
-    "withdraw_label": ("撤销服务 {service}", "Withdraw {service}"),
-    "valid_until_optional": ("有效期至（可选）", "Valid until (optional)"),
-    "all_granted": ("目录中的服务均已授予。", "Every service in the catalogue is granted."),
-    "unlimited": ("不限", "open-ended"),
-    "cards": ("卡片", "Cards"),
-    "serial": ("卡号", "Serial"),
-    "issued_at": ("签发时间", "Issued"),
-    "expires_at": ("到期时间", "Expires"),
-    "no_cards": ("尚未签发卡片。", "No card has been issued yet."),
-    "card_state_active": ("有效", "Active"),
-    "card_state_suspended": ("已暂停", "Suspended"),
-    "card_state_revoked": ("已吊销", "Revoked"),
-    "card_state_superseded": ("已被新卡替换", "Superseded"),
-    "card_state_expired": ("已过期", "Expired"),
-    "issue_card": ("签发卡片", "Issue card"),
-    "reissue_card": ("重新签发卡片", "Re-issue card"),
-    "issue_hint": (
-        "新卡将替换当前卡片；签发前须至少有一项服务权益。",
+    "code_label": K_("code_label", "Foreigner code"),
+    "code_read_aloud": K_("code_read_aloud", "read aloud in two groups"),
+    "family_name": K_("family_name", "Family name (as in the passport)"),
+    "given_names": K_("given_names", "Given names (as in the passport)"),
+    "native_name": K_("native_name", "Name in native script"),
+    "chinese_name": K_("chinese_name", "Chinese name"),
+    "nationality": K_("nationality", "Nationality (3-letter code)"),
+    "birth_date": K_("birth_date", "Birth date"),
+    "sex": K_("sex", "Sex"),
+    "sex_M": K_("sex_M", "Male"),
+    "sex_F": K_("sex_F", "Female"),
+    "sex_X": K_("sex_X", "Unspecified"),
+    "phone": K_("phone", "Phone"),
+    "email": K_("email", "Email"),
+    "office": K_("office", "Office"),
+    "registered_at": K_("registered_at", "Registered"),
+    "person_details": K_("person_details", "Person"),
+    "portrait": K_("portrait", "Portrait"),
+    "portrait_alt": K_("portrait_alt", "Portrait of {name}"),
+    "no_portrait": K_("no_portrait", "No portrait"),
+    "passports": K_("passports", "Passports"),
+    "passport_number": K_("passport_number", "Passport number"),
+    "issuing_country": K_("issuing_country", "Issuing country (3-letter code)"),
+    "passport_expires": K_("passport_expires", "Passport expires"),
+    "recorded_at": K_("recorded_at", "Recorded"),
+    "state": K_("state", "State"),
+    "actions": K_("actions", "Actions"),
+    "passport_state_current": K_("passport_state_current", "Current"),
+    "passport_state_replaced": K_("passport_state_replaced", "Replaced"),
+    "passport_state_expired": K_("passport_state_expired", "Expired"),
+    "passport_state_lost": K_("passport_state_lost", "Reported lost"),
+    "passport_state_stolen": K_("passport_state_stolen", "Reported stolen"),
+    "change_passport": K_("change_passport", "Change passport"),
+    "report_passport": K_("report_passport", "Report"),
+    "report_passport_label": K_("report_passport_label", "Report passport {number} lost or stolen"),
+    "entitlements": K_("entitlements", "Entitlements"),
+    "service": K_("service", "Service"),
+    "valid_from": K_("valid_from", "Valid from"),
+    "valid_until": K_("valid_until", "Valid until"),
+    "granted_at": K_("granted_at", "Granted"),
+    "no_entitlements": K_("no_entitlements", "No entitlements yet."),
+    "grant_service": K_("grant_service", "Grant a service"),
+    "grant_button": K_("grant_button", "Grant"),
+    "withdraw": K_("withdraw", "Withdraw"),
+    "withdraw_label": K_("withdraw_label", "Withdraw {service}"),
+    "valid_until_optional": K_("valid_until_optional", "Valid until (optional)"),
+    "all_granted": K_("all_granted", "Every service in the catalogue is granted."),
+    "unlimited": K_("unlimited", "open-ended"),
+    "cards": K_("cards", "Cards"),
+    "serial": K_("serial", "Serial"),
+    "issued_at": K_("issued_at", "Issued"),
+    "expires_at": K_("expires_at", "Expires"),
+    "no_cards": K_("no_cards", "No card has been issued yet."),
+    "card_state_active": K_("card_state_active", "Active"),
+    "card_state_suspended": K_("card_state_suspended", "Suspended"),
+    "card_state_revoked": K_("card_state_revoked", "Revoked"),
+    "card_state_superseded": K_("card_state_superseded", "Superseded"),
+    "card_state_expired": K_("card_state_expired", "Expired"),
+    "issue_card": K_("issue_card", "Issue card"),
+    "reissue_card": K_("reissue_card", "Re-issue card"),
+    "issue_hint": K_(
+        "issue_hint",
         "A new card replaces the current one; at least one entitlement is needed.",
     ),
-    "current_card": ("当前卡片", "Current card"),
-    "earlier_cards": ("以往卡片", "Earlier cards"),
-    "qr_code": ("二维码", "QR code"),
-    "qr_alt": ("卡片 {serial} 的二维码", "QR code of card {serial}"),
-    "download_png": ("下载二维码图片（PNG）", "Download QR image (PNG)"),
-    "download_text": ("下载二维码文本", "Download QR text"),
-    "qr_text": ("二维码文本", "QR text"),
-    "suspend": ("暂停", "Suspend"),
-    "reinstate": ("恢复", "Reinstate"),
-    "revoke": ("吊销", "Revoke"),
-    "reason": ("原因", "Reason"),
-    "reason_optional": ("原因（可选）", "Reason (optional)"),
-    "revoke_reason": ("吊销原因（必填）", "Reason for revoking (required)"),
-    "revoke_hint": ("吊销不可撤回。", "Revoking cannot be undone."),
-    "revoked_reason": ("吊销原因", "Reason for revocation"),
-    "update_portrait": ("更新照片", "Update portrait"),
-    "save_portrait": ("保存照片", "Save portrait"),
+    "current_card": K_("current_card", "Current card"),
+    "earlier_cards": K_("earlier_cards", "Earlier cards"),
+    "qr_code": K_("qr_code", "QR code"),
+    "qr_alt": K_("qr_alt", "QR code of card {serial}"),
+    "download_png": K_("download_png", "Download QR image (PNG)"),
+    "download_text": K_("download_text", "Download QR text"),
+    "qr_text": K_("qr_text", "QR text"),
+    "suspend": K_("suspend", "Suspend"),
+    "reinstate": K_("reinstate", "Reinstate"),
+    "revoke": K_("revoke", "Revoke"),
+    "reason": K_("reason", "Reason"),
+    "reason_optional": K_("reason_optional", "Reason (optional)"),
+    "revoke_reason": K_("revoke_reason", "Reason for revoking (required)"),
+    "revoke_hint": K_("revoke_hint", "Revoking cannot be undone."),
+    "revoked_reason": K_("revoked_reason", "Reason for revocation"),
+    "update_portrait": K_("update_portrait", "Update portrait"),
+    "save_portrait": K_("save_portrait", "Save portrait"),
     # --- photo widget ---------------------------------------------------------------------
-    "photo": ("照片", "Photo"),
-    "photo_file": (
-        "上传照片文件（JPEG、PNG 或 WebP，最大 {kb} KB）",
-        "Photo file (JPEG, PNG or WebP, at most {kb} KB)",
-    ),
-    "camera": ("或用摄像头拍照", "Or take a photo with the camera"),
-    "camera_start": ("打开摄像头", "Start camera"),
-    "camera_take": ("拍照", "Take photo"),
-    "camera_stop": ("关闭摄像头", "Stop camera"),
-    "camera_unavailable": (
-        "此浏览器无法使用摄像头，请上传照片文件。",
+    "photo": K_("photo", "Photo"),
+    "photo_file": K_("photo_file", "Photo file (JPEG, PNG or WebP, at most {kb} KB)"),
+    "camera": K_("camera", "Or take a photo with the camera"),
+    "camera_start": K_("camera_start", "Start camera"),
+    "camera_take": K_("camera_take", "Take photo"),
+    "camera_stop": K_("camera_stop", "Stop camera"),
+    "camera_unavailable": K_(
+        "camera_unavailable",
         "The camera is not available here; upload a photo file instead.",
     ),
-    "camera_taken": ("已拍照，提交表单时一并保存。", "Photo taken; it is saved with the form."),
-    "camera_video": ("摄像头画面", "Camera picture"),
-    "photo_too_large": ("照片超过 {kb} KB。", "The photo is larger than {kb} KB."),
-    "photo_kept": ("已保留之前提交的照片。", "The photo sent before is kept."),
-    "photo_preview": ("照片预览", "Photo preview"),
+    "camera_taken": K_("camera_taken", "Photo taken; it is saved with the form."),
+    "camera_video": K_("camera_video", "Camera picture"),
+    "photo_too_large": K_("photo_too_large", "The photo is larger than {kb} KB."),
+    "photo_kept": K_("photo_kept", "The photo sent before is kept."),
+    "photo_preview": K_("photo_preview", "Photo preview"),
     # --- register ------------------------------------------------------------------------
-    "register_title": ("登记外国商人", "Register a foreign merchant"),
-    "passport_section": ("当前护照", "Current passport"),
-    "register_button": ("登记", "Register"),
-    "required": ("必填", "required"),
-    "birth_date_hint": (
-        "格式 YYYY-MM-DD；月或日不详时写 YYYY-MM 或 YYYY",
+    "register_title": K_("register_title", "Register a foreign merchant"),
+    "passport_section": K_("passport_section", "Current passport"),
+    "register_button": K_("register_button", "Register"),
+    "required": K_("required", "required"),
+    "birth_date_hint": K_(
+        "birth_date_hint",
         "YYYY-MM-DD; YYYY-MM or YYYY when the month or day is unknown",
     ),
-    "country_hint": ("例如 NGA、RUS、SAU", "for example NGA, RUS, SAU"),
-    "duplicates_found": (
-        "已登记人员中可能有同一人。请核对：若是同一人，将护照关联到此人；"
-        "若确实不是同一人，主管可确认登记为新人员。",
+    "country_hint": K_("country_hint", "for example NGA, RUS, SAU"),
+    "duplicates_found": K_(
+        "duplicates_found",
         "Someone already registered may be the same person. If it is the same person, link "
         "the passport to them; if not, a supervisor may confirm a new person.",
     ),
-    "candidates_caption": ("疑似同一人的已登记人员", "Registered persons who may be the same"),
-    "other_office_person": (
-        "在 {office} 登记（其他办公室，姓名不显示；请联系该办公室）",
+    "candidates_caption": K_("candidates_caption", "Registered persons who may be the same"),
+    "other_office_person": K_(
+        "other_office_person",
         "registered at {office} (another office: names not shown; ask that office)",
     ),
-    "candidate_score": ("相似度", "Similarity"),
-    "link_passport": ("将护照关联到此人", "Link passport to this person"),
-    "register_new": ("登记为新人员", "Register as a new person"),
-    "register_new_hint": ("仅限主管", "supervisors only"),
+    "candidate_score": K_("candidate_score", "Similarity"),
+    "link_passport": K_("link_passport", "Link passport to this person"),
+    "register_new": K_("register_new", "Register as a new person"),
+    "register_new_hint": K_("register_new_hint", "supervisors only"),
     # --- passport change and reports ------------------------------------------------------
-    "passport_change_title": ("更换护照", "Change passport"),
-    "new_passport": ("新护照", "New passport"),
-    "change_reason": ("原护照的情况", "What happened to the old passport"),
-    "reason_renewed": ("到期换发", "Renewed"),
-    "reason_lost": ("遗失", "Lost"),
-    "reason_stolen": ("被盗", "Stolen"),
-    "reason_replaced": ("其他原因补发", "Replaced"),
-    "code_stays": ("外国人编码保持不变。", "The foreigner code stays the same."),
-    "save": ("保存", "Save"),
-    "cancel": ("取消", "Cancel"),
-    "mark_title": ("护照挂失", "Report a passport lost or stolen"),
-    "mark_hint": (
-        "挂失的护照永远不能再用于登记。",
+    "passport_change_title": K_("passport_change_title", "Change passport"),
+    "new_passport": K_("new_passport", "New passport"),
+    "change_reason": K_("change_reason", "What happened to the old passport"),
+    "reason_renewed": K_("reason_renewed", "Renewed"),
+    "reason_lost": K_("reason_lost", "Lost"),
+    "reason_stolen": K_("reason_stolen", "Stolen"),
+    "reason_replaced": K_("reason_replaced", "Replaced"),
+    "code_stays": K_("code_stays", "The foreigner code stays the same."),
+    "save": K_("save", "Save"),
+    "cancel": K_("cancel", "Cancel"),
+    "mark_title": K_("mark_title", "Report a passport lost or stolen"),
+    "mark_hint": K_(
+        "mark_hint",
         "A passport reported lost or stolen can never be used to register again.",
     ),
-    "mark_state": ("挂失类型", "Report as"),
-    "mark_lost": ("遗失", "Lost"),
-    "mark_stolen": ("被盗", "Stolen"),
-    "mark_button": ("挂失", "Report"),
+    "mark_state": K_("mark_state", "Report as"),
+    "mark_lost": K_("mark_lost", "Lost"),
+    "mark_stolen": K_("mark_stolen", "Stolen"),
+    "mark_button": K_("mark_button", "Report"),
     # --- duplicate reviews ---------------------------------------------------------------
-    "duplicates_title": ("重复登记审核记录", "Duplicate review decisions"),
-    "decision": ("决定", "Decision"),
-    "decision_new": ("确认为新人员", "Confirmed a new person"),
-    "decision_linked": ("关联到已登记人员", "Linked to a registered person"),
-    "candidates": ("候选人员", "Candidates"),
-    "person": ("人员", "Person"),
-    "officer": ("警员", "Officer"),
-    "decided_at": ("时间", "Time"),
-    "no_duplicates": ("暂无审核记录。", "No decisions yet."),
+    "duplicates_title": K_("duplicates_title", "Duplicate review decisions"),
+    "decision": K_("decision", "Decision"),
+    "decision_new": K_("decision_new", "Confirmed a new person"),
+    "decision_linked": K_("decision_linked", "Linked to a registered person"),
+    "candidates": K_("candidates", "Candidates"),
+    "person": K_("person", "Person"),
+    "officer": K_("officer", "Officer"),
+    "decided_at": K_("decided_at", "Time"),
+    "no_duplicates": K_("no_duplicates", "No decisions yet."),
     # --- audit ---------------------------------------------------------------------------
-    "audit_title": ("审计日志", "Audit log"),
-    "audit_newest": ("最新记录在前。", "Newest first."),
-    "seq": ("序号", "No."),
-    "at": ("时间", "Time"),
-    "action": ("操作", "Action"),
-    "record": ("记录", "Record"),
-    "outcome": ("结果", "Outcome"),
-    "outcome_ok": ("成功", "OK"),
-    "outcome_denied": ("被拒绝", "Denied"),
-    "detail": ("说明", "Detail"),
-    "entry_hash": ("哈希", "Hash"),
-    "verify_chain": ("校验审计链", "Verify chain"),
-    "chain_ok": (
-        "审计链完整：{entries} 条记录，{checkpoints} 个签名检查点，链头序号 {head}。",
+    "audit_title": K_("audit_title", "Audit log"),
+    "audit_newest": K_("audit_newest", "Newest first."),
+    "seq": K_("seq", "No."),
+    "at": K_("at", "Time"),
+    "action": K_("action", "Action"),
+    "record": K_("record", "Record"),
+    "outcome": K_("outcome", "Outcome"),
+    "outcome_ok": K_("outcome_ok", "OK"),
+    "outcome_denied": K_("outcome_denied", "Denied"),
+    "detail": K_("detail", "Detail"),
+    "entry_hash": K_("entry_hash", "Hash"),
+    "verify_chain": K_("verify_chain", "Verify chain"),
+    "chain_ok": K_(
+        "chain_ok",
         "The chain is intact: {entries} entries, {checkpoints} signed checkpoints, head at {head}.",
     ),
-    "chain_broken": ("审计链已损坏", "The audit chain is broken"),
-    "system": ("系统", "system"),
+    "chain_broken": K_("chain_broken", "The audit chain is broken"),
+    "system": K_("system", "system"),
     # --- outcomes after a form ----------------------------------------------------------
-    "done_registered": ("已登记。", "Registered."),
-    "done_linked": ("护照已关联到此人。", "The passport is linked to this person."),
-    "done_passport_changed": ("护照已更换，编码不变。", "Passport changed; the code is the same."),
-    "done_passport_marked": ("护照已挂失。", "The passport is reported."),
-    "done_granted": ("已授予服务。", "Service granted."),
-    "done_withdrawn": ("已撤销服务。", "Service withdrawn."),
-    "done_issued": ("卡片已签发。", "Card issued."),
-    "done_suspended": ("卡片已暂停。", "Card suspended."),
-    "done_reinstated": ("卡片已恢复。", "Card reinstated."),
-    "done_revoked": ("卡片已吊销。", "Card revoked."),
-    "done_portrait": ("照片已更新。", "Portrait updated."),
-    "done_logged_out": ("您已退出。", "You have logged out."),
+    "done_registered": K_("done_registered", "Registered."),
+    "done_linked": K_("done_linked", "The passport is linked to this person."),
+    "done_passport_changed": K_("done_passport_changed", "Passport changed; the code is the same."),
+    "done_passport_marked": K_("done_passport_marked", "The passport is reported."),
+    "done_granted": K_("done_granted", "Service granted."),
+    "done_withdrawn": K_("done_withdrawn", "Service withdrawn."),
+    "done_issued": K_("done_issued", "Card issued."),
+    "done_suspended": K_("done_suspended", "Card suspended."),
+    "done_reinstated": K_("done_reinstated", "Card reinstated."),
+    "done_revoked": K_("done_revoked", "Card revoked."),
+    "done_portrait": K_("done_portrait", "Portrait updated."),
+    "done_logged_out": K_("done_logged_out", "You have logged out."),
 }
-"""Every string of the console: key -> (Chinese, English)."""
+"""Every string of the console: key -> English (the catalogs translate it)."""
+
+
+def _catalog(language: str) -> _gettext.NullTranslations:
+    return _load(language) if language in LANGUAGES else _gettext.NullTranslations()
+
+
+@functools.cache
+def _load(language: str) -> _gettext.NullTranslations:
+    try:
+        catalog: _gettext.NullTranslations = _gettext.translation(
+            DOMAIN, LOCALE_DIR, languages=[language]
+        )
+    except OSError:
+        catalog = _gettext.NullTranslations()
+    catalog.add_fallback(counter_translations(language))
+    return catalog
 
 
 class Translator:
@@ -380,36 +427,45 @@ class Translator:
 
     def __init__(self, language: Language) -> None:
         self.language = language
-        self._index = LANGUAGES.index(language)
+        self._catalog = _catalog(language)
 
     @property
     def other(self) -> Language:
-        """The language not shown: labels show it in small type beside the main one."""
-        return LANGUAGES[1 - self._index]
+        """The second language of bilingual labels: English under Chinese, else Chinese."""
+        return "en" if self.language == "zh" else "zh"
 
     def __call__(self, key: str, **values: object) -> str:
-        pair = STRINGS.get(key)
-        if pair is None:  # a missing string shows its key rather than breaking the page
+        entry = STRINGS.get(key)
+        if entry is None:  # a missing string shows its key rather than breaking the page
             return key
-        text = pair[self._index]
+        if isinstance(entry, tuple):
+            count = values.get(PLURAL_COUNT[key])
+            n = count if isinstance(count, int) else 0
+            text = self._catalog.npgettext(key, entry[0], entry[1], n)
+        else:
+            text = self._catalog.pgettext(key, entry)
         return text.format(**values) if values else text
 
     def alt(self, key: str, **values: object) -> str:
         """``key`` in the other language (for bilingual labels)."""
         return Translator(self.other)(key, **values)
 
+    def service(self, name_en: str) -> str:
+        """A service's name (English in the catalogue), from the counter's catalog."""
+        return self._catalog.gettext(name_en)
+
 
 def parse_language(value: str | None) -> Language | None:
-    for language in LANGUAGES:
-        if value == language:
-            return language
-    return None
+    """A shipped language named exactly (``ko``), else ``None``."""
+    return value if value in LANGUAGES else None
 
 
 def language_of(request: Request) -> Language:
-    """The language asked for in the query, else remembered in the cookie, else Chinese."""
+    """The language asked for in the query, else remembered in the cookie, else Chinese.
+
+    A cookie set by the holder page in a region subtag form (``zh-CN``) counts too."""
     return (
         parse_language(request.query_params.get("lang"))
-        or parse_language(request.cookies.get(LANG_COOKIE))
+        or supported(request.cookies.get(LANG_COOKIE))
         or DEFAULT_LANGUAGE
     )

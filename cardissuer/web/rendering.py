@@ -32,8 +32,11 @@ from cardissuer.errors import (
 )
 from cardissuer.services.access import Actor, allowed
 from cardissuer.web.i18n import (
+    HTML_LANG,
     LANG_COOKIE,
+    LANGUAGE_NAMES,
     LANGUAGES,
+    RTL_LANGUAGES,
     STRINGS,
     Translator,
     language_of,
@@ -142,6 +145,9 @@ def render(
     values: dict[str, Any] = {
         "t": Translator(language),
         "lang": language,
+        "html_lang": HTML_LANG.get(language, language),
+        "rtl": language in RTL_LANGUAGES,
+        "language_names": LANGUAGE_NAMES,
         "actor": actor,
         "nav": nav_of(actor),
         "csrf": csrf_token(session_token, secret) if actor and session_token else "",

@@ -263,7 +263,7 @@ def service_names(translate: Translator) -> Callable[[str], str]:
         service = SERVICES_BY_CODE.get(code)
         if service is None:
             return code
-        return service.name_zh if translate.language == "zh" else service.name_en
+        return translate.service(service.name_en)
 
     return name
 

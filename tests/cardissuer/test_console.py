@@ -63,7 +63,7 @@ from cardissuer.seed import DEMO_PASSWORD, seed_demo
 from cardissuer.services.cards import NoEntitlementError
 from cardissuer.web import routes as console_routes
 from cardissuer.web import security
-from cardissuer.web.i18n import STRINGS, Translator
+from cardissuer.web.i18n import LANGUAGES, STRINGS, Translator
 from cardissuer.web.rendering import TEMPLATE_DIR, error_flash
 from schemas import code as foreigner_code
 from schemas.code import format_for_reading
@@ -129,9 +129,18 @@ def test_every_string_of_the_templates_is_translated() -> None:
     assert len(used) > 100, "the templates use hardly any strings?"
     assert not sorted(key for key in used if key not in STRINGS)
     assert all(any(key.startswith(prefix) for key in STRINGS) for prefix in prefixes)
-    assert all(zh.strip() for zh, _ in STRINGS.values())
-    assert all(en.strip() for _, en in STRINGS.values())
+    for language in LANGUAGES:
+        translate = Translator(language)
+        blank = [key for key in STRINGS if not translate(key).strip()]
+        assert not blank, (language, blank)
     assert Translator("zh")("search_results", total=3) == "共 3 条结果"
+    assert Translator("en")("search_results", total=1) == "1 result"
+    assert Translator("en")("search_results", total=3) == "3 results"
+    assert Translator("ru")("search_results", total=3) == "3 результата"
+    assert Translator("ru")("search_results", total=5) == "5 результатов"
+    assert Translator("ar")("search_results", total=2) == "نتيجتان"
+    assert Translator("ko")("nav_search") == "조회"
+    assert Translator("ko").alt("nav_search") == "查询"  # the second language is Chinese
     assert Translator("en").alt("login_title") == "警员登录"
 
 
@@ -160,15 +169,20 @@ def test_each_kind_of_refusal_is_explained_in_both_languages() -> None:
 
 
 def test_holder_strings_are_translated() -> None:
-    from cardissuer.web.holder import WORDS
+    """The holder templates take every word from the ``fmcard`` catalog (``_()``), and each
+    of those words is translated in every shipped language."""
+    from cardissuer.i18n import translations
 
     used: set[str] = set()
     for template in TEMPLATE_DIR.glob("holder*.html"):
         text = template.read_text(encoding="utf-8")
-        used |= set(re.findall(r"""\bt\(\s*["']([a-zA-Z_]+)["']\s*\)""", text))
-    assert used, "the holder templates use no strings?"
-    assert not sorted(key for key in used if key not in WORDS)
-    assert all(zh.strip() and en.strip() for zh, en in WORDS.values())
+        assert not re.search(r"""\bt\(\s*["']""", text), template.name
+        used |= set(re.findall(r"""\b_\(\s*"([^"]+)"\s*\)""", text))
+    assert len(used) > 10, "the holder templates use no strings?"
+    for language in set(LANGUAGES) - {"en"}:
+        entries = translations(language)._catalog  # type: ignore[attr-defined]
+        untranslated = sorted(m for m in used if not entries.get(m))
+        assert not untranslated, (language, untranslated)
 
 
 def test_signed_values_cannot_be_forged_and_next_stays_in_the_console() -> None:
@@ -208,15 +222,15 @@ def test_console_errors_are_pages_and_the_api_keeps_problem_details(plain_app: F
         no_token = client.post("/console/persons/0000000000/cards", data={"issue_key": "x" * 20})
         assert no_token.status_code == 403
         assert no_token.headers["content-type"].startswith("text/html")
-        assert STRINGS["error_csrf"][0] in no_token.text  # Chinese by default
+        assert Translator("zh")("error_csrf") in no_token.text  # Chinese by default
         denied = client.get("/console/audit?lang=en")
         assert denied.status_code == 403
         assert "Not allowed" in denied.text
-        assert STRINGS["refusal_access_denied"][1] in denied.text  # what it means, translated
+        assert Translator("en")("refusal_access_denied") in denied.text  # what it means, translated
         assert "audit.read" in denied.text  # and the server's own detail
         missing_person = client.get(f"/console/persons/{foreigner_code.generate()}?lang=zh")
         assert missing_person.status_code == 404
-        assert STRINGS["refusal_not_found"][0] in missing_person.text
+        assert Translator("zh")("refusal_not_found") in missing_person.text
     with Session(plain_app.state.engine) as session:
         refusals = session.exec(
             select(AuditRecord)
@@ -793,7 +807,7 @@ def test_language_switch_shows_chinese_labels(page: Page) -> None:
     expect(page.get_by_role("navigation", name="主导航")).to_contain_text("登记")
     page.get_by_role("link", name="登记").click()
     expect(page.locator("label[for=f-family_name] .label-main")).to_have_text(
-        STRINGS["family_name"][0]
+        Translator("zh")("family_name")
     )
     expect(page.locator("label[for=f-family_name] .label-alt")).to_have_text(
         "Family name (as in the passport)"
@@ -936,3 +950,31 @@ def test_officer_downloads_every_form_of_the_card_and_makes_a_holder_link(
         holder = client.get(url.group(1).replace("http://testserver", ""))
         assert holder.status_code == 200
         assert "OKONKWO" in holder.text
+
+
+def test_the_console_speaks_korean_and_lays_out_arabic_right_to_left(
+    page: Page, tmp_path: Path
+) -> None:
+    """Any shipped language from the menu; labels keep Chinese as the second language;
+    Arabic turns the frame right to left (the brand at the right, the menu at the left)."""
+    login(page, "registrar", lang="ko")
+    expect(page.locator("h1")).to_have_text("외국 상인 조회")
+    assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["ko", "ltr"]
+    expect(page.locator("label[for=f-q] .label-alt")).to_have_text("姓名、外国人编码或护照号码")
+    page.locator(".more-langs summary").click()
+    page.locator(".more-langs a[hreflang=ar]").click()
+    expect(page.locator("h1")).to_have_text("البحث عن تاجر أجنبي")
+    assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["ar", "rtl"]
+    brand = page.locator(".brand").bounding_box()
+    langs = page.locator(".langs").bounding_box()
+    assert brand is not None
+    assert langs is not None
+    assert brand["x"] > langs["x"], "right to left: the brand starts at the right"
+    cell = page.locator("table.data th").first
+    if cell.count():
+        assert cell.evaluate("c => getComputedStyle(c).textAlign") in ("start", "right")
+    page.goto("/console/search")  # remembered
+    assert page.eval_on_selector("html", "h => h.dir") == "rtl"
+    (tmp_path / "console-ar.png").write_bytes(page.screenshot(full_page=True))
+    page.get_by_role("link", name="中文").click()
+    assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["zh-CN", "ltr"]

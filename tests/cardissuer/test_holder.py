@@ -1,5 +1,6 @@
 """The holder's card page in headless Chromium at phone size: the QR on the screen scans and
-verifies; another device, a revoked card and an expired link are refused."""
+verifies; another device, a revoked card and an expired link are refused; the page speaks the
+browser's language or the one the holder picks, right to left for Arabic."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from sqlmodel import Session, select
 
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Settings
+from cardissuer.i18n import LANGUAGES, holder_language, translations
 from cardissuer.main import create_app
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
 from cardissuer.wallet.models import HolderLinkRecord
+from cardissuer.web import holder
 from tests.cardissuer.test_console import CHROMIUM, _free_port, _require_chromium
 from verifier.bundle import Bundle
 from verifier.reason import Reason
@@ -173,3 +176,111 @@ def test_expired_link_is_refused(
     assert answer.status == 410
     assert page.locator("#refused").get_attribute("data-reason") == "expired"
     context.close()
+
+
+def test_holder_page_follows_the_browser_and_the_holders_choice(
+    http: httpx.Client, browser: Browser, tmp_path: Path
+) -> None:
+    """Korean from Accept-Language; the menu switches to Arabic, laid out right to left and
+    remembered in a cookie that holds only the language; no stated language gives Chinese."""
+    registrar = _login(http, "registrar")
+    card = _card(http, registrar, 2)
+    url = http.post(f"/api/cards/{card['serial']}/holder-link", headers=registrar).json()["url"]
+    phone = browser.new_context(
+        viewport=PHONE, extra_http_headers={"Accept-Language": "ko-KR,ko;q=0.9,en;q=0.8"}
+    )
+    page = phone.new_page()
+    assert page.goto(url) is not None
+    assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["ko", "ltr"]
+    assert page.title() == "외국 상인 카드 · 이우시 공안국"
+    assert page.locator("#add-apple").inner_text() == "Apple 지갑에 추가"
+    links = page.locator("#holder-lang a")
+    assert links.count() == len(LANGUAGES)
+    page.locator("#holder-lang summary").click()
+    page.locator("#holder-lang a[hreflang=ar]").click()
+    page.wait_for_load_state()
+    assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["ar", "rtl"]
+    assert "إضافة إلى Apple Wallet" in page.locator("#add-apple").inner_text()
+    # Right to left: the brand starts at the right edge, the language menu sits on the left,
+    # the portrait is on the right of the names; the code stays left to right.
+    brand = page.locator(".holder-brand").bounding_box()
+    menu = page.locator("#holder-lang").bounding_box()
+    assert brand is not None
+    assert menu is not None
+    assert menu["x"] < brand["x"]
+    names = page.locator(".holder-names").bounding_box()
+    portrait = page.locator(".holder-portrait")
+    if portrait.count():
+        box = portrait.bounding_box()
+        assert box is not None
+        assert names is not None
+        assert box["x"] > names["x"]
+    assert page.eval_on_selector("#holder-code", "d => getComputedStyle(d).direction") == "ltr"
+    (tmp_path / "holder-ar.png").write_bytes(page.screenshot(full_page=True))
+    cookies = {c["name"]: c["value"] for c in phone.cookies()}
+    assert cookies["lang"] == "ar"
+    # Remembered: the next visit, without ?lang, is Arabic although the browser asks Korean.
+    assert page.goto(url) is not None
+    assert page.eval_on_selector("html", "h => h.dir") == "rtl"
+    phone.close()
+    unstated = httpx.get(url, headers={"Accept-Language": ""})
+    assert '<html lang="zh-CN" dir="ltr">' in unstated.text
+    assert "无法显示此卡" in unstated.text  # another device: refused, in Chinese
+    german = httpx.get(url, headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert "This card cannot be shown" in german.text
+
+
+@pytest.mark.parametrize(
+    ("asked", "remembered", "accept", "expected"),
+    [
+        (None, None, None, "zh"),
+        (None, None, "", "zh"),
+        (None, None, "de-DE,de;q=0.9", "en"),
+        (None, None, "fr-CA,fr;q=0.9,en;q=0.8", "fr"),
+        (None, None, "en;q=0.5,ur", "ur"),
+        (None, "ar", "fr", "ar"),
+        ("ko", "ar", "fr", "ko"),
+        ("xx", "nonsense", "es", "es"),
+        ("zh-CN", None, None, "zh"),
+    ],
+)
+def test_the_holders_language_is_asked_then_remembered_then_negotiated(
+    asked: str | None, remembered: str | None, accept: str | None, expected: str
+) -> None:
+    assert holder_language(asked, remembered, accept) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "days", "expected"),
+    [
+        ("ru", 1, "остался 1 день"),
+        ("ru", 3, "осталось 3 дня"),
+        ("ru", 25, "осталось 25 дней"),
+        ("ar", 2, "بقي يومان"),
+        ("ar", 11, "بقي 11 يومًا"),
+        ("ko", 7, "7일 남음"),
+        ("en", 1, "1 day left"),
+        ("fr", 1, "encore 1 jour"),
+    ],
+)
+def test_days_left_uses_each_languages_plural(language: str, days: int, expected: str) -> None:
+    html = holder._templates.get_template("holder.html").render(
+        _=translations(language).gettext,
+        ngettext=translations(language).ngettext,
+        lang=language,
+        html_lang=language,
+        rtl=False,
+        languages=[],
+        lang_name="",
+        base="/h/x",
+        name="N",
+        native_name=None,
+        chinese_name=None,
+        code="C",
+        serial="S",
+        expires="2027-01-01",
+        days_left=days,
+        suspended=False,
+        has_portrait=False,
+    )
+    assert expected in html

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from cardissuer.i18n import LANGUAGES
+from cardissuer.wallet.apple import PASS_TEXT
 from schemas.code import format_for_reading
 from tests.cardissuer.conftest import login_headers
 from verifier.bundle import Bundle
@@ -78,6 +80,17 @@ def test_pkpass_layout_manifest_and_openssl_signature(
     fields = json.dumps(document["generic"], ensure_ascii=False)
     assert format_for_reading(person["code"]) in fields
     assert person["family_name"] in fields
+    # Labels are English keys, translated per phone language by <language>.lproj/pass.strings.
+    assert document["generic"]["primaryFields"][0]["label"] == "Name"
+    for language in LANGUAGES:
+        directory = "zh-Hans" if language == "zh" else language
+        strings = archive.read(f"{directory}.lproj/pass.strings").decode("utf-16")
+        for text in PASS_TEXT:
+            assert f'"{text}" = "' in strings, (language, text)
+    korean = archive.read("ko.lproj/pass.strings").decode("utf-16")
+    assert '"Name" = "이름";' in korean
+    assert '"Foreign Merchant Card" = "외국 상인 카드";' in korean
+    assert '"Expires" = "有效期至";' in archive.read("zh-Hans.lproj/pass.strings").decode("utf-16")
 
     for name in ("manifest.json", "signature"):
         (tmp_path / name).write_bytes(archive.read(name))
@@ -144,6 +157,14 @@ def test_google_wallet_save_link_is_a_signed_jwt(client: TestClient, app: FastAP
         "alternateText": card["serial"],
     }
     assert obj["state"] == "ACTIVE"
+    title = obj["cardTitle"]
+    assert title["defaultValue"] == {"language": "zh-CN", "value": "外国商人卡 · 义乌市公安局"}
+    translated = {value["language"]: value["value"] for value in title["translatedValues"]}
+    assert set(translated) == {"en-US", *LANGUAGES} - {"en", "zh"}
+    assert translated["ur"] == "غیر ملکی تاجر کارڈ · ییوو پولیس"
+    serial = next(m for m in obj["textModulesData"] if m["id"] == "serial")
+    assert serial["header"] == "Serial"
+    assert serial["localizedHeader"]["translatedValues"][0]["value"] == "Serial"
     assert obj["classId"] == claims["payload"]["genericClasses"][0]["id"]
     result = _verify(client, obj["barcode"]["value"])
     assert result.reason is Reason.VALID

@@ -47,7 +47,7 @@ from schemas.card import Entitlement
 from tests.factories import NOW, Authority, make_card
 from verifier.bundle import Bundle
 from verifier.policy import LocalPolicy
-from verifier.reason import Reason
+from verifier.reason import LANGUAGES, Reason
 from verifier.scanlog import SALT_FILE, ScanLog, load_or_create_salt
 from verifier.server import (
     CONTENT_SECURITY_POLICY,
@@ -207,7 +207,7 @@ def test_verify_answers_with_the_verdict_portrait_and_data_age(
     assert "serial" not in answer["card"]
     assert answer["portrait"] == "data:image/avif;base64," + base64.b64encode(PORTRAIT).decode()
     assert answer["data"]["status_age_seconds"] == 3 * 3600
-    assert set(answer["message"]) == {"en", "zh", "ru", "ar"}
+    assert set(answer["message"]) == set(LANGUAGES)
 
 
 def test_the_transport_counter_gets_only_name_portrait_and_entitlement(
@@ -1209,3 +1209,51 @@ def test_latency_summary(capsys: pytest.CaptureFixture[str]) -> None:
             f"median {statistics.median(values):.0f} ms, max {max(values):.0f} ms over "
             f"{len(values)} run(s); target {LATENCY_TARGET_MS} ms\n"
         )
+
+
+def test_the_page_speaks_korean_and_lays_out_arabic_right_to_left(
+    playwright: Playwright, authority: Authority, tmp_path: Path
+) -> None:
+    """A clerk may pick any shipped language from the menu; Arabic, Persian and Urdu turn the
+    whole page right to left (the language menu starts on the left, the fields' values are
+    right-aligned), while the Latin name and the code stay left to right."""
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    qr = encode_card(make_card(), authority.issuing, portrait=PORTRAIT)
+    station = fixed_station(tmp_path, authority, clerk_language="ko")
+    with (
+        chromium(playwright, video) as browser,
+        running(station) as base,
+        open_page(browser, base) as page,
+    ):
+        assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["ko", "ltr"]
+        assert page.inner_text("#scan-title") == "카드의 QR 코드를 보여 주십시오"
+        assert "의료 · hc" in page.inner_text("#service")
+        page.keyboard.type(qr, delay=0)
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+        assert page.inner_text("#headline") == "유효"
+        assert page.inner_text("#reason") == Reason.VALID.message("ko")
+        assert page.inner_text("#reason-alt") == Reason.VALID.message("zh")
+        assert "3시간" in page.inner_text("#data-line")
+        page.select_option("#lang-menu", "ar")
+        assert page.eval_on_selector("html", "h => [h.lang, h.dir]") == ["ar", "rtl"]
+        assert page.inner_text("#headline") == "صالحة"
+        assert page.inner_text("#reason") == Reason.VALID.message("ar")
+        field = "#fields dd[data-field=nationality]"
+        assert page.eval_on_selector(field, "d => getComputedStyle(d).direction") == "rtl"
+        name = page.query_selector("#fields dd[data-field=name]")
+        assert name is not None
+        assert name.get_attribute("dir") == "ltr"
+        langs = page.eval_on_selector(".langs", "e => e.getBoundingClientRect().left")
+        brand = page.eval_on_selector(".brand", "e => e.getBoundingClientRect().left")
+        assert langs < brand, "in Arabic the brand starts on the right, the menu on the left"
+        dates = field_text(page, "card_dates") or ""
+        assert "\u20662026-11-21\u2069" in dates, "dates stay year-month-day in Arabic"
+        check_screenshot(page, "valid-arabic", tmp_path)
+        page.select_option("#lang-menu", "fr")
+        assert page.eval_on_selector("html", "h => h.dir") == "ltr"
+        assert page.inner_text("#headline") == "VALABLE"
+        # The holder's lines: Russian and Arabic by default (never the clerk's languages).
+        assert page.query_selector("#holder-messages [lang=ar][dir=rtl]") is not None
+        assert page.query_selector("#holder-messages [lang=fr]") is None

@@ -5,64 +5,8 @@
 "use strict";
 
 (() => {
-  const UI = {
-    title: ["柜台核验", "Counter station"],
-    show_qr: ["请出示二维码", "Show the card's QR code"],
-    scan_hint: [
-      "将二维码对准摄像头，或用扫码枪扫描。",
-      "Hold the QR code to the camera, or use the scanner.",
-    ],
-    scanner: ["扫码枪（保持此框为焦点）", "Scanner (keep this box focused)"],
-    scanner_placeholder: ["扫码后自动核验", "Scanned codes are checked on Enter"],
-    other_inputs: ["其他方式：粘贴或照片", "Other ways: paste or photo"],
-    paste: ["粘贴二维码文本", "Paste the QR text"],
-    verify: ["核验", "Verify"],
-    photo: ["上传卡片照片", "Upload a photo of the card"],
-    keys: [
-      "键盘：Enter 扫描下一张 · Esc 清除",
-      "Keyboard: Enter scan next · Esc clear",
-    ],
-    privacy: ["本站不保存扫描记录", "This station keeps no scan history"],
-    camera_starting: ["正在打开摄像头…", "Starting the camera…"],
-    camera_on: ["摄像头已开启", "Camera on"],
-    camera_off: ["摄像头不可用：请使用扫码枪、粘贴或照片", "No camera: use the scanner, paste or a photo"],
-    checking: ["正在核验…", "Checking…"],
-    no_qr_in_photo: ["照片中未找到二维码", "No QR code found in the photo"],
-    head_green: ["有效", "VALID"],
-    head_red: ["无效", "NOT VALID"],
-    head_amber: ["无法确认", "CANNOT CONFIRM"],
-    head_valid_old: ["有效 · 数据即将过期", "VALID · data getting old"],
-    holder: ["持卡人", "For the holder"],
-    name: ["姓名", "Name"],
-    native_name: ["本国文字姓名", "Native name"],
-    chinese_name: ["中文名", "Chinese name"],
-    code: ["外国人编码", "Foreigner code"],
-    nationality: ["国籍", "Nationality"],
-    birth_date: ["出生日期", "Born"],
-    card_dates: ["卡片有效期", "Card valid"],
-    entitlement: ["服务资格", "Entitlement"],
-    no_entitlement: ["无{service}资格", "none for {service}"],
-    issuer: ["发证机关", "Issuer"],
-    no_portrait: ["卡片无照片", "No photo on the card"],
-    portrait_caption: ["卡内签名照片，请核对本人", "Signed photo: compare with the holder"],
-    to: ["至", "to"],
-    open_end: ["不限", "open"],
-    status_age: ["状态列表 {age}前更新", "status list {age} old"],
-    status_limit: ["（上限 {age}）", " (limit {age})"],
-    no_status: ["无状态列表", "no status list"],
-    trust_expires: ["信任列表 {age}后过期", "trust list expires in {age}"],
-    trust_expired: ["信任列表已过期", "trust list EXPIRED"],
-    sync_now: ["数据过旧：请立即同步本站", "Data too old: sync the station now"],
-    sync_soon: ["数据即将过期：请尽快同步本站", "Data getting old: sync the station soon"],
-    reload_error: ["新数据被拒绝，继续使用原数据", "New data was refused; the held data stays in use"],
-    sync_failed: ["上次同步失败：{e}", "Last sync failed: {e}"],
-    returning: ["{s} 秒后返回扫描 · Enter 下一张 · Esc 清除", "Back to scanning in {s} s · Enter next · Esc clear"],
-    stays: ["Enter 下一张 · Esc 清除", "Enter next · Esc clear"],
-    error: ["本站出错：{e}", "Station error: {e}"],
-  };
-  const UNITS = { min: ["分钟", " min"], h: ["小时", " h"], d: ["天", " d"] };
-  const HOLDER_LANGS = ["en", "ru", "ar"];
-  const LANG_NAMES = { en: "English", ru: "Русский", ar: "العربية", zh: "中文" };
+  // Every word of the page comes from the station's catalogs through /api/config
+  // (config.text[language][key]); the Chinese in index.html only shows until it has loaded.
   const SCAN_REPEAT_MS = 2500;   // the same code seen again within this time is not re-sent
   const MAX_DECODE_SIDE = 800;   // camera frames are scaled down to this before decoding
   // A scanner ends a code with a suffix: Enter, CR+LF (two Enters), Tab or Enter+Tab. Keys of
@@ -108,20 +52,23 @@
   window.__fmcardTimings = [];
 
   function t(key, values) {
-    const entry = UI[key];
-    let text = entry ? entry[state.lang === "zh" ? 0 : 1] : key;
+    const table = state.config && state.config.text[state.lang];
+    let text = table && table[key] !== undefined ? table[key] : key;
     for (const [name, value] of Object.entries(values || {})) {
-      text = text.replace(`{${name}}`, value);
+      text = text.replaceAll(`{${name}}`, value);
     }
     return text;
   }
 
   function duration(seconds) {
     const s = Math.max(0, Math.abs(seconds));
-    const i = state.lang === "zh" ? 0 : 1;
-    if (s < 3600) return `${Math.floor(s / 60)}${UNITS.min[i]}`;
-    if (s < 72 * 3600) return `${Math.floor(s / 3600)}${UNITS.h[i]}`;
-    return `${Math.floor(s / 86400)}${UNITS.d[i]}`;
+    if (s < 3600) return t("unit_min", { n: Math.floor(s / 60) });
+    if (s < 72 * 3600) return t("unit_h", { n: Math.floor(s / 3600) });
+    return t("unit_d", { n: Math.floor(s / 86400) });
+  }
+
+  function isRtl(lang) {
+    return Boolean(state.config && state.config.rtl_languages.includes(lang));
   }
 
   function el(tag, attrs, text) {
@@ -135,7 +82,8 @@
 
   function applyLanguage(lang) {
     state.lang = lang;
-    document.documentElement.lang = lang;
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : lang;
+    document.documentElement.dir = isRtl(lang) ? "rtl" : "ltr";
     try { localStorage.setItem("fmcard.lang", lang); } catch (e) { /* private mode */ }
     for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
     for (const node of document.querySelectorAll("[data-t-placeholder]")) {
@@ -144,6 +92,7 @@
     for (const button of document.querySelectorAll(".lang")) {
       button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
     }
+    $("lang-menu").value = lang;
     document.title = `fmcard · ${t("title")}`;
     renderService();
     renderStatus();
@@ -173,7 +122,7 @@
     if (data.oldest_status_age_seconds === null) return t("no_status");
     let text = t("status_age", { age: duration(data.oldest_status_age_seconds) });
     if (data.max_status_age_seconds) {
-      text += t("status_limit", { age: duration(data.max_status_age_seconds) });
+      text += " " + t("status_limit", { age: duration(data.max_status_age_seconds) });
     }
     return text;
   }
@@ -264,6 +213,7 @@
     state.lastView = view;
     const clerk = state.lang;
     const other = clerk === "zh" ? "en" : "zh";
+    const names = state.config.language_names;
     document.body.dataset.mode = "result";
     document.body.dataset.verdict = view.verdict;
     document.body.dataset.reason = view.reason;
@@ -277,17 +227,18 @@
     $("headline").textContent = headline(view);
     $("reason").textContent = view.message[clerk];
     $("reason").lang = clerk;
+    $("reason").dir = isRtl(clerk) ? "rtl" : "ltr";
     $("reason-alt").textContent = view.message[other];
     $("reason-alt").lang = other;
+    $("reason-alt").dir = "ltr";
     $("reason-code").textContent = view.reason;
 
     const holder = $("holder-messages");
     holder.replaceChildren();
-    for (const lang of HOLDER_LANGS) {
-      if (lang === clerk) continue;
-      const rtl = state.config && state.config.rtl_languages.includes(lang);
-      const item = el("span", { lang, dir: rtl ? "rtl" : "ltr", "data-lang": lang });
-      item.append(el("b", {}, `${LANG_NAMES[lang]}: `), document.createTextNode(view.message[lang]));
+    for (const lang of state.config.holder_languages) {
+      if (lang === clerk || lang === other) continue;
+      const item = el("span", { lang, dir: isRtl(lang) ? "rtl" : "ltr", "data-lang": lang });
+      item.append(el("b", {}, `${names[lang]}: `), document.createTextNode(view.message[lang]));
       holder.append(item);
     }
 
@@ -329,7 +280,7 @@
     add("nationality", card.nationality);
     add("birth_date", card.birth_date);
     if (card.valid_from && card.expires_at) {
-      add("card_dates", `${day(card.valid_from)} ${t("to")} ${day(card.expires_at)}`);
+      add("card_dates", t("range", { start: day(card.valid_from), end: day(card.expires_at) }));
     }
     if (!view.entitlement && view.show.includes("entitlement")) {
       const names = state.config && state.config.service_name;
@@ -341,17 +292,23 @@
       const names = state.config && state.config.service_name;
       const label = e.service === state.config.service && names ? names[state.lang] : e.service;
       const span = e.valid_from || e.valid_until
-        ? `${e.valid_from ? day(e.valid_from) : "…"} ${t("to")} ${e.valid_until ? day(e.valid_until) : t("open_end")}`
+        ? t("range", {
+          start: e.valid_from ? day(e.valid_from) : "…",
+          end: e.valid_until ? day(e.valid_until) : t("open_end"),
+        })
         : "";
       add("entitlement", `${label} (${e.service})${span ? " · " + span : ""}`);
     }
     if (card.issuer) {
-      const name = card.issuer_name ? card.issuer_name[state.lang] : "";
+      const names = card.issuer_name;
+      const name = names ? names[state.lang] || names.en : "";
       add("issuer", name ? `${name} (${card.issuer})` : card.issuer);
     }
   }
 
-  function day(iso) { return iso.slice(0, 10); }
+  // A date is isolated left to right (U+2066 ... U+2069): inside a right-to-left sentence the
+  // bidirectional algorithm would otherwise show 2026-11-21 as 21-11-2026.
+  function day(iso) { return `\u2066${iso.slice(0, 10)}\u2069`; }
 
   function renderDataLine(view) {
     const line = $("data-line");
@@ -359,7 +316,7 @@
     const age = view.status_age_seconds !== null && view.status_age_seconds !== undefined
       ? view.status_age_seconds : data.oldest_status_age_seconds;
     let text = age === null || age === undefined ? t("no_status") : t("status_age", { age: duration(age) });
-    if (data.max_status_age_seconds) text += t("status_limit", { age: duration(data.max_status_age_seconds) });
+    if (data.max_status_age_seconds) text += " " + t("status_limit", { age: duration(data.max_status_age_seconds) });
     if (data.getting_old || data.too_old) text += ` · ${data.too_old ? t("sync_now") : t("sync_soon")}`;
     line.textContent = text;
     line.className = data.getting_old || data.too_old ? "old" : "";
@@ -645,6 +602,11 @@
     for (const button of document.querySelectorAll(".lang")) {
       button.addEventListener("click", () => { applyLanguage(button.dataset.lang); focusWedge(); });
     }
+    const menu = $("lang-menu");
+    for (const lang of state.config.clerk_languages) {
+      menu.append(el("option", { value: lang, lang }, state.config.language_names[lang]));
+    }
+    menu.addEventListener("change", () => { applyLanguage(menu.value); focusWedge(); });
     document.addEventListener("keydown", onKey);
     window.addEventListener("pagehide", () => { clearInputs(); backToScanning(); });
     $("wedge").addEventListener("blur", () => setTimeout(focusWedge, 0));

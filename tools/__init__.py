@@ -1,0 +1,1 @@
+"""Maintenance tools run from a checkout (``./dev i18n``); not part of the installed packages."""
