@@ -65,6 +65,14 @@ class ConflictError(IssuerError):
     code = "conflict"
 
 
+class PhoneCardNotPrintableError(ConflictError):
+    """A phone card is shown live from its holder's phone (FORMAT.md section 11): printed,
+    put in a wallet or shown as a plain QR it has no device proof, and every counter refuses
+    it, so the service makes none of these."""
+
+    code = "phone-card-not-printable"
+
+
 class DuplicateSuspectedError(ConflictError):
     """The person looks already registered; the officer must link or confirm a new person."""
 

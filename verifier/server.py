@@ -42,6 +42,7 @@ from schemas.errors import SchemaError
 from schemas.payload import portrait_media_type
 from schemas.services import SERVICES_BY_CODE
 from verifier import _json
+from verifier._presentation import ReplayMemory
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
 from verifier.i18n import LANGUAGE_NAMES, LANGUAGES, RTL_LANGUAGES
@@ -165,12 +166,19 @@ class Station:
     data: StationData | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _verifiers: dict[int, Verifier] = field(default_factory=dict, repr=False)
+    replay_memory: ReplayMemory = field(default_factory=ReplayMemory, repr=False)
+    """The live phone-card proofs this counter accepted, kept across bundle reloads (the
+    verifier is rebuilt for each bundle): the same proof shown twice is PROOF_REPLAYED."""
 
     def verifier(self, bundle: Bundle) -> Verifier:
         found = self._verifiers.get(id(bundle))
         if found is None or found.bundle is not bundle:
             self._verifiers.clear()
-            found = Verifier(bundle, policies=self.config.local_policies)
+            found = Verifier(
+                bundle,
+                policies=self.config.local_policies,
+                replay_memory=self.replay_memory,
+            )
             self._verifiers[id(bundle)] = found
         return found
 

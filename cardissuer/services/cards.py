@@ -31,7 +31,13 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from cardissuer.errors import CardInputError, ConflictError, IssuerError, NotFoundError
+from cardissuer.errors import (
+    CardInputError,
+    ConflictError,
+    IssuerError,
+    NotFoundError,
+    PhoneCardNotPrintableError,
+)
 from cardissuer.models import (
     CardRecord,
     CardState,
@@ -138,6 +144,17 @@ class IssuingContext:
 
 # --- entitlements ---------------------------------------------------------------------------
 
+
+
+def require_printable(record: CardRecord) -> CardRecord:
+    """Return ``record`` if it is a printed card; a phone card has no printable, wallet or
+    plain-QR form (without its device's proof every counter refuses it)."""
+    if record.kind == PHONE:
+        raise PhoneCardNotPrintableError(
+            f"card {record.serial} is a phone card: it is shown live from the holder's phone "
+            "and has no printed, wallet or QR image form"
+        )
+    return record
 
 def active_grants(session: Session, person: PersonRecord) -> list[GrantRecord]:
     return active_grants_of(session, [person.id or 0])[person.id or 0]
@@ -416,15 +433,20 @@ def issue_phone_card(
 ) -> CardRecord:
     """Issue the person's phone card, bound to the public P-256 key ``device_jwk`` that the
     holder's phone made (WebCrypto, non-extractable) and registered; supersede the previous
-    phone card (a new phone), never the printed card (docs/FORMAT.md 11.6)."""
+    phone card (a new phone), never the printed card (docs/FORMAT.md 11.6).
+
+    The person is looked up (permission, office) before the key is read, so an officer who
+    may not see the person gets the same 403/404 whatever key was sent."""
+    person = get_person(session, actor, code, permission="card.issue", for_update=True)
     if not isinstance(device_jwk, dict):
         raise DeviceKeyError("the device key must be a JWK object")
     try:
         device_public_key(device_jwk)
-    except UnsupportedKeyError as exc:
-        raise DeviceKeyError(f"the device key is not a public P-256 key: {exc}") from None
+    except UnsupportedKeyError:
+        raise DeviceKeyError(
+            "the device key is not a public P-256 key (kty EC, crv P-256, on the curve)"
+        ) from None
     jwk = strictjson.dumps({name: device_jwk[name] for name in ("crv", "kty", "x", "y")})
-    person = get_person(session, actor, code, permission="card.issue", for_update=True)
     if idempotency_key is not None:
         earlier = _card_with_key(session, idempotency_key)
         if earlier is not None:

@@ -181,3 +181,26 @@ def test_the_api_refuses_a_bad_device_key(service: Service) -> None:
         json={"device_jwk": public_jwk(generate())},
     )
     assert auditor.status_code == 403, auditor.text
+
+
+def test_a_phone_card_has_no_printed_wallet_or_qr_image_form(service: Service) -> None:
+    """Without its device's proof every counter refuses a phone card (PROOF_MISSING): the
+    service makes no card image, PDF, sheet, QR image or wallet pass of it."""
+    code, printed = service.with_card(("hc",))
+    device = KeySigner(generate())
+    headers = service.headers("registrar")
+    issued = service.client.post(
+        f"/api/persons/{code}/phone-cards",
+        headers=headers,
+        json={"device_jwk": public_jwk(device.public_key)},
+    )
+    assert issued.status_code == 201, issued.text
+    serial = issued.json()["serial"]
+    for path in ("card.png", "card.pdf", "qr.png", "pass.pkpass", "google-wallet"):
+        refused = service.client.get(f"/api/cards/{serial}/{path}", headers=headers)
+        assert_problem(refused, 409, "phone-card-not-printable")
+    sheet = service.client.post("/api/cards/sheet.pdf", headers=headers, json=[serial])
+    assert_problem(sheet, 409, "phone-card-not-printable")
+    # The printed card of the same person still prints.
+    image = service.client.get(f"/api/cards/{printed['serial']}/qr.png", headers=headers)
+    assert image.status_code == 200, image.text

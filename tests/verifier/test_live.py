@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from verifier import Bundle, Level, LocalPolicy, Reason, ReplayMemory, Verifier
 from verifier.cli import render
 from verifier.errors import VerifierError
 from verifier.policy import Policy
+from verifier.server import BundleHolder, Station, StationConfig
 
 SECOND = timedelta(seconds=1)
 ENTITLEMENTS = (Entitlement("hc"), Entitlement("tr"), Entitlement("bk"))
@@ -531,3 +533,19 @@ def _fuzz_bundle(authority: Authority) -> Bundle:
     if id(authority) not in _bundles:
         _bundles[id(authority)] = authority.bundle()
     return _bundles[id(authority)]
+
+
+def test_the_station_refuses_a_live_code_shown_twice_even_across_reloads(
+    authority: Authority, phone: PhoneCard, device: KeySigner, tmp_path: Path
+) -> None:
+    """COUNTER.md promises a replayed phone QR is a copy: the station keeps one replay memory
+    for its life, not one per bundle (the verifier is rebuilt when the bundle reloads)."""
+    path = tmp_path / "bundle.json"
+    authority.bundle().save(path)
+    holder = BundleHolder(path, Bundle.load(path, at=NOW))
+    station = Station(holder, StationConfig("hc"), clock=lambda: NOW)
+    shown = present(phone, device, service="hc", at=NOW)
+    assert station.verify(shown)["reason"] == "VALID"
+    holder.bundle = Bundle.load(path, at=NOW)  # a reload: a new bundle, a new verifier
+    again = station.verify(shown)
+    assert again["reason"] == "PROOF_REPLAYED"

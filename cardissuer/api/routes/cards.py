@@ -86,7 +86,7 @@ def get(serial: str, actor: ActorDep, session: SessionDep) -> CardPublic:
 def qr_png(serial: str, actor: ActorDep, session: SessionDep) -> Response:
     from cardissuer.render.qr import qr_png as render
 
-    record = cards.get_card(session, actor, serial)
+    record = cards.require_printable(cards.get_card(session, actor, serial))
     return Response(
         render(record.qr_text),
         media_type="image/png",

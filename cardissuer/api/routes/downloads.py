@@ -35,6 +35,7 @@ def _view(session: Session, actor: ActorDep, serial: str) -> CardView:
 def card_view(session: Session, record: CardRecord) -> CardView:
     """What the printed card shows: the card, its holder, the issuing office, the services.
     (The holder's page draws the same view.)"""
+    cards.require_printable(record)
     person = session.get(PersonRecord, record.person_id)
     office = session.get(OfficeRecord, record.office_id)
     if person is None or office is None:  # pragma: no cover - foreign keys forbid it

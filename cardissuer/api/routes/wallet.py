@@ -33,6 +33,7 @@ class HolderLink(BaseModel):
 
 
 def pass_input(session: Session, card: CardRecord) -> apple.PassInput:
+    cards.require_printable(card)
     person = session.get(PersonRecord, card.person_id)
     if person is None:  # pragma: no cover - a foreign key guarantees it
         raise LookupError("card without a person")
