@@ -96,9 +96,13 @@ class AuthenticationError(IssuerError):
 
 
 class RateLimitedError(AuthenticationError):
-    """Too many failed logins for this account; try again later."""
+    """Too many failed logins for this account; try again later (``retry_after`` seconds)."""
 
     code = "rate-limited"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AuditChainError(IssuerError):

@@ -134,8 +134,11 @@ def install(app: FastAPI) -> None:
             await run_in_threadpool(_audit_denied, request, getattr(exc, "audit_detail", str(exc)))
         response = problem(status, exc.code, _title(exc), str(exc), request.url.path, **extra)
         if isinstance(exc, RateLimitedError):
-            settings = getattr(request.app.state, "settings", None)
-            response.headers["Retry-After"] = str(getattr(settings, "login_window_seconds", 300))
+            retry_after = exc.retry_after
+            if retry_after is None:
+                settings = getattr(request.app.state, "settings", None)
+                retry_after = getattr(settings, "login_window_seconds", 300)
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     @app.exception_handler(SchemaError)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -57,6 +58,11 @@ def actor_of(officer: OfficerRecord) -> Actor:
     return Actor(officer.id, officer.office_id, officer.role, officer.username)
 
 
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the service stores UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 def authenticate(
     engine: Engine,
     username: str,
@@ -77,21 +83,22 @@ def authenticate(
     """
     with session_scope(engine) as session:
         lock_key(session, "login", username)
-        session.exec(
-            delete(LoginAttemptRecord).where(
-                col(LoginAttemptRecord.username) == username,
-                col(LoginAttemptRecord.at) <= at - window,
-            )
-        )
-        recent = session.exec(
-            select(func.count())
+        # Expired attempts of every username go, not only this one's: logins with names
+        # nobody uses again would otherwise stay for ever.
+        session.exec(delete(LoginAttemptRecord).where(col(LoginAttemptRecord.at) <= at - window))
+        recent, oldest = session.exec(
+            select(func.count(), func.min(LoginAttemptRecord.at))
             .select_from(LoginAttemptRecord)
             .where(LoginAttemptRecord.username == username, LoginAttemptRecord.at > at - window)
         ).one()
         if recent >= attempts:
-            minutes = max(1, int(window.total_seconds() // 60))
+            # Free again when the oldest counted attempt leaves the window.
+            left = window - (at - _aware(oldest)) if oldest is not None else window
+            seconds = max(1, math.ceil(left.total_seconds()))
             raise RateLimitedError(
-                f"too many failed logins for this account; try again in {minutes} min"
+                "too many failed logins for this account; try again in "
+                f"{max(1, math.ceil(seconds / 60))} min",
+                retry_after=seconds,
             )
         session.add(LoginAttemptRecord(username=username, at=at))
         officer = session.exec(

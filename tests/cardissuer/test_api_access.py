@@ -452,3 +452,30 @@ def test_unknown_users_fail_like_wrong_passwords(service: Service) -> None:
             .values(at=datetime.now(UTC) - timedelta(hours=1))
         )
         session.commit()
+
+
+def test_retry_after_is_the_time_left_and_old_attempts_of_anyone_go(service: Service) -> None:
+    from cardissuer.errors import AuthenticationError, RateLimitedError
+    from cardissuer.services.officers import authenticate
+
+    window = timedelta(minutes=5)
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with Session(service.engine) as session:  # names tried once, long ago, never again
+        session.add(LoginAttemptRecord(username="ghost.one", at=start - timedelta(hours=2)))
+        session.add(LoginAttemptRecord(username="ghost.two", at=start - timedelta(hours=1)))
+        session.commit()
+    for minute in range(5):  # five wrong guesses, a minute apart
+        with pytest.raises(AuthenticationError):
+            authenticate(
+                service.engine, "retry.target", "wrong", at=start + timedelta(minutes=minute),
+                attempts=5, window=window,
+            )  # fmt: skip
+    assert service.failed_logins("ghost.one") == 0
+    assert service.failed_logins("ghost.two") == 0
+    with pytest.raises(RateLimitedError) as blocked:
+        authenticate(
+            service.engine, "retry.target", "wrong", at=start + timedelta(minutes=4, seconds=30),
+            attempts=5, window=window,
+        )  # fmt: skip
+    assert blocked.value.retry_after == 30  # the first guess leaves the window at 9:05:00
+    assert "try again in 1 min" in str(blocked.value)
