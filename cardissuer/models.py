@@ -604,13 +604,14 @@ class CardPublic(BaseModel):
     kid: str
     qr_text: str
     revoked_reason: str | None
+    kind: str = "printed"
+    """``printed`` (``FM1:``) or ``phone`` (``FM2:``, bound to the holder's phone)."""
 
 
 class PhoneCardPublic(CardPublic):
     """A phone card: ``qr_text`` is its stored form (no proof: no counter accepts it as it
     is); ``phone_card`` is the document the holder's phone keeps to present it live."""
 
-    kind: str
     phone_card: dict[str, Any]
 
 

@@ -57,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("qr_text", nargs="?", help="the QR text (starts with FM1:)")
+    source.add_argument(
+        "qr_text",
+        nargs="?",
+        help="the QR text (FM1: a printed card; FM2: a phone card's live code)",
+    )
     source.add_argument("--file", type=Path, help="read the QR text from a file ('-' = stdin)")
     source.add_argument(
         "--image", type=Path, help="read the QR from a PNG or JPEG photo or screenshot"

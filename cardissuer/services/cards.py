@@ -145,7 +145,6 @@ class IssuingContext:
 # --- entitlements ---------------------------------------------------------------------------
 
 
-
 def require_printable(record: CardRecord) -> CardRecord:
     """Return ``record`` if it is a printed card; a phone card has no printable, wallet or
     plain-QR form (without its device's proof every counter refuses it)."""
@@ -155,6 +154,7 @@ def require_printable(record: CardRecord) -> CardRecord:
             "and has no printed, wallet or QR image form"
         )
     return record
+
 
 def active_grants(session: Session, person: PersonRecord) -> list[GrantRecord]:
     return active_grants_of(session, [person.id or 0])[person.id or 0]

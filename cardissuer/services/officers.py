@@ -58,10 +58,10 @@ def actor_of(officer: OfficerRecord) -> Actor:
     return Actor(officer.id, officer.office_id, officer.role, officer.username)
 
 
-
 def _aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; the service stores UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 def authenticate(
     engine: Engine,

@@ -45,6 +45,7 @@ def card_public(record: CardRecord) -> CardPublic:
         kid=record.kid,
         qr_text=record.qr_text,
         revoked_reason=record.revoked_reason,
+        kind=record.kind,
     )
 
 

@@ -41,6 +41,5 @@ def issue_phone_card(
     session.commit()
     return PhoneCardPublic(
         **card_public(record).model_dump(),
-        kind=record.kind,
         phone_card=PhoneCard.from_text(record.qr_text).to_json(),
     )
