@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +58,9 @@ MAX_PORTRAIT_QR_VERSION = MAX_QR_VERSION
 MAX_PORTRAIT_QR_TEXT = MAX_QR_TEXT
 """The largest QR a card with portrait may have (see :mod:`cardissuer.portrait`)."""
 STATUS_BITS = 2
+SERVICE_DATABASE = "fmcard.db"
+"""The issuer service's SQLite file in its workspace (``Settings.database_url``'s default)."""
+DATABASE_URL_ENV = "FMCARD_DATABASE_URL"
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -222,8 +226,19 @@ class Workspace:
         settings: PublishSettings | None = None,
         policies: list[Policy] | None = None,
     ) -> dict[str, Any]:
-        """Sign a new trust list and every status list and write the verifier bundle."""
+        """Sign a new trust list and every status list and write the verifier bundle.
+
+        Refused for the issuer service's workspace (its cards, and so its status lists, are in
+        the service's database, not here): the bundle would carry no status list, and counters
+        holding the service's lists refuse a bundle that drops them. ``fmcard publish --to
+        DIR`` publishes the service's documents.
+        """
         settings = settings or PublishSettings()
+        if not self._issued_any() and self.is_service_workspace():
+            raise WorkspaceError(
+                f"{self.directory} is the issuer service's workspace: its cards are in the "
+                "service's database; use 'fmcard publish --to DIR' (nothing was written)"
+            )
         trust_token = self.publish_trust_list(at=at, validity=settings.trust_list_validity)
         status_tokens = self.publish_status_lists(
             at=at, validity=settings.status_list_validity, ttl=settings.status_list_ttl
@@ -237,6 +252,16 @@ class Workspace:
             )
             write_file(self.directory / "published" / "bundle.json", _json(bundle))
         return bundle
+
+    def _issued_any(self) -> bool:
+        return any((self.directory / "cards").glob("*.json"))
+
+    def is_service_workspace(self) -> bool:
+        """Whether the issuer service keeps its database with this workspace: its SQLite file
+        is here, or ``FMCARD_DATABASE_URL`` names the service's database."""
+        return (self.directory / SERVICE_DATABASE).exists() or bool(
+            os.environ.get(DATABASE_URL_ENV)
+        )
 
     # -- status lists ---------------------------------------------------------------------
 

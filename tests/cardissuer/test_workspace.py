@@ -91,6 +91,23 @@ def test_publish_versions_go_up_and_counters_accept_updates(workspace: Workspace
     assert second.trust_list.version == first.trust_list.version + 1
 
 
+def test_the_service_workspace_is_not_published_offline(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's cards are in its database: an offline bundle of its workspace would
+    carry no status list, and counters holding the service's lists refuse it."""
+    monkeypatch.delenv("FMCARD_DATABASE_URL", raising=False)
+    (workspace.directory / "fmcard.db").write_bytes(b"")
+    trust_list = workspace.directory / "published" / "trust-list.jwt"
+    before = trust_list.read_bytes() if trust_list.exists() else None
+    with pytest.raises(WorkspaceError, match="publish --to DIR"):
+        workspace.publish(at=NOW)
+    assert not (workspace.directory / "published" / "bundle.json").exists()
+    assert (trust_list.read_bytes() if trust_list.exists() else None) == before
+    workspace.issue(REQUEST, at=NOW)  # an offline workspace that issues publishes as before
+    assert Bundle.from_json(workspace.publish(at=NOW), at=NOW).status_lists
+
+
 def test_two_publications_in_one_second_sign_status_lists_with_later_iats(
     workspace: Workspace,
 ) -> None:
