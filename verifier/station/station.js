@@ -575,10 +575,10 @@
   }
 
   function scannerText(typed) {
-    // With Caps Lock on, a scanner's letters arrive in lower case. The QR alphabet (FM1: and
-    // Base45) has no lower-case letters, so upper-casing a card's text is lossless.
+    // With Caps Lock on, a scanner's letters arrive in lower case. The QR alphabet (FM1: or
+    // FM2: and Base45) has no lower-case letters, so upper-casing a card's text is lossless.
     const text = typed.trim();
-    if (text.slice(0, 4).toUpperCase() !== "FM1:") return text;
+    if (!/^FM[12]:/i.test(text)) return text;
     return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
   }
 
