@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from cardissuer.core.db import lock_key
 from cardissuer.errors import ConflictError, DuplicateSuspectedError, NotFoundError
@@ -143,6 +144,14 @@ def validate_person_fields(data: PersonCreate, birth: BirthDate, *, at: datetime
     names.check_printable(data)
 
 
+def duplicate_candidates(nationality: str, birth: int) -> Select[int | None, str, int]:
+    """The persons a registration is compared with: only the compared columns, all held by
+    ``ix_person_duplicates`` (an index-only scan), never the whole rows."""
+    return select(PersonRecord.id, PersonRecord.name_key, PersonRecord.office_id).where(
+        PersonRecord.nationality == nationality, PersonRecord.birth_date == birth
+    )
+
+
 def find_duplicates(session: Session, actor: Actor, data: PersonCreate) -> list[dict[str, Any]]:
     """People with the same nationality and birth date whose names look alike, best first.
 
@@ -153,12 +162,7 @@ def find_duplicates(session: Session, actor: Actor, data: PersonCreate) -> list[
     """
     birth = parse_birth_date(data.birth_date).to_wire()
     key = name_key(data.family_name, data.given_names)
-    # Only the columns compared, all in ix_person_duplicates: never the whole rows.
-    rows = session.exec(
-        select(PersonRecord.id, PersonRecord.name_key, PersonRecord.office_id).where(
-            PersonRecord.nationality == data.nationality.upper(), PersonRecord.birth_date == birth
-        )
-    ).all()
+    rows = session.exec(duplicate_candidates(data.nationality.upper(), birth)).all()
     scored = []
     for person_id, person_key, person_office in rows:
         score = name_similarity(key, person_key)
@@ -167,17 +171,21 @@ def find_duplicates(session: Session, actor: Actor, data: PersonCreate) -> list[
     scored.sort()
     best = scored[:10]
     # The names of the ten shown, by primary key.
-    shown = {
-        person_id: (code, family, given)
-        for person_id, code, family, given in session.exec(
-            select(
-                PersonRecord.id,
-                PersonRecord.code,
-                PersonRecord.family_name,
-                PersonRecord.given_names,
-            ).where(col(PersonRecord.id).in_([item[1] for item in best]))
-        ).all()
-    }
+    shown = (
+        {}
+        if not best
+        else {
+            person_id: (code, family, given)
+            for person_id, code, family, given in session.exec(
+                select(
+                    PersonRecord.id,
+                    PersonRecord.code,
+                    PersonRecord.family_name,
+                    PersonRecord.given_names,
+                ).where(col(PersonRecord.id).in_([item[1] for item in best]))
+            ).all()
+        }
+    )
     found = []
     for negative, person_id, person_office in best:
         code, family, given = shown[person_id]
