@@ -106,12 +106,12 @@ def _vacuum(engine: Engine) -> None:
             connection.exec_driver_sql("VACUUM FULL ANALYZE")
         return
     engine.dispose()  # the service's engine begins every transaction itself: use sqlite3
-    connection = sqlite3.connect(str(engine.url.database), isolation_level=None)
+    plain = sqlite3.connect(str(engine.url.database), isolation_level=None)
     try:
-        connection.execute("VACUUM")
-        connection.execute("ANALYZE")
+        plain.execute("VACUUM")
+        plain.execute("ANALYZE")
     finally:
-        connection.close()
+        plain.close()
 
 
 def _downgrade(engine: Engine) -> None:
