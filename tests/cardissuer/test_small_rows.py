@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bench.population import PORTRAIT_BYTES, load
-from cardissuer.core.db import make_engine
+from cardissuer.core.db import make_engine, session_scope
 from cardissuer.core.migrations import upgrade
-from cardissuer.models import CardTextRecord, PersonCreate, PersonPortraitRecord
-from cardissuer.services import registry
+from cardissuer.models import CardTextRecord, PersonCreate, PersonPortraitRecord, PersonRecord
+from cardissuer.portrait import make_portrait
+from cardissuer.services import blobs, issuing, registry
 from tests.cardissuer.test_api_helpers import BACKENDS, Service, shared_service
+from verifier import Reason
 
 HOT_TABLES = ("person", "card")
+SAMPLE_PHOTO = resources.files("cardissuer").joinpath("demo/sample-photo.jpg")
 LARGEST_HOT_TEXT = 256
 """No text column of a hot table may hold more characters than this (a device key)."""
 
@@ -93,6 +98,57 @@ def test_the_duplicate_check_reads_only_the_compared_columns(service: Service) -
     # Every other read of a person is by primary key, for the candidates shown.
     others = [s for s in statements if re.search(r"FROM person\b", s) and s not in scans]
     assert all("person.id IN" in s for s in others), others
+
+
+def _statements_of_batch(service: Service, codes: list[str]) -> list[str]:
+    statements: list[str] = []
+
+    def capture(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(service.engine, "before_cursor_execute", capture)
+    try:
+        with session_scope(service.engine) as session:
+            issuing.issue_batch(
+                session, service.actor("registrar"), codes, at=datetime.now(UTC),
+                context=service.context,
+            )  # fmt: skip
+    finally:
+        event.remove(service.engine, "before_cursor_execute", capture)
+    return statements
+
+
+def test_a_batch_reads_portraits_and_writes_texts_in_one_statement_each(
+    service: Service,
+) -> None:
+    """Issuing 3 or 9 cards at once, each holder with a portrait: the portraits are read in one
+    query and the texts written in one statement, whatever the batch's size; every card
+    carries its holder's portrait and its stored text is the one signed."""
+    portrait = make_portrait(SAMPLE_PHOTO.read_bytes()).data
+    counts = []
+    for size in (3, 9):
+        codes = service.entitled(size)
+        with session_scope(service.engine) as session:
+            for code in codes:
+                person_id = session.exec(
+                    select(PersonRecord.id).where(PersonRecord.code == code)
+                ).one()
+                blobs.store_portrait(session, person_id or 0, portrait)
+        statements = _statements_of_batch(service, codes)
+        counts.append(
+            (
+                sum("person_portrait" in s for s in statements),
+                sum("card_text" in s for s in statements),
+            )
+        )
+        for code in codes:
+            (record,) = service.cards_of(code)
+            result = service.verifier().verify(
+                service.text_of(record), service="hc", at=datetime.now(UTC)
+            )
+            assert result.reason is Reason.VALID
+            assert result.portrait is not None
+    assert counts == [(1, 1), (1, 1)]
 
 
 def _plan(engine: Engine, query: Any) -> str:
