@@ -57,7 +57,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_person_duplicates", table_name="person")
-    # ADD COLUMN is in place on every supported SQLite (a NOT NULL column needs a default).
+    # ADD COLUMN is in place on every supported SQLite (a NOT NULL column needs a default,
+    # which stays: removing it would rebuild ``card``, which other tables reference).
     op.add_column("person", sa.Column("portrait", sa.LargeBinary(), nullable=True))
     op.add_column("card", sa.Column("qr_text", sa.String(), nullable=False, server_default=""))
     op.execute(
