@@ -45,6 +45,8 @@ RARE_CHINESE_NAME = "欧阳娜娜"
 RARE_COUNT = 3
 CHUNK = 5000
 _TABLES = SQLModel.metadata.tables
+PORTRAIT_BYTES = 520
+"""The size of a card portrait as ``cardissuer.portrait`` makes it (AVIF, 64x80)."""
 
 _LATIN_FAMILY = (
     "SMITH",
@@ -192,9 +194,14 @@ def load(
     seed: int = 20261205,
     offices: int = 8,
     analyze: bool = True,
+    portraits: float = 0.0,
+    qr_chars: int = 0,
 ) -> Population:
     """Add ``persons`` persons (and their passports, cards, grants) to a migrated database,
-    then (``analyze``) give the planner statistics, as the service does after bulk changes."""
+    then (``analyze``) give the planner statistics, as the service does after bulk changes.
+
+    A share ``portraits`` of the persons get a portrait of :data:`PORTRAIT_BYTES` random
+    bytes (an AVIF does not compress), and every card a text of ``qr_chars`` characters."""
     rng = random.Random(seed)
     at = datetime(2026, 12, 1, tzinfo=UTC)
     population = Population()
@@ -210,9 +217,13 @@ def load(
         passports: list[dict[str, Any]] = []
         cards: list[dict[str, Any]] = []
         grants: list[dict[str, Any]] = []
+        pictures: list[dict[str, Any]] = []
+        texts: list[dict[str, Any]] = []
         for person_id in range(start, min(start + CHUNK, first + persons)):
             row = _person(rng, person_id, population, at=at)
             people.append(row)
+            if portraits and rng.random() < portraits:
+                pictures.append({"person_id": person_id, "data": rng.randbytes(PORTRAIT_BYTES)})
             for index in range(1 if rng.random() < 0.43 else 2):
                 number = f"{'EKPG'[index]}{person_id:08d}"
                 passports.append(
@@ -246,7 +257,6 @@ def load(
                         "valid_from": issued,
                         "expires_at": issued + timedelta(days=730),
                         "kid": "bench",
-                        "qr_text": "",
                         "claims_digest": "0" * 43,
                         "issued_by": officer,
                         "idempotency_key": None,
@@ -255,6 +265,7 @@ def load(
                         "state_changed_at": issued,
                     }
                 )
+                texts.append({"card_id": card_id, "qr_text": "A" * qr_chars})
                 card_id += 1
                 status_index += 1
                 if current and rng.random() < 0.001:
@@ -277,6 +288,9 @@ def load(
             connection.execute(_TABLES["person"].insert(), people)
             connection.execute(_TABLES["passport"].insert(), passports)
             connection.execute(_TABLES["card"].insert(), list(reversed(cards)))
+            connection.execute(_TABLES["card_text"].insert(), texts)
+            if pictures:
+                connection.execute(_TABLES["person_portrait"].insert(), pictures)
             connection.execute(_TABLES["grant"].insert(), grants)
         population.persons += len(people)
         population.passports += len(passports)
@@ -380,7 +394,6 @@ def _person(
         "sex": rng.choice("MF"),
         "phone": None,
         "email": None,
-        "portrait": None,
         "created_at": at,
         "created_by": population.officers[0],
         "updated_at": at,

@@ -14,7 +14,16 @@ from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field as DbField
 from sqlmodel import SQLModel
 
@@ -80,10 +89,25 @@ class OfficerRecord(SQLModel, table=True):
 
 
 class PersonRecord(SQLModel, table=True):
+    """A registered foreigner: small, fixed-size values only. Every search, list and
+    duplicate check reads these rows, so the portrait lives in ``person_portrait``."""
+
     __tablename__ = "person"
     # The list of an office's persons, newest first, a page at a time (keyset on the id).
+    # The duplicate check reads only (nationality, birth_date, name_key, id, office_id):
+    # this index holds them all, so it never visits the table (an index-only scan).
     # The name-search indexes are not declared here: see cardissuer.core.search_index.
-    __table_args__ = (Index("ix_person_office_id_id", "office_id", "id"),)
+    __table_args__ = (
+        Index("ix_person_office_id_id", "office_id", "id"),
+        Index(
+            "ix_person_duplicates",
+            "nationality",
+            "birth_date",
+            "name_key",
+            "id",
+            "office_id",
+        ),
+    )
 
     id: int | None = DbField(default=None, primary_key=True)
     code: str = DbField(unique=True, max_length=10)
@@ -98,10 +122,21 @@ class PersonRecord(SQLModel, table=True):
     sex: str = DbField(default="X", max_length=1)
     phone: str | None = DbField(default=None, max_length=32)
     email: str | None = DbField(default=None, max_length=128)
-    portrait: bytes | None = DbField(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = DbField(default_factory=utcnow)
     created_by: int = DbField(foreign_key="officer.id")
     updated_at: datetime = DbField(default_factory=utcnow)
+
+
+class PersonPortraitRecord(SQLModel, table=True):
+    """A person's portrait (the AVIF that cards carry, about 500 bytes), apart from the
+    ``person`` row: read only where it is shown or signed (``cardissuer.services.blobs``)."""
+
+    __tablename__ = "person_portrait"
+
+    person_id: int = DbField(
+        sa_column=Column(Integer, ForeignKey("person.id"), primary_key=True, autoincrement=False)
+    )
+    data: bytes = DbField(sa_column=Column(LargeBinary, nullable=False))
 
 
 class PassportRecord(SQLModel, table=True):
@@ -153,7 +188,6 @@ class CardRecord(SQLModel, table=True):
     valid_from: datetime
     expires_at: datetime
     kid: str = DbField(max_length=64)
-    qr_text: str
     claims_digest: str = DbField(max_length=64)
     issued_by: int = DbField(foreign_key="officer.id")
     idempotency_key: str | None = DbField(default=None, unique=True, max_length=128)
@@ -167,6 +201,18 @@ class CardRecord(SQLModel, table=True):
     Each kind has its own current card; one never supersedes the other (FORMAT.md 11.6)."""
     device_jwk: str | None = DbField(default=None, max_length=256)
     """A phone card's device public key (compact JWK JSON), to re-issue it for the same phone."""
+
+
+class CardTextRecord(SQLModel, table=True):
+    """A card's signed QR text (up to about 1,300 characters with a portrait), apart from the
+    ``card`` row that every state change, expiry sweep and list reads."""
+
+    __tablename__ = "card_text"
+
+    card_id: int = DbField(
+        sa_column=Column(Integer, ForeignKey("card.id"), primary_key=True, autoincrement=False)
+    )
+    qr_text: str = DbField(sa_column=Column(Text, nullable=False))
 
 
 class StatusListRecord(SQLModel, table=True):

@@ -80,8 +80,13 @@ class CardView:
         issuer_en: str,
         issuer_zh: str,
         entitlements: Sequence[str] = (),
+        *,
+        qr_text: str,
+        portrait: bytes | None,
     ) -> CardView:
-        """The view of ``card`` held by ``person``, issued by the named office."""
+        """The view of ``card`` held by ``person``, issued by the named office; the card's
+        text and the person's portrait are read apart from their rows
+        (:mod:`cardissuer.services.blobs`)."""
         nationality = person.nationality
         latin = viz_capitals(f"{person.family_name} {person.given_names}".strip(), nationality)
         return cls(
@@ -94,11 +99,11 @@ class CardView:
             serial=card.serial,
             valid_from=card.valid_from.date().isoformat(),
             valid_until=card.expires_at.date().isoformat(),
-            qr_text=card.qr_text,
+            qr_text=qr_text,
             issuer_en=issuer_en,
             issuer_zh=issuer_zh,
             entitlements=tuple(s.upper() for s in entitlements),
-            portrait=person.portrait,
+            portrait=portrait,
         )
 
 

@@ -49,10 +49,11 @@ from cardissuer.models import (
 from cardissuer.portrait import fit_portrait
 from cardissuer.services import (
     audit,
+    blobs,
     statuses,  # noqa: F401 - writes the status journal
 )
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
-from cardissuer.services.registry import get_person
+from cardissuer.services.registry import get_person, person_values
 from keys.cards import encode_card
 from keys.errors import UnsupportedKeyError
 from keys.phone import device_public_key, sign_phone_card
@@ -350,6 +351,7 @@ def _issue(
     at = at.astimezone(UTC).replace(microsecond=0)
     if current is None:
         current = _current_cards(session, person, kind)
+    portrait = blobs.portrait_of(session, person.id)
     for attempt in range(20):
         list_id, list_size = open_list(session, context.status_list_size)
         index = secrets.randbelow(list_size)  # the list's own size: the setting may change
@@ -361,12 +363,12 @@ def _issue(
             validity=validity,
             status=StatusRef(list_id, index),
             device_jwk=device_jwk,
+            portrait=portrait,
         )
         record = CardRecord(
             **card_row(
                 person,
                 card,
-                qr_text,
                 context=context,
                 issued_by=actor.officer_id,
                 idempotency_key=idempotency_key,
@@ -379,6 +381,8 @@ def _issue(
             with session.begin_nested():  # a savepoint: an index collision retries only this
                 session.add(record)
                 session.flush()
+                assert record.id is not None  # noqa: S101 - flushed
+                blobs.store_qr_texts(session, [(record.id, qr_text)])
             break
         except IntegrityError:
             if idempotency_key is not None and _card_with_key(session, idempotency_key):
@@ -406,7 +410,7 @@ def _issue(
         action="card.issue",
         record_type="card",
         record_id=str(record.id),
-        after=audit.record_values(record),
+        after=card_values(record, qr_text),
         detail=" ".join(
             part
             for part in (
@@ -479,12 +483,14 @@ def sign_card(
     at: datetime,
     validity: timedelta,
     status: StatusRef,
+    portrait: bytes | None,
     device_jwk: str | None = None,
 ) -> tuple[Card, str]:
     """A new card of ``person`` (a fresh serial, valid from ``at`` for ``validity``) and its
     signed QR text: the one definition of what a card shows, for one card or a batch. With
     ``device_jwk`` it is a phone card (:func:`keys.phone.sign_phone_card`) and the text is its
-    stored form (every disclosure, no proof)."""
+    stored form (every disclosure, no proof). ``portrait`` is the person's
+    (:func:`cardissuer.services.blobs.portrait_of`): the caller reads it, once per batch."""
     card = Card(
         issuer=context.issuer_id,
         code=person.code,
@@ -506,13 +512,13 @@ def sign_card(
             card,
             context.signer,
             device_jwk=strictjson.loads(device_jwk),
-            portrait=person.portrait,
+            portrait=portrait,
         )
         return card, phone.to_text()
-    if person.portrait is None:
+    if portrait is None:
         return card, encode_card(card, context.signer)
     _, text = fit_portrait(
-        person.portrait, lambda portrait: encode_card(card, context.signer, portrait=portrait)
+        portrait, lambda portrait: encode_card(card, context.signer, portrait=portrait)
     )
     return card, text
 
@@ -520,14 +526,14 @@ def sign_card(
 def card_row(
     person: PersonRecord,
     card: Card,
-    qr_text: str,
     *,
     context: IssuingContext,
     issued_by: int,
     idempotency_key: str | None,
     state: CardState,
 ) -> dict[str, Any]:
-    """The stored row of ``card`` (signed as ``qr_text``), as the values of its columns."""
+    """The stored row of ``card``, as the values of its columns (its signed text goes to
+    ``card_text``: :func:`cardissuer.services.blobs.store_qr_texts`)."""
     return {
         "serial": card.serial,
         "person_id": person.id or 0,
@@ -539,7 +545,6 @@ def card_row(
         "valid_from": card.valid_from,
         "expires_at": card.expires_at,
         "kid": context.signer.kid,
-        "qr_text": qr_text,
         "claims_digest": hashlib.sha256(strictjson.dumps(card.to_claims())).hexdigest(),
         "issued_by": issued_by,
         "idempotency_key": idempotency_key,
@@ -547,6 +552,11 @@ def card_row(
         "revoked_reason": None,
         "state_changed_at": card.issued_at,
     }
+
+
+def card_values(record: CardRecord, qr_text: str) -> dict[str, Any]:
+    """The audited values of a new card, with its text as when it was a column."""
+    return {**audit.record_values(record), "qr_text": qr_text}
 
 
 def new_serial() -> str:
@@ -828,8 +838,9 @@ def set_portrait(
     shows it. The re-issue comes before the audit entry, which holds the chain's lock until
     the commit (see the lock order above)."""
     person = get_person(session, actor, code, permission="person.update", for_update=True)
-    before = audit.record_values(person)
-    person.portrait = portrait
+    assert person.id is not None  # noqa: S101 - stored
+    before = person_values(person, blobs.portrait_of(session, person.id))
+    blobs.store_portrait(session, person.id, portrait)
     person.updated_at = at
     session.add(person)
     reissue_if_current(session, actor, person, at=at, context=context)
@@ -840,7 +851,7 @@ def set_portrait(
         record_type="person",
         record_id=str(person.id),
         before=before,
-        after=audit.record_values(person),
+        after=person_values(person, portrait),
         at=at,
     )
     return person

@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 
 from cardissuer.errors import IssuerError, NotFoundError
 from cardissuer.models import CardRecord, CardState, PersonRecord
-from cardissuer.services import audit, cards
+from cardissuer.services import audit, blobs, cards
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from cardissuer.services.cards import (
     CardSuspendedError,
@@ -246,6 +246,7 @@ def _issue_round(
 
     list_id, list_size = cards.open_list(session, context.status_list_size)
     cards.note_fill(session, list_id, len(ready) - 1)
+    portraits = blobs.portraits_of(session, [persons[codes[p] or ""].id or 0 for p in ready])
 
     def sign(position: int, index: int) -> tuple[Card, str]:
         request, person = requests[position], persons[codes[position] or ""]
@@ -257,6 +258,7 @@ def _issue_round(
             at=at,
             validity=validity,
             status=StatusRef(list_id, index),
+            portrait=portraits.get(person.id or 0),
         )
 
     indexes = _free_indexes(session, list_id, list_size, len(ready), avoid=set())
@@ -265,7 +267,7 @@ def _issue_round(
         rows = [
             cards.card_row(
                 persons[codes[position] or ""],
-                *signed[number],
+                signed[number][0],
                 context=context,
                 issued_by=requests[position].actor.officer_id,
                 idempotency_key=requests[position].idempotency_key,
@@ -275,7 +277,7 @@ def _issue_round(
         ]
         try:
             with session.begin_nested():  # a collision with a racing issuance redraws only
-                records = _insert_cards(session, rows)
+                records = _insert_cards(session, rows, [text for _, text in signed])
             break
         except IntegrityError:
             if attempt == _INSERT_ATTEMPTS - 1:
@@ -304,7 +306,7 @@ def _issue_round(
 
     entries: list[audit.AuditEntryIn] = []
     superseded = False
-    for position, record in zip(ready, records, strict=True):
+    for position, record, (_, text) in zip(ready, records, signed, strict=True):
         actor = requests[position].actor
         for old in current[record.person_id]:
             before = audit.record_values(old)
@@ -330,7 +332,7 @@ def _issue_round(
                 action="card.issue",
                 record_type="card",
                 record_id=str(record.id),
-                after=audit.record_values(record),
+                after=cards.card_values(record, text),
                 at=at,
             )
         )
@@ -403,10 +405,13 @@ def _colliding(
     }
 
 
-def _insert_cards(session: Session, rows: list[dict[str, Any]]) -> list[CardRecord]:
-    """Insert ``rows`` in bulk and return them as records, in order.
+def _insert_cards(
+    session: Session, rows: list[dict[str, Any]], texts: Sequence[str]
+) -> list[CardRecord]:
+    """Insert ``rows`` in bulk, with their QR ``texts``, and return them as records, in order.
 
-    One ``executemany`` and one ``SELECT`` by serial, whatever the batch's size: building
+    One ``executemany`` for the cards, one ``SELECT`` by serial and one ``executemany`` for
+    their texts, whatever the batch's size: building
     the records through the model's constructor cost 0.25 ms a card (SQLModel validates and
     instruments attribute by attribute), and ``INSERT ... RETURNING`` in parameter order ran
     one statement per card on SQLite.
@@ -415,4 +420,8 @@ def _insert_cards(session: Session, rows: list[dict[str, Any]]) -> list[CardReco
     serials = [row["serial"] for row in rows]
     loaded = session.exec(select(CardRecord).where(col(CardRecord.serial).in_(serials))).all()
     by_serial = {record.serial: record for record in loaded}
-    return [by_serial[serial] for serial in serials]
+    records = [by_serial[serial] for serial in serials]
+    blobs.store_qr_texts(
+        session, [(record.id or 0, text) for record, text in zip(records, texts, strict=True)]
+    )
+    return records

@@ -53,7 +53,7 @@ from sqlmodel import col, select
 from cardissuer.core.db import session_scope
 from cardissuer.errors import AuthenticationError, IssuerError
 from cardissuer.models import CardRecord, OfficerRecord, RevokedSessionRecord
-from cardissuer.services import issuing
+from cardissuer.services import blobs, issuing
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import IssuingContext
 from cardissuer.services.officers import SESSION_ENDED, actor_of
@@ -91,6 +91,8 @@ class Answer:
 
     actor: Actor | None
     outcome: CardRecord | Exception
+    qr_text: str | None = None
+    """An issued card's signed text (``card_text``), read in the batch's transaction."""
 
 
 _Job = tuple[CardAsked, "Future[Answer]"]
@@ -286,6 +288,10 @@ class IssuingQueue:
                 )
                 places.append(place)
             outcomes = issuing.issue_many(session, requests, at=at, context=self._context)
+            texts = blobs.qr_texts_of(
+                session, [o.id for o in outcomes if isinstance(o, CardRecord)]
+            )
             for place, request, outcome in zip(places, requests, outcomes, strict=True):
-                answers[place] = Answer(request.actor, outcome)
+                text = texts.get(outcome.id or 0) if isinstance(outcome, CardRecord) else None
+                answers[place] = Answer(request.actor, outcome, text)
         return [answer for answer in answers if answer is not None]

@@ -16,6 +16,7 @@ confirm a new person; the decision is audited.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from cardissuer.core.db import lock_key
 from cardissuer.errors import ConflictError, DuplicateSuspectedError, NotFoundError
@@ -36,7 +38,7 @@ from cardissuer.models import (
     PersonCreate,
     PersonRecord,
 )
-from cardissuer.services import audit, names
+from cardissuer.services import audit, blobs, names
 from cardissuer.services.access import Actor, RecordHiddenError, allowed, require
 from schemas import code as foreigner_code
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
@@ -142,6 +144,14 @@ def validate_person_fields(data: PersonCreate, birth: BirthDate, *, at: datetime
     names.check_printable(data)
 
 
+def duplicate_candidates(nationality: str, birth: int) -> Select[int | None, str, int]:
+    """The persons a registration is compared with: only the compared columns, all held by
+    ``ix_person_duplicates`` (an index-only scan), never the whole rows."""
+    return select(PersonRecord.id, PersonRecord.name_key, PersonRecord.office_id).where(
+        PersonRecord.nationality == nationality, PersonRecord.birth_date == birth
+    )
+
+
 def find_duplicates(session: Session, actor: Actor, data: PersonCreate) -> list[dict[str, Any]]:
     """People with the same nationality and birth date whose names look alike, best first.
 
@@ -152,30 +162,44 @@ def find_duplicates(session: Session, actor: Actor, data: PersonCreate) -> list[
     """
     birth = parse_birth_date(data.birth_date).to_wire()
     key = name_key(data.family_name, data.given_names)
-    rows = session.exec(
-        select(PersonRecord).where(
-            PersonRecord.nationality == data.nationality.upper(), PersonRecord.birth_date == birth
-        )
-    ).all()
-    candidates = []
-    for person in rows:
-        score = name_similarity(key, person.name_key)
+    rows = session.exec(duplicate_candidates(data.nationality.upper(), birth)).all()
+    scored = []
+    for person_id, person_key, person_office in rows:
+        score = name_similarity(key, person_key)
         if score >= DUPLICATE_THRESHOLD:
-            candidates.append((score, person))
-    candidates.sort(key=lambda item: -item[0])
+            scored.append((-score, person_id or 0, person_office))
+    scored.sort()
+    best = scored[:10]
+    # The names of the ten shown, by primary key.
+    shown = (
+        {}
+        if not best
+        else {
+            person_id: (code, family, given)
+            for person_id, code, family, given in session.exec(
+                select(
+                    PersonRecord.id,
+                    PersonRecord.code,
+                    PersonRecord.family_name,
+                    PersonRecord.given_names,
+                ).where(col(PersonRecord.id).in_([item[1] for item in best]))
+            ).all()
+        }
+    )
     found = []
-    for score, person in candidates[:10]:
-        readable = allowed(actor, "person.read", office_id=person.office_id)
+    for negative, person_id, person_office in best:
+        code, family, given = shown[person_id]
+        readable = allowed(actor, "person.read", office_id=person_office)
         found.append(
             {
-                "code": person.code,
-                "office_code": office_code(session, person.office_id),
+                "code": code,
+                "office_code": office_code(session, person_office),
                 "readable": readable,
-                "family_name": person.family_name if readable else None,
-                "given_names": person.given_names if readable else None,
-                "nationality": person.nationality,
-                "birth_date": str(BirthDate.from_wire(person.birth_date)),
-                "score": round(score, 2),
+                "family_name": family if readable else None,
+                "given_names": given if readable else None,
+                "nationality": data.nationality.upper(),
+                "birth_date": str(BirthDate.from_wire(birth)),
+                "score": round(-negative, 2),
             }
         )
     return found
@@ -225,7 +249,6 @@ def register(
         sex=data.sex,
         phone=data.phone,
         email=data.email,
-        portrait=portrait,
         created_at=at,
         updated_at=at,
         created_by=actor.officer_id,
@@ -233,6 +256,8 @@ def register(
     session.add(person)
     session.flush()
     assert person.id is not None  # noqa: S101 - flushed
+    if portrait is not None:
+        blobs.store_portrait(session, person.id, portrait)
     _add_passport(session, actor, person, data.passport, at=at)
     audit.append(
         session,
@@ -240,7 +265,7 @@ def register(
         action="person.register",
         record_type="person",
         record_id=str(person.id),
-        after=audit.record_values(person),
+        after=person_values(person, portrait),
         at=at,
     )
     if candidates:
@@ -409,6 +434,12 @@ def passports_of(session: Session, person: PersonRecord) -> list[PassportRecord]
             .order_by(col(PassportRecord.id))
         ).all()
     )
+
+
+def person_values(person: PersonRecord, portrait: bytes | None) -> dict[str, Any]:
+    """The audited values of ``person``, with its portrait's digest as when it was a column."""
+    digest = None if portrait is None else hashlib.sha256(portrait).hexdigest()
+    return {**audit.record_values(person), "portrait": digest}
 
 
 def office_code(session: Session, office_id: int) -> str:

@@ -37,7 +37,6 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, case, func, literal, literal_column, or_
 from sqlalchemy import text as sql_text
-from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from cardissuer.core.search_index import PG_NAMES_SQL
@@ -54,7 +53,6 @@ TRIGRAM = 3
 
 _PASSPORT = re.compile(r"[A-Z0-9<]{3,20}")
 _SERIAL = re.compile(r"[0-9A-Z]{4,16}")
-_PORTRAIT: Any = PersonRecord.portrait  # not read for a list
 _RANK_IDENTIFIER, _RANK_EQUAL, _RANK_PREFIX, _RANK_CONTAINS = 0, 1, 2, 3
 
 
@@ -267,7 +265,7 @@ def _page(
                 *where,
                 or_(rank > after.rank, and_(rank == after.rank, person_id < after.last_id)),
             ]
-    query = ranked.where(*where).options(defer(_PORTRAIT)).order_by(*order)
+    query = ranked.where(*where).order_by(*order)
     if after is None and offset:
         query = query.offset(offset)
     rows = session.exec(query.limit(limit + 1)).all()

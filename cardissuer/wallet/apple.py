@@ -69,6 +69,8 @@ class PassInput:
 
     card: CardRecord
     person: PersonRecord
+    qr_text: str
+    """The card's signed text (``card_text``), which the pass's barcode carries."""
 
 
 def holder_name(person: PersonRecord) -> str:
@@ -98,7 +100,7 @@ def pass_json(data: PassInput, settings: Settings, *, development: bool) -> dict
     expires = card.expires_at.astimezone(UTC).isoformat()
     barcode = {
         "format": "PKBarcodeFormatQR",
-        "message": card.qr_text,
+        "message": data.qr_text,
         "messageEncoding": "iso-8859-1",
         "altText": card.serial,
     }

@@ -70,7 +70,7 @@ def generic_object(data: PassInput, settings: Settings, *, at: datetime) -> dict
         # Google shows the subheader directly above the header: it is the name's label.
         "subheader": _text("Name"),
         "hexBackgroundColor": BACKGROUND,
-        "barcode": {"type": "QR_CODE", "value": card.qr_text, "alternateText": card.serial},
+        "barcode": {"type": "QR_CODE", "value": data.qr_text, "alternateText": card.serial},
         "validTimeInterval": {
             "start": {"date": card.valid_from.astimezone(UTC).isoformat()},
             "end": {"date": card.expires_at.astimezone(UTC).isoformat()},

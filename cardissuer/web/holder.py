@@ -35,6 +35,7 @@ from cardissuer.i18n import (
 from cardissuer.render.card import card_png
 from cardissuer.render.pdf import card_pdf
 from cardissuer.render.qr import qr_png
+from cardissuer.services import blobs
 from cardissuer.wallet import links
 from cardissuer.wallet.apple import holder_name
 from cardissuer.web.i18n import LANG_COOKIE
@@ -131,7 +132,7 @@ def holder_page(token: str, request: Request) -> Response:
             expires=expires.isoformat(),
             days_left=(expires - now().astimezone(CHINA_TIME).date()).days,
             suspended=card.state.value == "suspended",
-            has_portrait=person.portrait is not None,
+            has_portrait=blobs.has_portrait(session, person.id),
         )
         session.commit()
     if opened.new_device_secret:
@@ -158,11 +159,13 @@ def _resource(request: Request, token: str, kind: str) -> Response:
         card, person = opened.card, opened.person
         settings = request.app.state.settings
         if kind == "qr":
-            return Response(qr_png(card.qr_text), media_type="image/png", headers=PRIVATE)
+            text = blobs.qr_text_of(session, card.id)
+            return Response(qr_png(text), media_type="image/png", headers=PRIVATE)
         if kind == "portrait":
-            if person.portrait is None:
+            portrait = blobs.portrait_of(session, person.id)
+            if portrait is None:
                 return Response(status_code=404, headers=PRIVATE)
-            return Response(person.portrait, media_type="image/avif", headers=PRIVATE)
+            return Response(portrait, media_type="image/avif", headers=PRIVATE)
         if kind == "pkpass":
             return pkpass_response(session, card, settings)
         if kind == "google":

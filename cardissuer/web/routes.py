@@ -63,7 +63,7 @@ from cardissuer.models import (
     PersonRecord,
 )
 from cardissuer.portrait import make_portrait
-from cardissuer.services import audit, cards, registry, search
+from cardissuer.services import audit, blobs, cards, registry, search
 from cardissuer.services.access import ALL_OFFICES, Actor, RecordHiddenError, allowed, require
 from cardissuer.services.cards import CURRENT_STATES
 from cardissuer.services.officers import authenticate
@@ -438,6 +438,9 @@ def _person_view(
         "grantable": [code for code in settings.services if code not in held],
         "service_name": service_names(translate),
         "current_card": current,
+        # The large values, read only for what the page shows (cardissuer.services.blobs).
+        "current_qr_text": blobs.qr_text_of(session, current.id) if current else "",
+        "has_portrait": blobs.has_portrait(session, person.id),
         "other_cards": [card for card in all_cards if card is not current],
         "can": {p: allowed(actor, p, office_id=person.office_id) for p in permissions},
         "issue_key": secrets.token_urlsafe(16),
@@ -642,8 +645,9 @@ def card_action_submit(serial: str, action: str, request: Request, form: PostedD
 def qr_text(serial: str, request: Request, actor: ActorDep) -> Response:
     with session_scope(engine_of(request)) as session:
         record = cards.get_card(session, actor, serial)
+        text = blobs.qr_text_of(session, record.id)
     return Response(
-        record.qr_text + "\n",
+        text + "\n",
         media_type="text/plain; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="fmcard-{record.serial}.txt"',

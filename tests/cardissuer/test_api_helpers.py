@@ -44,7 +44,7 @@ from cardissuer.models import (
     Role,
 )
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
-from cardissuer.services import audit
+from cardissuer.services import audit, blobs
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import IssuingContext
 from cardissuer.services.officers import actor_of
@@ -183,6 +183,11 @@ class Service:
             assert granted.status_code == 201, granted.text
             codes.append(code)
         return codes
+
+    def text_of(self, record: CardRecord) -> str:
+        """The card's signed QR text, as stored apart from its row."""
+        with Session(self.engine) as session:
+            return blobs.qr_text_of(session, record.id)
 
     def cards_of(self, code: str) -> list[CardRecord]:
         """The person's cards as stored, oldest first."""

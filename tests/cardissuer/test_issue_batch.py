@@ -19,7 +19,7 @@ import keys.cards
 from cardissuer.core.db import session_scope
 from cardissuer.errors import IssuerError
 from cardissuer.models import AuditCheckpointRecord, CardRecord, CardState, Role
-from cardissuer.services import audit, cards, issuing
+from cardissuer.services import audit, blobs, cards, issuing
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
     OTHER_OFFICE,
@@ -44,7 +44,10 @@ def issue_batch(service: Service, codes: list[str], username: str = "registrar")
         records = issuing.issue_batch(
             session, actor, codes, at=datetime.now(UTC), context=service.context
         )
-        return [(r.serial, r.qr_text, r.list_id, r.status_index, r.person_id) for r in records]
+        texts = blobs.qr_texts_of(session, [r.id for r in records])
+        return [
+            (r.serial, texts[r.id or 0], r.list_id, r.status_index, r.person_id) for r in records
+        ]
 
 
 def card_rows(service: Service, serials: list[str]) -> dict[str, CardRecord]:

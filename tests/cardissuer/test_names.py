@@ -476,7 +476,7 @@ def _records(**person: Any) -> tuple[CardRecord, PersonRecord]:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     card = CardRecord(serial="S0001", person_id=1, office_id=1, list_id="0", status_index=0,
                       issued_at=at, valid_from=at, expires_at=at + timedelta(days=365), kid="k",
-                      qr_text="FM1:X", claims_digest="d", issued_by=1)  # fmt: skip
+                      claims_digest="d", issued_by=1)  # fmt: skip
     fields: dict[str, Any] = {"code": "7KQ4MX9TRB", "office_id": 1, "family_name": "Çelik",
                                  "given_names": "Ayşe Nil", "nationality": "TUR", "name_key": "x",
                                  "birth_date": BirthDate(1990, 1, 1).to_wire(),
@@ -487,10 +487,10 @@ def _records(**person: Any) -> tuple[CardRecord, PersonRecord]:
 
 def test_the_card_and_the_passes_print_turkish_capitals() -> None:
     card, person = _records()
-    view = CardView.from_records(card, person, "Office", "办公室")
+    view = CardView.from_records(card, person, "Office", "办公室", qr_text="FM1:X", portrait=None)
     assert view.latin_name == "ÇELİK AYŞE NİL"
     assert (
-        generic_object(PassInput(card, person), _settings(), at=card.issued_at)["header"][
+        generic_object(PassInput(card, person, "FM1:X"), _settings(), at=card.issued_at)["header"][
             "defaultValue"
         ]["value"]
         == "ÇELİK AYŞE NİL"
@@ -515,7 +515,7 @@ def _settings() -> Settings:
 
 def test_google_pass_labels_the_name_as_the_name_and_shows_every_script() -> None:
     card, person = _records(native_name="Ayşe Çelik", chinese_name="阿伊谢")
-    document = generic_object(PassInput(card, person), _settings(), at=card.issued_at)
+    document = generic_object(PassInput(card, person, "FM1:X"), _settings(), at=card.issued_at)
     subheader = document["subheader"]
     labels = [subheader["defaultValue"]["value"]] + [
         t["value"] for t in subheader["translatedValues"]
@@ -530,7 +530,7 @@ def test_google_pass_labels_the_name_as_the_name_and_shows_every_script() -> Non
 def test_apple_pass_shows_the_native_name() -> None:
     card, person = _records(native_name="김민준", chinese_name="金敏俊", nationality="KOR",
                             family_name="KIM", given_names="MINJUN")  # fmt: skip
-    document = pass_json(PassInput(card, person), _settings(), development=True)
+    document = pass_json(PassInput(card, person, "FM1:X"), _settings(), development=True)
     front = document["generic"]
     shown = {field["key"]: field["value"] for part in ("primaryFields", "secondaryFields",
              "auxiliaryFields") for field in front[part]}  # fmt: skip

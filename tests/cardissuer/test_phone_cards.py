@@ -44,7 +44,7 @@ def _phone_card(service: Service, code: str, device: KeySigner) -> CardRecord:
 def _live(service: Service, record: CardRecord, device: KeySigner, counter: str = "hc") -> Level:
     """What a counter with a fresh bundle says of the phone's live presentation."""
     at = datetime.now(UTC)
-    text = present(PhoneCard.from_text(record.qr_text), device, service=counter, at=at)
+    text = present(PhoneCard.from_text(service.text_of(record)), device, service=counter, at=at)
     result = service.verifier().verify(text, service=counter, at=at)
     assert result.reason is Reason.VALID, result.detail
     assert result.level is not None
@@ -53,7 +53,7 @@ def _live(service: Service, record: CardRecord, device: KeySigner, counter: str 
 
 def _reason(service: Service, record: CardRecord, device: KeySigner) -> Reason:
     at = datetime.now(UTC)
-    text = present(PhoneCard.from_text(record.qr_text), device, service="hc", at=at)
+    text = present(PhoneCard.from_text(service.text_of(record)), device, service="hc", at=at)
     return service.verifier().verify(text, service="hc", at=at).reason
 
 
@@ -66,7 +66,7 @@ def test_a_phone_card_is_bound_and_lives_beside_the_printed_card(service: Servic
     assert _live(service, phone, device, "tr") is Level.LIVE
     assert service.reasons(printed["qr_text"]) == [Reason.VALID]
     # The stored text is the card without a proof: a copy, refused everywhere.
-    assert service.reasons(phone.qr_text) == [Reason.PROOF_MISSING]
+    assert service.reasons(service.text_of(phone)) == [Reason.PROOF_MISSING]
     states = {r.serial: (r.kind, r.state) for r in service.cards_of(code)}
     assert states == {
         printed["serial"]: ("printed", CardState.ACTIVE),

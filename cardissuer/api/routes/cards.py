@@ -12,7 +12,7 @@ from cardissuer.api.deps import ActorDep, ClaimsDep, SessionDep, now
 from cardissuer.api.media import binary
 from cardissuer.api.routes.common import card_public
 from cardissuer.models import CardAction, CardIssue, CardPublic, CardRevoke, CardState
-from cardissuer.services import cards
+from cardissuer.services import blobs, cards
 from cardissuer.services.access import Actor, require
 from cardissuer.services.issuing_queue import CardAsked, IssuingQueue
 
@@ -70,12 +70,15 @@ async def issue(
         request.state.actor = answer.actor  # a refusal is audited in the officer's name
     if isinstance(answer.outcome, Exception):
         raise answer.outcome
-    return card_public(answer.outcome)
+    if answer.qr_text is None:  # pragma: no cover - stored with the card, in its transaction
+        raise LookupError("an issued card without its text")
+    return card_public(answer.outcome, answer.qr_text)
 
 
 @router.get("/cards/{serial}", summary="One card")
 def get(serial: str, actor: ActorDep, session: SessionDep) -> CardPublic:
-    return card_public(cards.get_card(session, actor, serial))
+    record = cards.get_card(session, actor, serial)
+    return card_public(record, blobs.qr_text_of(session, record.id))
 
 
 @router.get(
@@ -88,7 +91,7 @@ def qr_png(serial: str, actor: ActorDep, session: SessionDep) -> Response:
 
     record = cards.require_printable(cards.get_card(session, actor, serial))
     return Response(
-        render(record.qr_text),
+        render(blobs.qr_text_of(session, record.id)),
         media_type="image/png",
         headers={"Cache-Control": "private, no-store"},
     )
@@ -105,7 +108,7 @@ def _change(
         session, actor, serial, target, at=now(), reason=data.reason if data else ""
     )
     session.commit()
-    return card_public(record)
+    return card_public(record, blobs.qr_text_of(session, record.id))
 
 
 @router.post("/cards/{serial}/suspend", summary="Suspend a card (supervisor)")

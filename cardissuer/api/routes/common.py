@@ -16,6 +16,7 @@ from cardissuer.models import (
     PersonRecord,
     PersonSummary,
 )
+from cardissuer.services import blobs
 from cardissuer.services.cards import IssuingContext, active_grants, cards_of
 from cardissuer.services.registry import office_code, passports_of
 from schemas.card import BirthDate
@@ -35,7 +36,8 @@ def issuing_context_of(app: FastAPI) -> IssuingContext:
     )
 
 
-def card_public(record: CardRecord) -> CardPublic:
+def card_public(record: CardRecord, qr_text: str) -> CardPublic:
+    """The card as the API shows it, with its text (:mod:`cardissuer.services.blobs`)."""
     return CardPublic(
         serial=record.serial,
         state=record.state,
@@ -43,7 +45,7 @@ def card_public(record: CardRecord) -> CardPublic:
         valid_from=record.valid_from,
         expires_at=record.expires_at,
         kid=record.kid,
-        qr_text=record.qr_text,
+        qr_text=qr_text,
         revoked_reason=record.revoked_reason,
         kind=record.kind,
     )
@@ -61,6 +63,8 @@ def person_summary(session: Session, person: PersonRecord) -> PersonSummary:
 
 
 def person_public(session: Session, person: PersonRecord) -> PersonPublic:
+    person_cards = list(reversed(cards_of(session, person)))
+    texts = blobs.qr_texts_of(session, [card.id for card in person_cards])
     return PersonPublic(
         code=person.code,
         office_code=office_code(session, person.office_id),
@@ -73,7 +77,7 @@ def person_public(session: Session, person: PersonRecord) -> PersonPublic:
         sex=person.sex,
         phone=person.phone,
         email=person.email,
-        has_portrait=person.portrait is not None,
+        has_portrait=blobs.has_portrait(session, person.id),
         passports=[
             PassportPublic(
                 number=p.number,
@@ -95,5 +99,5 @@ def person_public(session: Session, person: PersonRecord) -> PersonPublic:
             )
             for g in active_grants(session, person)
         ],
-        cards=[card_public(c) for c in reversed(cards_of(session, person))],
+        cards=[card_public(c, texts[c.id or 0]) for c in person_cards],
     )

@@ -18,7 +18,7 @@ from cardissuer.api.media import binary
 from cardissuer.models import CardRecord, OfficeRecord, PersonRecord
 from cardissuer.render.card import CardView, card_png
 from cardissuer.render.pdf import card_pdf, sheet_pdf
-from cardissuer.services import cards
+from cardissuer.services import blobs, cards
 from cardissuer.services.cards import active_grants
 
 NO_STORE = {"Cache-Control": "private, no-store"}
@@ -41,7 +41,15 @@ def card_view(session: Session, record: CardRecord) -> CardView:
     if person is None or office is None:  # pragma: no cover - foreign keys forbid it
         raise LookupError("a card without its person or office")
     services = [g.service for g in active_grants(session, person)]
-    return CardView.from_records(record, person, office.name_en, office.name_zh, services)
+    return CardView.from_records(
+        record,
+        person,
+        office.name_en,
+        office.name_zh,
+        services,
+        qr_text=blobs.qr_text_of(session, record.id),
+        portrait=blobs.portrait_of(session, person.id),
+    )
 
 
 @router.get(

@@ -22,7 +22,7 @@ from cardissuer.models import (
     PersonPublic,
     PersonSummary,
 )
-from cardissuer.services import cards, registry, search
+from cardissuer.services import blobs, cards, registry, search
 
 router = APIRouter(
     prefix="/api", tags=["registry"], responses=problems.responses(401, 403, 404, 409, 422)
@@ -163,10 +163,11 @@ def set_portrait(
 )
 def get_portrait(code: str, actor: ActorDep, session: SessionDep) -> Response:
     person = registry.get_person(session, actor, code)
-    if person.portrait is None:
+    portrait = blobs.portrait_of(session, person.id)
+    if portrait is None:
         raise NotFoundError("the person has no portrait")
     return Response(
-        person.portrait, media_type="image/avif", headers={"Cache-Control": "private, no-store"}
+        portrait, media_type="image/avif", headers={"Cache-Control": "private, no-store"}
     )
 
 

@@ -13,7 +13,7 @@ from cardissuer.api import problems
 from cardissuer.api.deps import ActorDep, SessionDep, now
 from cardissuer.api.routes.common import card_public, issuing_context
 from cardissuer.models import PhoneCardIssue, PhoneCardPublic
-from cardissuer.services import cards
+from cardissuer.services import blobs, cards
 from keys.phone import PhoneCard
 
 router = APIRouter(
@@ -39,7 +39,8 @@ def issue_phone_card(
         valid_days=data.valid_days,
     )
     session.commit()
+    text = blobs.qr_text_of(session, record.id)
     return PhoneCardPublic(
-        **card_public(record).model_dump(),
-        phone_card=PhoneCard.from_text(record.qr_text).to_json(),
+        **card_public(record, text).model_dump(),
+        phone_card=PhoneCard.from_text(text).to_json(),
     )

@@ -13,7 +13,7 @@ from cardissuer.api.deps import ActorDep, SessionDep, SettingsDep, now
 from cardissuer.api.media import binary
 from cardissuer.core.config import Settings
 from cardissuer.models import CardRecord, PersonRecord
-from cardissuer.services import cards
+from cardissuer.services import blobs, cards
 from cardissuer.wallet import apple, google, links
 from cardissuer.wallet.credentials import apple_credentials, google_credentials
 
@@ -37,7 +37,7 @@ def pass_input(session: Session, card: CardRecord) -> apple.PassInput:
     person = session.get(PersonRecord, card.person_id)
     if person is None:  # pragma: no cover - a foreign key guarantees it
         raise LookupError("card without a person")
-    return apple.PassInput(card=card, person=person)
+    return apple.PassInput(card=card, person=person, qr_text=blobs.qr_text_of(session, card.id))
 
 
 def pkpass_response(session: Session, card: CardRecord, settings: Settings) -> Response:
