@@ -209,13 +209,18 @@ def _name_page(tiers: NameTiers, after: _Cursor | None, limit: int, offset: int)
     found: list[tuple[int, int]] = []  # (rank, id), in the order shown
     counted = 0
     for rank in tiers.ranks():
-        if counted <= COUNT_CAP:
-            counted += tiers.count(rank, COUNT_CAP + 1 - counted)
-        if after is not None and rank < after.rank:
+        room = COUNT_CAP + 1 - counted  # what is left to count; 0 once past the cap
+        need = wanted - len(found) if after is None or rank >= after.rank else 0
+        before = after.last_id if after is not None and rank == after.rank else None
+        if need and room > 0 and before is None:  # one read serves the page and the count
+            ids = tiers.ids(rank, None, max(need, room))
+            counted += min(len(ids), room)
+            found += [(rank, i) for i in ids[:need]]
             continue
-        if len(found) < wanted:
-            before = after.last_id if after is not None and rank == after.rank else None
-            found += [(rank, i) for i in tiers.ids(rank, before, wanted - len(found))]
+        if room > 0:
+            counted += tiers.count(rank, room)
+        if need:
+            found += [(rank, i) for i in tiers.ids(rank, before, need)]
     shown = found[(0 if after else offset) :][: limit + 1]
     page = shown[:limit]
     records = _persons(tiers.session, [i for _, i in page])

@@ -423,7 +423,7 @@ def test_a_name_page_reads_its_ranks_in_index_order(
                 assert plan.count("->  Limit") >= 4, plan
         else:  # the index order is the page order: nothing sorted before the cut
             equal = [plan for plan in plans if re.search(rf"\b{index}\b", plan)]
-            assert len(equal) == 2, plans  # the capped count and the page
+            assert equal, plans
             for plan in equal:
                 part = re.search(rf"SEARCH person USING COVERING INDEX {index} .*\n(.*)", plan)
                 assert part is not None, plan
@@ -438,7 +438,7 @@ def test_a_name_page_reads_its_ranks_in_index_order(
             assert "Seq Scan" not in plan, plan
     else:  # FTS5 consumes ORDER BY rowid DESC (index 0x80 | 0x40): nothing sorted
         walks = [plan for plan in plans if "VIRTUAL TABLE" in plan]
-        assert len(walks) == 2, plans  # the capped count and the page
+        assert walks, plans
         for plan in walks:
             assert re.search(r"VIRTUAL TABLE INDEX 192:", plan), plan
             assert "TEMP B-TREE" not in plan, plan
