@@ -14,8 +14,11 @@ script. Each kind is answered by its own index, never by reading every person:
    that *start* with the text, through B-tree indexes on the family, Chinese and native names.
 
 Results are ranked: an identifier hit, then a name equal to the text, then a name starting
-with it, then any other match; newest registration first within a rank. Counting stops at
-:data:`COUNT_CAP` ("more than 1,000") instead of counting every match of a common name.
+with it, then any other match; newest registration first within a rank. A page is filled rank
+by rank, each read newest first from an index and cut at the page's end
+(:mod:`cardissuer.services.search_tiers`), so a page costs what it shows, not what the text
+matches. Counting stops at :data:`COUNT_CAP` ("more than 1,000") instead of counting every
+match of a common name.
 
 Pages follow a **keyset**: the opaque cursor of a page names the rank and id of its last row,
 and the next page starts after them. Persons registered meanwhile do not shift the pages (as
