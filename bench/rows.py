@@ -5,7 +5,7 @@ portrait (:data:`bench.population.PORTRAIT_BYTES`) and every card a QR text of `
 characters, on SQLite and (when a server answers) PostgreSQL, and measures it twice:
 
 * **after**: the head schema, portraits in ``person_portrait`` and texts in ``card_text``;
-* **before**: the same data after ``alembic downgrade 0007_published_bytes``, which moves the
+* **before**: the same data after ``alembic downgrade 0008_search_tiers``, which moves the
   values back into ``person.portrait`` and ``card.qr_text`` (then ``VACUUM FULL`` or
   ``VACUUM``, so that sizes are not inflated by the move).
 
@@ -123,7 +123,7 @@ def _downgrade(engine: Engine) -> None:
     engine.dispose()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0007_published_bytes")
+        command.downgrade(config, "0008_search_tiers")
 
 
 def measure(url: str, persons: int, qr_chars: int, seed: int) -> dict[str, dict[str, Any]]:

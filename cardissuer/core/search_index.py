@@ -11,12 +11,15 @@ person's names (``FAMILY GIVEN NATIVE CHINESE``):
   triggers. It stores no copy of the names (``content=''``): only the index.
 
 A trigram index cannot answer a query shorter than three characters (a Chinese name of two
-characters, a Korean family name of one), so the first characters of the family, Chinese and
-native names also have B-tree indexes for prefix and equality searches.
+characters, a Korean family name of one), and it returns its matches in no useful order. So
+the family, full (``FAMILY GIVEN``), Chinese and native names also have B-tree indexes
+``(name, id)`` and ``(office_id, name, id)``: they answer the equal and prefix ranks of every
+search, newest first, a page at a time (:mod:`cardissuer.services.search_tiers`).
 
-Migration ``0005_search_indexes`` creates the same objects with its own frozen copy of these
-statements; :func:`rebuild` re-creates them from here (``fmcard db rebuild-search``), and a test
-checks that rebuilding a migrated database changes nothing in its schema.
+Migrations ``0005_search_indexes`` and ``0008_search_tiers`` create the same objects with their
+own frozen copies of these statements; :func:`rebuild` re-creates them from here (``fmcard db
+rebuild-search``), and a test checks that rebuilding a migrated database changes nothing in
+its schema.
 """
 
 from __future__ import annotations
@@ -36,14 +39,24 @@ NAMES_SQL = (
 PG_NAMES_SQL = f"upper({NAMES_SQL})"
 """PostgreSQL indexes the upper-cased text (the query upper-cases the search text too)."""
 
+FULL_NAME_SQL = "family_name || ' ' || given_names"
+"""The full name ``FAMILY GIVEN``, which the search compares for equality too."""
+
 POSTGRESQL_INDEXES = (
     # fastupdate off: a registration updates the index at once, instead of queueing entries
     # in a pending list that every search would then read through until the next VACUUM.
     f"CREATE INDEX ix_person_search_trgm ON person USING gin (({PG_NAMES_SQL}) gin_trgm_ops) "
     "WITH (fastupdate = off)",
-    'CREATE INDEX ix_person_search_family ON person ((upper(family_name)) COLLATE "C")',
-    'CREATE INDEX ix_person_search_chinese ON person (chinese_name COLLATE "C")',
-    'CREATE INDEX ix_person_search_native ON person (native_name COLLATE "C")',
+    *(
+        f"CREATE INDEX ix_person_search_{name}{scoped} ON person ({lead}{key}, id)"
+        for name, key in (
+            ("family", '(upper(family_name)) COLLATE "C"'),
+            ("full", f'(upper({FULL_NAME_SQL})) COLLATE "C"'),
+            ("chinese", 'chinese_name COLLATE "C"'),
+            ("native", 'native_name COLLATE "C"'),
+        )
+        for scoped, lead in (("", ""), ("_office", "office_id, "))
+    ),
 )
 
 
@@ -72,17 +85,24 @@ SQLITE_TRIGGERS = (
     f"INSERT INTO person_search(rowid, names) VALUES (new.id, {_sqlite_names('new')}); END",
 )
 SQLITE_FILL = f"INSERT INTO person_search(rowid, names) SELECT id, {NAMES_SQL} FROM person"
-SQLITE_INDEXES = (
-    "CREATE INDEX ix_person_search_family ON person (family_name COLLATE NOCASE)",
-    "CREATE INDEX ix_person_search_chinese ON person (chinese_name)",
-    "CREATE INDEX ix_person_search_native ON person (native_name)",
+SQLITE_INDEXES = tuple(
+    f"CREATE INDEX ix_person_search_{name}{scoped} ON person ({lead}{key}, id)"
+    for name, key in (
+        ("family", "family_name COLLATE NOCASE"),
+        ("full", f"({FULL_NAME_SQL}) COLLATE NOCASE"),
+        ("chinese", "chinese_name"),
+        ("native", "native_name"),
+    )
+    for scoped, lead in (("", ""), ("_office", "office_id, "))
 )
-_INDEX_NAMES = (
-    "ix_person_search_trgm",
-    "ix_person_search_family",
-    "ix_person_search_chinese",
-    "ix_person_search_native",
+NAME_INDEXES = tuple(
+    f"ix_person_search_{name}{scoped}"
+    for name in ("family", "full", "chinese", "native")
+    for scoped in ("", "_office")
 )
+"""The B-tree indexes of the equal and prefix ranks: each name ``(name, id)`` for a search of
+every office, ``(office_id, name, id)`` for an officer's; equal names sit newest last."""
+_INDEX_NAMES = ("ix_person_search_trgm", *NAME_INDEXES)
 
 
 def include_name(name: str | None, type_: str, _parent: object) -> bool:

@@ -14,8 +14,11 @@ script. Each kind is answered by its own index, never by reading every person:
    that *start* with the text, through B-tree indexes on the family, Chinese and native names.
 
 Results are ranked: an identifier hit, then a name equal to the text, then a name starting
-with it, then any other match; newest registration first within a rank. Counting stops at
-:data:`COUNT_CAP` ("more than 1,000") instead of counting every match of a common name.
+with it, then any other match; newest registration first within a rank. A page is filled rank
+by rank, each read newest first from an index and cut at the page's end
+(:mod:`cardissuer.services.search_tiers`), so a page costs what it shows, not what the text
+matches. Counting stops at :data:`COUNT_CAP` ("more than 1,000") instead of counting every
+match of a common name.
 
 Pages follow a **keyset**: the opaque cursor of a page names the rank and id of its last row,
 and the next page starts after them. Persons registered meanwhile do not shift the pages (as
@@ -35,25 +38,21 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, literal_column, or_
-from sqlalchemy import text as sql_text
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from cardissuer.core.search_index import PG_NAMES_SQL
 from cardissuer.errors import IssuerError
 from cardissuer.models import CardRecord, OfficeRecord, PassportRecord, PersonRecord
 from cardissuer.services.access import ALL_OFFICES, Actor, require
+from cardissuer.services.search_tiers import CONTAINS, NameTiers
 from schemas import code as foreigner_code
 
 COUNT_CAP = 1000
 """Counting stops here: a total above it is shown as "more than 1,000"."""
 
-TRIGRAM = 3
-"""The shortest text the trigram indexes can answer; shorter texts match name prefixes."""
-
 _PASSPORT = re.compile(r"[A-Z0-9<]{3,20}")
 _SERIAL = re.compile(r"[0-9A-Z]{4,16}")
-_RANK_IDENTIFIER, _RANK_EQUAL, _RANK_PREFIX, _RANK_CONTAINS = 0, 1, 2, 3
+_RANK_IDENTIFIER = 0
 
 
 class InvalidCursorError(IssuerError):
@@ -94,7 +93,7 @@ class _Cursor:
             ) from None
         if digest != _digest(text):
             raise InvalidCursorError("the page cursor belongs to another search")
-        if not (0 <= parsed.rank <= _RANK_CONTAINS and 0 < parsed.last_id < 2**63):
+        if not (0 <= parsed.rank <= CONTAINS and 0 < parsed.last_id < 2**63):
             raise InvalidCursorError("the page cursor is not valid: start from the first page")
         return parsed
 
@@ -125,15 +124,14 @@ def search_persons(
     after = _Cursor.decode(cursor, text) if cursor else None
     scope = _scope(actor)
     if not text:
-        return _page(session, scope, None, text, after, limit, offset)
+        return _page(session, scope, text, after, limit, offset)
     identified = _identifier_hits(session, text)
     if identified:
         where = [*scope, col(PersonRecord.id).in_(identified)]
-        found = _page(session, where, None, text, after, limit, offset)
+        found = _page(session, where, text, after, limit, offset)
         if found.total:
             return found
-    where = [*scope, _name_match(session, text)]
-    return _page(session, where, _name_rank(text), text, after, limit, offset)
+    return _name_page(NameTiers(session, scope, text), after, limit, offset)
 
 
 def offices_of(session: Session, persons: list[PersonRecord]) -> list[OfficeRecord]:
@@ -175,109 +173,73 @@ def _identifier_hits(session: Session, text: str) -> list[int]:
     return sorted(ids)
 
 
-def _name_match(session: Session, text: str) -> Any:
-    """The condition "a name contains ``text``" (3+ characters) or "starts with" (1-2),
-    written so that each database answers it from an index."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    if len(text) >= TRIGRAM:
-        if postgresql:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            # PostgreSQL's LIKE escapes with a backslash by default; pg_trgm reads it too.
-            return literal_column(PG_NAMES_SQL).like(func.upper(f"%{escaped}%"))
-        phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the text as it is
-        matching = (
-            sql_text("SELECT rowid FROM person_search WHERE person_search MATCH :phrase")
-            .bindparams(phrase=phrase)
-            .columns(rowid=Integer)
-        )
-        return col(PersonRecord.id).in_(matching)
-    low, high = text, _successor(text)
-    if postgresql:
-        family = func.upper(PersonRecord.family_name).collate("C")
-        family_low, family_high = low.upper(), _successor(low.upper())
-    else:  # NOCASE compares ASCII letters as lower case
-        family = col(PersonRecord.family_name).collate("NOCASE")
-        family_low, family_high = low.lower(), _successor(low.lower())
-    chinese: Any = col(PersonRecord.chinese_name)
-    native: Any = col(PersonRecord.native_name)
-    if postgresql:
-        chinese, native = chinese.collate("C"), native.collate("C")
-    return or_(
-        and_(family >= family_low, family < family_high),
-        and_(chinese >= low, chinese < high),
-        and_(native >= low, native < high),
-    )
-
-
-def _successor(prefix: str) -> str:
-    """The smallest string after every string that starts with ``prefix`` (code point order,
-    which is UTF-8 byte order: SQLite's BINARY and PostgreSQL's "C" collation)."""
-    last = ord(prefix[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be stored: skip to the next character
-        last = 0xE000
-    return prefix[:-1] + chr(min(last, 0x10FFFF))
-
-
-def _name_rank(text: str) -> Any:
-    upper, length = text.upper(), len(text)
-    family = func.upper(PersonRecord.family_name)
-    full = func.upper(PersonRecord.family_name + " " + PersonRecord.given_names)
-    chinese, native = col(PersonRecord.chinese_name), col(PersonRecord.native_name)
-    return case(
-        (
-            or_(family == upper, full == upper, chinese == text, native == text),
-            _RANK_EQUAL,
-        ),
-        (
-            or_(
-                func.substr(family, 1, length) == upper,
-                func.substr(chinese, 1, length) == text,
-                func.substr(native, 1, length) == text,
-            ),
-            _RANK_PREFIX,
-        ),
-        else_=_RANK_CONTAINS,
-    )
-
-
 def _page(
     session: Session,
     where: list[Any],
-    rank: Any | None,
     text: str,
     after: _Cursor | None,
     limit: int,
     offset: int,
 ) -> SearchResult:
+    """One page of a single-rank list (every person, or identifier hits): the id alone
+    orders the rows."""
     person_id = col(PersonRecord.id)
     counted = select(person_id).where(*where).limit(COUNT_CAP + 1).subquery()
     count = session.exec(select(func.count()).select_from(counted)).one()
-    if rank is None:  # one rank (a list, or identifier hits): the id alone orders the rows
-        ranked = select(PersonRecord, literal(_RANK_IDENTIFIER).label("search_rank"))
-        order: tuple[Any, ...] = (person_id.desc(),)
-        if after is not None:
-            where = [*where, person_id < after.last_id]
-    else:
-        ranked = select(PersonRecord, rank.label("search_rank"))
-        order = (rank, person_id.desc())
-        if after is not None:
-            where = [
-                *where,
-                or_(rank > after.rank, and_(rank == after.rank, person_id < after.last_id)),
-            ]
-    query = ranked.where(*where).order_by(*order)
+    if after is not None:
+        where = [*where, person_id < after.last_id]
+    query = select(PersonRecord).where(*where).order_by(person_id.desc())
     if after is None and offset:
         query = query.offset(offset)
-    rows = session.exec(query.limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows = list(session.exec(query.limit(limit + 1)).all())
     next_cursor = None
-    if more and rows:
-        last, last_rank = rows[-1]
-        next_cursor = _Cursor(int(last_rank), last.id or 0).encode(text)
+    if len(rows) > limit and limit:
+        next_cursor = _Cursor(_RANK_IDENTIFIER, rows[limit - 1].id or 0).encode(text)
     return SearchResult(
-        persons=[person for person, _ in rows],
+        persons=rows[:limit],
         total=min(count, COUNT_CAP),
         total_capped=count > COUNT_CAP,
         next_cursor=next_cursor,
     )
+
+
+def _name_page(tiers: NameTiers, after: _Cursor | None, limit: int, offset: int) -> SearchResult:
+    """One page of a name search, filled rank by rank (see :mod:`search_tiers`): a rank is
+    read only while the page has room, each from where the cursor left off."""
+    wanted = (0 if after else offset) + limit + 1  # one more tells whether a page follows
+    found: list[tuple[int, int]] = []  # (rank, id), in the order shown
+    counted = 0
+    for rank in tiers.ranks():
+        room = COUNT_CAP + 1 - counted  # what is left to count; 0 once past the cap
+        need = wanted - len(found) if after is None or rank >= after.rank else 0
+        before = after.last_id if after is not None and rank == after.rank else None
+        if need and room > 0 and before is None:  # one read serves the page and the count
+            ids = tiers.ids(rank, None, max(need, room))
+            counted += min(len(ids), room)
+            found += [(rank, i) for i in ids[:need]]
+            continue
+        if room > 0:
+            counted += tiers.count(rank, room)
+        if need:
+            found += [(rank, i) for i in tiers.ids(rank, before, need)]
+    shown = found[(0 if after else offset) :][: limit + 1]
+    page = shown[:limit]
+    records = _persons(tiers.session, [i for _, i in page])
+    next_cursor = None
+    if len(shown) > limit and page:
+        next_cursor = _Cursor(*page[-1]).encode(tiers.text)
+    return SearchResult(
+        persons=records,
+        total=min(counted, COUNT_CAP),
+        total_capped=counted > COUNT_CAP,
+        next_cursor=next_cursor,
+    )
+
+
+def _persons(session: Session, ids: list[int]) -> list[PersonRecord]:
+    """The persons of ``ids``, in that order, in one query (the portrait left unread)."""
+    if not ids:
+        return []
+    query = select(PersonRecord).where(col(PersonRecord.id).in_(ids))
+    by_id = {person.id: person for person in session.exec(query).all()}
+    return [by_id[i] for i in ids if i in by_id]

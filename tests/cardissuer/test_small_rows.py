@@ -231,7 +231,7 @@ def test_the_migration_moves_the_values_there_and_back(service: Service) -> None
     engine.dispose()  # no pooled connection of the service in the way
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0007_published_bytes")
+        command.downgrade(config, "0008_search_tiers")
     held = _values(engine, "SELECT id, portrait FROM person WHERE portrait IS NOT NULL")
     assert {key: bytes(value) for key, value in held.items()} == portraits
     assert _values(engine, "SELECT id, qr_text FROM card") == texts

@@ -11,7 +11,7 @@ do it in place): a rebuild of ``person`` would drop its search triggers and inde
 rebuild happens anyway (an older SQLite), the search objects are re-created afterwards.
 
 Revision ID: 0009_small_rows
-Revises: 0007_published_bytes
+Revises: 0008_search_tiers
 Create Date: 2026-12-05 23:00:00
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_small_rows"
-down_revision = "0007_published_bytes"
+down_revision = "0008_search_tiers"
 branch_labels = None
 depends_on = None
 
