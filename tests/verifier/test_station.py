@@ -1264,6 +1264,8 @@ def test_every_scene_is_read_soon_after_the_card_first_shows(
         context = browser.new_context(viewport=VIEWPORT, base_url=base)
         context.set_default_timeout(20_000)
         context.add_init_script(camera_scenes.marker_script())
+        urls: list[str] = []
+        context.on("request", lambda sent: urls.append(sent.url))
         try:
             page = context.new_page()
             page.goto("/")
@@ -1275,6 +1277,9 @@ def test_every_scene_is_read_soon_after_the_card_first_shows(
         finally:
             context.close()
     assert warm_up["ok"], warm_up
+    # The page and its decoder come from the station alone: nothing from the network.
+    assert f"{base}/static/vendor/zxing_reader.wasm" in urls
+    assert [url for url in urls if not url.startswith((f"{base}/", "data:"))] == []
     assert tuple(shape) == size  # the page decoded the camera's frames, not a smaller copy
     assert verdict["reason"] == ("VALID" if portrait else "NOT_ENTITLED")
     first_shown = camera_scenes.first_visible_time(frames, timing["frame"], video)
