@@ -1314,3 +1314,38 @@ def test_camera_scene_summary(capsys: pytest.CaptureFixture[str]) -> None:
     )
     with capsys.disabled():
         sys.stdout.write("\n[camera scenes]\n" + "\n".join(lines) + "\n")
+
+
+def test_without_its_decoder_the_page_keeps_the_camera_off_and_the_scanner_works(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """The WebAssembly decoder cannot load (here: its file is missing): the page says the
+    camera is unavailable, does not open it, and the scanner still verifies."""
+    video = tmp_path / "scene.y4m"
+    camera_scenes.write_video(video, "phone screen dark room", (640, 480), cards.valid)
+    with (
+        running(real_station(cards, return_after=0)) as base,
+        chromium(playwright, video) as browser,
+    ):
+        context = browser.new_context(viewport=VIEWPORT, base_url=base)
+        context.set_default_timeout(20_000)
+        context.route("**/zxing_reader.wasm", lambda route: route.fulfill(status=404))
+        errors: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto("/")
+            page.wait_for_function("window.__fmcardWarmup !== undefined")
+            assert page.evaluate("window.__fmcardWarmup.ok") is False
+            page.wait_for_function(
+                "document.getElementById('camera-state').textContent.startsWith('摄像头不可用')"
+            )
+            page.wait_for_timeout(2500)  # the card is in view by now: nothing reads it
+            assert page.eval_on_selector("body", "b => b.dataset.mode") == "scanning"
+            assert page.eval_on_selector("#video", "v => v.srcObject") is None
+            page.keyboard.type(cards.valid.qr_text, delay=0)
+            page.keyboard.press("Enter")
+            assert wait_for_verdict(page)["reason"] == "VALID"
+        finally:
+            context.close()
+    assert errors == [], errors

@@ -66,7 +66,7 @@
 
   async function load() {
     // The module would fetch its .wasm from a CDN by default: it comes from this server.
-    window.ZXingWASM.prepareZXingModule({
+    await window.ZXingWASM.prepareZXingModule({
       overrides: { locateFile: (path) => WASM_DIR + path },
       fireImmediately: true,
     });
