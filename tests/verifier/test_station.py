@@ -3,7 +3,9 @@ real browser reading cards from a (fake) camera, a keyboard-wedge scanner, paste
 
 The browser is Debian's headless Chromium driven by Playwright. The camera is Chromium's fake
 capture device playing a Y4M file written here: a few grey frames, then the card's QR on a
-white 640x480 frame, looping. The page records when the decoder found the code and when the
+white 640x480 frame, looping; for the camera scenes (printed card tilted, phone screen in a
+dark room or against a bright window), videos synthesised by :mod:`tests.verifier.camera_scenes`
+whose frames carry their number. The page records which frame it decoded and when the
 verdict was painted (``window.__fmcardTimings``); the figures are printed. Screenshots are
 checked and, with ``FMCARD_UPDATE_SCREENSHOTS=1``, written to ``docs/screenshots/counter-*.png``.
 Without /usr/bin/chromium the browser tests are skipped, except under CI (``CI=true``).
