@@ -78,17 +78,25 @@ def first_visible_time(
     frames: Sequence[dict[str, float]], decoded_time: float, video: Video
 ) -> float:
     """When the first frame showing the card was captured, in the cycle of the video whose
-    frame the page decoded at ``decoded_time``: the earliest presented frame of that cycle
-    showing the card, less the frame periods of any card frame the page never presented."""
+    frame the page decoded at ``decoded_time``.
+
+    That is the earliest presented frame of the cycle showing the card, less the frame
+    periods of any card frame never presented. A frame's metadata and the picture drawn from
+    the video in the same callback can be one frame apart on a busy machine (the video moved
+    on meanwhile), so the frame the page decoded may be marked as the last empty one: the
+    card's first frame then came one period after it."""
+    period = 1000 / video.fps
     at = next(i for i, frame in enumerate(frames) if frame["time"] == decoded_time)
-    assert frames[at]["index"] >= video.first_card, frames[at]
+    assert frames[at]["index"] >= video.first_card - 1, frames[at]
+    if frames[at]["index"] < video.first_card:
+        return frames[at]["time"] + (video.first_card - frames[at]["index"]) * period
     first = at
     while first > 0 and video.first_card <= frames[first - 1]["index"] <= frames[first]["index"]:
         first -= 1
     assert first > 0, "no empty frame before the card: the cycle's start was not seen"
     assert frames[first - 1]["index"] < video.first_card, frames[first - 1]
     missing = frames[first]["index"] - video.first_card
-    return frames[first]["time"] - missing * 1000 / video.fps
+    return frames[first]["time"] - missing * period
 
 
 def card_back(card: IssuedCard) -> Image.Image:

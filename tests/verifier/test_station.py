@@ -1337,14 +1337,16 @@ def test_without_its_decoder_the_page_keeps_the_camera_off_and_the_scanner_works
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto("/")
-            page.wait_for_function("window.__fmcardWarmup !== undefined")
+            # Polled from here: the page's policy refuses the eval wait_for_function uses.
+            deadline = time.monotonic() + 20
+            while page.evaluate("window.__fmcardWarmup") is None:
+                assert time.monotonic() < deadline, "the decoder neither loaded nor failed"
+                page.wait_for_timeout(50)
             assert page.evaluate("window.__fmcardWarmup.ok") is False
-            page.wait_for_function(
-                "document.getElementById('camera-state').textContent.startsWith('摄像头不可用')"
-            )
             page.wait_for_timeout(2500)  # the card is in view by now: nothing reads it
             assert page.eval_on_selector("body", "b => b.dataset.mode") == "scanning"
             assert page.eval_on_selector("#video", "v => v.srcObject") is None
+            assert page.inner_text("#camera-state").startswith("摄像头不可用")
             page.keyboard.type(cards.valid.qr_text, delay=0)
             page.keyboard.press("Enter")
             assert wait_for_verdict(page)["reason"] == "VALID"
