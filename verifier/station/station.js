@@ -586,11 +586,14 @@
     focusWedge();
     refreshStatus();
     setInterval(refreshStatus, 30000);
-    document.body.dataset.ready = "true";
-    // The camera opens once the decoder is loaded and warmed up: a frame it could not decode
-    // would only be lost. Without a decoder the scanner, paste and photo still verify.
+    // The page is ready, and the camera opens, once the decoder is loaded and warmed up (its
+    // first decodes compile the WebAssembly and keep the page busy for a moment): a frame it
+    // could not decode would only be lost. Without a decoder the scanner, paste and photo
+    // still verify.
     const decoder = window.fmcardDecoder;
-    if (decoder && await decoder.ready) startCamera();
+    const decoding = Boolean(decoder) && await decoder.ready;
+    document.body.dataset.ready = "true";
+    if (decoding) startCamera();
     else $("camera-state").textContent = t("camera_off");
   }
 
