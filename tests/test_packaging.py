@@ -9,6 +9,7 @@ and the issuer's ``fmcard`` says in one line which extra it needs instead of a t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -183,3 +184,31 @@ def test_issuer_command_explains_the_missing_extra(
     assert "Traceback" not in run.stderr
     assert run.stderr.count("\n") == 1
     assert "pip install 'fmcard[issuer]'" in run.stderr
+
+
+STATIC_SCRIPT = textwrap.dedent(
+    """
+    import hashlib, json
+    from verifier.server import _load_static
+    print(json.dumps({path: [hashlib.sha256(body).hexdigest(), media_type]
+                      for path, (body, media_type) in _load_static().items()}))
+    """
+)
+
+
+def test_the_wheel_holds_every_file_of_the_counter_page(
+    core_install: CoreInstall, tmp_path: Path
+) -> None:
+    """The page, its decoder's script and WebAssembly, and their licences are package data:
+    a counter installed from the wheel serves them all, byte for byte as in the source."""
+    run = core_install.run(str(core_install.bin / "python"), "-c", STATIC_SCRIPT, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    served = json.loads(run.stdout)
+    station = ROOT / "verifier" / "station"
+    assert served["/static/vendor/zxing_reader.wasm"][1] == "application/wasm"
+    for path, (digest, _) in served.items():
+        name = "index.html" if path == "/" else path.removeprefix("/static/")
+        assert hashlib.sha256((station / name).read_bytes()).hexdigest() == digest, path
+    shipped = {p.relative_to(station).as_posix() for p in station.rglob("*") if p.is_file()}
+    served_names = {"index.html" if p == "/" else p.removeprefix("/static/") for p in served}
+    assert shipped - served_names == {"vendor/README.md"}

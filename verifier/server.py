@@ -1,15 +1,15 @@
 """The counter station: ``fmcard-verify serve``, a local web page that scans and verifies.
 
 Standard library only (:mod:`http.server`), so a counter keeps the core install. The page
-(``verifier/station/``: HTML, CSS, JS and the vendored jsQR decoder) reads the QR from the
-camera, a keyboard-wedge scanner, pasted text or a photo, and posts the text here; this
-process verifies it offline with :class:`~verifier.verifier.Verifier` and answers with the
-verdict, the card fields the counter's policy lets the screen show, the signed portrait as a
-data URL, and how old the station's data is.
+(``verifier/station/``: HTML, CSS, JS and the vendored zxing-cpp WebAssembly decoder) reads
+the QR from the camera, a keyboard-wedge scanner, pasted text or a photo, and posts the text
+here; this process verifies it offline with :class:`~verifier.verifier.Verifier` and answers
+with the verdict, the card fields the counter's policy lets the screen show, the signed
+portrait as a data URL, and how old the station's data is.
 
 Endpoints (all on 127.0.0.1 by default)::
 
-    GET  /                   the page          GET /static/<file>   its CSS, JS, jsQR, licence
+    GET  /                   the page          GET /static/<file>   its CSS, JS, decoder, licences
     (HEAD wherever GET; every answer, errors included, carries the same security headers)
     GET  /api/config         service, policy, languages, auto-return delay
     GET  /api/status         data age: trust list, status lists, last sync
@@ -67,13 +67,19 @@ STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/station.css": ("station.css", "text/css; charset=utf-8"),
     "/static/station.js": ("station.js", "text/javascript; charset=utf-8"),
-    "/static/vendor/jsQR.js": ("vendor/jsQR.js", "text/javascript; charset=utf-8"),
-    "/static/vendor/LICENSE": ("vendor/LICENSE", "text/plain; charset=utf-8"),
+    "/static/decoder.js": ("decoder.js", "text/javascript; charset=utf-8"),
+    "/static/vendor/zxing-reader.js": ("vendor/zxing-reader.js", "text/javascript; charset=utf-8"),
+    # WebAssembly.instantiateStreaming compiles only what is served as application/wasm.
+    "/static/vendor/zxing_reader.wasm": ("vendor/zxing_reader.wasm", "application/wasm"),
+    "/static/vendor/LICENSE.zxing-wasm": ("vendor/LICENSE.zxing-wasm", "text/plain; charset=utf-8"),
+    "/static/vendor/LICENSE.zxing-cpp": ("vendor/LICENSE.zxing-cpp", "text/plain; charset=utf-8"),
 }
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
+    # 'wasm-unsafe-eval' lets the page compile the vendored WebAssembly decoder (served by this
+    # server alone, see connect-src); JavaScript eval stays refused.
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
 

@@ -3,7 +3,9 @@ real browser reading cards from a (fake) camera, a keyboard-wedge scanner, paste
 
 The browser is Debian's headless Chromium driven by Playwright. The camera is Chromium's fake
 capture device playing a Y4M file written here: a few grey frames, then the card's QR on a
-white 640x480 frame, looping. The page records when the decoder found the code and when the
+white 640x480 frame, looping; for the camera scenes (printed card tilted, phone screen in a
+dark room or against a bright window), videos synthesised by :mod:`tests.verifier.camera_scenes`
+whose frames carry their number. The page records which frame it decoded and when the
 verdict was painted (``window.__fmcardTimings``); the figures are printed. Screenshots are
 checked and, with ``FMCARD_UPDATE_SCREENSHOTS=1``, written to ``docs/screenshots/counter-*.png``.
 Without /usr/bin/chromium the browser tests are skipped, except under CI (``CI=true``).
@@ -45,6 +47,7 @@ from keys.status_list import CardStatus
 from keys.store import Passphrase
 from schemas.card import Entitlement
 from tests.factories import NOW, Authority, make_card
+from tests.verifier import camera_scenes
 from verifier.bundle import Bundle
 from verifier.policy import LocalPolicy
 from verifier.reason import LANGUAGES, Reason
@@ -167,16 +170,29 @@ def test_page_and_vendored_decoder_are_served_with_a_strict_policy(
         page = request(base, "GET", "/")
         assert page.status == 200
         assert b'<script src="/static/station.js"' in page.body
+        assert b'<script src="/static/decoder.js"' in page.body
         csp = page.headers["Content-Security-Policy"]
-        assert "script-src 'self'" in csp
-        assert "connect-src 'self'" in csp
-        assert "unsafe" not in csp
+        # WebAssembly may be compiled; JavaScript eval and inline scripts stay refused, and
+        # nothing is fetched from another host.
+        assert "script-src 'self' 'wasm-unsafe-eval';" in csp
+        assert "connect-src 'self';" in csp
+        assert csp.count("unsafe") == 1
+        assert "http" not in csp
+        assert "*" not in csp
         assert page.headers["X-Content-Type-Options"] == "nosniff"
-        decoder = request(base, "GET", "/static/vendor/jsQR.js")
-        assert decoder.status == 200
-        assert decoder.headers["Content-Type"].startswith("text/java")
-        licence = request(base, "GET", "/static/vendor/LICENSE")
+        for path in ("/static/decoder.js", "/static/vendor/zxing-reader.js"):
+            script = request(base, "GET", path)
+            assert script.status == 200
+            assert script.headers["Content-Type"].startswith("text/java")
+        wasm = request(base, "GET", "/static/vendor/zxing_reader.wasm")
+        assert wasm.status == 200
+        assert wasm.headers["Content-Type"] == "application/wasm"
+        assert wasm.body == (VENDOR / "zxing_reader.wasm").read_bytes()
+        assert wasm.body.startswith(b"\0asm")
+        licence = request(base, "GET", "/static/vendor/LICENSE.zxing-cpp")
         assert b"Apache License" in licence.body
+        licence = request(base, "GET", "/static/vendor/LICENSE.zxing-wasm")
+        assert b"MIT License" in licence.body
         assert request(base, "GET", "/static/../bundle.json").status == 404
         assert request(base, "GET", "/api/nothing").status == 404
         config = request(base, "GET", "/api/config").json()
@@ -185,12 +201,20 @@ def test_page_and_vendored_decoder_are_served_with_a_strict_policy(
         assert config["messages"]["REVOKED"]["ar"] == Reason.REVOKED.message("ar")
 
 
-def test_vendored_jsqr_matches_its_recorded_checksums() -> None:
+def test_vendored_decoder_matches_its_recorded_checksums() -> None:
     readme = (VENDOR / "README.md").read_text(encoding="utf-8")
-    for name in ("jsQR.js", "LICENSE"):
+    names = {path.name for path in VENDOR.iterdir()} - {"README.md"}
+    expected = {"zxing-reader.js", "zxing_reader.wasm", "LICENSE.zxing-wasm", "LICENSE.zxing-cpp"}
+    assert names == expected
+    for name in names:
         digest = hashlib.sha256((VENDOR / name).read_bytes()).hexdigest()
         assert f"| `{name}` | `{digest}` |" in readme, name
-    assert "eval(" not in (VENDOR / "jsQR.js").read_text(encoding="utf-8")
+    script = (VENDOR / "zxing-reader.js").read_text(encoding="utf-8")
+    assert "eval(" not in script
+    assert "new Function" not in script
+    # The script records the digest of the .wasm it was built with.
+    wasm = hashlib.sha256((VENDOR / "zxing_reader.wasm").read_bytes()).hexdigest()
+    assert f"ZXING_WASM_SHA256=`{wasm}`" in script
 
 
 def test_verify_answers_with_the_verdict_portrait_and_data_age(
@@ -395,7 +419,7 @@ def test_a_client_hanging_up_is_not_a_traceback(
     qr = encode_card(make_card(), authority.issuing, portrait=PORTRAIT)
     post = json.dumps({"text": qr}).encode()
     requests = [
-        b"GET /static/vendor/jsQR.js HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        b"GET /static/vendor/zxing_reader.wasm HTTP/1.1\r\nHost: {host}\r\n\r\n",
         b"POST /api/verify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(post)}\r\n\r\n".encode()
         + post,
@@ -793,7 +817,7 @@ def say_latency(capsys: pytest.CaptureFixture[str], label: str, figures: dict[st
     with capsys.disabled():
         sys.stdout.write(
             f"\n[counter latency] {label}: verdict painted {figures['frame_to_paint_ms']:.0f} ms "
-            f"after the camera frame with the code (jsQR {figures['decode_ms']:.0f} ms, "
+            f"after the camera frame with the code (decode {figures['decode_ms']:.0f} ms, "
             f"request {figures['request_ms']:.0f} ms, decode to paint "
             f"{figures['decode_to_paint_ms']:.0f} ms, skipped frames "
             f"{figures['skipped_frames']:.0f}; target {LATENCY_TARGET_MS} ms)\n"
@@ -1257,3 +1281,123 @@ def test_the_page_speaks_korean_and_lays_out_arabic_right_to_left(
         # The holder's lines: Russian and Arabic by default (never the clerk's languages).
         assert page.query_selector("#holder-messages [lang=ar][dir=rtl]") is not None
         assert page.query_selector("#holder-messages [lang=fr]") is None
+
+
+# --- the camera path: first frame showing the card to the painted verdict ----------------------
+
+SCENE_LATENCIES: list[tuple[str, float, float]] = []
+
+
+@pytest.mark.parametrize("portrait", [True, False], ids=["portrait", "no-portrait"])
+@pytest.mark.parametrize("size", camera_scenes.SIZES, ids=["640x480", "1280x720"])
+@pytest.mark.parametrize("kind", camera_scenes.KINDS)
+def test_every_scene_is_read_soon_after_the_card_first_shows(
+    playwright: Playwright,
+    cards: Cards,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    size: tuple[int, int],
+    portrait: bool,
+) -> None:
+    """A printed card tilted, a phone screen in a dark room and against a bright window, at
+    640x480 and 1280x720, a card with a portrait (dense QR) and one without: every card is
+    read, and the latency runs from the first camera frame that showed it (the frame number
+    each frame carries tells which that is) to the painted verdict."""
+    card = cards.valid if portrait else cards.not_entitled
+    video_file = tmp_path / "scene.y4m"
+    video = camera_scenes.write_video(video_file, kind, size, card)
+    with (
+        running(real_station(cards, return_after=0)) as base,
+        chromium(playwright, video_file) as browser,
+    ):
+        context = browser.new_context(viewport=VIEWPORT, base_url=base)
+        context.set_default_timeout(20_000)
+        context.add_init_script(camera_scenes.marker_script())
+        urls: list[str] = []
+        context.on("request", lambda sent: urls.append(sent.url))
+        try:
+            page = context.new_page()
+            page.goto("/")
+            verdict = wait_for_verdict(page)
+            (timing,) = camera_timings(page, 1)[:1]
+            frames: list[dict[str, float]] = page.evaluate("window.__fmcardFrames")
+            warm_up = page.evaluate("window.__fmcardWarmup")
+            shape = page.eval_on_selector("#video", "v => [v.videoWidth, v.videoHeight]")
+        finally:
+            context.close()
+    assert warm_up["ok"], warm_up
+    # The page and its decoder come from the station alone: nothing from the network.
+    assert f"{base}/static/vendor/zxing_reader.wasm" in urls
+    assert [url for url in urls if not url.startswith((f"{base}/", "data:"))] == []
+    assert tuple(shape) == size  # the page decoded the camera's frames, not a smaller copy
+    assert verdict["reason"] == ("VALID" if portrait else "NOT_ENTITLED")
+    first_shown = camera_scenes.first_visible_time(frames, timing["frame"], video)
+    latency = timing["painted"] - first_shown
+    decoded_index = next(f["index"] for f in frames if f["time"] == timing["frame"])
+    label = f"{kind}, {size[0]}x{size[1]}, {'portrait' if portrait else 'no portrait'}"
+    SCENE_LATENCIES.append((label, latency, timing["decodeMs"]))
+    with capsys.disabled():
+        sys.stdout.write(
+            f"\n[camera scene] {label} (QR version {qr_version(card.qr_text)[0]}): "
+            f"{latency:.0f} ms from the first frame showing the card to the painted verdict "
+            f"(decoded frame {decoded_index - video.first_card} after it, decode "
+            f"{timing['decodeMs']:.0f} ms; target {LATENCY_TARGET_MS} ms)\n"
+        )
+    assert latency >= 0
+    # Generous: CI machines are shared; the table printed at the end is the figure.
+    assert latency < 10 * LATENCY_TARGET_MS
+
+
+def test_camera_scene_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs after the scenes: their figures as a table (docs/COUNTER.md shows one)."""
+    if not SCENE_LATENCIES:
+        pytest.skip("no scene ran")
+    lines = ["| scene | first frame showing the card to verdict | decode |", "|---|---:|---:|"]
+    lines += [
+        f"| {label} | {ms:.0f} ms | {decode:.0f} ms |" for label, ms, decode in SCENE_LATENCIES
+    ]
+    values = [ms for _, ms, _ in SCENE_LATENCIES]
+    lines.append(
+        f"| **median of {len(values)}** (max {max(values):.0f} ms; target "
+        f"{LATENCY_TARGET_MS} ms) | **{statistics.median(values):.0f} ms** | |"
+    )
+    with capsys.disabled():
+        sys.stdout.write("\n[camera scenes]\n" + "\n".join(lines) + "\n")
+
+
+def test_without_its_decoder_the_page_keeps_the_camera_off_and_the_scanner_works(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """The WebAssembly decoder cannot load (here: its file is missing): the page says the
+    camera is unavailable, does not open it, and the scanner still verifies."""
+    video = tmp_path / "scene.y4m"
+    camera_scenes.write_video(video, "phone screen dark room", (640, 480), cards.valid)
+    with (
+        running(real_station(cards, return_after=0)) as base,
+        chromium(playwright, video) as browser,
+    ):
+        context = browser.new_context(viewport=VIEWPORT, base_url=base)
+        context.set_default_timeout(20_000)
+        context.route("**/zxing_reader.wasm", lambda route: route.fulfill(status=404))
+        errors: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto("/")
+            # Polled from here: the page's policy refuses the eval wait_for_function uses.
+            deadline = time.monotonic() + 20
+            while page.evaluate("window.__fmcardWarmup") is None:
+                assert time.monotonic() < deadline, "the decoder neither loaded nor failed"
+                page.wait_for_timeout(50)
+            assert page.evaluate("window.__fmcardWarmup.ok") is False
+            page.wait_for_timeout(2500)  # the card is in view by now: nothing reads it
+            assert page.eval_on_selector("body", "b => b.dataset.mode") == "scanning"
+            assert page.eval_on_selector("#video", "v => v.srcObject") is None
+            assert page.inner_text("#camera-state").startswith("摄像头不可用")
+            page.keyboard.type(cards.valid.qr_text, delay=0)
+            page.keyboard.press("Enter")
+            assert wait_for_verdict(page)["reason"] == "VALID"
+        finally:
+            context.close()
+    assert errors == [], errors

@@ -8,31 +8,11 @@
   // Every word of the page comes from the station's catalogs through /api/config
   // (config.text[language][key]); the Chinese in index.html only shows until it has loaded.
   const SCAN_REPEAT_MS = 2500;   // the same code seen again within this time is not re-sent
-  const MAX_DECODE_SIDE = 800;   // camera frames are scaled down to this before decoding
   // A scanner ends a code with a suffix: Enter, CR+LF (two Enters), Tab or Enter+Tab. Keys of
   // the suffix arrive within a few ms of each other; an empty Enter or Tab this soon after a
   // scan (or after its verdict appeared) is the rest of that suffix, never the clerk's
   // "next card".
   const SUFFIX_GRACE_MS = 400;
-
-  // Decoder warm-up: a version-10 QR (57 modules, one hex string a row, leading bits padding),
-  // decoded a few times at start so that the JIT has compiled jsQR's whole decoding path
-  // before the first card; otherwise the first scan pays 200-500 ms of compilation.
-  const WARMUP_TEXT = "FM1:WARMUP0123456789 $%*+-./:WARMUP0123456789 $%*+-./:WARMUP0123456789 $%*+-./:WARMUP0123456789 $%*+-./:WARMUP0123456789 $%*+-./:WARMUP0123456789 $%*+-./:";
-  const WARMUP_ROWS = [
-    "1fc284ddb88c67f", "1057ac403999241", "174f381ab6bf65d", "1743295d21a7a5d", "1759317ff77e25d",
-    "104de1b46260441", "1fd55555555557f", "0001061c65e6600", "1541b967e2e2d12", "1d8b2919373797b",
-    "00f43d8ee566c6c", "1107bdf84898595", "02ecbb9d1d5d9c8", "1f2b1f944898db7", "017a8a415d7d6e2",
-    "17aa9b16b2473c7", "1ddb3776ce2e594", "0abab32fb75f31a", "0162773afa63ffe", "100ab96c5881b7b",
-    "046899d90dd2f4e", "071ac7544880840", "09ef3f454ddfd85", "059e5d5d26eb768", "18f8077f60aa1a1",
-    "0c95a77875f6579", "07fa0fa7e6285f1", "1f1d7f644ab8115", "075dd5455cadb52", "0b1cb64c4b9891a",
-    "0ff33077ddad3fd", "01263c86626669c", "125460f8a222c79", "07b3c2237b7762a", "18e81fb26a5697f",
-    "19bc90a9b4bfe29", "19dab2d549fb58d", "0932849d30a64d4", "086df70449e4291", "023065d506695a4",
-    "065b52bf92270f5", "1d3d2beef771776", "13e72a73866f586", "069e4b6e8849ab7", "0ef971c55c94d4e",
-    "171a661d0b4aa73", "14cb6e005c9bc04", "1f34cda5251627f", "005a346fe1825f7", "0014e22477b7116",
-    "1fc518f565a6d59", "104ca9444cb8f12", "1758895fdddd9f8", "1745dd1b44b8ec4", "1751fa0555ed651",
-    "10496792b257347", "1fd263f57a35a55",
-  ];
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -45,6 +25,7 @@
     countdownTimer: null,
     stream: null,
     status: null,
+    decoding: false,       // a camera frame is being decoded: later frames are skipped
     previousFrame: null,   // {frame, count, hadCode} of the camera frame decoded before
     scanEndedAt: -Infinity, // when the scanner's last code ended (its first suffix key)
     shownAt: -Infinity,     // when the verdict of the last scanner code was put on screen
@@ -400,31 +381,8 @@
 
   function onFrame(video, now, meta) {
     try {
-      if (state.mode === "scanning" && !state.busy && video.videoWidth && window.jsQR) {
-        // The frame's own time when the browser gives it (camera capture, else presentation).
-        const frame = meta && (meta.captureTime || meta.presentationTime) || now;
-        const count = meta ? meta.presentedFrames : undefined;
-        const started = performance.now();
-        const text = decodeFrom(video, video.videoWidth, video.videoHeight, "dontInvert");
-        const decoded = performance.now();
-        const previous = state.previousFrame;
-        state.previousFrame = { frame, count, hadCode: Boolean(text) };
-        if (text) {
-          const last = state.last;
-          if (last && last.text === text && decoded - last.seenAt < SCAN_REPEAT_MS) {
-            last.seenAt = decoded;     // the same card is still in front of the camera
-          } else {
-            // For the latency figures: the frame decoded before this one had no code; frames
-            // the decoder skipped in between (skippedFrames) may have shown it first.
-            submit(text, "camera", {
-              frame, frameStart: started, decoded, decodeMs: decoded - started,
-              previousFrame: previous ? previous.frame : undefined,
-              previousHadCode: previous ? previous.hadCode : undefined,
-              skippedFrames: previous && count !== undefined && previous.count !== undefined
-                ? count - previous.count - 1 : undefined,
-            });
-          }
-        }
+      if (state.mode === "scanning" && !state.busy && video.videoWidth) {
+        if (!state.decoding) decodeFrame(video, now, meta);
       } else {
         state.previousFrame = null;
       }
@@ -433,50 +391,42 @@
     }
   }
 
-  function decodeFrom(source, width, height, inversion) {
-    const scale = Math.min(1, MAX_DECODE_SIDE / Math.max(width, height));
-    const w = Math.max(1, Math.round(width * scale));
-    const h = Math.max(1, Math.round(height * scale));
-    const canvas = $("canvas");
-    canvas.width = w;
-    canvas.height = h;
-    const context = canvas.getContext("2d", { willReadFrequently: true });
-    context.drawImage(source, 0, 0, w, h);
-    const pixels = context.getImageData(0, 0, w, h);
-    const code = window.jsQR(pixels.data, w, h, { inversionAttempts: inversion });
-    return code && code.data ? code.data : null;
-  }
-
-  function warmUp() {
-    if (!window.jsQR) return;
-    const size = WARMUP_ROWS.length;
-    const px = 4;
-    const canvas = document.createElement("canvas");
-    canvas.width = 640;
-    canvas.height = 480;
-    const context = canvas.getContext("2d", { willReadFrequently: true });
-    context.fillStyle = "#fff";
-    context.fillRect(0, 0, canvas.width, canvas.height);
-    context.fillStyle = "#000";
-    const left = (canvas.width - size * px) / 2;
-    const top = (canvas.height - size * px) / 2;
-    WARMUP_ROWS.forEach((hex, y) => {
-      const bits = [...hex].map((c) => parseInt(c, 16).toString(2).padStart(4, "0")).join("");
-      [...bits.slice(-size)].forEach((bit, x) => {
-        if (bit === "1") context.fillRect(left + x * px, top + y * px, px, px);
-      });
-    });
-    const pixels = context.getImageData(0, 0, canvas.width, canvas.height);
-    const runs = [];
-    let ok = true;
-    for (let i = 0; i < 3; i++) {
-      const started = performance.now();
-      const code = window.jsQR(pixels.data, canvas.width, canvas.height,
-        { inversionAttempts: "dontInvert" });
-      runs.push(performance.now() - started);
-      ok = ok && Boolean(code) && code.data === WARMUP_TEXT;
+  async function decodeFrame(video, now, meta) {
+    // The frame's own time when the browser gives it (camera capture, else presentation),
+    // its number and its media time: how the latency is measured from the first frame that
+    // showed the card, not from the one that was decoded.
+    const frame = meta && (meta.captureTime || meta.presentationTime) || now;
+    const count = meta ? meta.presentedFrames : undefined;
+    const mediaTime = meta ? meta.mediaTime : undefined;
+    state.decoding = true;
+    const started = performance.now();
+    let text = null;
+    try {
+      text = await window.fmcardDecoder.fromFrame(video, $("canvas"));
+    } catch (error) {
+      text = null;
+    } finally {
+      state.decoding = false;
     }
-    window.__fmcardWarmup = { ok, ms: runs };
+    const decoded = performance.now();
+    const previous = state.previousFrame;
+    state.previousFrame = { frame, count, hadCode: Boolean(text) };
+    if (!text || state.mode !== "scanning" || state.busy) return;
+    const last = state.last;
+    if (last && last.text === text && decoded - last.seenAt < SCAN_REPEAT_MS) {
+      last.seenAt = decoded;     // the same card is still in front of the camera
+      return;
+    }
+    // For the latency figures: the frame decoded before this one had no code; frames the
+    // decoder skipped in between (skippedFrames) may have shown it first.
+    submit(text, "camera", {
+      frame, frameCount: count, mediaTime, frameStart: started, decoded,
+      decodeMs: decoded - started,
+      previousFrame: previous ? previous.frame : undefined,
+      previousHadCode: previous ? previous.hadCode : undefined,
+      skippedFrames: previous && count !== undefined && previous.count !== undefined
+        ? count - previous.count - 1 : undefined,
+    });
   }
 
   // --- photo, paste, scanner --------------------------------------------------------------
@@ -488,12 +438,7 @@
     try {
       const bitmap = await createImageBitmap(file);
       const started = performance.now();
-      let text = decodeFrom(bitmap, bitmap.width, bitmap.height, "attemptBoth");
-      if (!text && Math.max(bitmap.width, bitmap.height) > MAX_DECODE_SIDE) {
-        // Small codes in a large photo: try at full resolution (capped at 2400 px).
-        const side = Math.min(2400, Math.max(bitmap.width, bitmap.height));
-        text = decodeAt(bitmap, side);
-      }
+      const text = await window.fmcardDecoder.fromPhoto(bitmap, $("canvas"));
       bitmap.close();
       if (!text) { $("photo-state").textContent = t("no_qr_in_photo"); return; }
       submit(text, "photo", { decoded: performance.now(), decodeMs: performance.now() - started });
@@ -502,19 +447,6 @@
     } finally {
       event.target.value = "";
     }
-  }
-
-  function decodeAt(bitmap, side) {
-    const scale = side / Math.max(bitmap.width, bitmap.height);
-    const w = Math.round(bitmap.width * scale);
-    const h = Math.round(bitmap.height * scale);
-    const canvas = $("canvas");
-    canvas.width = w;
-    canvas.height = h;
-    const context = canvas.getContext("2d", { willReadFrequently: true });
-    context.drawImage(bitmap, 0, 0, w, h);
-    const code = window.jsQR(context.getImageData(0, 0, w, h).data, w, h);
-    return code && code.data ? code.data : null;
   }
 
   function focusWedge() {
@@ -616,9 +548,15 @@
     focusWedge();
     refreshStatus();
     setInterval(refreshStatus, 30000);
-    warmUp();
+    // The page is ready, and the camera opens, once the decoder is loaded and warmed up (its
+    // first decodes compile the WebAssembly and keep the page busy for a moment): a frame it
+    // could not decode would only be lost. Without a decoder the scanner, paste and photo
+    // still verify.
+    const decoder = window.fmcardDecoder;
+    const decoding = Boolean(decoder) && await decoder.ready;
     document.body.dataset.ready = "true";
-    startCamera();
+    if (decoding) startCamera();
+    else $("camera-state").textContent = t("camera_off");
   }
 
   document.addEventListener("DOMContentLoaded", start);
