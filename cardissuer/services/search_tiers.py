@@ -93,10 +93,10 @@ class NameTiers:
             full: Any = literal_column(_FULL_PG).collate("C")
             chinese, native = chinese.collate("C"), native.collate("C")
             key = upper
-        else:  # NOCASE compares ASCII letters as lower case, as upper() changes ASCII only
+        else:  # NOCASE folds ASCII letters only: fold those, keep the others as typed
             family = col(PersonRecord.family_name).collate("NOCASE")
             full = literal_column(_FULL_SQLITE).collate("NOCASE")
-            key = text.lower()
+            key = "".join(char.lower() if char.isascii() else char for char in text)
         if rank == EQUAL:
             return [family == key, full == key, chinese == text, native == text]
         # Strictly after the text itself: an equal name is the rank above.

@@ -142,6 +142,17 @@ def test_one_or_two_characters_match_the_start_of_a_name(registry: Registry) -> 
     assert all(name.startswith("LI") for name in found)  # LI, LIN, LIU; not WILLIAMS
 
 
+def test_a_name_starting_with_a_non_ascii_letter_is_found_as_written(registry: Registry) -> None:
+    """SQLite's NOCASE folds ASCII letters only: the search folds the same letters, so a
+    family name that starts with Ç or Ö is found by its first letters as printed."""
+    registry.add("ÇELIK", "AYSE")
+    registry.add("ÖZTÜRK", "MEHMET")
+    for q in ("Ç", "ÇE", "Çe", "ÇELIK"):
+        assert registry.names(registry.auditor, q) == ["ÇELIK"], q
+    for q in ("Ö", "ÖZ", "Öz"):
+        assert registry.names(registry.auditor, q) == ["ÖZTÜRK"], q
+
+
 def _chinese(registry: Registry, q: str) -> list[str | None]:
     return [p.chinese_name for p in registry.find(registry.auditor, q).persons]
 
