@@ -32,6 +32,7 @@ __all__ = [
     "LOCALE_DIR",
     "N_",
     "RTL_LANGUAGES",
+    "catalog",
     "holder_language",
     "translations",
 ]
@@ -52,20 +53,27 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
 def translations(language: str) -> _gettext.NullTranslations:
     """The issuer's catalog for ``language``, falling back to the counter's (service names),
     then to the English in the code. Only shipped languages are cached."""
-    code = primary(language)
-    return _catalog(code) if code in LANGUAGES else _gettext.NullTranslations()
+    return catalog(DOMAIN, primary(language))
+
+
+def catalog(domain: str, code: str) -> _gettext.NullTranslations:
+    """The issuer's catalog ``domain`` (the holder's ``fmcard``, the console's
+    ``fmcard-console``) for the shipped language ``code``, falling back to the counter's
+    catalog (service names), then to the English in the code; unshipped codes get the
+    English (and are not cached: a client chooses them)."""
+    return _load(domain, code) if code in LANGUAGES else _gettext.NullTranslations()
 
 
 @functools.cache
-def _catalog(code: str) -> _gettext.NullTranslations:
+def _load(domain: str, code: str) -> _gettext.NullTranslations:
     try:
-        catalog: _gettext.NullTranslations = _gettext.translation(
-            DOMAIN, LOCALE_DIR, languages=[code]
+        found: _gettext.NullTranslations = _gettext.translation(
+            domain, LOCALE_DIR, languages=[code]
         )
     except OSError:
-        catalog = _gettext.NullTranslations()
-    catalog.add_fallback(counter_translations(code))
-    return catalog
+        found = _gettext.NullTranslations()
+    found.add_fallback(counter_translations(code))
+    return found
 
 
 def holder_language(asked: str | None, remembered: str | None, accept_language: str | None) -> str:

@@ -20,14 +20,12 @@ refusal, chosen by the error's stable code (``refusal_<code>``), then the Englis
 
 from __future__ import annotations
 
-import functools
 import gettext as _gettext
 
 from fastapi import Request
 
-from cardissuer.i18n import HTML_LANG, LANGUAGE_NAMES, LANGUAGES, LOCALE_DIR, RTL_LANGUAGES
+from cardissuer.i18n import HTML_LANG, LANGUAGE_NAMES, LANGUAGES, RTL_LANGUAGES, catalog
 from verifier.i18n import supported
-from verifier.i18n import translations as counter_translations
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -407,19 +405,7 @@ STRINGS: dict[str, Message] = {
 
 
 def _catalog(language: str) -> _gettext.NullTranslations:
-    return _load(language) if language in LANGUAGES else _gettext.NullTranslations()
-
-
-@functools.cache
-def _load(language: str) -> _gettext.NullTranslations:
-    try:
-        catalog: _gettext.NullTranslations = _gettext.translation(
-            DOMAIN, LOCALE_DIR, languages=[language]
-        )
-    except OSError:
-        catalog = _gettext.NullTranslations()
-    catalog.add_fallback(counter_translations(language))
-    return catalog
+    return catalog(DOMAIN, language)
 
 
 class Translator:
