@@ -43,6 +43,9 @@ from cardissuer.portrait import PORTRAIT_SIZE
 from cardissuer.render.qr import qr_image, qr_png, qr_version
 from cardissuer.workspace import DEFAULT_ISSUER, IssuedCard, Workspace
 from keys.cards import encode_card
+from keys.jwk import generate, public_jwk
+from keys.phone import present, sign_phone_card
+from keys.signer import KeySigner
 from keys.status_list import CardStatus
 from keys.store import Passphrase
 from schemas.card import Entitlement
@@ -1401,3 +1404,45 @@ def test_without_its_decoder_the_page_keeps_the_camera_off_and_the_scanner_works
         finally:
             context.close()
     assert errors == [], errors
+
+
+def test_a_phone_card_shows_its_level_and_what_it_did_not_disclose(
+    playwright: Playwright, authority: Authority, tmp_path: Path
+) -> None:
+    """A live phone card is shown as live, with the claims its holder did not disclose to this
+    service said to be undisclosed (not missing); the same code shown again is a copy."""
+    device = KeySigner(generate())
+    phone = sign_phone_card(
+        make_card(entitlements=(Entitlement("hc"),)),
+        authority.issuing,
+        device_jwk=public_jwk(device.public_key),
+        portrait=PORTRAIT,
+    )
+    shown = present(phone, device, service="hc", at=NOW, disclose={"en.hc"})
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    station = fixed_station(tmp_path, authority, clerk_language="en")
+    with (
+        chromium(playwright, video) as browser,
+        running(station) as base,
+        open_page(browser, base) as page,
+    ):
+        page.keyboard.type(shown, delay=0)
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+        assert page.inner_text("#level") == "Live phone card"
+        assert field_text(page, "nationality") == "not disclosed"
+        assert field_text(page, "birth_date") == "not disclosed"
+        assert page.inner_text("#portrait-caption") == "Photo not disclosed to this service"
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        page.keyboard.type(shown, delay=0)
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "PROOF_REPLAYED"
+        assert page.inner_text("#level") == "Copy of a phone card (a screenshot or a replay)"
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        page.keyboard.type(encode_card(make_card(), authority.issuing), delay=0)
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+        assert page.inner_text("#level") == "Printed card: compare the photo"

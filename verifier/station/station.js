@@ -213,6 +213,12 @@
     $("reason-alt").lang = other;
     $("reason-alt").dir = "ltr";
     $("reason-code").textContent = view.reason;
+    // How the card was shown (docs/FORMAT.md 11.5): a live phone card, a copy of one, or a
+    // printed card; nothing for a refusal made before the card's signature was checked.
+    const level = $("level");
+    level.hidden = !view.level;
+    level.dataset.level = view.level || "";
+    level.textContent = view.level ? t(`level_${view.level}`) : "";
 
     const holder = $("holder-messages");
     holder.replaceChildren();
@@ -244,7 +250,9 @@
     } else {
       img.removeAttribute("src");
       portraitBox.classList.add("none");
-      $("portrait-caption").textContent = t("no_portrait");
+      // A phone card may leave the photo undisclosed to this service: say so, not "no photo".
+      const closed = view.disclosed !== null && view.disclosed !== undefined;
+      $("portrait-caption").textContent = t(closed ? "portrait_not_disclosed" : "no_portrait");
     }
     const fields = $("fields");
     fields.replaceChildren();
@@ -258,8 +266,12 @@
     add("native_name", card.native_name, "native", { dir: "auto" });
     add("chinese_name", card.chinese_name, "chinese", { lang: "zh" });
     add("code", card.code_grouped, "code", { dir: "ltr" });
-    add("nationality", card.nationality);
-    add("birth_date", card.birth_date);
+    // A phone card shows only what its holder disclosed to this service; the rest is said so.
+    const closed = view.disclosed !== null && view.disclosed !== undefined;
+    const shown = (value) => (closed && (value === null || value === undefined)
+      ? t("not_disclosed") : value);
+    if (view.show.includes("nationality")) add("nationality", shown(card.nationality));
+    if (view.show.includes("birth_date")) add("birth_date", shown(card.birth_date));
     if (card.valid_from && card.expires_at) {
       add("card_dates", t("range", { start: day(card.valid_from), end: day(card.expires_at) }));
     }
