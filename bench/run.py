@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from time import perf_counter
+from types import ModuleType
 from typing import Any
 
 from bench import portrait as portraits
 from bench import signing, statuslist, verification
 from bench.report import Section, Table
-from bench.world import Sample, World, build_world, make_samples
+from bench.world import build_world, make_samples
 
 SECTIONS = (
     "verify",
@@ -178,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 min_time=settings.min_time,
             )
         elif name == "qr":
-            section = _qr_section(world)
+            section = _optional_section(
+                "qr_size", "2. QR size", "qrsize", SEGNO_HINT, lambda m: m.run(world)
+            )
         elif name == "status":
             section = statuslist.run(
                 world,
@@ -187,25 +191,70 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reference_codecs=settings.reference_codecs,
             )
         elif name == "render":
-            section = _render_section(portrait_samples, quick=args.quick)
+            section = _optional_section(
+                "render",
+                "6. Rendering the card",
+                "render",
+                EXTRAS_HINT,
+                lambda m: m.run(portrait_samples, quick=args.quick),
+            )
         elif name == "capture":
-            section = _capture_section(
-                samples, portrait_samples, per_type=3 if args.quick else 12, world=world
+            section = _optional_section(
+                "capture",
+                "8. Decoding the QR as a camera sees it",
+                "capture",
+                EXTRAS_HINT,
+                lambda m: m.run(
+                    samples, portrait_samples, per_type=3 if args.quick else 12, world=world
+                ),
             )
         elif name == "audit":
-            section = _audit_section(args.audit_entries or (20_000 if args.quick else 200_000))
+            section = _optional_section(
+                "audit",
+                "7. The audit log",
+                "auditlog",
+                EXTRAS_HINT,
+                lambda m: m.run(entries=args.audit_entries or (20_000 if args.quick else 200_000)),
+            )
         elif name == "scale":
-            section = _scale_section(args.persons, quick=args.quick, seed=args.seed)
+            section = _optional_section(
+                "scale",
+                "9. The registry at scale: search and list",
+                "scale",
+                EXTRAS_HINT,
+                lambda m: _run_scale(m, args.persons, quick=args.quick, seed=args.seed),
+            )
         elif name == "live":
-            section = _live_section(
-                world, portrait_samples, repeats=settings.repeats, min_time=settings.min_time
+            section = _optional_section(
+                "live",
+                "10. Live presentations (phone cards)",
+                "live",
+                SEGNO_HINT,
+                lambda m: m.run(
+                    world, portrait_samples, repeats=settings.repeats, min_time=settings.min_time
+                ),
             )
         elif name == "issue":
-            section = _issuance_section(
-                samples, quick=args.quick, seed=args.seed, repeats=settings.repeats
+            section = _optional_section(
+                "issuance",
+                "5. Issuance",
+                "issuance",
+                EXTRAS_HINT,
+                lambda m: m.run(
+                    samples,
+                    plan=m.QUICK_PLAN if args.quick else m.FULL_PLAN,
+                    seed=args.seed,
+                    repeats=settings.repeats,
+                ),
             )
         elif name == "publish":
-            section = _publishing_section(quick=args.quick, seed=args.seed)
+            section = _optional_section(
+                "publish",
+                "11. Publishing for counters",
+                "publishing",
+                EXTRAS_HINT,
+                lambda m: m.run(plan=m.QUICK_PLAN if args.quick else m.FULL_PLAN, seed=args.seed),
+            )
         else:
             section = signing.run(
                 world,
@@ -258,111 +307,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _qr_section(world: World) -> Section:
-    """Section 2, or a note saying why it cannot run (segno is not a declared dependency)."""
-    try:
-        from bench import qrsize
-    except ImportError as exc:
-        section = Section("qr_size", "2. QR size")
-        section.notes.append(f"skipped: {exc} (pip install segno)")
-        section.data["skipped"] = str(exc)
-        return section
-    return qrsize.run(world)
+SEGNO_HINT = "pip install segno"
+EXTRAS_HINT = "pip install -e '.[dev]'"
 
 
-def _live_section(
-    world: World, portrait_samples: Sequence[Sample], *, repeats: int, min_time: float
+def _optional_section(
+    key: str, title: str, module: str, hint: str, run: Callable[[ModuleType], Section]
 ) -> Section:
-    """Section 10, or a note saying why it cannot run (its QR sizes need segno)."""
+    """The section ``run`` makes with ``bench.<module>``, or a note saying why it cannot run:
+    the module needs what ``hint`` installs (segno, or the issuer extras)."""
     try:
-        from bench import live
+        found = importlib.import_module(f"bench.{module}")
     except ImportError as exc:
-        section = Section("live", "10. Live presentations (phone cards)")
-        section.notes.append(f"skipped: {exc} (pip install segno)")
+        section = Section(key, title)
+        section.notes.append(f"skipped: {exc} ({hint})")
         section.data["skipped"] = str(exc)
         return section
-    return live.run(world, portrait_samples, repeats=repeats, min_time=min_time)
+    return run(found)
 
 
-def _render_section(portrait_samples: Sequence[Sample], *, quick: bool) -> Section:
-    """Section 6, or a note saying why it cannot run (it needs the issuer extras)."""
-    try:
-        from bench import render
-    except ImportError as exc:
-        section = Section("render", "6. Rendering the card")
-        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
-        section.data["skipped"] = str(exc)
-        return section
-    return render.run(portrait_samples, quick=quick)
-
-
-def _publishing_section(*, quick: bool, seed: int) -> Section:
-    """Section 11, or a note saying why it cannot run (it needs the issuer extras)."""
-    try:
-        from bench import publishing
-    except ImportError as exc:
-        section = Section("publish", "11. Publishing for counters")
-        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
-        section.data["skipped"] = str(exc)
-        return section
-    return publishing.run(plan=publishing.QUICK_PLAN if quick else publishing.FULL_PLAN, seed=seed)
-
-
-def _issuance_section(
-    samples: Sequence[Sample], *, quick: bool, seed: int, repeats: int
-) -> Section:
-    """Section 5, or a note saying why it cannot run (it needs the issuer extras)."""
-    try:
-        from bench import issuance
-    except ImportError as exc:
-        section = Section("issuance", "5. Issuance")
-        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
-        section.data["skipped"] = str(exc)
-        return section
-    plan = issuance.QUICK_PLAN if quick else issuance.FULL_PLAN
-    return issuance.run(samples, plan=plan, seed=seed, repeats=repeats)
-
-
-def _audit_section(entries: int) -> Section:
-    """Section 7, or a note saying why it cannot run (it needs the issuer extras)."""
-    try:
-        from bench import auditlog
-    except ImportError as exc:
-        section = Section("audit", "7. The audit log")
-        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
-        section.data["skipped"] = str(exc)
-        return section
-    return auditlog.run(entries=entries)
-
-
-def _capture_section(
-    samples: Sequence[Sample],
-    portrait_samples: Sequence[Sample],
-    *,
-    per_type: int,
-    world: World,
-) -> Section:
-    """Section 8, or a note saying why it cannot run (it renders with the issuer extras)."""
-    try:
-        from bench import capture
-    except ImportError as exc:
-        section = Section("capture", "8. Decoding the QR as a camera sees it")
-        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
-        section.data["skipped"] = str(exc)
-        return section
-    return capture.run(samples, portrait_samples, per_type=per_type, world=world)
-
-
-def _scale_section(persons: int | None, *, quick: bool, seed: int) -> Section:
-    """Section 9, or a note saying why it cannot run (it needs the issuer extras)."""
-    try:
-        from bench import scale
-    except ImportError as exc:
-        section = Section("scale", "9. The registry at scale: search and list")
-        section.notes.append(f"skipped: {exc} (pip install -e '.[dev]')")
-        section.data["skipped"] = str(exc)
-        return section
+def _run_scale(scale: ModuleType, persons: int | None, *, quick: bool, seed: int) -> Section:
+    """Section 9 at ``persons`` (default: the module's size for a quick or a full run)."""
     if persons is None:
         persons = scale.QUICK_PERSONS if quick else scale.FULL_PERSONS
     small = scale.QUICK_SMALL if quick else scale.FULL_SMALL
-    return scale.run(persons=persons, small=small, seed=seed, repeats=15 if quick else 40)
+    result: Section = scale.run(
+        persons=persons, small=small, seed=seed, repeats=15 if quick else 40
+    )
+    return result
