@@ -418,6 +418,15 @@ def _levels(value: Iterable[str]) -> frozenset[str]:
     return levels
 
 
+def _distinct_names(value: Any, member: str, nouns: str, noun: str) -> list[str]:
+    """A policy member that is a list of names (``show``, ``accept``): strings, none twice."""
+    if not isinstance(value, list) or not all(type(name) is str for name in value):
+        raise VerifierError(f"policy {member!r} must be a list of {nouns}")
+    if len(set(value)) != len(value):
+        raise VerifierError(f"policy {member!r} names a {noun} twice")
+    return value
+
+
 def _ordered(fields: frozenset[str]) -> list[str]:
     return [name for name in SHOWABLE_FIELDS if name in fields]
 
@@ -447,19 +456,9 @@ def _policy_members(value: Any) -> dict[str, Any]:
             raise VerifierError("policy require_portrait must be true or false")
         members["require_portrait"] = value["require_portrait"]
     if "show" in value:
-        show = value["show"]
-        if not isinstance(show, list) or not all(type(name) is str for name in show):
-            raise VerifierError("policy 'show' must be a list of field names")
-        if len(set(show)) != len(show):
-            raise VerifierError("policy 'show' names a field twice")
-        members["show"] = _fields(show)
+        members["show"] = _fields(_distinct_names(value["show"], "show", "field names", "field"))
     if "accept" in value:
-        accept = value["accept"]
-        if not isinstance(accept, list) or not all(type(level) is str for level in accept):
-            raise VerifierError("policy 'accept' must be a list of levels")
-        if len(set(accept)) != len(accept):
-            raise VerifierError("policy 'accept' names a level twice")
-        members["accept"] = _levels(accept)
+        members["accept"] = _levels(_distinct_names(value["accept"], "accept", "levels", "level"))
     if "max_proof_age_seconds" in value:
         seconds = value["max_proof_age_seconds"]
         if (
