@@ -302,15 +302,11 @@ def issue(
     The person's row is locked first and the ``idempotency_key`` looked up after: a retry
     that raced the original waits for it and then returns its card."""
     person = get_person(session, actor, code, permission="card.issue", for_update=True)
-    if idempotency_key is not None:
-        earlier = _card_with_key(session, idempotency_key)
-        if earlier is not None:
-            validity = timedelta(days=valid_days) if valid_days else context.validity
-            if earlier.kind != PRINTED or not is_retry_of(
-                earlier, person.id or 0, actor.officer_id, validity
-            ):
-                raise IdempotencyKeyReusedError("this Idempotency-Key was used for another request")
-            return earlier
+    earlier = _retried(
+        session, actor, person, idempotency_key, context, valid_days=valid_days, device_jwk=None
+    )
+    if earlier is not None:
+        return earlier
     current = _current_cards(session, person)
     if any(card.state is CardState.SUSPENDED for card in current):
         raise CardSuspendedError(
@@ -451,16 +447,19 @@ def issue_phone_card(
             "the device key is not a public P-256 key (kty EC, crv P-256, on the curve)"
         ) from None
     jwk = strictjson.dumps({name: device_jwk[name] for name in ("crv", "kty", "x", "y")})
-    if idempotency_key is not None:
-        earlier = _card_with_key(session, idempotency_key)
-        if earlier is not None:
-            validity = timedelta(days=valid_days) if valid_days else context.validity
-            if earlier.device_jwk != jwk.decode() or not is_retry_of(
-                earlier, person.id or 0, actor.officer_id, validity
-            ):
-                raise IdempotencyKeyReusedError("this Idempotency-Key was used for another request")
-            return earlier
-    if any(card.state is CardState.SUSPENDED for card in _current_cards(session, person, None)):
+    earlier = _retried(
+        session,
+        actor,
+        person,
+        idempotency_key,
+        context,
+        valid_days=valid_days,
+        device_jwk=jwk.decode(),
+    )
+    if earlier is not None:
+        return earlier
+    every_kind = _current_cards(session, person, None)
+    if any(card.state is CardState.SUSPENDED for card in every_kind):
         raise CardSuspendedError("a current card of the person is suspended: reinstate it first")
     return _issue(
         session,
@@ -470,7 +469,7 @@ def issue_phone_card(
         context=context,
         idempotency_key=idempotency_key,
         valid_days=valid_days,
-        current=_current_cards(session, person, PHONE),
+        current=[card for card in every_kind if card.kind == PHONE],
         device_jwk=jwk.decode(),
     )
 
@@ -575,6 +574,32 @@ def is_retry_of(card: CardRecord, person_id: int, officer_id: int, validity: tim
         and card.issued_by == officer_id
         and card.expires_at - card.valid_from == validity
     )
+
+
+def _retried(
+    session: Session,
+    actor: Actor,
+    person: PersonRecord,
+    idempotency_key: str | None,
+    context: IssuingContext,
+    *,
+    valid_days: int | None,
+    device_jwk: str | None,
+) -> CardRecord | None:
+    """The card an earlier request with ``idempotency_key`` made, if this is its retry (same
+    person, officer, validity and kind: a printed card, or a phone card for the same device
+    key); a key used for another request is refused."""
+    if idempotency_key is None:
+        return None
+    earlier = _card_with_key(session, idempotency_key)
+    if earlier is None:
+        return None
+    validity = timedelta(days=valid_days) if valid_days else context.validity
+    if earlier.device_jwk != device_jwk or not is_retry_of(
+        earlier, person.id or 0, actor.officer_id, validity
+    ):
+        raise IdempotencyKeyReusedError("this Idempotency-Key was used for another request")
+    return earlier
 
 
 def _card_with_key(session: Session, idempotency_key: str) -> CardRecord | None:
