@@ -12,8 +12,8 @@ an auditor meet:
   from the chain head and a range of entry numbers, against ``SELECT count(*)`` (how the page
   counted before).
 
-Entries are made in bulk with the chain's own hash function (not through the HTTP API: the
-point is the size of the log, not how it was written).
+Entries are made with the service's own bulk append (``audit.append_many``), not through the
+HTTP API: the point is the size of the log, not how it was written.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
 from time import perf_counter
-from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import func
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import col, select
 
@@ -35,7 +34,7 @@ from bench.issuance import _postgres_admin_url, _postgres_database, _postgres_pr
 from bench.report import Check, Section, Table
 from cardissuer.core.db import make_engine, read_snapshot, session_scope
 from cardissuer.core.migrations import upgrade
-from cardissuer.models import AuditCheckpointRecord, AuditHeadRecord, AuditRecord
+from cardissuer.models import AuditRecord
 from cardissuer.services import audit
 from keys.jwk import generate
 from keys.jws import VerificationKey
@@ -48,41 +47,27 @@ ACTIONS = ("person.registered", "card.issued", "grant.added", "card.revoked", "l
 
 
 def _fill(engine: Engine, signer: KeySigner, count: int, *, start: int = 0) -> None:
-    """Append ``count`` chained entries after entry ``start`` (with checkpoints), in chunks."""
-    with session_scope(engine) as session:
-        head = session.exec(select(AuditHeadRecord)).first()
-        previous = head.entry_hash if head is not None else audit.GENESIS
+    """Append ``count`` entries after entry ``start`` with the service's own bulk append
+    (:func:`audit.append_many`: chain, checkpoints and head), a chunk a transaction."""
+    policy = audit.CheckpointPolicy(signer, EVERY)
     at = datetime(2026, 1, 1, tzinfo=UTC)
     seq = start
     while seq < start + count:
-        rows: list[dict[str, Any]] = []
-        marks: list[AuditCheckpointRecord] = []
-        for _ in range(min(CHUNK, start + count - seq)):
-            seq += 1
-            row: dict[str, Any] = {
-                "seq": seq,
-                "at": at + timedelta(seconds=seq),
-                "officer_id": 1 + seq % 40,
-                "office_id": 1 + seq % 4,
-                "action": ACTIONS[seq % len(ACTIONS)],
-                "record_type": "card",
-                "record_id": str(seq),
-                "outcome": "ok",
-                "before_digest": audit.digest({"n": seq - 1}),
-                "after_digest": audit.digest({"n": seq}),
-                "detail": "",
-                "prev_hash": previous,
-            }
-            row["entry_hash"] = previous = audit._hash_fields(row)
-            rows.append(row)
-            if seq % EVERY == 0:
-                marks.append(audit._checkpoint_record(signer, seq, previous, at=row["at"]))
+        chunk = range(seq + 1, min(seq + CHUNK, start + count) + 1)
+        entries = [
+            audit.AuditEntryIn(
+                actor=None,
+                action=ACTIONS[n % len(ACTIONS)],
+                record_type="card",
+                record_id=str(n),
+                before={"n": n - 1},
+                after={"n": n},
+                at=at + timedelta(seconds=n),
+            )
+            for n in chunk
+        ]
         with session_scope(engine) as session:
-            session.exec(insert(AuditRecord), params=rows)
-            session.add_all(marks)
-            head = session.exec(select(AuditHeadRecord)).first() or AuditHeadRecord(id=1)
-            head.seq, head.entry_hash = seq, previous
-            session.add(head)
+            seq = audit.append_many(session, entries, checkpoints=policy)
 
 
 def _time(work: Callable[[], object], repeats: int = 3) -> float:
