@@ -521,3 +521,17 @@ def head_seq(session: Session) -> int:
     """The number of entries the chain holds, read from its head row (no count of the log)."""
     head = session.exec(select(AuditHeadRecord)).first()
     return head.seq if head is not None else 0
+
+
+def newest_entries(session: Session, *, skip: int, limit: int) -> tuple[int, list[AuditRecord]]:
+    """The number of entries and up to ``limit`` of them, newest first, after the newest
+    ``skip``. Entries are numbered 1..head without gaps, so a page is a range of ``seq`` on
+    its unique index: neither a count of the log nor an OFFSET scan."""
+    total = head_seq(session)
+    rows = session.exec(
+        select(AuditRecord)
+        .where(col(AuditRecord.seq) <= total - skip)
+        .order_by(col(AuditRecord.seq).desc())
+        .limit(limit)
+    ).all()
+    return total, list(rows)

@@ -50,7 +50,6 @@ from cardissuer.errors import (
     NotFoundError,
 )
 from cardissuer.models import (
-    AuditRecord,
     CardState,
     DuplicateReviewRecord,
     GrantCreate,
@@ -970,15 +969,9 @@ def audit_page(request: Request, actor: ActorDep) -> Response:
     page = page_number(request)
     chain: dict[str, Any] | None = None
     with session_scope(engine_of(request)) as session:
-        # The chain head says how long the log is, and entries are numbered 1..head without
-        # gaps: a page is a range of ``seq`` on its unique index (no count, no OFFSET scan).
-        total = audit.head_seq(session)
-        entries = session.exec(
-            select(AuditRecord)
-            .where(col(AuditRecord.seq) <= total - (page - 1) * AUDIT_PAGE_SIZE)
-            .order_by(col(AuditRecord.seq).desc())
-            .limit(AUDIT_PAGE_SIZE)
-        ).all()
+        total, entries = audit.newest_entries(
+            session, skip=(page - 1) * AUDIT_PAGE_SIZE, limit=AUDIT_PAGE_SIZE
+        )
         officers = {o.id: o for o in session.exec(select(OfficerRecord)).all()}
         offices = {o.id: o.code for o in session.exec(select(OfficeRecord)).all()}
         if request.query_params.get("verify") == "1":

@@ -13,7 +13,6 @@ from cardissuer.api.deps import MAX_OFFSET, ActorDep, SessionDep, now
 from cardissuer.core.db import read_snapshot
 from cardissuer.models import (
     AuditPublic,
-    AuditRecord,
     OfficeCreate,
     OfficerCreate,
     OfficeRecord,
@@ -122,13 +121,7 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditPublic]:
     require(actor, "audit.read")
-    total = audit.head_seq(session)  # entries are numbered 1..head: no count of the log
-    rows = session.exec(
-        select(AuditRecord)
-        .where(col(AuditRecord.seq) <= total - offset)
-        .order_by(col(AuditRecord.seq).desc())
-        .limit(limit)
-    ).all()
+    total, rows = audit.newest_entries(session, skip=offset, limit=limit)
     items = [
         AuditPublic(
             seq=r.seq,
