@@ -53,7 +53,6 @@ _DIGEST_PATTERN = re.compile(r"[0-9A-Za-z_-]{21}[AQgw]")
 """A disclosure digest: canonical base64url of 16 bytes (``schemas.disclosure``)."""
 _COORDINATE_PATTERN = re.compile(r"[0-9A-Za-z_-]{42}[AEIMQUYcgkosw048]")
 """Canonical base64url of 32 bytes: the last character carries 4 bits and 2 zero bits."""
-_PHONE_ONLY_DISCLOSED = (c.NATIONALITY, c.BIRTH_DATE, c.ENTITLEMENTS)
 _MAX_STATUS_INDEX = 2**31 - 1
 
 # Names refuse control, format, surrogate, private-use, unassigned and line/paragraph separator
@@ -321,7 +320,7 @@ class Card:
         if missing:
             raise InvalidClaimError(missing[0], "required claim is missing")
         if version == PHONE_VERSION:
-            clear = [name for name in _PHONE_ONLY_DISCLOSED if name in claims]
+            clear = [name for name in c.DISCLOSED_ON_PHONE if name in claims]
             if clear:
                 raise InvalidClaimError(clear[0], "a phone card discloses this claim, never clear")
         card = cls(

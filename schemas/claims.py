@@ -39,19 +39,14 @@ REQUIRED = (
     ENTITLEMENTS,
     STATUS,
 )
+DISCLOSED_ON_PHONE = (NATIONALITY, BIRTH_DATE, ENTITLEMENTS)
+"""Claims a phone card (version 2) carries as disclosures, never in clear."""
 REQUIRED_PHONE = (
-    VERSION,
-    ISSUER,
-    CODE,
-    SERIAL,
-    ISSUED_AT,
-    VALID_FROM,
-    EXPIRES_AT,
-    FAMILY_NAME,
-    STATUS,
+    *(name for name in REQUIRED if name not in DISCLOSED_ON_PHONE),
     HOLDER_KEY,
     DISCLOSURES,
 )
-"""A phone card (version 2): ``na``, ``bd`` and ``en`` are disclosures, never clear."""
+"""A phone card's required claims: the printed card's, less the disclosed ones, plus the
+device key and the digests of the disclosures."""
 OPTIONAL = (GIVEN_NAMES, NATIVE_NAME, CHINESE_NAME, HOLDER_KEY, DISCLOSURES)
 KNOWN = frozenset(REQUIRED + OPTIONAL)
