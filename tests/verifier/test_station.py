@@ -976,7 +976,8 @@ def test_scanner_paste_photo_and_keys(playwright: Playwright, cards: Cards, tmp_
             assert time.monotonic() < deadline, "no answer to a photo without a QR"
             page.wait_for_timeout(50)
         assert page.inner_text("#photo-state") == "照片中未找到二维码"
-        sources = [t["source"] for t in page.evaluate("window.__fmcardTimings")]
+        # (a scan's figures are recorded after the verdict is painted: wait for them)
+        sources = [t["source"] for t in camera_timings(page, 5)]
         assert sources == ["wedge", "wedge", "wedge", "paste", "photo"]
 
 
@@ -1199,7 +1200,8 @@ def test_scanner_suffixes_and_caps_lock(
         scanner_types(page, cards.valid.qr_text)
         page.keyboard.press("Enter")
         page.wait_for_selector("body[data-reason=VALID]")
-        sources = [t["source"] for t in page.evaluate("window.__fmcardTimings")]
+        # (a scan's figures are recorded after the verdict is painted: wait for them)
+        sources = [t["source"] for t in camera_timings(page, 6)]
         assert sources == ["wedge"] * 6
 
 
