@@ -10,7 +10,7 @@ import enum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SESSION_SECRET = "development-session-secret-change-me-in-production"  # noqa: S105
@@ -97,6 +97,39 @@ class Settings(BaseSettings):
         default="", description="comma-separated origins allowed to show the save button"
     )
     holder_link_hours: int = Field(default=72, ge=1, le=30 * 24)
+    # --- mail and the holder portal (cardissuer.mail, cardissuer.portal) --------------------
+    mail_url: str = Field(
+        default="",
+        description="where mail goes: smtp://host:port, smtp+starttls://user@host:587, "
+        "smtps://host:465 or file:///outbox-directory (empty: <workspace>/outbox in "
+        "development; production refuses to send)",
+    )
+    mail_password: SecretStr | None = None
+    mail_from: str = "fmcard@fmcard.example"
+    portal_office: str = Field(
+        default="",
+        description="code of the office that reviews online applications (empty: the first office)",
+    )
+    one_time_code_minutes: int = Field(default=10, ge=1, le=60)
+    one_time_codes_per_address_per_hour: int = Field(default=5, ge=1)
+    one_time_codes_per_client_per_hour: int = Field(default=20, ge=1)
+    application_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="days after which the personal data of a rejected, withdrawn or abandoned "
+        "application is deleted",
+    )
+    reminder_days: str = Field(
+        default="60,14", description="comma-separated days before expiry to remind the holder"
+    )
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _reminder_days(cls, value: str) -> str:
+        for day in value.split(","):
+            if day.strip() and not (day.strip().isdigit() and 0 < int(day) <= 366):
+                raise ValueError("FMCARD_REMINDER_DAYS must be days between 1 and 366, e.g. 60,14")
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
@@ -119,6 +152,13 @@ class Settings(BaseSettings):
                         "production needs keys protected by a real passphrase or an HSM"
                     )
         return self
+
+    @property
+    def reminder_offsets(self) -> tuple[int, ...]:
+        """Days before expiry, largest first; a value that is not a positive number is refused
+        when the service starts (see :func:`get_settings`)."""
+        offsets = {int(day) for day in self.reminder_days.split(",") if day.strip()}
+        return tuple(sorted(offsets, reverse=True))
 
     @property
     def services(self) -> tuple[str, ...]:

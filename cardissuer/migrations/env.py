@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 from cardissuer import models  # noqa: F401 - registers the tables
 from cardissuer.core.search_index import include_name
+from cardissuer.portal import models as portal_models  # noqa: F401 - the holder portal
 from cardissuer.wallet import models as wallet_models  # noqa: F401 - and the holder links
 
 config = context.config
