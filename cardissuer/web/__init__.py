@@ -1,6 +1,6 @@
 """The officers' web console: server-rendered pages in Chinese and English, no build step.
 
-``cardissuer.main`` calls :func:`cardissuer.web.routes.install` when this package is present,
+``cardissuer.main`` calls :func:`cardissuer.web.console.install` when this package is present,
 so the JSON API keeps working without it (a headless deployment can leave it out).
 """
 

@@ -61,8 +61,9 @@ from cardissuer.models import (
 from cardissuer.portrait import PORTRAIT_SIZE
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
 from cardissuer.services.cards import NoEntitlementError
-from cardissuer.web import routes as console_routes
 from cardissuer.web import security
+from cardissuer.web.console import audit as console_audit
+from cardissuer.web.console import persons as console_persons
 from cardissuer.web.i18n import LANGUAGES, STRINGS, Translator
 from cardissuer.web.rendering import TEMPLATE_DIR, error_flash
 from schemas import code as foreigner_code
@@ -400,8 +401,8 @@ def test_the_forms_refuse_an_expired_passport_and_a_malformed_email(plain_app: F
 def test_search_and_audit_pages_are_paginated(
     plain_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(console_routes, "SEARCH_PAGE_SIZE", 2)
-    monkeypatch.setattr(console_routes, "AUDIT_PAGE_SIZE", 5)
+    monkeypatch.setattr(console_persons, "SEARCH_PAGE_SIZE", 2)
+    monkeypatch.setattr(console_audit, "AUDIT_PAGE_SIZE", 5)
     with TestClient(plain_app) as client:
         _client_login(client, "admin")
         first = client.get("/console/search?lang=en")

@@ -32,8 +32,8 @@ from cardissuer.render.card import (
 from cardissuer.render.names import MIN_MM, NAME_BOX, layout_names, name_specs
 from cardissuer.wallet.apple import PassInput, pass_json
 from cardissuer.wallet.google import generic_object
+from cardissuer.web.console.registration import _person_create
 from cardissuer.web.i18n import Translator
-from cardissuer.web.routes import _person_create
 from schemas.card import BirthDate
 from schemas.names import viz_capitals
 from tests.cardissuer.test_api_helpers import Service, shared_service
