@@ -2,11 +2,11 @@
 
 The wallet app draws the barcode, at a size it chooses (about half the phone's width), from
 the text we give it. A card with a portrait is a QR of version 15-16 (up to about 800
-characters); in a wallet's barcode area its modules are half the size of a compact card's,
-and a camera that sees the phone from a distance (``scale 25%`` in ``python -m bench --only
-capture``) reads it with zbar for 8 of 12 cards, against 12 of 12 without the portrait. A
-smaller or blurrier portrait does not close the gap (48x60 at quality 26 or 15 reads worse,
-not better), and the pass formats let the issuer choose neither the error correction nor the
+characters); in a wallet's barcode area its modules are three quarters the size of a
+compact card's, and a camera that sees the phone from a distance (``scale 25%`` in ``python
+-m bench --only capture``) reads it with zbar for 5-8 of 12 cards, against 12 of 12 without
+the portrait. A smaller portrait does not close the gap (48x60 at quality 26 or 15 reads no
+better), and the pass formats let the issuer choose neither the error correction nor the
 module size. So the pass's barcode carries the same card without the portrait: the claims as
 signed at issuance, byte for byte (same serial, same status index, same dates and
 entitlements), signed again by the issuer's current key (:func:`keys.cards.compact_form`).
