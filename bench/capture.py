@@ -26,6 +26,11 @@ makes (what the console issuer stores); and the largest the issuer signs, the sa
 with the best portrait quality that keeps the QR within the workspace's budget (what
 ``fmcard issue --portrait`` does). Each table's title gives the QR versions and, for the
 printed back, the module sizes.
+
+The wallet barcode shows each card as its pass carries it: the compact form, the same card
+signed without the portrait (``cardissuer.wallet.barcode``). Two more tables say why: what
+else the pass could carry (smaller portraits; drawn in byte mode at M, as a generic encoder
+may; at 600 and 480 px), and compact cards by version across barcode sizes.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import segno
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench.portrait import SAMPLE_PHOTO
@@ -48,7 +54,7 @@ from cardissuer.portrait import portrait_candidates
 from cardissuer.render.card import CardView, back_module_mm, render_card
 from cardissuer.render.qr import SMALL_CODE_VERSION, qr_image, qr_version
 from cardissuer.workspace import MAX_PORTRAIT_QR_TEXT
-from keys.cards import encode_card
+from keys.cards import compact_form, encode_card
 
 Decoder = Callable[[Image.Image], list[str]]
 
@@ -233,17 +239,143 @@ def holder_screen(sample: Sample) -> Image.Image:
     return screen
 
 
+WALLET_SIDE = 600
+"""The wallet barcode's side in device pixels: 200 pt at 3x on a 390-pt (1170-px) phone. Apple
+Wallet and Google Wallet size the barcode themselves; 150-180 pt is what Wallet shows of a
+generic pass's QR, so 600 px is generous (``wallet_levers`` also measures 480 px, 160 pt)."""
+
+
 def wallet_screen(sample: Sample) -> Image.Image:
     """A wallet pass's barcode: about half the width of a 1170-px phone screen, on the
-    pass's white barcode panel over a coloured pass."""
-    qr = qr_image(sample.qr, module_pixels=1).convert("L")
-    side = 600
+    pass's white barcode panel over a coloured pass. ``sample`` is the text the pass
+    carries (:func:`wallet_form`)."""
+    return _wallet_panel(qr_image(sample.qr, module_pixels=1).convert("L"), WALLET_SIDE)
+
+
+def _wallet_panel(qr: Image.Image, side: int) -> Image.Image:
     scaled = qr.resize((side, side), Image.Resampling.NEAREST)
     screen = Image.new("RGB", (1170, 2532), (150, 22, 32))
     panel = Image.new("RGB", (side + 60, side + 60), (255, 255, 255))
     panel.paste(scaled, (30, 30))
     screen.paste(panel, ((1170 - side - 60) // 2, 1100))
     return screen
+
+
+def wallet_form(world: World, sample: Sample) -> Sample:
+    """``sample`` as its wallet pass's barcode carries it: the compact form, the same card
+    signed without the portrait (``cardissuer.wallet.barcode``, here with the bench's key)."""
+    return Sample(sample.kind, sample.card, compact_form(sample.qr, world.signer), None)
+
+
+def byte_mode_image(text: str) -> Image.Image:
+    """``text`` as a generic encoder draws it: byte mode, level M, quiet zone 4. The pass
+    formats take a message and a character set (Apple: ``messageEncoding``; Google: an
+    optional ``renderEncoding``), not a mode, level or module size, so the wallet app may
+    draw our alphanumeric text in byte mode at its own level: a larger version."""
+    code = segno.make_qr(text.encode("iso-8859-1"), error="M", boost_error=False, mode="byte")
+    rows = [list(row) for row in code.matrix_iter(scale=1, border=4)]
+    image = Image.new("L", (len(rows), len(rows)), 255)
+    image.putdata([0 if dark else 255 for row in rows for dark in row])
+    return image
+
+
+WALLET_LEVER_CONDITIONS = ("scale 33%", "scale 25%", "combined @40%")
+WALLET_PORTRAITS: tuple[tuple[tuple[int, int], int], ...] = (((48, 60), 26), ((48, 60), 15))
+"""Smaller portraits for a wallet form (option b); below 64x80 the face is lost (above)."""
+
+
+def wallet_levers(world: World, samples: Sequence[Sample], decoders: dict[str, Decoder]) -> Table:
+    """What the wallet barcode could carry, drawn as we draw it (alphanumeric, L above
+    version 12, else M) and as a generic encoder may (byte mode, M), at 600 px (200 pt) and
+    480 px (160 pt): the portrait card as issued, smaller portraits, and the compact form."""
+    photo = SAMPLE_PHOTO.read_bytes()
+    options: dict[str, list[str]] = {"portrait as issued": [sample.qr for sample in samples]}
+    for size, quality in WALLET_PORTRAITS:
+        data = portrait_at(photo, size, quality)
+        options[f"portrait {size[0]}x{size[1]} q{quality}"] = [
+            encode_card(sample.card, world.signer, portrait=data) for sample in samples
+        ]
+    options["compact form (no portrait)"] = [wallet_form(world, s).qr for s in samples]
+    drawings: dict[str, Callable[[str], tuple[Image.Image, int]]] = {
+        "alphanumeric": lambda text: (
+            qr_image(text, module_pixels=1).convert("L"),
+            qr_version(text)[0],
+        ),
+        "byte M": lambda text: (byte_mode_image(text), _byte_version(text)),
+    }
+    table = Table(
+        f"wallet barcode options ({len(samples)} portrait cards each, same claims): cards read",
+        (
+            "barcode carries",
+            "drawn",
+            "px",
+            "QR versions",
+            *(f"{c} / {n}" for c in WALLET_LEVER_CONDITIONS for n in decoders),
+        ),
+    )
+    for option, texts in options.items():
+        for drawn, draw in drawings.items():
+            images = [draw(text) for text in texts]
+            versions = sorted({version for _, version in images})
+            for side in (WALLET_SIDE, 480):
+                counts = {(c, n): 0 for c in WALLET_LEVER_CONDITIONS for n in decoders}
+                for text, (qr, _) in zip(texts, images, strict=True):
+                    screen = _wallet_panel(qr, side)
+                    for condition in WALLET_LEVER_CONDITIONS:
+                        degraded = CONDITIONS[condition](screen)
+                        for name, decoder in decoders.items():
+                            counts[(condition, name)] += text in decoder(degraded)
+                table.add(
+                    option,
+                    drawn,
+                    str(side),
+                    "-".join(str(v) for v in (versions[0], versions[-1])),
+                    *(f"{counts[key]}/{len(texts)}" for key in counts),
+                )
+    return table
+
+
+WALLET_SWEEP_SIDES = (480, 540, 570, 600, 630)
+
+
+def wallet_size_sweep(
+    world: World, samples: Sequence[Sample], decoders: dict[str, Decoder], per_version: int
+) -> Table:
+    """Compact cards (``samples`` as their passes carry them) by QR version, at 25 % of the
+    phone screen, for barcode sides around ``WALLET_SIDE``: where the wallet's barcode size
+    puts a version at the decoders' limit (about 2 px a module), whatever the card."""
+    by_version: dict[int, list[str]] = {}
+    for sample in samples:
+        text = wallet_form(world, sample).qr
+        found = by_version.setdefault(qr_version(text)[0], [])
+        if len(found) < per_version:
+            found.append(text)
+    versions = sorted(by_version)
+    table = Table(
+        f"compact cards by QR version in the wallet barcode at scale 25% (up to {per_version} "
+        "a version): cards read",
+        ("barcode px", *(f"v{v} / {n}" for v in versions for n in decoders)),
+    )
+    for side in WALLET_SWEEP_SIDES:
+        cells = []
+        for version in versions:
+            texts = by_version[version]
+            screens = [
+                scale(_wallet_panel(qr_image(text, module_pixels=1).convert("L"), side), 0.25)
+                for text in texts
+            ]
+            for decoder in decoders.values():
+                read = sum(
+                    text in decoder(screen) for text, screen in zip(texts, screens, strict=True)
+                )
+                cells.append(f"{read}/{len(texts)}")
+        table.add(str(side), *cells)
+    return table
+
+
+def _byte_version(text: str) -> int:
+    code = segno.make_qr(text.encode("iso-8859-1"), error="M", boost_error=False, mode="byte")
+    return int(code.version)
 
 
 ARTEFACTS: dict[str, Callable[[Sample], Image.Image]] = {
@@ -383,6 +515,11 @@ def run(
     types = {"no portrait": list(compact[:per_type]), "portrait": list(portrait[:per_type])}
     if world is not None:
         types["largest portrait"] = largest(world, portrait[:per_type])
+    shown = dict.fromkeys(ARTEFACTS, types)
+    if world is not None:  # a pass carries the compact form (cardissuer.wallet.barcode)
+        shown["wallet barcode"] = {
+            kind: [wallet_form(world, sample) for sample in items] for kind, items in types.items()
+        }
     versions = {
         kind: sorted({qr_version(sample.qr)[0] for sample in items})
         for kind, items in types.items()
@@ -394,18 +531,22 @@ def run(
     columns = tuple(f"{kind} / {name}" for kind in types for name in available)
     results: dict[str, dict[str, dict[str, dict[str, Rate]]]] = {}
     for artefact_name, artefact in ARTEFACTS.items():
+        texts = shown[artefact_name]
         table = Table(
             f"{artefact_name}: cards read / cards shown "
             + "; ".join(
-                f"{kind} QR versions {versions[kind]}"
+                f"{kind} QR versions "
+                f"{sorted({qr_version(sample.qr)[0] for sample in texts[kind]})}"
                 + (f", modules {modules[kind]} mm" if artefact is printed_back else "")
                 for kind in types
             ),
             ("condition", *columns),
         )
+        if texts is not types:
+            table.title += " (as the pass carries them: the compact form, without portrait)"
         found = {
             kind: {name: rates(items, artefact, decoder) for name, decoder in available.items()}
-            for kind, items in types.items()
+            for kind, items in texts.items()
         }
         results[artefact_name] = found
         for condition in CONDITIONS:
@@ -435,6 +576,10 @@ def run(
                 )
     if world is not None:
         section.tables.append(portrait_levers(world, types["portrait"], available))
+        section.tables.append(wallet_levers(world, types["portrait"], available))
+        section.tables.append(
+            wallet_size_sweep(world, [*compact, *portrait], available, max(3, per_type // 2 + 2))
+        )
     section.tables.append(version_sweep(portrait[0], available, max(3, per_type)))
     section.data = {
         "per_type": per_type,

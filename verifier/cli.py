@@ -242,7 +242,9 @@ def render(result: VerificationResult, language: str) -> str:
             start=f"{card.valid_from:%Y-%m-%d}", end=f"{card.expires_at:%Y-%m-%d}"
         )
         lines.append(line(_("valid"), valid))
-        portrait = _("on the card") if result.portrait else _("none")
+        # A card without a photo (a wallet pass carries none): the passport is the photo.
+        none = _("none: compare the face with the passport")
+        portrait = _("on the card") if result.portrait else none
         if result.portrait is None and result.disclosed is not None:
             portrait = closed
         lines.append(line(_("portrait"), portrait))

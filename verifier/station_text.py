@@ -42,7 +42,7 @@ STATION_TEXT: dict[str, str] = {
     "entitlement": N_("station", "Entitlement"),
     "no_entitlement": N_("station", "none for {service}"),
     "issuer": N_("station", "Issuer"),
-    "no_portrait": N_("station", "No photo on the card"),
+    "no_portrait": N_("station", "No photo on the card: compare the face with the passport"),
     "level_live": N_("station", "Live phone card"),
     "level_copy": N_("station", "Copy of a phone card (a screenshot or a replay)"),
     "level_printed": N_("station", "Printed card: compare the photo"),

@@ -3,8 +3,9 @@
 A pass is a zip of ``pass.json``, images, ``manifest.json`` (the SHA-1 of every other file,
 as Apple's format requires) and ``signature``, a detached PKCS#7 signature over the manifest
 by the Pass Type ID certificate, with Apple's WWDR intermediate included so that the device
-can build the chain. The barcode carries the card's QR text unchanged: the pass is the same
-signed card as the printed one, and a counter verifies it the same way.
+can build the chain. The barcode carries the card's compact form (:mod:`cardissuer.wallet.barcode`):
+the same signed card as the printed one without its portrait, which a counter verifies the
+same way.
 
 Labels are English in ``pass.json`` and translated by a ``<language>.lproj/pass.strings``
 file per shipped language (from the ``fmcard`` catalog): Wallet shows each holder the labels
@@ -70,7 +71,8 @@ class PassInput:
     card: CardRecord
     person: PersonRecord
     qr_text: str
-    """The card's signed text (``card_text``), which the pass's barcode carries."""
+    """The text the pass's barcode carries: the card's compact form
+    (:func:`cardissuer.wallet.barcode.wallet_text`)."""
 
 
 def holder_name(person: PersonRecord) -> str:

@@ -2,8 +2,8 @@
 
 The save link carries the pass class and object in a JWT signed (RS256) by the service
 account's key; Google checks it against the account's published keys, so the issuer needs
-no call to Google's API to hand out a pass. The barcode value is the card's QR text
-unchanged, so a counter verifies the pass like the printed card.
+no call to Google's API to hand out a pass. The barcode value is the card's compact form
+(:mod:`cardissuer.wallet.barcode`), so a counter verifies the pass like the printed card.
 """
 
 from __future__ import annotations

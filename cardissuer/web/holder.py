@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cardissuer.api.deps import get_engine, now
 from cardissuer.api.routes.downloads import card_view
-from cardissuer.api.routes.wallet import google_link, pkpass_response
+from cardissuer.api.routes.wallet import google_link, pkpass_response, wallet_signer
 from cardissuer.core.db import session_scope
 from cardissuer.i18n import (
     HTML_LANG,
@@ -167,9 +167,10 @@ def _resource(request: Request, token: str, kind: str) -> Response:
                 return Response(status_code=404, headers=PRIVATE)
             return Response(portrait, media_type="image/avif", headers=PRIVATE)
         if kind == "pkpass":
-            return pkpass_response(session, card, settings)
+            return pkpass_response(session, card, settings, wallet_signer(request))
         if kind == "google":
-            return RedirectResponse(google_link(session, card, settings).save_url, 303)
+            link = google_link(session, card, settings, wallet_signer(request))
+            return RedirectResponse(link.save_url, 303)
         view = card_view(session, card)
         content = card_png(view) if kind == "png" else card_pdf(view)
         media_type = "image/png" if kind == "png" else "application/pdf"

@@ -11,8 +11,9 @@ import jwt
 import pytest
 from jwt.exceptions import InvalidSignatureError
 
-from keys.cards import encode_card
+from keys.cards import claims_of, compact_form, encode_card
 from keys.jwk import generate, public_jwk, public_key_from_jwk
+from keys.phone import sign_phone_card
 from keys.signer import KeySigner
 from schemas import base45, payload, qrtext, strictjson
 from schemas.card import Card
@@ -206,3 +207,36 @@ def test_qr_header_is_packed_in_compact_form(signer: KeySigner) -> None:
     # length, marker 0x01, ES256 = 1, D1 = 2, kid; the reader rebuilds the JSON header.
     assert container.startswith(bytes([3 + len(kid), 0x01, 1, 2]) + kid)
     assert qrtext.unpack(text).header == (b'{"alg":"ES256","kid":"' + kid + b'","zip":"D1"}')
+
+
+@pytest.mark.parametrize("zip_name", ["D1", "DEF"])
+def test_compact_form_is_the_same_card_signed_without_its_portrait(
+    signer: KeySigner, zip_name: str
+) -> None:
+    """What a wallet pass carries: the claims byte for byte, no portrait, a valid signature
+    by the given key, the same compression; a card without portrait stays as it is."""
+    card = make_card()
+    with_portrait = encode_card(card, signer, portrait=AVIF_PORTRAIT, zip_name=zip_name)
+    other = KeySigner(generate("ES256"))
+    compact = compact_form(with_portrait, other)
+    parts = qrtext.unpack(compact)
+    assert jwt.PyJWS().decode(_compact(parts), key=other.public_key, algorithms=["ES256"])
+    assert json.loads(parts.header) == {"alg": "ES256", "kid": other.kid, "zip": zip_name}
+    claims_json, portrait = payload.split(inflate(parts.payload, zip_name))
+    assert portrait is None
+    assert claims_json == claims_of(with_portrait) == strictjson.dumps(card.to_claims())
+    assert len(compact) < len(with_portrait) - len(AVIF_PORTRAIT)
+    plain = encode_card(card, signer, zip_name=zip_name)
+    assert compact_form(plain, other) == plain
+
+
+def test_compact_form_refuses_a_phone_card_and_a_broken_text(signer: KeySigner) -> None:
+    card = make_card()
+    device = KeySigner(generate("ES256"))
+    phone = sign_phone_card(
+        card, signer, device_jwk=public_jwk(device.public_key), portrait=AVIF_PORTRAIT
+    )
+    with pytest.raises(EncodingError):
+        compact_form(phone.to_text(), signer)
+    with pytest.raises(EncodingError):
+        compact_form("FM1:" + "0" * 40, signer)

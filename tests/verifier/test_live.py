@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keys.cards import encode_card
+from keys.cards import compact_form, encode_card
 from keys.jwk import generate, public_jwk
 from keys.phone import PhoneCard, present, sign_phone_card
 from keys.signer import KeySigner
@@ -454,6 +454,20 @@ def test_command_line_says_what_was_not_disclosed(
 def test_command_line_names_the_printed_level(authority: Authority, bundle: Bundle) -> None:
     printed = render(_verify(bundle, encode_card(make_card(), authority.issuing), "hc"), "en")
     assert "  shown as: printed" in printed
+
+
+def test_command_line_sends_the_clerk_to_the_passport_for_a_card_without_photo(
+    authority: Authority, bundle: Bundle
+) -> None:
+    """A wallet pass carries the card without its portrait (cardissuer.wallet.barcode): the
+    line tells the clerk where the face to compare is."""
+    text = encode_card(make_card(), authority.issuing, portrait=_portrait())
+    with_photo = render(_verify(bundle, text, "hc"), "en")
+    assert "  portrait: on the card\n" in with_photo
+    without = render(_verify(bundle, compact_form(text, authority.issuing), "hc"), "en")
+    assert without.startswith("VALID")
+    assert "  portrait: none: compare the face with the passport\n" in without
+    assert "护照" in render(_verify(bundle, compact_form(text, authority.issuing), "hc"), "zh")
 
 
 def test_a_phone_card_too_large_to_present_is_not_signed(

@@ -14,8 +14,9 @@ from cardissuer.api.media import binary
 from cardissuer.core.config import Settings
 from cardissuer.models import CardRecord, PersonRecord
 from cardissuer.services import blobs, cards
-from cardissuer.wallet import apple, google, links
+from cardissuer.wallet import apple, barcode, google, links
 from cardissuer.wallet.credentials import apple_credentials, google_credentials
+from keys.signer import Signer
 
 PRIVATE = {"Cache-Control": "private, no-store"}
 
@@ -32,17 +33,26 @@ class HolderLink(BaseModel):
     expires_at: datetime
 
 
-def pass_input(session: Session, card: CardRecord) -> apple.PassInput:
+def wallet_signer(request: Request) -> Signer:
+    """The key that signs a pass's compact card (:mod:`cardissuer.wallet.barcode`)."""
+    signer: Signer = request.app.state.keys.signer
+    return signer
+
+
+def pass_input(session: Session, card: CardRecord, signer: Signer) -> apple.PassInput:
     cards.require_printable(card)
     person = session.get(PersonRecord, card.person_id)
     if person is None:  # pragma: no cover - a foreign key guarantees it
         raise LookupError("card without a person")
-    return apple.PassInput(card=card, person=person, qr_text=blobs.qr_text_of(session, card.id))
+    text = barcode.wallet_text(card, blobs.qr_text_of(session, card.id), signer)
+    return apple.PassInput(card=card, person=person, qr_text=text)
 
 
-def pkpass_response(session: Session, card: CardRecord, settings: Settings) -> Response:
+def pkpass_response(
+    session: Session, card: CardRecord, settings: Settings, signer: Signer
+) -> Response:
     credentials = apple_credentials(settings)
-    content = apple.build_pkpass(pass_input(session, card), settings, credentials)
+    content = apple.build_pkpass(pass_input(session, card, signer), settings, credentials)
     headers = {
         **PRIVATE,
         "Content-Disposition": f'attachment; filename="fmcard-{card.serial}.pkpass"',
@@ -52,9 +62,11 @@ def pkpass_response(session: Session, card: CardRecord, settings: Settings) -> R
     return Response(content, media_type=apple.MEDIA_TYPE, headers=headers)
 
 
-def google_link(session: Session, card: CardRecord, settings: Settings) -> GoogleWalletLink:
+def google_link(
+    session: Session, card: CardRecord, settings: Settings, signer: Signer
+) -> GoogleWalletLink:
     credentials = google_credentials(settings)
-    url = google.save_url(pass_input(session, card), settings, credentials, at=now())
+    url = google.save_url(pass_input(session, card, signer), settings, credentials, at=now())
     return GoogleWalletLink(save_url=url, development=credentials.development)
 
 
@@ -63,16 +75,25 @@ def google_link(session: Session, card: CardRecord, settings: Settings) -> Googl
     summary="The card as an Apple Wallet pass",
     **binary(apple.MEDIA_TYPE, "The pass (a signed zip archive)"),
 )
-def pkpass(serial: str, actor: ActorDep, session: SessionDep, settings: SettingsDep) -> Response:
-    return pkpass_response(session, cards.get_card(session, actor, serial), settings)
+def pkpass(
+    serial: str, actor: ActorDep, session: SessionDep, settings: SettingsDep, request: Request
+) -> Response:
+    card = cards.get_card(session, actor, serial)
+    return pkpass_response(session, card, settings, wallet_signer(request))
 
 
 @router.get("/cards/{serial}/google-wallet", summary="The card's 'Add to Google Wallet' link")
 def google_wallet(
-    serial: str, actor: ActorDep, session: SessionDep, settings: SettingsDep, response: Response
+    serial: str,
+    actor: ActorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> GoogleWalletLink:
     response.headers.update(PRIVATE)
-    return google_link(session, cards.get_card(session, actor, serial), settings)
+    card = cards.get_card(session, actor, serial)
+    return google_link(session, card, settings, wallet_signer(request))
 
 
 @router.post(
