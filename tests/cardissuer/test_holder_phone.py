@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from verifier._presentation import DEFAULT_PROOF_SKEW
 
 __all__ = ["browser", "http", "service"]  # the fixtures, shared with the holder page's tests
 
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 VENDOR = Path(__file__).parents[2] / "cardissuer" / "web" / "static" / "vendor"
 BANK_MAX_PROOF_AGE = 20
 """verifier/policies/bank.json's max_proof_age_seconds."""
@@ -118,6 +120,20 @@ def _scan(page: Page) -> str:
     return texts[0]
 
 
+def _screenshot(page: Page, name: str, tmp_path: Path) -> None:
+    """The phone's screen: a real page (many colours, none filling it), saved for the docs
+    with ``FMCARD_UPDATE_SCREENSHOTS=1``."""
+    png = page.screenshot()
+    (tmp_path / f"{name}.png").write_bytes(png)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 24) or []
+    assert len(colours) > 50, f"{name}: only {len(colours)} colours, the page looks blank"
+    assert max(count for count, _ in colours) < 0.9 * image.width * image.height
+    if os.environ.get("FMCARD_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"{name}.png").write_bytes(png)
+
+
 def _verifier(http: httpx.Client) -> Verifier:
     now = datetime.now(UTC)
     return Verifier(Bundle.from_json(json.loads(http.get("/bundle.json").content), at=now))
@@ -133,7 +149,7 @@ def _scan_fresh(page: Page) -> tuple[str, datetime]:
 
 
 def test_the_page_binds_the_phone_and_shows_a_live_card(
-    service: tuple[str, FastAPI], http: httpx.Client, browser: Browser
+    service: tuple[str, FastAPI], http: httpx.Client, browser: Browser, tmp_path: Path
 ) -> None:
     code, url = _holder_link(http, ("bk", "tr"))
     phone, page = _open(browser, url)
@@ -197,6 +213,8 @@ def test_the_page_binds_the_phone_and_shows_a_live_card(
     assert set(fields.split()) == result.disclosed
     assert result.closed >= 3  # nationality, birth date and the other entitlements stay closed
     assert "Bus and metro" in page.locator("#live-counters").inner_text()
+    page.locator("#live-title").scroll_into_view_if_needed()
+    _screenshot(page, "holder-live", tmp_path)
 
     # A new slot, a new QR.
     first = _shown(page)
