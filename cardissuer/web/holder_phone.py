@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -70,23 +71,13 @@ def _refusal(request: Request, refusal: links.Refusal) -> JSONResponse:
     )
 
 
-def _error(request: Request, exc: IssuerError) -> JSONResponse:
-    response = problems.problem(
-        problems.status_of(exc), exc.code, type(exc).__name__, str(exc), request.url.path
-    )
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    response.headers.update(JSON_HEADERS)
-    return response
-
-
 def _same_origin(request: Request) -> None:
     """Refuse a request that is not the page's own script's JSON (see the module docstring)."""
-    own = f"{request.url.scheme}://{request.url.netloc}"
+    public = urlsplit(request.app.state.settings.public_base_url)
+    own = {f"{request.url.scheme}://{request.url.netloc}", f"{public.scheme}://{public.netloc}"}
     origin = request.headers.get("origin")
     site = request.headers.get("sec-fetch-site")
-    if origin is not None and origin != own:
+    if origin is not None and origin not in own:
         raise CrossSiteRefusedError("the request did not come from the holder page")
     if origin is None and site != "same-origin":
         raise CrossSiteRefusedError("the request did not come from the holder page")
@@ -115,42 +106,36 @@ def _document(request: Request, session: Any, record: Any) -> dict[str, Any]:
 async def register_device_key(token: str, request: Request) -> Response:
     """Register the phone's public key and answer with its phone card (201 when this request
     issued it, 200 when the same key was registered before)."""
+    _same_origin(request)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise DeviceKeyError("the device key request is too long")
     try:
-        _same_origin(request)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise DeviceKeyError("the device key request is too long")
-        try:
-            sent = strictjson.loads(body)
-        except (SchemaError, ValueError):
-            raise DeviceKeyError("the body is not a JSON object with a jwk") from None
-        if set(sent) != {"jwk"}:
-            raise DeviceKeyError("the body is a JSON object with one member, jwk")
-    except IssuerError as exc:
-        return _error(request, exc)
+        sent = strictjson.loads(body)
+    except (SchemaError, ValueError):
+        raise DeviceKeyError("the body is not a JSON object with a jwk") from None
+    if set(sent) != {"jwk"}:
+        raise DeviceKeyError("the body is a JSON object with one member, jwk")
     return await run_in_threadpool(_register, request, token, sent["jwk"])
 
 
 def _register(request: Request, token: str, jwk: object) -> Response:
     engine = get_engine(request)
-    try:
-        with session_scope(engine) as session:
-            opened = _opened(request, token, session)
-            if isinstance(opened, links.Refusal):
-                return _refusal(request, opened)
-            phones.count_try(session, opened.link)
-            session.commit()  # a refused request still counts
-        with session_scope(engine) as session:
-            opened = _opened(request, token, session)
-            if isinstance(opened, links.Refusal):
-                return _refusal(request, opened)
-            record, issued = phones.register_device_key(
-                session, opened, jwk, at=now(), context=issuing_context(request)
-            )
-            session.commit()
-            document = _document(request, session, record)
-    except IssuerError as exc:
-        return _error(request, exc)
+    with session_scope(engine) as session:
+        opened = _opened(request, token, session)
+        if isinstance(opened, links.Refusal):
+            return _refusal(request, opened)
+        phones.count_try(session, opened.link)
+        session.commit()  # a refused request still counts
+    with session_scope(engine) as session:
+        opened = _opened(request, token, session)
+        if isinstance(opened, links.Refusal):
+            return _refusal(request, opened)
+        record, issued = phones.register_device_key(
+            session, opened, jwk, at=now(), context=issuing_context(request)
+        )
+        session.commit()
+        document = _document(request, session, record)
     return JSONResponse(document, status_code=201 if issued else 200, headers=JSON_HEADERS)
 
 
@@ -158,15 +143,12 @@ def _register(request: Request, token: str, jwk: object) -> Response:
 def phone_card(token: str, request: Request) -> Response:
     """The current phone card of the link's device key (after a data change, the re-issued
     one), with the server's time; 404 ``not-found`` before a key is registered."""
-    try:
-        with session_scope(get_engine(request)) as session:
-            opened = _opened(request, token, session)
-            if isinstance(opened, links.Refusal):
-                return _refusal(request, opened)
-            record = phones.current_phone_card(session, opened)
-            document = _document(request, session, record)
-    except IssuerError as exc:
-        return _error(request, exc)
+    with session_scope(get_engine(request)) as session:
+        opened = _opened(request, token, session)
+        if isinstance(opened, links.Refusal):
+            return _refusal(request, opened)
+        record = phones.current_phone_card(session, opened)
+        document = _document(request, session, record)
     return JSONResponse(document, headers=JSON_HEADERS)
 
 
@@ -205,6 +187,4 @@ def manifest(token: str, request: Request) -> Response:
             {"src": "/static/holder-icon-512.png", "sizes": "512x512", "type": "image/png"},
         ],
     }
-    return JSONResponse(
-        body, media_type="application/manifest+json", headers=JSON_HEADERS
-    )
+    return JSONResponse(body, media_type="application/manifest+json", headers=JSON_HEADERS)
