@@ -64,6 +64,14 @@ REGISTER_ANOTHER_KEY = """async (path) => {
 }"""
 
 
+FILES_KEPT = """async () => {
+    await navigator.serviceWorker.ready;
+    const kept = await caches.open('fmcard-holder:' + location.pathname);
+    return (await kept.keys()).length >= 5;
+}"""
+"""Whether the service worker keeps the page's files (the page, style, scripts, ...)."""
+
+
 def _holder_link(http: httpx.Client, services: tuple[str, ...]) -> tuple[str, str]:
     """A person of the demo office with ``services`` granted (the card re-issued) and a new
     holder link for their printed card: the person's code and the link."""
@@ -243,15 +251,7 @@ def test_the_live_card_works_offline_after_the_first_visit(
     _, url = _holder_link(http, ("bk",))
     phone, page = _open(browser, url)
     # The worker keeps the page's files once it is installed.
-    _until(
-        page,
-        """async () => {
-            await navigator.serviceWorker.ready;
-            const kept = await caches.open('fmcard-holder:' + location.pathname);
-            return (await kept.keys()).length >= 5;
-        }""",
-        timeout=15,
-    )
+    _until(page, FILES_KEPT, timeout=15)
     phone.set_offline(True)
     response = page.reload()
     assert response is not None
@@ -278,6 +278,29 @@ def test_the_page_warns_when_the_phones_clock_is_off(http: httpx.Client, browser
     warning = page.locator("#live-warnings li[data-warning='clock']")
     assert warning.count() == 1
     assert "clock is 18" in warning.inner_text()  # 180 seconds: "18x seconds off"
+    phone.close()
+
+
+def test_an_old_kept_card_near_its_end_is_warned_about_offline(
+    http: httpx.Client, browser: Browser
+) -> None:
+    """Offline, ten days before the card's end and months after the card was last fetched:
+    the page warns of the end (30 days) and of the old copy (7 days), not of the clock (its
+    offset was measured online, and the clock was right then)."""
+    _, url = _holder_link(http, ("bk",))
+    phone, page = _open(browser, url)
+    _until(page, FILES_KEPT, timeout=15)
+    expires = page.evaluate("window.fmcardLive.entry.card.expires_at")
+    phone.set_offline(True)
+    page.clock.install(time=datetime.fromtimestamp(expires, UTC) - timedelta(days=10))
+    page.clock.resume()
+    page.reload()
+    page.wait_for_selector("#holder-live[data-ready='true']", timeout=20_000)
+    warnings = page.eval_on_selector_all(
+        "#live-warnings li", "items => items.map(i => i.dataset.warning)"
+    )
+    assert warnings == ["offline", "expiring", "stale"]
+    assert "Ask the issuing office to renew it." in page.inner_text("#live-warnings")
     phone.close()
 
 
