@@ -290,11 +290,13 @@
 
   async function show() {
     clearTimeout(state.timer);
+    const turn = (state.turn = (state.turn || 0) + 1);
     const { entry, counter } = state;
     const now = Date.now();
     const slot = slotOf(now);
     const started = performance.now();
     const text = await present(entry.card, entry.key, counter, slot);
+    if (turn !== state.turn) return; // another counter was chosen meanwhile
     const signed = performance.now();
     draw(canvas, qrFor(text));
     state.shown = { text, slot, service: counter.service, sign_ms: signed - started, draw_ms: performance.now() - signed };
@@ -374,5 +376,9 @@
       state.entry.card.counters.find((counter) => counter.service === service),
       slot
     );
+  // A phone asleep delays timers: coming back, draw the current slot at once.
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state.counter) show();
+  });
   start().catch(() => say(words.failed));
 })();
