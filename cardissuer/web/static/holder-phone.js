@@ -124,16 +124,21 @@
     return "FM2:" + base45(container);
   }
 
-  /** The QR for ``text``: M up to version 12, L above, as the issuer's printed QR. */
+  /** The QR for ``text``: M up to version 12, L above, as the issuer's printed QR. A probe
+   *  at 12-M decides: too long a text fails it before any mask is scored (nearly all of an
+   *  encoding's cost), so a live presentation is encoded once, at L. */
   function qrFor(text) {
-    let code = qrcode(0, "M");
+    let level = "M";
+    try {
+      const probe = qrcode(SMALL_CODE_VERSION, "M");
+      probe.addData(text, "Alphanumeric");
+      probe.make();
+    } catch (overflow) {
+      level = "L";
+    }
+    const code = qrcode(0, level);
     code.addData(text, "Alphanumeric");
     code.make();
-    if (code.getModuleCount() > 17 + 4 * SMALL_CODE_VERSION) {
-      code = qrcode(0, "L");
-      code.addData(text, "Alphanumeric");
-      code.make();
-    }
     return code;
   }
 
