@@ -252,6 +252,19 @@ def test_the_live_card_works_offline_after_the_first_visit(
     phone, page = _open(browser, url)
     # The worker keeps the page's files once it is installed.
     _until(page, FILES_KEPT, timeout=15)
+    # Installable: the page names its manifest, which opens this link as an app.
+    path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+    assert page.get_attribute("link[rel=manifest]", "href") == path + "/manifest.webmanifest"
+    manifest = page.request.get(url + "/manifest.webmanifest").json()
+    assert (manifest["start_url"], manifest["scope"], manifest["display"]) == (
+        path,
+        path,
+        "standalone",
+    )
+    assert {icon["sizes"] for icon in manifest["icons"]} == {"192x192", "512x512"}
+    origin = url.split("/h/", 1)[0]
+    for icon in manifest["icons"]:
+        assert page.request.get(origin + icon["src"]).ok
     phone.set_offline(True)
     response = page.reload()
     assert response is not None
