@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench import live_browser, qrsize
 from bench import portrait as portraits
-from bench import qrsize
 from bench.report import Check, Section, Table
 from bench.timing import Case, interleaved
 from bench.world import NOW, SERVICE, Sample, World
@@ -40,6 +40,23 @@ def run(
     device = KeySigner(generate())
     _sizes(section, world, device)
     _costs(section, world, device, portrait_samples, repeats=repeats, min_time=min_time)
+    sample = portrait_samples[0]
+    held = {e.service for e in sample.card.entitlements}
+    everything = sample.card.entitlements + tuple(
+        Entitlement(service) for service in PROFILES.values() if service not in held
+    )
+    live_browser.run(
+        section,
+        lambda jwk: sign_phone_card(
+            sample.card.replace(entitlements=everything),
+            world.signer,
+            device_jwk=jwk,
+            portrait=sample.portrait,
+        ),
+        world.verifier,
+        services=tuple(PROFILES.values()),
+        at=NOW,
+    )
     return section
 
 

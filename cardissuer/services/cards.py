@@ -336,15 +336,19 @@ def _issue(
     state: CardState = CardState.ACTIVE,
     current: list[CardRecord] | None = None,
     device_jwk: str | None = None,
+    valid_until: datetime | None = None,
 ) -> CardRecord:
     """Sign and store a new card, superseding ``current`` (the current cards of its kind): a
-    printed card, or with ``device_jwk`` (compact JSON) a phone card bound to that key."""
+    printed card, or with ``device_jwk`` (compact JSON) a phone card bound to that key.
+    ``valid_until`` sets the expiry itself (instead of a validity from ``at``)."""
     kind = PRINTED if device_jwk is None else PHONE
     grants = active_grants(session, person)
     if not grants:
         raise NoEntitlementError("the person has no entitlement; grant at least one service first")
     validity = timedelta(days=valid_days) if valid_days else context.validity
     at = at.astimezone(UTC).replace(microsecond=0)
+    if valid_until is not None:
+        validity = valid_until.astimezone(UTC).replace(microsecond=0) - at
     if current is None:
         current = _current_cards(session, person, kind)
     portrait = blobs.portrait_of(session, person.id)
@@ -430,10 +434,14 @@ def issue_phone_card(
     context: IssuingContext,
     idempotency_key: str | None = None,
     valid_days: int | None = None,
+    valid_until: datetime | None = None,
 ) -> CardRecord:
     """Issue the person's phone card, bound to the public P-256 key ``device_jwk`` that the
     holder's phone made (WebCrypto, non-extractable) and registered; supersede the previous
     phone card (a new phone), never the printed card (docs/FORMAT.md 11.6).
+
+    ``valid_until`` (instead of ``valid_days``) ends the card when another card does: the
+    holder page binds a phone to the printed card it was given for, and no longer.
 
     The person is looked up (permission, office) before the key is read, so an officer who
     may not see the person gets the same 403/404 whatever key was sent."""
@@ -471,6 +479,7 @@ def issue_phone_card(
         valid_days=valid_days,
         current=[card for card in every_kind if card.kind == PHONE],
         device_jwk=jwk.decode(),
+        valid_until=valid_until,
     )
 
 

@@ -24,3 +24,8 @@ class HolderLinkRecord(SQLModel, table=True):
     expires_at: datetime
     device_hash: str | None = DbField(default=None, max_length=64)
     registered_at: datetime | None = None
+    device_jwk: str | None = DbField(default=None, max_length=256)
+    """The device key the link's device registered (compact JSON, as ``card.device_jwk``):
+    one per link; the phone card bound to it is the person's current phone card with it."""
+    device_key_tries: int = DbField(default=0, sa_column_kwargs={"server_default": "0"})
+    """Registration requests made with this link (:mod:`cardissuer.wallet.phone`)."""

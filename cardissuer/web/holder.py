@@ -5,7 +5,9 @@ page's menu; every word comes from the ``fmcard`` catalog (:mod:`cardissuer.i18n
 Arabic, Persian and Urdu pages are laid out right to left.
 
 It shows the portrait, names and a QR large enough to scan from the screen, with buttons for
-the wallet passes and the printable card.
+the wallet passes and the printable card. Its script (``static/holder-phone.js``, see
+:mod:`cardissuer.web.holder_phone`) binds the phone: a device key, the phone card, and the
+live presentation that changes every ten seconds, also with no network.
 Every resource is scoped to the link and its registered device (see
 :mod:`cardissuer.wallet.links`); a refused visit gets a plain page saying why, never the card.
 """
@@ -13,6 +15,7 @@ Every resource is scoped to the link and its registered device (see
 from __future__ import annotations
 
 from datetime import timedelta, timezone
+from gettext import NullTranslations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -39,13 +42,35 @@ from cardissuer.services import blobs
 from cardissuer.wallet import links
 from cardissuer.wallet.apple import holder_name
 from cardissuer.web.i18n import LANG_COOKIE
-from cardissuer.web.rendering import CONTENT_SECURITY_POLICY, TEMPLATE_DIR
+from cardissuer.web.rendering import TEMPLATE_DIR
 from schemas.code import format_for_reading
+from schemas.services import SERVICES_BY_CODE
+from verifier._presentation import DEFAULT_PROOF_SKEW
 
 DEVICE_COOKIE = "fmcard_device"
 DEVICE_COOKIE_SECONDS = 10 * 365 * 24 * 3600
 CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
-PRIVATE = {"Cache-Control": "private, no-store", "Content-Security-Policy": CONTENT_SECURITY_POLICY}
+HOLDER_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data: blob:",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+"""The holder page's policy: the issuer's own script, service worker and manifest only; no
+inline code, no other origin, no framing."""
+PRIVATE = {
+    "Cache-Control": "private, no-store",
+    "Content-Security-Policy": HOLDER_CONTENT_SECURITY_POLICY,
+}
 
 REFUSALS: dict[links.Refusal, tuple[str, str]] = {
     links.Refusal.UNKNOWN: (N_("This card cannot be shown"), N_("This link is not valid.")),
@@ -64,6 +89,24 @@ REFUSALS: dict[links.Refusal, tuple[str, str]] = {
 }
 """What a refused visit says: a heading and a sentence the holder can act on."""
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
+COUNTER_NAMES: dict[str, str] = {
+    "tr": N_("Bus and metro"),
+    "hc": N_("Hospital"),
+    "ed": N_("School"),
+    "bk": N_("Bank"),
+    "ho": N_("Housing office"),
+    "bz": N_("Business licensing"),
+}
+"""The counter types the live card offers, by service; a service of the issuer's catalogue
+not named here is offered under its catalogue name."""
+CLOCK_SKEW_SECONDS = int(DEFAULT_PROOF_SKEW.total_seconds())
+"""The page warns when the phone's clock is further than this from the issuer's: the
+counters' allowance for proofs (docs/FORMAT.md 11.4), beyond which they say PROOF_STALE."""
+NEAR_EXPIRY_DAYS = 30
+"""The live card warns this many days before the card expires (time to book a renewal)."""
+STALE_DAYS = 7
+"""The live card warns when the card kept on the phone was last fetched longer ago than
+this: a re-issue (a new entitlement) or a revocation since would make counters refuse it."""
 
 _templates = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined
@@ -71,14 +114,25 @@ _templates = Environment(
 router = APIRouter(include_in_schema=False)
 
 
+def page_language(request: Request) -> str:
+    """The holder's language: asked (``?lang=``), chosen before (cookie), or the browser's."""
+    return holder_language(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
+def page_translations(request: Request) -> NullTranslations:
+    return translations(page_language(request))
+
+
 def _page(request: Request, template: str, status: int, **values: Any) -> HTMLResponse:
     """Render a holder page in the holder's language, with the menu of the others.
 
     Choosing a language (``?lang=``) keeps it in a cookie holding only the language code."""
     asked = request.query_params.get("lang")
-    language = holder_language(
-        asked, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
-    )
+    language = page_language(request)
     catalog = translations(language)
     html = _templates.get_template(template).render(
         _=catalog.gettext,
@@ -95,6 +149,17 @@ def _page(request: Request, template: str, status: int, **values: Any) -> HTMLRe
     if asked == language:
         response.set_cookie(LANG_COOKIE, language, max_age=LANG_COOKIE_SECONDS, samesite="lax")
     return response
+
+
+def _counter_names(request: Request, services: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Each service of the catalogue with the name of its counter, in the page's language."""
+    gettext = page_translations(request).gettext
+    names = []
+    for service in services:
+        known = SERVICES_BY_CODE.get(service)
+        english = COUNTER_NAMES.get(service) or (known.name_en if known else service)
+        names.append((service, gettext(english)))
+    return names
 
 
 def _refused(request: Request, refusal: links.Refusal) -> HTMLResponse:
@@ -133,6 +198,10 @@ def holder_page(token: str, request: Request) -> Response:
             days_left=(expires - now().astimezone(CHINA_TIME).date()).days,
             suspended=card.state.value == "suspended",
             has_portrait=blobs.has_portrait(session, person.id),
+            counter_names=_counter_names(request, request.app.state.settings.services),
+            clock_skew_seconds=CLOCK_SKEW_SECONDS,
+            near_expiry_days=NEAR_EXPIRY_DAYS,
+            stale_days=STALE_DAYS,
         )
         session.commit()
     if opened.new_device_secret:
@@ -215,4 +284,7 @@ def holder_card_pdf(token: str, request: Request) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    from cardissuer.web import holder_phone  # it builds on this module
+
     app.include_router(router)
+    app.include_router(holder_phone.router)

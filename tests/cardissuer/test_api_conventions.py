@@ -31,6 +31,7 @@ import cardissuer
 from cardissuer.api import problems
 from cardissuer.errors import IssuerError
 from cardissuer.seed import DEMO_PASSWORD
+from keys.jwk import generate, public_jwk
 from tests.cardissuer.test_api_helpers import BACKENDS, Service, shared_service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,6 +288,12 @@ def answers(service: Service) -> list[Answer]:
     values["token"] = link.json()["url"].rsplit("/", 1)[1]
     holder = TestClient(service.app)  # the holder's phone: its page registers the device
     assert holder.get(concrete("/h/{token}", values)).status_code == 200
+    device_key = holder.post(  # the page's script binds the phone: the phone card exists
+        concrete("/h/{token}/device-key", values),
+        json={"jwk": public_jwk(generate())},
+        headers={"Origin": "http://testserver"},
+    )
+    assert device_key.status_code == 201, device_key.text
     roles = ["supervisor", "auditor", "admin"]
     bearer = [service.headers(role) for role in roles]
     consoles = [_console(service.app, role) for role in roles]

@@ -282,5 +282,9 @@ def test_days_left_uses_each_languages_plural(language: str, days: int, expected
         days_left=days,
         suspended=False,
         has_portrait=False,
+        counter_names=[],
+        clock_skew_seconds=holder.CLOCK_SKEW_SECONDS,
+        near_expiry_days=holder.NEAR_EXPIRY_DAYS,
+        stale_days=holder.STALE_DAYS,
     )
     assert expected in html

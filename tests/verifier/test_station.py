@@ -49,6 +49,7 @@ from keys.signer import KeySigner
 from keys.status_list import CardStatus
 from keys.store import Passphrase
 from schemas.card import Entitlement
+from schemas.presentation import slot_of
 from tests.factories import NOW, Authority, make_card
 from tests.verifier import camera_scenes
 from verifier.bundle import Bundle
@@ -1448,3 +1449,35 @@ def test_a_phone_card_shows_its_level_and_what_it_did_not_disclose(
         page.keyboard.press("Enter")
         assert wait_for_verdict(page)["reason"] == "VALID"
         assert page.inner_text("#level") == "Printed card: compare the photo"
+
+
+def test_a_live_code_that_changes_slot_while_the_camera_reads_it_is_live(
+    playwright: Playwright, authority: Authority, tmp_path: Path
+) -> None:
+    """The phone redraws its QR every slot, also while the counter's camera is reading it:
+    the camera sees the code of one slot for a few frames, then the next one. The station
+    reads one code whole and says VALID at level live (no mix of the two, no copy)."""
+    device = KeySigner(generate())
+    phone = sign_phone_card(
+        make_card(entitlements=(Entitlement("hc"),)),
+        authority.issuing,
+        device_jwk=public_jwk(device.public_key),
+        portrait=PORTRAIT,
+    )
+    slot = slot_of(NOW)
+    first, second = (
+        present(phone, device, service="hc", at=NOW, disclose={"en.hc"}, slot=number)
+        for number in (slot, slot + 1)
+    )
+    assert first != second
+    video = tmp_path / "rotating.y4m"
+    write_y4m(video, [(None, BLANK_FRAMES), (first, 3), (second, QR_FRAMES)])
+    station = fixed_station(tmp_path, authority, clerk_language="en")
+    with (
+        chromium(playwright, video) as browser,
+        running(station) as base,
+        open_page(browser, base) as page,
+    ):
+        verdict = wait_for_verdict(page)
+        assert (verdict["reason"], verdict["verdict"]) == ("VALID", "green")
+        assert page.inner_text("#level") == "Live phone card"
