@@ -258,12 +258,12 @@ def holder_link_submit(serial: str, request: Request, form: PostedDep) -> Respon
 def google_wallet_redirect(serial: str, request: Request) -> Response:
     """Open the "Add to Google Wallet" page for the card (the API answers its URL as JSON)."""
     from cardissuer.api.deps import current_actor
-    from cardissuer.api.routes.wallet import google_link
+    from cardissuer.api.routes.wallet import google_link, wallet_signer
 
     actor = current_actor(request)
     with session_scope(engine_of(request)) as session:
         record = cards.get_card(session, actor, serial)
-        url = google_link(session, record, settings_of(request)).save_url
+        url = google_link(session, record, settings_of(request), wallet_signer(request)).save_url
     return RedirectResponse(url, status_code=303)
 
 
