@@ -6,7 +6,7 @@ phone card bound to it. ``device_key_tries`` counts the link's registration requ
 that a link cannot be used to make the issuer sign without bound.
 
 Revision ID: 0011_phone_devices
-Revises: 0009_small_rows
+Revises: 0010_applications
 Create Date: 2026-12-06 00:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_phone_devices"
-down_revision = "0009_small_rows"
+down_revision = "0010_applications"
 branch_labels = None
 depends_on = None
 
