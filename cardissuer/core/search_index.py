@@ -39,9 +39,6 @@ NAMES_SQL = (
 """The text that is trigram-indexed: the search keys of every name of the person
 (:mod:`cardissuer.services.search_key`), space separated."""
 
-PG_NAMES_SQL = NAMES_SQL
-"""PostgreSQL indexes the keys as stored (already folded: no ``upper()``, no locale)."""
-
 FULL_NAME_SQL = "folded_family || ' ' || folded_given"
 """The key of the full name ``FAMILY GIVEN``, which the search compares for equality too."""
 
@@ -56,7 +53,7 @@ NAME_KEYS = {
 POSTGRESQL_INDEXES = (
     # fastupdate off: a registration updates the index at once, instead of queueing entries
     # in a pending list that every search would then read through until the next VACUUM.
-    f"CREATE INDEX ix_person_search_trgm ON person USING gin (({PG_NAMES_SQL}) gin_trgm_ops) "
+    f"CREATE INDEX ix_person_search_trgm ON person USING gin (({NAMES_SQL}) gin_trgm_ops) "
     "WITH (fastupdate = off)",
     *(
         f'CREATE INDEX ix_person_search_{name}{scoped} ON person ({lead}{key} COLLATE "C", id)'

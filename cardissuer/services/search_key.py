@@ -44,6 +44,7 @@ not ``mueller``), no phonetic or skeleton matching (the duplicate check does tha
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 FOLDED_LENGTH = 256
@@ -98,8 +99,11 @@ _DIACRITIC_SCRIPTS = (
 """Base letters whose combining marks are diacritics (dropped), not vowels (kept)."""
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def fold(text: str) -> str:
-    """The search key of ``text`` (a name, or what an officer typed to find one)."""
+    """The search key of ``text`` (a name, or what an officer typed to find one). Names
+    repeat (a registry's common family names), so recent keys are remembered: a bulk load
+    or a migration folds each distinct name about once."""
     if text.isascii():  # most Latin names: the same steps, without decompositions
         text = text.translate(_ASCII).lower()
         return " ".join(text.split())[:FOLDED_LENGTH]

@@ -4,10 +4,10 @@ A name search ranks its matches: a name equal to the text, then a name starting 
 any other name containing it; newest registration (highest id) first within a rank. Names and
 text are compared by their search keys (:mod:`cardissuer.services.search_key`), stored in
 ``person.folded_*`` and indexed there, so "equal" means equal once case, accents and letter
-variants are folded. Ranking
-every match before cutting the page costs what the text *matches* (a common family name
-matches a hundred thousand persons at a million). Here each rank is its own query that reads
-its rows already in the order shown, so a page costs what it shows:
+variants are folded. Ranking every match before cutting the page costs what the text
+*matches* (a common family name matches a hundred thousand persons at a million). Here each
+rank is its own query that reads its rows already in the order shown, so a page costs what
+it shows:
 
 * **equal**: one probe per name column (family, ``FAMILY GIVEN``, Chinese, native) on a
   B-tree index ``(name, id)``, or ``(office_id, name, id)`` for an officer: equal names sit
