@@ -138,14 +138,45 @@ def _drop_search(connection: sa.engine.Connection) -> None:
         connection.execute(text("DROP TABLE IF EXISTS person_search"))
 
 
-def upgrade() -> None:
-    from cardissuer.core.search_index import refold
+def _fill(connection: sa.engine.Connection) -> None:
+    """Every person's keys, ``REFOLD_BATCH`` (5,000) persons at a time in id order (the
+    columns frozen here; the fold is the service's, which the search uses on what it is
+    given)."""
+    from cardissuer.core.search_index import REFOLD_BATCH
+    from cardissuer.services.search_key import fold
 
+    names = ("family_name", "given_names", "native_name", "chinese_name")
+    read = text(
+        f"SELECT id, {', '.join(names)} FROM person "
+        f"WHERE id > :after ORDER BY id LIMIT {int(REFOLD_BATCH)}"
+    )
+    write = text(
+        f"UPDATE person SET {', '.join(f'{key} = :{key}' for key in _KEYS)} WHERE id = :row_id"
+    )
+    after = 0
+    while rows := connection.execute(read, {"after": after}).all():
+        connection.execute(
+            write,
+            [
+                {
+                    "row_id": row[0],
+                    **{
+                        key: None if value is None else fold(value)
+                        for key, value in zip(_KEYS, row[1:], strict=True)
+                    },
+                }
+                for row in rows
+            ],
+        )
+        after = rows[-1][0]
+
+
+def upgrade() -> None:
     connection = op.get_bind()
     _drop_search(connection)
     for key in _KEYS:  # nullable, no default: in place on both databases, whatever the size
         op.add_column("person", sa.Column(key, sa.String(length=256), nullable=True))
-    refold(connection)
+    _fill(connection)
     postgresql = connection.dialect.name == "postgresql"
     for statement in _POSTGRESQL if postgresql else _SQLITE:
         connection.execute(text(statement))
