@@ -38,6 +38,7 @@ from cardissuer.seed import DEMO_PASSWORD
 from cardissuer.services.cards import SERIAL_ALPHABET
 from cardissuer.services.officers import create_office, create_officer
 from cardissuer.services.registry import name_key
+from cardissuer.services.search_key import fold
 from schemas import code as foreigner_code
 
 RARE_CHINESE_NAME = "欧阳娜娜"
@@ -409,13 +410,14 @@ def _code(rng: random.Random) -> str:
 
 
 def _plant_rare_names(engine: Engine, first: int, persons: int, rng: random.Random) -> None:
+    """A bulk UPDATE of a name sets its search key too (the model does so for the service)."""
     with engine.begin() as connection:
         for person_id in rng.sample(range(first, first + persons), min(RARE_COUNT, persons)):
             connection.execute(
                 _TABLES["person"]
                 .update()
                 .where(_TABLES["person"].c.id == person_id)
-                .values(chinese_name=RARE_CHINESE_NAME)
+                .values(chinese_name=RARE_CHINESE_NAME, folded_chinese=fold(RARE_CHINESE_NAME))
             )
 
 

@@ -143,6 +143,7 @@ def _requests(client: TestClient, registry: _Registry) -> dict[str, _Request]:
     return {
         "family name, officer": (officer, lambda: {"q": "HASSAN"}),
         "family name, auditor (all offices)": (auditor, lambda: {"q": "HASSAN"}),
+        "family name typed folded (hassân), auditor": (auditor, lambda: {"q": "hassân"}),
         "rare Chinese name": (auditor, lambda: {"q": RARE_CHINESE_NAME}),
         "2-character Chinese name": (auditor, lambda: {"q": "王伟"}),
         "Cyrillic substring": (auditor, lambda: {"q": "иванов"}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -21,13 +22,17 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlmodel import Field as DbField
 from sqlmodel import SQLModel
 
 from cardissuer.email_address import check_email
+from cardissuer.services.search_key import FOLDED_COLUMNS, FOLDED_LENGTH, fold, folded_names
 from schemas.countries import NATIONALITY_CODES
 
 T = TypeVar("T")
@@ -88,6 +93,19 @@ class OfficerRecord(SQLModel, table=True):
     created_at: datetime = DbField(default_factory=utcnow)
 
 
+def _folded(key: str) -> Column[Any]:
+    """A search-key column whose insert default is the key of its name, read from the row
+    being inserted: one place computes it for a registration and for a bulk load alike."""
+    source = FOLDED_COLUMNS[key]
+
+    def default(context: Any) -> str | None:
+        value = context.get_current_parameters().get(source)
+        return None if value is None else fold(value)
+
+    default_of: Callable[[Any], str | None] = default
+    return Column(key, String(FOLDED_LENGTH), nullable=True, default=default_of)
+
+
 class PersonRecord(SQLModel, table=True):
     """A registered foreigner: small, fixed-size values only. Every search, list and
     duplicate check reads these rows, so the portrait lives in ``person_portrait``."""
@@ -125,6 +143,24 @@ class PersonRecord(SQLModel, table=True):
     created_at: datetime = DbField(default_factory=utcnow)
     created_by: int = DbField(foreign_key="officer.id")
     updated_at: datetime = DbField(default_factory=utcnow)
+    # The names' search keys (cardissuer.services.search_key), which the name-search indexes
+    # cover: computed here, on every insert (ORM or bulk) and on a change of a name.
+    folded_family: str | None = DbField(default=None, sa_column=_folded("folded_family"))
+    folded_given: str | None = DbField(default=None, sa_column=_folded("folded_given"))
+    folded_native: str | None = DbField(default=None, sa_column=_folded("folded_native"))
+    folded_chinese: str | None = DbField(default=None, sa_column=_folded("folded_chinese"))
+
+
+@event.listens_for(PersonRecord, "before_update")
+def _refold(_mapper: Any, _connection: Any, person: PersonRecord) -> None:
+    """A person whose names change gets their new search keys in the same UPDATE. (A bulk
+    UPDATE of names, outside the ORM, must set them itself: ``search_key.folded_names``;
+    ``fmcard db rebuild-search`` recomputes every person's.)"""
+    state = inspect(person)
+    if any(state.attrs[name].history.has_changes() for name in FOLDED_COLUMNS.values()):
+        names = {name: getattr(person, name) for name in FOLDED_COLUMNS.values()}
+        for key, value in folded_names(names).items():
+            setattr(person, key, value)
 
 
 class PersonPortraitRecord(SQLModel, table=True):

@@ -153,7 +153,8 @@ def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rebuild_search(_: argparse.Namespace, settings: Settings) -> int:
-    """Re-create the trigram and prefix indexes of the person search, then refresh the
+    """Recompute the names' search keys that differ from what the search folds today, and
+    re-create the trigram and prefix indexes of the person search, then refresh the
     planner's statistics. Safe while the service runs (one transaction; on SQLite it holds
     the write lock meanwhile, on PostgreSQL writes to ``person`` wait)."""
     from sqlalchemy import func, select
@@ -167,12 +168,12 @@ def _rebuild_search(_: argparse.Namespace, settings: Settings) -> int:
     try:
         ensure_schema(engine, upgrade=False)
         with engine.begin() as connection:
-            search_index.rebuild(connection)
+            refolded = search_index.rebuild(connection)
             count = connection.execute(select(func.count()).select_from(PersonRecord)).scalar()
         optimize(engine, analyze_all=True)
     finally:
         engine.dispose()
-    print(f"search indexes rebuilt over {count} person(s)")
+    print(f"search indexes rebuilt over {count} person(s), search keys recomputed for {refolded}")
     return 0
 
 

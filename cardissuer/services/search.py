@@ -7,11 +7,14 @@ script. Each kind is answered by its own index, never by reading every person:
    like a passport number and one shaped like a card serial are looked up by their unique
    indexes (a few index probes). When one of them names a person the officer may read, that is
    the answer: names carry no digits, so a name search would add nothing but cost.
-2. **Names.** Three characters or more: the trigram index (``pg_trgm`` on PostgreSQL, FTS5
-   ``trigram`` on SQLite; see :mod:`cardissuer.core.search_index`) finds every person whose
-   names contain the text, in any script and letter case. One or two characters (a Chinese
-   name such as 王伟, a family name such as LI) are too short for trigrams: they match names
-   that *start* with the text, through B-tree indexes on the family, Chinese and native names.
+2. **Names**, compared by their search keys (:mod:`cardissuer.services.search_key`: letter
+   case, accents, Turkish dotted and dotless i, Arabic letter variants and separators
+   folded, so ``celik`` finds ``Çelik``). Three characters or more: the trigram index
+   (``pg_trgm`` on PostgreSQL, FTS5 ``trigram`` on SQLite; see
+   :mod:`cardissuer.core.search_index`) finds every person whose names contain the text, in
+   any script. One or two characters (a Chinese name such as 王伟, a family name such as LI)
+   are too short for trigrams: they match names that *start* with the text, through B-tree
+   indexes on the family, Chinese and native names' keys.
 
 Results are ranked: an identifier hit, then a name equal to the text, then a name starting
 with it, then any other match; newest registration first within a rank. A page is filled rank

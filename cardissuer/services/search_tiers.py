@@ -1,10 +1,13 @@
 """The name search, one rank ("tier") at a time, each read in index order a page at a time.
 
 A name search ranks its matches: a name equal to the text, then a name starting with it, then
-any other name containing it; newest registration (highest id) first within a rank. Ranking
-every match before cutting the page costs what the text *matches* (a common family name
-matches a hundred thousand persons at a million). Here each rank is its own query that reads
-its rows already in the order shown, so a page costs what it shows:
+any other name containing it; newest registration (highest id) first within a rank. Names and
+text are compared by their search keys (:mod:`cardissuer.services.search_key`), stored in
+``person.folded_*`` and indexed there, so "equal" means equal once case, accents and letter
+variants are folded. Ranking every match before cutting the page costs what the text
+*matches* (a common family name matches a hundred thousand persons at a million). Here each
+rank is its own query that reads its rows already in the order shown, so a page costs what
+it shows:
 
 * **equal**: one probe per name column (family, ``FAMILY GIVEN``, Chinese, native) on a
   B-tree index ``(name, id)``, or ``(office_id, name, id)`` for an officer: equal names sit
@@ -33,8 +36,9 @@ from sqlalchemy import Integer, and_, case, column, func, literal_column, or_, t
 from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
-from cardissuer.core.search_index import PG_NAMES_SQL
+from cardissuer.core.search_index import FULL_NAME_SQL, NAMES_SQL
 from cardissuer.models import PersonRecord
+from cardissuer.services.search_key import fold
 
 EQUAL, PREFIX, CONTAINS = 1, 2, 3
 """The name ranks, as the page cursor names them (0 is an identifier hit)."""
@@ -45,22 +49,25 @@ TRIGRAM = 3
 WINDOW = 8192
 """PostgreSQL's first window of recent ids for the "contains" rank; each next is 8 times wider."""
 
-_FULL_PG = "upper(person.family_name || ' ' || person.given_names)"
-_FULL_SQLITE = "(person.family_name || ' ' || person.given_names)"
+_FULL = "(" + FULL_NAME_SQL.replace("folded_", "person.folded_") + ")"
 _FTS = table("person_search", column("rowid", Integer))
 
 
 class NameTiers:
-    """The queries of one name search (``text`` already normalised) within ``scope``."""
+    """The queries of one name search within ``scope``: ``text`` as typed (it names the
+    search in page cursors), compared by its search key (``key``) with the names' keys."""
 
     def __init__(self, session: Session, scope: list[Any], text: str) -> None:
         self.session = session
         self.scope = scope
         self.text = text
+        self.key = fold(text)
         self.postgresql = session.get_bind().dialect.name == "postgresql"
 
     def ranks(self) -> tuple[int, ...]:
-        return (EQUAL, PREFIX, CONTAINS) if len(self.text) >= TRIGRAM else (EQUAL, PREFIX)
+        if not self.key:  # only separators or marks: no name to look for
+            return ()
+        return (EQUAL, PREFIX, CONTAINS) if len(self.key) >= TRIGRAM else (EQUAL, PREFIX)
 
     def ids(self, rank: int, before: int | None, limit: int) -> list[int]:
         """Up to ``limit`` ids of ``rank``, newest first, below ``before`` when given."""
@@ -85,26 +92,20 @@ class NameTiers:
 
     def _columns(self, rank: int) -> list[Any]:
         """One condition per name column, each answered by that column's index."""
-        text, upper = self.text, self.text.upper()
-        chinese: Any = col(PersonRecord.chinese_name)
-        native: Any = col(PersonRecord.native_name)
-        if self.postgresql:
-            family = func.upper(PersonRecord.family_name).collate("C")
-            full: Any = literal_column(_FULL_PG).collate("C")
-            chinese, native = chinese.collate("C"), native.collate("C")
-            key = upper
-        else:  # NOCASE folds ASCII letters only: fold those, keep the others as typed
-            family = col(PersonRecord.family_name).collate("NOCASE")
-            full = literal_column(_FULL_SQLITE).collate("NOCASE")
-            key = "".join(char.lower() if char.isascii() else char for char in text)
-        if rank == EQUAL:
-            return [family == key, full == key, chinese == text, native == text]
-        # Strictly after the text itself: an equal name is the rank above.
-        return [
-            and_(family > key, family < _successor(key)),
-            and_(chinese > text, chinese < _successor(text)),
-            and_(native > text, native < _successor(text)),
+        key = self.key
+        names: list[Any] = [
+            col(PersonRecord.folded_family),
+            literal_column(_FULL),
+            col(PersonRecord.folded_chinese),
+            col(PersonRecord.folded_native),
         ]
+        if self.postgresql:  # the indexes' collation: code point order, as _successor
+            names = [name.collate("C") for name in names]
+        family, full, chinese, native = names
+        if rank == EQUAL:
+            return [family == key, full == key, chinese == key, native == key]
+        # Strictly after the key itself: an equal name is the rank above.
+        return [and_(name > key, name < _successor(key)) for name in (family, chinese, native)]
 
     def _part(self, condition: Any, rank: int, before: int | None) -> Any:
         person_id = col(PersonRecord.id)
@@ -154,7 +155,7 @@ class NameTiers:
     def _fts_ids(self, before: int | None, limit: int) -> list[int]:
         """SQLite: the FTS5 index read newest first, joined to ``person`` for the scope and
         the rank, stopping after ``limit`` rows."""
-        phrase = '"' + self.text.replace('"', '""') + '"'  # one FTS5 string: the text as is
+        phrase = '"' + self.key.replace('"', '""') + '"'  # one FTS5 string: the key as is
         where = [
             sql_text("person_search MATCH :phrase").bindparams(phrase=phrase),
             *self.scope,
@@ -172,12 +173,12 @@ class NameTiers:
         return [int(i) for i in self.session.exec(query).all()]
 
     def _trigram(self, low: int, high: int) -> Any:
-        escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = self.key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         # PostgreSQL's LIKE escapes with a backslash by default; pg_trgm reads it too.
         person_id = col(PersonRecord.id)
         return select(person_id).where(
             *self.scope,
-            literal_column(PG_NAMES_SQL).like(func.upper(f"%{escaped}%")),
+            literal_column(NAMES_SQL).like(f"%{escaped}%"),
             self.rank_of() == CONTAINS,
             person_id >= low,
             person_id < high,
@@ -201,17 +202,19 @@ class NameTiers:
 
     def rank_of(self) -> Any:
         """The rank of a person matching the text, as a SQL expression over its row."""
-        text, upper, length = self.text, self.text.upper(), len(self.text)
-        family = func.upper(PersonRecord.family_name)
-        full: Any = literal_column(_FULL_PG if self.postgresql else f"upper{_FULL_SQLITE}")
-        chinese, native = col(PersonRecord.chinese_name), col(PersonRecord.native_name)
+        key, length = self.key, len(self.key)
+        family: Any = col(PersonRecord.folded_family)
+        full: Any = literal_column(_FULL)
+        chinese: Any
+        native: Any
+        chinese, native = col(PersonRecord.folded_chinese), col(PersonRecord.folded_native)
         return case(
-            (or_(family == upper, full == upper, chinese == text, native == text), EQUAL),
+            (or_(family == key, full == key, chinese == key, native == key), EQUAL),
             (
                 or_(
-                    func.substr(family, 1, length) == upper,
-                    func.substr(chinese, 1, length) == text,
-                    func.substr(native, 1, length) == text,
+                    func.substr(family, 1, length) == key,
+                    func.substr(chinese, 1, length) == key,
+                    func.substr(native, 1, length) == key,
                 ),
                 PREFIX,
             ),

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF003 - names in other scripts and their look-alike letters are the point.
 """The person search and list: what they find, in which order, for whom, a page at a time,
 and that each database answers them from indexes (on SQLite and PostgreSQL)."""
 
@@ -23,7 +24,7 @@ from cardissuer.core.db import create_schema, make_engine, optimize
 from cardissuer.core.migrations import upgrade
 from cardissuer.main import create_app
 from cardissuer.models import CardRecord, CardState, OfficerRecord, PersonRecord
-from cardissuer.services import search
+from cardissuer.services import search, search_key
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import current_cards_of, expire_cards
 from cardissuer.services.officers import actor_of
@@ -142,15 +143,144 @@ def test_one_or_two_characters_match_the_start_of_a_name(registry: Registry) -> 
     assert all(name.startswith("LI") for name in found)  # LI, LIN, LIU; not WILLIAMS
 
 
-def test_a_name_starting_with_a_non_ascii_letter_is_found_as_written(registry: Registry) -> None:
-    """SQLite's NOCASE folds ASCII letters only: the search folds the same letters, so a
-    family name that starts with Ç or Ö is found by its first letters as printed."""
+def test_a_name_starting_with_a_non_ascii_letter_is_found_by_its_letters(
+    registry: Registry,
+) -> None:
+    """A family name that starts with Ç or Ö is found by its first letters as printed, and
+    as typed without the accent (which also finds the names starting with C or O)."""
     registry.add("ÇELIK", "AYSE")
     registry.add("ÖZTÜRK", "MEHMET")
-    for q in ("Ç", "ÇE", "Çe", "ÇELIK"):
+    for q in ("ÇE", "Çe", "ÇELIK", "ce", "celik"):
         assert registry.names(registry.auditor, q) == ["ÇELIK"], q
-    for q in ("Ö", "ÖZ", "Öz"):
+    for q in ("ÖZ", "Öz", "oz", "ozturk"):
         assert registry.names(registry.auditor, q) == ["ÖZTÜRK"], q
+    for q, name in (("Ç", "ÇELIK"), ("Ö", "ÖZTÜRK")):
+        found = registry.names(registry.auditor, q)
+        assert name in found, q
+        assert all(
+            search_key.fold(found_name).startswith(search_key.fold(q)) for found_name in found
+        )
+
+
+# (column, name as registered, text typed): the search must find the person.
+FOLDED_MATCHES = [
+    ("family", "Çelik", "ÇELİK"),
+    ("family", "Çelik", "celik"),
+    ("family", "Çelik", "CELIK"),
+    ("family", "ÇELİK", "Çelik"),
+    ("family", "İnci", "inci"),
+    ("family", "İnci", "INCI"),
+    ("family", "Alı", "ALI"),  # dotless ı reads i: recall before precision (search_key)
+    ("family", "Straße", "STRASSE"),
+    ("family", "Gómez-Muñoz", "gomez munoz"),
+    ("family", "Łukasiewicz", "LUKASIE"),
+    ("family", "Đorđević", "dordev"),
+    ("family", "Nguyễn", "NGUYEN"),
+    ("family", "O'Brien", "obrien"),
+    ("family", "QUÉRÉ", "ｑｕｅｒｅ"),  # full-width, as a Chinese input method types it
+    ("native", "Σωκράτης", "ΣΩΚΡΑΤΗΣ"),
+    ("native", "Άννα Παπαδοπούλου", "αννα"),
+    ("native", "Семён Воробьёв", "воробьев"),
+    ("native", "أحمد الزهراني", "احمد"),
+    ("native", "إبراهيم", "ابراهيم"),
+    ("native", "آمنة", "امنه"),
+    ("native", "مصطفى", "مصطفي"),
+    ("native", "علی رضایی", "علي رضايي"),
+    ("native", "کریم", "كريم"),
+    ("native", "مُحَمَّد", "محمد"),
+    ("native", "عبد الرحمـــن", "عبد الرحمن"),
+    ("chinese", "欧阳修远", "欧阳修远"),
+]
+# (column, name as registered, text typed): the search must not find the person.
+FOLDED_MISSES = [
+    ("family", "Müller", "mueller"),
+    ("family", "Çelik", "celikyurt"),
+    ("family", "Straße", "strase"),
+    ("family", "Ørsted", "oersted"),
+    ("native", "Иванов", "ivanov"),
+    ("native", "محمد", "محمود"),
+]
+
+
+def test_names_are_found_whatever_their_case_accents_and_letter_variants(
+    registry: Registry,
+) -> None:
+    """Each pair on its own person: the person registered under the name is among what the
+    typed text finds (or, for the misses, is not)."""
+    ids = {}
+    for column, registered, _ in FOLDED_MATCHES + FOLDED_MISSES:
+        if (column, registered) not in ids:
+            if column == "family":
+                ids[column, registered] = registry.add(registered, "FOLDTEST")
+            else:
+                native, chinese = (registered, None) if column == "native" else (None, registered)
+                ids[column, registered] = registry.add(
+                    "FOLDTEST", "", native=native, chinese=chinese
+                )
+    wrong = []
+    for column, registered, q in FOLDED_MATCHES:
+        found = [p.id for p in registry.find(registry.auditor, q, limit=1000).persons]
+        if ids[column, registered] not in found:
+            wrong.append(("not found", registered, q))
+    for column, registered, q in FOLDED_MISSES:
+        found = [p.id for p in registry.find(registry.auditor, q, limit=1000).persons]
+        if ids[column, registered] in found:
+            wrong.append(("found", registered, q))
+    assert wrong == []
+
+
+def test_an_equal_folded_name_ranks_first_then_prefixes_then_the_rest(registry: Registry) -> None:
+    celik = registry.add("Çelik", "AYŞE")
+    longer = registry.add("CELIKYURT", "MEHMET")  # newer, starts with the text
+    inside = registry.add("ÖZÇELİK", "ALİ")  # newest, contains it
+    for q in ("ÇELİK", "Çelik", "celik", "CELIK", "çelık"):
+        assert [p.id for p in registry.find(registry.auditor, q).persons] == [
+            celik,
+            longer,
+            inside,
+        ], q
+    full = registry.find(registry.auditor, "celik ayse")  # the full name, folded
+    assert [p.id for p in full.persons] == [celik]
+
+
+def test_the_api_finds_a_registered_name_by_any_spelling(client: TestClient) -> None:
+    """Registered through the API as the console writes it (capitals, Turkish İ), found
+    through the API by what an officer types."""
+    headers = login_headers(client, "registrar")
+    body = {
+        "family_name": "ÇELİK",
+        "given_names": "AYŞE",
+        "nationality": "TUR",
+        "birth_date": "1987-03-04",
+        "sex": "F",
+        "passport": {"number": "U12345678", "issuing_country": "TUR"},
+    }
+    registered = client.post("/api/persons", headers=headers, json=body)
+    assert registered.status_code == 201, registered.text
+    code = registered.json()["code"]
+    arab = {
+        **body,
+        "family_name": "AL-ZAHRANI",
+        "given_names": "AMINA",
+        "native_name": "آمنة الزهراني",
+        "nationality": "SAU",
+        "passport": {"number": "S12345678", "issuing_country": "SAU"},
+    }
+    registered = client.post("/api/persons", headers=headers, json=arab)
+    assert registered.status_code == 201, registered.text
+    arab_code = registered.json()["code"]
+
+    def found(q: str) -> list[str]:
+        response = client.get("/api/persons", headers=headers, params={"q": q})
+        assert response.status_code == 200, response.text
+        return [item["code"] for item in response.json()["items"]]
+
+    for q in ("ÇELİK", "Çelik", "celik", "CELIK", "ÇELIK", "çelik ayşe", "CELIK AYSE", "elik"):
+        assert found(q) == [code], q
+    for q in ("امنه الزهراني", "آمنة", "ZAHRANI", "al zahrani", "Al-Zahrânî"):
+        assert found(q) == [arab_code], q
+    for q in ("celikyurt", "mueller", "امينة"):
+        assert found(q) == [], q
 
 
 def _chinese(registry: Registry, q: str) -> list[str | None]:
@@ -211,18 +341,21 @@ def test_the_text_is_literal_never_a_pattern_or_a_query(registry: Registry, q: s
 
 
 def test_renamed_and_deleted_persons_are_found_by_their_new_names_only(registry: Registry) -> None:
+    """A name changed through the model gets its new search key in the same UPDATE."""
     person = registry.add("QUIXOTE", "ALONSO", chinese="吉诃德先生")
-    with registry.engine.begin() as connection:
-        connection.execute(
-            TABLES["person"]
-            .update()
-            .where(TABLES["person"].c.id == person)
-            .values(family_name="QUIJANO", chinese_name="吉哈诺先生")
-        )
+    with Session(registry.engine) as session:
+        record = session.get(PersonRecord, person)
+        assert record is not None
+        record.family_name, record.chinese_name = "QUIJÁNO", "吉哈诺先生"
+        session.add(record)
+        session.commit()
+        session.refresh(record)
+        assert (record.folded_family, record.folded_given) == ("quijano", "alonso")
     assert registry.names(registry.auditor, "quixote") == []
     assert registry.names(registry.auditor, "诃德先") == []
-    assert registry.names(registry.auditor, "quijano") == ["QUIJANO"]
-    assert registry.names(registry.auditor, "哈诺先") == ["QUIJANO"]
+    assert registry.names(registry.auditor, "quijano") == ["QUIJÁNO"]
+    assert registry.names(registry.auditor, "UIJAN") == ["QUIJÁNO"]
+    assert registry.names(registry.auditor, "哈诺先") == ["QUIJÁNO"]
     with registry.engine.begin() as connection:
         connection.execute(TABLES["person"].delete().where(TABLES["person"].c.id == person))
     assert registry.names(registry.auditor, "quijano") == []
@@ -235,7 +368,16 @@ def test_rebuild_search_restores_a_lost_index_and_changes_no_schema(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry.add("REBUILDSON", "ANNA", chinese="重建测试")
+    stale = registry.add("ÇELİKBAŞ", "ANNA")
     before = _schema(registry.engine)
+    with registry.engine.begin() as connection:  # a key made by an older fold
+        connection.execute(
+            TABLES["person"]
+            .update()
+            .where(TABLES["person"].c.id == stale)
+            .values(folded_family="ÇELİKBAŞ")
+        )
+    assert registry.names(registry.auditor, "celikbas") == []
     with registry.engine.begin() as connection:  # the index is lost
         if registry.engine.dialect.name == "postgresql":
             connection.execute(text("DROP INDEX ix_person_search_trgm"))
@@ -251,7 +393,9 @@ def test_rebuild_search_restores_a_lost_index_and_changes_no_schema(
         "FMCARD_DATABASE_URL", registry.engine.url.render_as_string(hide_password=False)
     )
     assert cli.main(["db", "rebuild-search"]) == 0
-    assert "search indexes rebuilt over 301 person(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "search indexes rebuilt over 302 person(s), search keys recomputed for 1" in out
+    assert registry.names(registry.auditor, "celikbas") == ["ÇELİKBAŞ"]
     assert registry.names(registry.auditor, "ebuildso") == ["REBUILDSON"]
     assert registry.names(registry.auditor, "建测试") == ["REBUILDSON"]
     assert _schema(registry.engine) == before
@@ -388,6 +532,8 @@ _EXPECTED = {
     "substring": ("иванов", ("person_search VIRTUAL TABLE", "ix_person_search_trgm")),
     "short": ("王伟", ("ix_person_search_chinese",)),
     "latin short": ("LI", ("ix_person_search_family",)),
+    "accented": ("HASSÂN", ("ix_person_search_family",)),
+    "arabic variant": ("أحمد", ("ix_person_search_native",)),
 }
 
 
@@ -597,5 +743,122 @@ def test_a_schema_made_without_the_migrations_can_search_names(database_url: str
             found = search.search_persons(session, auditor, RARE_CHINESE_NAME, limit=10)
             short = search.search_persons(session, auditor, RARE_CHINESE_NAME[:2], limit=10)
         assert found.total == short.total == 3
+    finally:
+        engine.dispose()
+
+
+# --- the migration that stores the search keys --------------------------------------------------
+
+
+def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
+    from alembic import command
+
+    from cardissuer.core import migrations
+
+    if not down:
+        migrations.upgrade(engine, revision)
+        return
+    config = migrations._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def _stored_keys(engine: Engine) -> dict[int, tuple[tuple[Any, ...], tuple[str | None, ...]]]:
+    """Each person's stored keys, and the keys of its names as the fold makes them now."""
+    keys = ", ".join(search_key.FOLDED_COLUMNS)
+    names = ", ".join(search_key.FOLDED_COLUMNS.values())
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT id, {keys}, {names} FROM person")).all()  # noqa: S608
+    width = len(search_key.FOLDED_COLUMNS)
+    return {
+        int(row[0]): (
+            tuple(row[1 : 1 + width]),
+            tuple(
+                search_key.folded_names(
+                    dict(zip(search_key.FOLDED_COLUMNS.values(), row[1 + width :], strict=True))
+                ).values()
+            ),
+        )
+        for row in rows
+    }
+
+
+def test_the_fold_migration_fills_every_key_in_batches_and_goes_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Persons registered before ``0010_search_fold`` get their keys (read and written a
+    batch at a time) and are found by any spelling after it; the downgrade restores the
+    search objects of ``0009`` exactly, and they still find the persons."""
+    from cardissuer.core import search_index
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        population = load(engine, 40, offices=2)
+        _migrate(engine, "0009_small_rows", down=True)  # with rows: the keys are dropped
+        before = _schema(engine)
+        with engine.begin() as connection:  # registered before the keys existed
+            for family, given, native in (
+                ("ÇELİK", "AYŞE", None),
+                ("NGUYỄN", "VĂN ĐỨC", None),
+                ("KARIMI", "ALI", "علی کریمی"),
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO person (code, office_id, family_name, given_names, "
+                        "native_name, name_key, nationality, birth_date, sex, created_at, "
+                        "created_by, updated_at) VALUES (:code, :office, :family, :given, "
+                        ":native, :key, 'TUR', 19800101, 'F', :at, :officer, :at)"
+                    ),
+                    {
+                        "code": _new_code(),
+                        "office": population.offices[0],
+                        "family": family,
+                        "given": given,
+                        "native": native,
+                        "key": name_key(family, given),
+                        "at": AT,
+                        "officer": population.officers[0],
+                    },
+                )
+        reads: list[str] = []
+
+        def count_reads(*args: Any) -> None:
+            if "ORDER BY id LIMIT" in args[2]:
+                reads.append(args[2])
+
+        monkeypatch.setattr(search_index, "REFOLD_BATCH", 7)
+        event.listen(engine, "before_cursor_execute", count_reads)
+        try:
+            _migrate(engine, "0010_search_fold")
+        finally:
+            event.remove(engine, "before_cursor_execute", count_reads)
+        assert len(reads) == 43 // 7 + 2  # six full batches, the rest, and the empty end
+        keys = _stored_keys(engine)
+        assert len(keys) == 43
+        assert all(stored == expected for stored, expected in keys.values())
+        with Session(engine) as session:
+            auditor = _actor(session, "bench.auditor")
+
+            def found(q: str) -> list[str]:
+                result = search.search_persons(session, auditor, q, limit=50)
+                return [person.family_name for person in result.persons]
+
+            assert found("celik") == ["ÇELİK"]
+            assert found("nguyen van duc") == ["NGUYỄN"]
+            assert found("علي كريمي") == ["KARIMI"]
+        _migrate(engine, "0009_small_rows", down=True)
+        assert _schema(engine) == before
+        with engine.connect() as connection:  # the old objects answer as they did
+            if engine.dialect.name == "sqlite":
+                matched = "SELECT rowid FROM person_search WHERE person_search MATCH '\"ÇELİK\"'"
+            else:
+                matched = (
+                    "SELECT id FROM person WHERE upper(family_name || ' ' || given_names || ' ' "
+                    "|| coalesce(native_name, '') || ' ' || coalesce(chinese_name, '')) "
+                    "LIKE '%ÇELİK%'"
+                )
+            assert len(connection.execute(text(matched)).all()) == 1
     finally:
         engine.dispose()
