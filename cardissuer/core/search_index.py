@@ -18,7 +18,7 @@ the family, full (``FAMILY GIVEN``), Chinese and native names also have B-tree i
 ``(name, id)`` and ``(office_id, name, id)``: they answer the equal and prefix ranks of every
 search, newest first, a page at a time (:mod:`cardissuer.services.search_tiers`).
 
-Migrations ``0005_search_indexes``, ``0008_search_tiers`` and ``0010_search_fold`` create the
+Migrations ``0005_search_indexes``, ``0008_search_tiers`` and ``0012_search_fold`` create the
 same objects with their own frozen copies of these statements; :func:`rebuild` recomputes the
 keys that differ and re-creates the indexes from here (``fmcard db rebuild-search``), and a
 test checks that rebuilding a migrated database changes nothing in its schema.

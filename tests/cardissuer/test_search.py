@@ -787,7 +787,7 @@ def _stored_keys(engine: Engine) -> dict[int, tuple[tuple[Any, ...], tuple[str |
 def test_the_fold_migration_fills_every_key_in_batches_and_goes_back(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Persons registered before ``0010_search_fold`` get their keys (read and written a
+    """Persons registered before ``0012_search_fold`` get their keys (read and written a
     batch at a time) and are found by any spelling after it; the downgrade restores the
     search objects of ``0009`` exactly, and they still find the persons."""
     from cardissuer.core import search_index
@@ -796,7 +796,7 @@ def test_the_fold_migration_fills_every_key_in_batches_and_goes_back(
     try:
         upgrade(engine)
         population = load(engine, 40, offices=2)
-        _migrate(engine, "0009_small_rows", down=True)  # with rows: the keys are dropped
+        _migrate(engine, "0011_phone_devices", down=True)  # with rows: the keys are dropped
         before = _schema(engine)
         with engine.begin() as connection:  # registered before the keys existed
             for family, given, native in (
@@ -831,7 +831,7 @@ def test_the_fold_migration_fills_every_key_in_batches_and_goes_back(
         monkeypatch.setattr(search_index, "REFOLD_BATCH", 7)
         event.listen(engine, "before_cursor_execute", count_reads)
         try:
-            _migrate(engine, "0010_search_fold")
+            _migrate(engine, "0012_search_fold")
         finally:
             event.remove(engine, "before_cursor_execute", count_reads)
         assert len(reads) == 43 // 7 + 2  # six full batches, the rest, and the empty end
@@ -848,7 +848,7 @@ def test_the_fold_migration_fills_every_key_in_batches_and_goes_back(
             assert found("celik") == ["ÇELİK"]
             assert found("nguyen van duc") == ["NGUYỄN"]
             assert found("علي كريمي") == ["KARIMI"]
-        _migrate(engine, "0009_small_rows", down=True)
+        _migrate(engine, "0011_phone_devices", down=True)
         assert _schema(engine) == before
         with engine.connect() as connection:  # the old objects answer as they did
             if engine.dialect.name == "sqlite":

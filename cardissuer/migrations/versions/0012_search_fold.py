@@ -1,7 +1,7 @@
 """search fold: the names' search keys stored, and the search indexes built on them
 
-Revision ID: 0010_search_fold
-Revises: 0009_small_rows
+Revision ID: 0012_search_fold
+Revises: 0011_phone_devices
 Create Date: 2026-12-06 00:00:00
 
 The name search compared names as typed (upper-cased by the database's locale on
@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import text
 
-revision = "0010_search_fold"
-down_revision = "0009_small_rows"
+revision = "0012_search_fold"
+down_revision = "0011_phone_devices"
 branch_labels = None
 depends_on = None
 
