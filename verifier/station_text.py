@@ -45,7 +45,7 @@ STATION_TEXT: dict[str, str] = {
     "no_portrait": N_("station", "No photo on the card: compare the face with the passport"),
     "level_live": N_("station", "Live phone card"),
     "level_copy": N_("station", "Copy of a phone card (a screenshot or a replay)"),
-    "level_printed": N_("station", "Printed card: compare the photo"),
+    "level_printed": N_("station", "Printed card or wallet pass: not bound to a phone"),
     "not_disclosed": N_("station", "not disclosed"),
     "portrait_not_disclosed": N_("station", "Photo not disclosed to this service"),
     "portrait_caption": N_("station", "Signed photo: compare with the holder"),

@@ -1448,7 +1448,7 @@ def test_a_phone_card_shows_its_level_and_what_it_did_not_disclose(
         page.keyboard.type(encode_card(make_card(), authority.issuing), delay=0)
         page.keyboard.press("Enter")
         assert wait_for_verdict(page)["reason"] == "VALID"
-        assert page.inner_text("#level") == "Printed card: compare the photo"
+        assert page.inner_text("#level") == "Printed card or wallet pass: not bound to a phone"
 
 
 def test_a_live_code_that_changes_slot_while_the_camera_reads_it_is_live(
