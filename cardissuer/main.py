@@ -134,12 +134,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _install_console(app: FastAPI) -> None:
-    """The officers' console, the card's downloads and wallet passes, the holder's page."""
+    """The officers' console, the card's downloads and wallet passes, the holder's page and
+    the holder portal."""
     from cardissuer.api.routes import downloads, wallet
+    from cardissuer.portal import routes as portal
     from cardissuer.web import holder
     from cardissuer.web import routes as console
 
-    for part in (console, downloads, wallet, holder):
+    for part in (console, downloads, wallet, holder, portal):
         part.install(app)
 
 
