@@ -37,6 +37,7 @@ from cardissuer.core.config import Environment, Settings, get_settings
 from cardissuer.core.db import make_engine, optimize
 from cardissuer.core.migrations import ensure_schema
 from cardissuer.core.signing import load_key_material
+from cardissuer.portal.retention import RetentionTimer
 from cardissuer.services import audit
 from cardissuer.services.expiry import ExpiryTimer
 from cardissuer.services.issuing_queue import IssuingQueue
@@ -120,14 +121,23 @@ def _freeze_startup_objects() -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _freeze_startup_objects()
     app.state.issuing.open()  # again, if this process served the app before
-    minutes = app.state.settings.expire_cards_every_minutes
-    timer = ExpiryTimer(app.state.engine, every_s=minutes * 60) if minutes else None
-    if timer is not None:
+    settings = app.state.settings
+    minutes = settings.expire_cards_every_minutes
+    # The portal's retention runs on the same schedule (and is off with it).
+    timers: list[ExpiryTimer | RetentionTimer] = []
+    if minutes:
+        timers.append(ExpiryTimer(app.state.engine, every_s=minutes * 60))
+        timers.append(
+            RetentionTimer(
+                app.state.engine, days=settings.application_retention_days, every_s=minutes * 60
+            )
+        )
+    for timer in timers:
         timer.start()
     try:
         yield
     finally:
-        if timer is not None:
+        for timer in timers:
             await asyncio.to_thread(timer.stop)
         # Answer the card requests already queued before the server stops.
         await asyncio.to_thread(app.state.issuing.close)

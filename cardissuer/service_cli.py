@@ -1,5 +1,5 @@
 """The service side of ``fmcard``: serve, publish --to, db upgrade/backup/restore/
-expire-cards/rebuild-search/rebuild-status, audit verify/checkpoint.
+expire-cards/purge-applications/rebuild-search/rebuild-status, audit verify/checkpoint.
 
 Every failure an operator can cause (bad settings, production refusals, an unreachable or
 outdated database, a damaged backup) ends in one ``fmcard: error: ...`` line and exit status
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 "backup": _backup,
                 "restore": _restore,
                 "expire-cards": _expire_cards,
+                "purge-applications": _purge_applications,
                 "rebuild-search": _rebuild_search,
                 "rebuild-status": _rebuild_status,
             }
@@ -149,6 +150,22 @@ def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(f"{count} card(s) marked expired")
+    return 0
+
+
+def _purge_applications(_: argparse.Namespace, settings: Settings) -> int:
+    """What the service's retention timer does, by hand or from cron."""
+    from cardissuer.portal.retention import purge
+
+    engine = make_engine(settings.database_url)
+    try:
+        purged = purge(engine, days=settings.application_retention_days)
+    finally:
+        engine.dispose()
+    print(
+        f"personal data of {purged.applications} application(s) deleted, "
+        f"{purged.codes} one-time code(s) pruned"
+    )
     return 0
 
 
