@@ -112,6 +112,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     _warn_missing_fonts()
     print(f"fmcard issuer on http://{args.host}:{args.port}/  (API docs: /docs)", file=sys.stderr)
+    print(
+        f"holder portal on http://{args.host}:{args.port}/portal/  (holders sign in with a code "
+        f"sent to their e-mail address; mail: {_mail_target(settings)})",
+        file=sys.stderr,
+    )
     # log_config=None keeps the JSON logging set up by create_app; no access log (full paths).
     if workers > 1:
         app.state.engine.dispose()
@@ -151,6 +156,20 @@ def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
     print(f"{count} card(s) marked expired")
     return 0
+
+
+def _mail_target(settings: Settings) -> str:
+    """Where the service's mail goes, for the start-up line (no password)."""
+    from urllib.parse import urlsplit
+
+    if settings.mail_url:
+        parts = urlsplit(settings.mail_url)
+        if parts.scheme == "file":
+            return f"written to {parts.path}"
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 'default port'}"
+    if settings.environment is Environment.PRODUCTION:
+        return "not sent: set FMCARD_MAIL_URL"
+    return f"written to {settings.workspace / 'outbox'}/*.eml"
 
 
 def _purge_applications(_: argparse.Namespace, settings: Settings) -> int:

@@ -78,6 +78,7 @@ NEXT_PAGES = {
     "card": "/portal/card",
 }
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 DOCUMENT_SERVICES = frozenset({"ed"})
 """Services that need a supporting document (a school place for education)."""
 
@@ -113,6 +114,11 @@ def _address(request: Request) -> str | None:
 
 
 def _secure(request: Request) -> bool:
+    """Cookies are ``Secure`` when the public URL is https; a browser on the same machine
+    reaching a development server over plain http (``./dev serve``) is the one exception,
+    as it would otherwise never send them back."""
+    if request.url.scheme == "http" and request.url.hostname in LOOPBACK:
+        return False
     return _settings(request).public_base_url.startswith("https://")
 
 

@@ -45,7 +45,7 @@ def future(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
 
 
-def application_fields(**changes: str) -> dict[str, Any]:
+def application_fields(**changes: Any) -> dict[str, Any]:
     """A first-card application whose MRZ agrees with the typed fields."""
     expiry = future(3 * 365)
     number, country = "K7345612", "SAU"
@@ -85,7 +85,7 @@ def csrf_of(client: TestClient) -> str:
         client.get("/portal/")
         token = client.cookies.get(CSRF_COOKIE)
     assert token
-    return token
+    return str(token)
 
 
 def ask_code(client: TestClient, address: str, next_page: str = "apply") -> Any:

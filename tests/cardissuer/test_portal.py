@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Settings
@@ -539,7 +539,7 @@ def _holder_with_phone_card(app: FastAPI, address: str) -> str:
     from cardissuer.services.access import Actor
 
     with session_scope(app.state.engine) as session:
-        person = session.exec(select(PersonRecord).order_by(PersonRecord.id)).first()
+        person = session.exec(select(PersonRecord).order_by(col(PersonRecord.id))).first()
         assert person is not None
         person.email = address
         session.add(person)
