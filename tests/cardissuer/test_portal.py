@@ -45,6 +45,7 @@ from tests.mail_sink import MailSink, body_of, mail_sink
 
 ADDRESS = "sara.qahtani@example.org"
 HTTPS = "https://testserver"  # the public URL is https: cookies are Secure
+ENGLISH = {"Accept-Language": "en"}
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def portal_app(portal_settings: Settings) -> Iterator[FastAPI]:
 
 @pytest.fixture
 def web(portal_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(portal_app, base_url=HTTPS) as test_client:
+    with TestClient(portal_app, base_url=HTTPS, headers=ENGLISH) as test_client:
         yield test_client
 
 
@@ -202,7 +203,7 @@ def test_a_mail_server_that_fails_keeps_nothing_and_says_so(
     app = create_app(settings)
     seed_demo(app.state.engine, issuing_context_of(app), environment=settings.environment)
     try:
-        with TestClient(app, base_url=HTTPS) as client:
+        with TestClient(app, base_url=HTTPS, headers=ENGLISH) as client:
             response = ask_code(client, ADDRESS)
             assert response.status_code == 503
             assert "could not be sent" in response.text
@@ -222,7 +223,7 @@ def test_the_answer_is_the_same_for_a_registered_and_an_unknown_address(
         session.add(person)
     answers = []
     for address in ("registered@example.org", "nobody-here@example.org"):
-        client = TestClient(portal_app, base_url=HTTPS)
+        client = TestClient(portal_app, base_url=HTTPS, headers=ENGLISH)
         response = ask_code(client, address, "card")
         page = client.get(response.headers["location"])
         answers.append((response.status_code, response.headers["location"], page.text))
@@ -444,7 +445,7 @@ def _submitted(web: TestClient, sink: MailSink, address: str) -> str:
 def test_another_address_cannot_see_or_change_an_application(
     portal_app: FastAPI, sink: MailSink
 ) -> None:
-    owner, other = TestClient(portal_app, base_url=HTTPS), TestClient(portal_app, base_url=HTTPS)
+    owner, other = TestClient(portal_app, base_url=HTTPS, headers=ENGLISH), TestClient(portal_app, base_url=HTTPS, headers=ENGLISH)
     reference = _submitted(owner, sink, ADDRESS)
     sign_in(other, sink, "intruder@example.org", "applications")
     seen = other.get(f"/portal/applications/{reference}")
