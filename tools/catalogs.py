@@ -85,7 +85,7 @@ DOMAINS = (
     Domain(
         "fmcard",
         ROOT / "cardissuer" / "locale",
-        (ROOT / "cardissuer" / "web", ROOT / "cardissuer" / "wallet", ROOT / "cardissuer" / "portal"),
+        tuple(ROOT / "cardissuer" / part for part in ("web", "wallet", "portal")),
         {"N_": None, "_": None, "ngettext": (1, 2)},
     ),
     Domain(

@@ -445,7 +445,10 @@ def _submitted(web: TestClient, sink: MailSink, address: str) -> str:
 def test_another_address_cannot_see_or_change_an_application(
     portal_app: FastAPI, sink: MailSink
 ) -> None:
-    owner, other = TestClient(portal_app, base_url=HTTPS, headers=ENGLISH), TestClient(portal_app, base_url=HTTPS, headers=ENGLISH)
+    owner, other = (
+        TestClient(portal_app, base_url=HTTPS, headers=ENGLISH),
+        TestClient(portal_app, base_url=HTTPS, headers=ENGLISH),
+    )
     reference = _submitted(owner, sink, ADDRESS)
     sign_in(other, sink, "intruder@example.org", "applications")
     seen = other.get(f"/portal/applications/{reference}")
