@@ -16,13 +16,16 @@ served back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -79,6 +82,9 @@ NEXT_PAGES = {
 }
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+SIGN_IN_FLOOR_S = 0.5
+"""The shortest answer to "send me a code" (a relay usually takes less to accept a message;
+a slower one shows as a longer answer for every address alike)."""
 DOCUMENT_SERVICES = frozenset({"ed"})
 """Services that need a supporting document (a school place for education)."""
 
@@ -227,72 +233,86 @@ def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request) -> Response:
+    """Send a code. The answer never comes sooner than :data:`SIGN_IN_FLOOR_S`, so that an
+    address whose hourly limit is reached (no mail sent) answers as slowly as one that is
+    mailed: the time tells nothing about an address either."""
+    started = time.monotonic()
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    raw_next = form.get("next")
-    next_page = raw_next if isinstance(raw_next, str) and raw_next in NEXT_PAGES else "applications"
-    raw_email = form.get("email")
-    email = raw_email.strip()[:200] if isinstance(raw_email, str) else ""
-    try:
-        check_email(email)
-    except ValueError:
-        return _page(
-            request,
-            "portal_sign_in.html",
-            {
-                "next": next_page,
-                "email": email,
-                "error": N_("This is not an e-mail address (name@example.com)."),
-            },
-            status=422,
+
+    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+        raw_next = form.get("next")
+        next_page = (
+            raw_next if isinstance(raw_next, str) and raw_next in NEXT_PAGES else "applications"
         )
-    settings, language, at = _settings(request), _language(request), _now()
-    client = request.client.host if request.client else "unknown"
-    with session_scope(get_engine(request)) as session:
-        issued = codes.issue(
-            session,
-            key=_key(request),
-            address=email,
-            client=client,
-            at=at,
-            minutes=settings.one_time_code_minutes,
-            per_address=settings.one_time_codes_per_address_per_hour,
-            per_client=settings.one_time_codes_per_client_per_hour,
-        )
-        if issued is codes.Refusal.CLIENT_LIMIT:
-            session.rollback()
-            return _message(
+        raw_email = form.get("email")
+        email = raw_email.strip()[:200] if isinstance(raw_email, str) else ""
+        try:
+            check_email(email)
+        except ValueError:
+            return _page(
                 request,
-                429,
-                "client-limit",
-                N_("Too many codes were asked for from this connection. Try again in an hour."),
+                "portal_sign_in.html",
+                {
+                    "next": next_page,
+                    "email": email,
+                    "error": N_("This is not an e-mail address (name@example.com)."),
+                },
+                status=422,
             )
-        if isinstance(issued, codes.Issued):
-            try:
-                _send_code(settings, email, issued.code, language)
-            except MailError:
-                session.rollback()  # nothing kept: the holder asks again later
+        settings, language, at = _settings(request), _language(request), _now()
+        client = request.client.host if request.client else "unknown"
+        with session_scope(get_engine(request)) as session:
+            issued = codes.issue(
+                session,
+                key=_key(request),
+                address=email,
+                client=client,
+                at=at,
+                minutes=settings.one_time_code_minutes,
+                per_address=settings.one_time_codes_per_address_per_hour,
+                per_client=settings.one_time_codes_per_client_per_hour,
+            )
+            if issued is codes.Refusal.CLIENT_LIMIT:
+                session.rollback()
                 return _message(
                     request,
-                    503,
-                    "mail-failed",
-                    N_(
-                        "The e-mail could not be sent just now. Nothing was kept; please try "
-                        "again in a few minutes."
-                    ),
+                    429,
+                    "client-limit",
+                    N_("Too many codes were asked for from this connection. Try again in an hour."),
                 )
-    # The same answer whether a code went out or the address's limit was reached.
-    response = _redirect(f"/portal/code?next={next_page}")
-    response.set_cookie(
-        cookies.PENDING_COOKIE,
-        cookies.sign_address(_key(request), "pending", email, until=at + cookies.PENDING_LIFETIME),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/portal",
-        max_age=int(cookies.PENDING_LIFETIME.total_seconds()),
-    )
+            if isinstance(issued, codes.Issued):
+                try:
+                    _send_code(settings, email, issued.code, language)
+                except MailError:
+                    session.rollback()  # nothing kept: the holder asks again later
+                    return _message(
+                        request,
+                        503,
+                        "mail-failed",
+                        N_(
+                            "The e-mail could not be sent just now. Nothing was kept; please try "
+                            "again in a few minutes."
+                        ),
+                    )
+        # The same answer whether a code went out or the address's limit was reached.
+        response = _redirect(f"/portal/code?next={next_page}")
+        response.set_cookie(
+            cookies.PENDING_COOKIE,
+            cookies.sign_address(
+                _key(request), "pending", email, until=at + cookies.PENDING_LIFETIME
+            ),
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+            path="/portal",
+            max_age=int(cookies.PENDING_LIFETIME.total_seconds()),
+        )
+        return response
+
+    response = await run_in_threadpool(work)
+    await asyncio.sleep(max(0.0, SIGN_IN_FLOOR_S - (time.monotonic() - started)))
     return response
 
 
@@ -331,43 +351,49 @@ async def enter_code(request: Request) -> Response:
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    raw_next = form.get("next")
-    next_page = raw_next if isinstance(raw_next, str) and raw_next in NEXT_PAGES else "applications"
-    at = _now()
-    pending = cookies.read_address(
-        _key(request), "pending", request.cookies.get(cookies.PENDING_COOKIE), at=at
-    )
-    if pending is None:
-        return _to_sign_in(next_page)
-    raw_code = form.get("code")
-    code = "".join(raw_code.split())[:12] if isinstance(raw_code, str) else ""
-    with session_scope(get_engine(request)) as session:
-        outcome = codes.verify(session, key=_key(request), address=pending, code=code, at=at)
-    if outcome is not codes.Outcome.ACCEPTED:
-        error = (
-            N_("This code is not right. Check the e-mail and try again.")
-            if outcome is codes.Outcome.WRONG
-            else N_(
-                "This code is no longer valid (expired, used or tried too often). "
-                "Ask for a new one."
-            )
+
+    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+        raw_next = form.get("next")
+        next_page = (
+            raw_next if isinstance(raw_next, str) and raw_next in NEXT_PAGES else "applications"
         )
-        values = {"next": next_page, "minutes": _settings(request).one_time_code_minutes}
-        return _page(request, "portal_code.html", {**values, "error": error}, status=422)
-    response = _redirect(NEXT_PAGES[next_page])
-    response.delete_cookie(cookies.PENDING_COOKIE, path="/portal")
-    response.set_cookie(
-        cookies.SESSION_COOKIE,
-        cookies.sign_address(
-            _key(request), "session", pending, until=at + cookies.SESSION_LIFETIME
-        ),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/portal",
-        max_age=int(cookies.SESSION_LIFETIME.total_seconds()),
-    )
-    return response
+        at = _now()
+        pending = cookies.read_address(
+            _key(request), "pending", request.cookies.get(cookies.PENDING_COOKIE), at=at
+        )
+        if pending is None:
+            return _to_sign_in(next_page)
+        raw_code = form.get("code")
+        code = "".join(raw_code.split())[:12] if isinstance(raw_code, str) else ""
+        with session_scope(get_engine(request)) as session:
+            outcome = codes.verify(session, key=_key(request), address=pending, code=code, at=at)
+        if outcome is not codes.Outcome.ACCEPTED:
+            error = (
+                N_("This code is not right. Check the e-mail and try again.")
+                if outcome is codes.Outcome.WRONG
+                else N_(
+                    "This code is no longer valid (expired, used or tried too often). "
+                    "Ask for a new one."
+                )
+            )
+            values = {"next": next_page, "minutes": _settings(request).one_time_code_minutes}
+            return _page(request, "portal_code.html", {**values, "error": error}, status=422)
+        response = _redirect(NEXT_PAGES[next_page])
+        response.delete_cookie(cookies.PENDING_COOKIE, path="/portal")
+        response.set_cookie(
+            cookies.SESSION_COOKIE,
+            cookies.sign_address(
+                _key(request), "session", pending, until=at + cookies.SESSION_LIFETIME
+            ),
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+            path="/portal",
+            max_age=int(cookies.SESSION_LIFETIME.total_seconds()),
+        )
+        return response
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/sign-out")
@@ -434,47 +460,51 @@ async def apply(request: Request) -> Response:
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    settings, at = _settings(request), _now()
-    errors: forms.Errors = {}
-    values = forms.texts(form)
-    services = forms.services_of(form, settings.services, errors)
-    limit = settings.max_photo_bytes
-    page = forms.upload_of(
-        form, "passport_page", UploadKind.PASSPORT_PAGE, max_bytes=limit, errors=errors
-    )
-    portrait = forms.upload_of(
-        form, "portrait", UploadKind.PORTRAIT, max_bytes=limit, errors=errors
-    )
-    document = None
-    if DOCUMENT_SERVICES & set(services):
-        document = forms.upload_of(
-            form, "document", UploadKind.DOCUMENT, max_bytes=limit, errors=errors
+
+    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+        settings, at = _settings(request), _now()
+        errors: forms.Errors = {}
+        values = forms.texts(form)
+        services = forms.services_of(form, settings.services, errors)
+        limit = settings.max_photo_bytes
+        page = forms.upload_of(
+            form, "passport_page", UploadKind.PASSPORT_PAGE, max_bytes=limit, errors=errors
         )
-        if (
-            "document" in errors
-            and errors["document"].message == forms.UPLOAD_MESSAGES[UploadProblem.MISSING]
-        ):
-            errors["document"] = forms.FieldError(forms.DOCUMENT_NEEDED)
-    application = forms.application_form(
-        values, email=address, services=services, errors=errors, at=at
-    )
-    if application is None or page is None or portrait is None or errors:
-        return _apply_page(
-            request, address, values=values, services=services, errors=errors, status=422
+        portrait = forms.upload_of(
+            form, "portrait", UploadKind.PORTRAIT, max_bytes=limit, errors=errors
         )
-    uploads = [
-        service.Upload("passport_page", page),
-        service.Upload("portrait", portrait),
-        *([service.Upload("document", document)] if document is not None else []),
-    ]
-    return _submit(
-        request,
-        address,
-        ApplicationKind.FIRST_CARD,
-        application,
-        uploads=uploads,
-        phone=application.person.phone,
-    )
+        document = None
+        if DOCUMENT_SERVICES & set(services):
+            document = forms.upload_of(
+                form, "document", UploadKind.DOCUMENT, max_bytes=limit, errors=errors
+            )
+            if (
+                "document" in errors
+                and errors["document"].message == forms.UPLOAD_MESSAGES[UploadProblem.MISSING]
+            ):
+                errors["document"] = forms.FieldError(forms.DOCUMENT_NEEDED)
+        application = forms.application_form(
+            values, email=address, services=services, errors=errors, at=at
+        )
+        if application is None or page is None or portrait is None or errors:
+            return _apply_page(
+                request, address, values=values, services=services, errors=errors, status=422
+            )
+        uploads = [
+            service.Upload("passport_page", page),
+            service.Upload("portrait", portrait),
+            *([service.Upload("document", document)] if document is not None else []),
+        ]
+        return _submit(
+            request,
+            address,
+            ApplicationKind.FIRST_CARD,
+            application,
+            uploads=uploads,
+            phone=application.person.phone,
+        )
+
+    return await run_in_threadpool(work)
 
 
 def _submit(
@@ -602,18 +632,25 @@ async def _change(
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    with session_scope(get_engine(request)) as session:
-        try:
-            change(session, service.owner_hash(_key(request), address), form)
-        except service.ApplicationNotFoundError:
-            session.rollback()
-            return _not_found(request)
-        except service.ApplicationClosedError:
-            session.rollback()
-            return _message(
-                request, 409, "closed", N_("This application can no longer be changed this way.")
-            )
-    return _redirect(f"/portal/applications/{service.normalise_reference(reference)}")
+
+    def work() -> Response:
+        with session_scope(get_engine(request)) as session:
+            try:
+                change(session, service.owner_hash(_key(request), address), form)
+            except service.ApplicationNotFoundError:
+                session.rollback()
+                return _not_found(request)
+            except service.ApplicationClosedError:
+                session.rollback()
+                return _message(
+                    request,
+                    409,
+                    "closed",
+                    N_("This application can no longer be changed this way."),
+                )
+        return _redirect(f"/portal/applications/{service.normalise_reference(reference)}")
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/applications/{reference}/answer", response_class=HTMLResponse)
@@ -699,31 +736,35 @@ async def report_passport(request: Request) -> Response:
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    person = _holder(request, address)
-    if person is None:
-        return _card_page(request, address, status=404)
-    errors: forms.Errors = {}
-    values = forms.texts(form)
-    page = forms.upload_of(
-        form,
-        "passport_page",
-        UploadKind.PASSPORT_PAGE,
-        max_bytes=_settings(request).max_photo_bytes,
-        errors=errors,
-    )
-    change = forms.passport_change_form(
-        values, person_values=_person_values(person), errors=errors, at=_now()
-    )
-    if change is None or page is None or errors:
-        return _card_page(request, address, errors=errors, values=values, status=422)
-    return _submit(
-        request,
-        address,
-        ApplicationKind.PASSPORT_CHANGE,
-        change,
-        uploads=[service.Upload("passport_page", page)],
-        person=person,
-    )
+
+    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+        person = _holder(request, address)
+        if person is None:
+            return _card_page(request, address, status=404)
+        errors: forms.Errors = {}
+        values = forms.texts(form)
+        page = forms.upload_of(
+            form,
+            "passport_page",
+            UploadKind.PASSPORT_PAGE,
+            max_bytes=_settings(request).max_photo_bytes,
+            errors=errors,
+        )
+        change = forms.passport_change_form(
+            values, person_values=_person_values(person), errors=errors, at=_now()
+        )
+        if change is None or page is None or errors:
+            return _card_page(request, address, errors=errors, values=values, status=422)
+        return _submit(
+            request,
+            address,
+            ApplicationKind.PASSPORT_CHANGE,
+            change,
+            uploads=[service.Upload("passport_page", page)],
+            person=person,
+        )
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/card/renew", response_class=HTMLResponse)
@@ -734,10 +775,14 @@ async def ask_renewal(request: Request) -> Response:
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    person = _holder(request, address)
-    if person is None:
-        return _card_page(request, address, status=404)
-    return _submit(request, address, ApplicationKind.RENEWAL, None, uploads=[], person=person)
+
+    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+        person = _holder(request, address)
+        if person is None:
+            return _card_page(request, address, status=404)
+        return _submit(request, address, ApplicationKind.RENEWAL, None, uploads=[], person=person)
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/card/service", response_class=HTMLResponse)
@@ -748,32 +793,36 @@ async def ask_service(request: Request) -> Response:
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    person = _holder(request, address)
-    if person is None:
-        return _card_page(request, address, status=404)
-    errors: forms.Errors = {}
-    services = forms.services_of(form, _settings(request).services, errors)
-    uploads = []
-    if DOCUMENT_SERVICES & set(services):
-        document = forms.upload_of(
-            form,
-            "document",
-            UploadKind.DOCUMENT,
-            max_bytes=_settings(request).max_photo_bytes,
-            errors=errors,
+
+    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+        person = _holder(request, address)
+        if person is None:
+            return _card_page(request, address, status=404)
+        errors: forms.Errors = {}
+        services = forms.services_of(form, _settings(request).services, errors)
+        uploads = []
+        if DOCUMENT_SERVICES & set(services):
+            document = forms.upload_of(
+                form,
+                "document",
+                UploadKind.DOCUMENT,
+                max_bytes=_settings(request).max_photo_bytes,
+                errors=errors,
+            )
+            if document is not None:
+                uploads.append(service.Upload("document", document))
+        if errors:
+            return _card_page(request, address, errors=errors, status=422)
+        return _submit(
+            request,
+            address,
+            ApplicationKind.SERVICE,
+            ServiceForm(services=services),
+            uploads=uploads,
+            person=person,
         )
-        if document is not None:
-            uploads.append(service.Upload("document", document))
-    if errors:
-        return _card_page(request, address, errors=errors, status=422)
-    return _submit(
-        request,
-        address,
-        ApplicationKind.SERVICE,
-        ServiceForm(services=services),
-        uploads=uploads,
-        person=person,
-    )
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/card/lost-phone", response_class=HTMLResponse)
@@ -784,24 +833,28 @@ async def report_lost_phone(request: Request) -> Response:
     form = await _form(request)
     if isinstance(form, Response):
         return form
-    person = _holder(request, address)
-    if person is None:
-        return _card_page(request, address, status=404)
 
-    def suspend(session: Any) -> None:
-        # In the application's transaction: the suspension and the request stand together.
-        locked = session.get(PersonRecord, person.id)
-        service.suspend_phone_cards(session, locked, at=_now())
+    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+        person = _holder(request, address)
+        if person is None:
+            return _card_page(request, address, status=404)
 
-    return _submit(
-        request,
-        address,
-        ApplicationKind.LOST_PHONE,
-        None,
-        uploads=[],
-        person=person,
-        before=suspend,
-    )
+        def suspend(session: Any) -> None:
+            # In the application's transaction: the suspension and the request stand together.
+            locked = session.get(PersonRecord, person.id)
+            service.suspend_phone_cards(session, locked, at=_now())
+
+        return _submit(
+            request,
+            address,
+            ApplicationKind.LOST_PHONE,
+            None,
+            uploads=[],
+            person=person,
+            before=suspend,
+        )
+
+    return await run_in_threadpool(work)
 
 
 def install(app: FastAPI) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from cardissuer.portal.models import (
     ApplicationState,
     OneTimeCodeRecord,
 )
+from cardissuer.portal.routes import SIGN_IN_FLOOR_S
 from cardissuer.seed import seed_demo
 from tests.cardissuer.portal_helpers import (
     application_fields,
@@ -180,6 +182,20 @@ def test_the_rate_limit_per_address_sends_nothing_more_and_says_the_same(
     assert other.status_code == 303
     sink.wait_for("someone.else@example.org")
     assert len(sink.to(ADDRESS)) == 3
+
+
+def test_the_answer_takes_as_long_whether_a_mail_goes_out_or_not(
+    web: TestClient, sink: MailSink
+) -> None:
+    ask_code(web, "warm-up@example.org")  # templates compiled, first connections made
+    timings = []
+    for _ in range(4):  # three codes go out, the fourth is over the address's limit
+        started = time.monotonic()
+        assert ask_code(web, ADDRESS).status_code == 303
+        timings.append(time.monotonic() - started)
+    assert len(sink.wait_for(ADDRESS, 3)) == 3
+    assert min(timings) >= SIGN_IN_FLOOR_S
+    assert max(timings) - min(timings) < 0.25, timings
 
 
 def test_the_rate_limit_per_client_stops_a_client_asking_for_many_addresses(
