@@ -162,7 +162,12 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the body may have at most {limit} bytes")
 
 
-def _too_large(path: str, limit: int) -> JSONResponse:
+def _too_large(path: str, limit: int, scope: Scope | None = None) -> Response:
+    if scope is not None and path.startswith("/portal/"):
+        # The holder portal answers with a page in the holder's language.
+        from cardissuer.portal.routes import too_large_page
+
+        return too_large_page(Request(scope), limit)
     return JSONResponse(
         {
             "type": problems.PROBLEM_TYPE_BASE + "too-large",
@@ -198,7 +203,7 @@ class BodySizeLimit:
         if declared and (
             len(declared) > 1 or not declared[0].isdigit() or int(declared[0]) > self.limit
         ):
-            await _too_large(scope["path"], self.limit)(scope, receive, send)
+            await _too_large(scope["path"], self.limit, scope)(scope, receive, send)
             return
         received = 0
         started = False
@@ -223,12 +228,12 @@ class BodySizeLimit:
         except BodyTooLarge:
             if started:  # the application answered before reading on: nothing left to say
                 raise
-            await _too_large(scope["path"], self.limit)(scope, receive, send)
+            await _too_large(scope["path"], self.limit, scope)(scope, receive, send)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     async def body_too_large(request: Request, _exc: Exception) -> Response:
-        return _too_large(request.url.path, settings.max_body_bytes)
+        return _too_large(request.url.path, settings.max_body_bytes, request.scope)
 
     app.add_exception_handler(BodyTooLarge, body_too_large)
     # Added first, so it sits inside the logging middleware: refusals are logged too.

@@ -206,7 +206,8 @@ async def _form(request: Request) -> forms.Posted | Response:
 
 def _message(request: Request, status: int, reason: str, text: str) -> HTMLResponse:
     """A page that says one thing (``text`` is a message id of the catalog)."""
-    return _page(request, "portal_message.html", {"reason": reason, "text": text}, status=status)
+    values = {"reason": reason, "text": text, "values": {}}
+    return _page(request, "portal_message.html", values, status=status)
 
 
 # --- the address: a one-time code ---------------------------------------------------------
@@ -855,6 +856,23 @@ async def report_lost_phone(request: Request) -> Response:
         )
 
     return await run_in_threadpool(work)
+
+
+def too_large_page(request: Request, limit: int) -> Response:
+    """A form over the service's body limit (``max_body_bytes``): several large photos."""
+    return _page(
+        request,
+        "portal_message.html",
+        {
+            "reason": "too-large",
+            "text": N_(
+                "The photos are too large together (at most {kb} KB in all): go back and "
+                "choose smaller ones."
+            ),
+            "values": {"kb": limit // 1024},
+        },
+        status=413,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -65,6 +65,7 @@ def portal_settings(tmp_path: Path, database_url: str, sink: MailSink) -> Settin
         one_time_codes_per_address_per_hour=3,
         one_time_codes_per_client_per_hour=6,
         max_photo_bytes=400 * 1024,
+        max_body_bytes=1024 * 1024,
     )
 
 
@@ -397,6 +398,24 @@ def test_bad_portraits_are_refused_with_a_clear_message(
     assert response.status_code == 422, name
     assert 'id="portrait-error"' in response.text
     assert message in response.text
+    assert _applications(portal_app) == []
+
+
+def test_a_form_over_the_body_limit_gets_a_page_in_the_holders_language(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    sign_in(web, sink, ADDRESS)
+    response = submit_application(
+        web,
+        files={
+            "passport_page": ("page.jpg", page_jpeg(), "image/jpeg"),
+            "portrait": ("me.jpg", portrait_jpeg(), "image/jpeg"),
+            "document": ("big.jpg", b"\xff\xd8\xff" + bytes(1024 * 1024), "image/jpeg"),
+        },
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert "at most 1024 KB in all" in response.text
     assert _applications(portal_app) == []
 
 
