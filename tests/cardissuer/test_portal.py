@@ -266,6 +266,46 @@ def test_a_post_without_the_csrf_token_is_refused(web: TestClient, sink: MailSin
     assert sink.to(ADDRESS) == []
 
 
+def test_portal_pages_keep_the_strict_csp_and_run_no_inline_code(
+    web: TestClient, sink: MailSink
+) -> None:
+    from cardissuer.web.rendering import CONTENT_SECURITY_POLICY
+
+    sign_in(web, sink, ADDRESS)
+    for path in ("/portal/", "/portal/sign-in", "/portal/apply", "/portal/applications"):
+        page = web.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert page.headers["cache-control"] == "private, no-store"
+        assert page.headers["x-frame-options"] == "DENY"
+        scripts = page.text.count("<script")
+        assert scripts == page.text.count('<script src="/static/portal.js" defer></script>')
+        assert " on" + "click=" not in page.text
+
+
+def test_no_portal_route_serves_an_upload() -> None:
+    """The portal's routes are its pages and forms; none hands a stored file back."""
+    from cardissuer.portal.routes import router
+
+    paths = {getattr(route, "path", "") for route in router.routes}
+    assert paths == {
+        "/portal/",
+        "/portal/sign-in",
+        "/portal/code",
+        "/portal/sign-out",
+        "/portal/apply",
+        "/portal/applications",
+        "/portal/applications/{reference}",
+        "/portal/applications/{reference}/answer",
+        "/portal/applications/{reference}/withdraw",
+        "/portal/card",
+        "/portal/card/passport",
+        "/portal/card/renew",
+        "/portal/card/service",
+        "/portal/card/lost-phone",
+    }
+
+
 # --- applying ------------------------------------------------------------------------------
 
 
