@@ -252,3 +252,58 @@ def test_a_refused_photo_is_named_beside_its_field_in_arabic(
         screenshot(page, "portal-ar-photo-refused", SIZES["360"]["width"], tmp_path)
     finally:
         context.close()
+
+
+def test_a_card_holder_reports_a_lost_phone_and_answers_a_question(
+    browser: Browser, service: tuple[str, FastAPI], sink: MailSink, tmp_path: Path
+) -> None:
+    """In Arabic at 360 px: the holder's actions, the phone card suspended at once, then the
+    officer's question answered on the tracking page."""
+    from cardissuer.models import CardRecord, CardState
+    from cardissuer.portal.models import ApplicationState
+    from tests.cardissuer.test_portal import _holder_with_phone_card
+
+    base, app = service
+    address = "phone-holder@example.org"
+    serial = _holder_with_phone_card(app, address)
+    context = browser.new_context(viewport=SIZES["360"], locale="ar", is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/portal/?lang=ar")
+        page.click("#start-card")
+        page.fill("#email", address)
+        page.click("#send-code")
+        page.wait_for_selector("#code")
+        page.fill("#code", code_in(sink, address))
+        page.click("#check-code")
+        page.wait_for_selector("#report-lost-phone")
+        assert page.get_attribute("html", "dir") == "rtl"
+        assert fits(page)
+        screenshot(page, "portal-ar-5-card", SIZES["360"]["width"], tmp_path)
+        page.click("#report-lost-phone")
+        page.wait_for_selector("#new-reference")
+        reference = page.inner_text("#new-reference").strip()
+        with session_scope(app.state.engine) as session:
+            card = session.exec(select(CardRecord).where(CardRecord.serial == serial)).one()
+            assert card.state is CardState.SUSPENDED
+            record = session.exec(
+                select(ApplicationRecord).where(ApplicationRecord.reference == reference)
+            ).one()
+            record.state = ApplicationState.INFO_NEEDED.value
+            record.question = "هل ما زلت تستخدم رقم الهاتف نفسه؟"
+            session.add(record)
+        page.goto(f"{base}/portal/applications")
+        page.wait_for_selector(f"#answer-{reference}")
+        assert "هل ما زلت تستخدم رقم الهاتف نفسه؟" in page.inner_text(".portal-question-text")
+        page.fill(f"#answer-{reference}", "نعم، الرقم نفسه.")
+        assert fits(page)
+        screenshot(page, "portal-ar-6-question", SIZES["360"]["width"], tmp_path)
+        page.click(f"#application-{reference} .portal-question button")
+        page.wait_for_selector(f"#application-{reference}[data-state=submitted]")
+    finally:
+        context.close()
+    with session_scope(app.state.engine) as session:
+        record = session.exec(
+            select(ApplicationRecord).where(ApplicationRecord.reference == reference)
+        ).one()
+        assert (record.state, record.answer) == ("submitted", "نعم، الرقم نفسه.")
