@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         "expire-cards", help="mark cards past their expiry as expired (run daily, e.g. cron)"
     )
     db_commands.add_parser(
+        "purge-applications",
+        help="delete the personal data of rejected, withdrawn and abandoned online "
+        "applications past FMCARD_APPLICATION_RETENTION_DAYS, and dead one-time codes",
+    )
+    db_commands.add_parser(
         "rebuild-search", help="re-create the name-search indexes from the registry's rows"
     )
     db_commands.add_parser(

@@ -37,6 +37,7 @@ from cardissuer.core.config import Environment, Settings, get_settings
 from cardissuer.core.db import make_engine, optimize
 from cardissuer.core.migrations import ensure_schema
 from cardissuer.core.signing import load_key_material
+from cardissuer.portal.retention import RetentionTimer
 from cardissuer.services import audit
 from cardissuer.services.expiry import ExpiryTimer
 from cardissuer.services.issuing_queue import IssuingQueue
@@ -120,25 +121,36 @@ def _freeze_startup_objects() -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _freeze_startup_objects()
     app.state.issuing.open()  # again, if this process served the app before
-    minutes = app.state.settings.expire_cards_every_minutes
-    timer = ExpiryTimer(app.state.engine, every_s=minutes * 60) if minutes else None
-    if timer is not None:
+    settings = app.state.settings
+    minutes = settings.expire_cards_every_minutes
+    # The portal's retention runs on the same schedule (and is off with it).
+    timers: list[ExpiryTimer | RetentionTimer] = []
+    if minutes:
+        timers.append(ExpiryTimer(app.state.engine, every_s=minutes * 60))
+        timers.append(
+            RetentionTimer(
+                app.state.engine, days=settings.application_retention_days, every_s=minutes * 60
+            )
+        )
+    for timer in timers:
         timer.start()
     try:
         yield
     finally:
-        if timer is not None:
+        for timer in timers:
             await asyncio.to_thread(timer.stop)
         # Answer the card requests already queued before the server stops.
         await asyncio.to_thread(app.state.issuing.close)
 
 
 def _install_console(app: FastAPI) -> None:
-    """The officers' console, the card's downloads and wallet passes, the holder's page."""
+    """The officers' console, the card's downloads and wallet passes, the holder's page and
+    the holder portal."""
     from cardissuer.api.routes import downloads, wallet
+    from cardissuer.portal import routes as portal
     from cardissuer.web import console, holder
 
-    for part in (console, downloads, wallet, holder):
+    for part in (console, downloads, wallet, holder, portal):
         part.install(app)
 
 
@@ -149,7 +161,12 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the body may have at most {limit} bytes")
 
 
-def _too_large(path: str, limit: int) -> JSONResponse:
+def _too_large(path: str, limit: int, scope: Scope | None = None) -> Response:
+    if scope is not None and path.startswith("/portal/"):
+        # The holder portal answers with a page in the holder's language.
+        from cardissuer.portal.routes import too_large_page
+
+        return too_large_page(Request(scope), limit)
     return JSONResponse(
         {
             "type": problems.PROBLEM_TYPE_BASE + "too-large",
@@ -185,7 +202,7 @@ class BodySizeLimit:
         if declared and (
             len(declared) > 1 or not declared[0].isdigit() or int(declared[0]) > self.limit
         ):
-            await _too_large(scope["path"], self.limit)(scope, receive, send)
+            await _too_large(scope["path"], self.limit, scope)(scope, receive, send)
             return
         received = 0
         started = False
@@ -210,12 +227,12 @@ class BodySizeLimit:
         except BodyTooLarge:
             if started:  # the application answered before reading on: nothing left to say
                 raise
-            await _too_large(scope["path"], self.limit)(scope, receive, send)
+            await _too_large(scope["path"], self.limit, scope)(scope, receive, send)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     async def body_too_large(request: Request, _exc: Exception) -> Response:
-        return _too_large(request.url.path, settings.max_body_bytes)
+        return _too_large(request.url.path, settings.max_body_bytes, request.scope)
 
     app.add_exception_handler(BodyTooLarge, body_too_large)
     # Added first, so it sits inside the logging middleware: refusals are logged too.

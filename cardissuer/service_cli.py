@@ -1,5 +1,5 @@
 """The service side of ``fmcard``: serve, publish --to, db upgrade/backup/restore/
-expire-cards/rebuild-search/rebuild-status, audit verify/checkpoint.
+expire-cards/purge-applications/rebuild-search/rebuild-status, audit verify/checkpoint.
 
 Every failure an operator can cause (bad settings, production refusals, an unreachable or
 outdated database, a damaged backup) ends in one ``fmcard: error: ...`` line and exit status
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 "backup": _backup,
                 "restore": _restore,
                 "expire-cards": _expire_cards,
+                "purge-applications": _purge_applications,
                 "rebuild-search": _rebuild_search,
                 "rebuild-status": _rebuild_status,
             }
@@ -111,6 +112,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     _warn_missing_fonts()
     print(f"fmcard issuer on http://{args.host}:{args.port}/  (API docs: /docs)", file=sys.stderr)
+    print(
+        f"holder portal on http://{args.host}:{args.port}/portal/  (holders sign in with a code "
+        f"sent to their e-mail address; mail: {_mail_target(settings)})",
+        file=sys.stderr,
+    )
     # log_config=None keeps the JSON logging set up by create_app; no access log (full paths).
     if workers > 1:
         app.state.engine.dispose()
@@ -149,6 +155,36 @@ def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(f"{count} card(s) marked expired")
+    return 0
+
+
+def _mail_target(settings: Settings) -> str:
+    """Where the service's mail goes, for the start-up line (no password)."""
+    from urllib.parse import urlsplit
+
+    if settings.mail_url:
+        parts = urlsplit(settings.mail_url)
+        if parts.scheme == "file":
+            return f"written to {parts.path}"
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 'default port'}"
+    if settings.environment is Environment.PRODUCTION:
+        return "not sent: set FMCARD_MAIL_URL"
+    return f"written to {settings.workspace / 'outbox'}/*.eml"
+
+
+def _purge_applications(_: argparse.Namespace, settings: Settings) -> int:
+    """What the service's retention timer does, by hand or from cron."""
+    from cardissuer.portal.retention import purge
+
+    engine = make_engine(settings.database_url)
+    try:
+        purged = purge(engine, days=settings.application_retention_days)
+    finally:
+        engine.dispose()
+    print(
+        f"personal data of {purged.applications} application(s) deleted, "
+        f"{purged.codes} one-time code(s) pruned"
+    )
     return 0
 
 

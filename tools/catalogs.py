@@ -5,7 +5,8 @@ shipped compiled as ``.mo`` beside them:
 
 - ``fmcard-verifier`` (``verifier/locale``): the reasons, the station page, ``fmcard-verify``
   and the names of the services. Read at run time by the standard library alone.
-- ``fmcard`` (``cardissuer/locale``): the holder's card page and the wallet passes.
+- ``fmcard`` (``cardissuer/locale``): the holder's card page, the wallet passes and the holder
+  portal (its pages and mail).
 - ``fmcard-console`` (``cardissuer/locale``): the officers' console, by stable key (context).
 
 The ``.mo`` files are committed, not built: the wheel is built by plain setuptools with no
@@ -84,7 +85,7 @@ DOMAINS = (
     Domain(
         "fmcard",
         ROOT / "cardissuer" / "locale",
-        (ROOT / "cardissuer" / "web", ROOT / "cardissuer" / "wallet"),
+        tuple(ROOT / "cardissuer" / part for part in ("web", "wallet", "portal")),
         {"N_": None, "_": None, "ngettext": (1, 2)},
     ),
     Domain(

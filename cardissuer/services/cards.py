@@ -660,6 +660,36 @@ def change_state(
     return record
 
 
+def suspend_for_holder(session: Session, card_ids: Sequence[int], *, at: datetime) -> int:
+    """Suspend the given active cards because their holder asked (a lost phone reported in
+    the holder portal, signed in with the address of the person record); return how many.
+
+    No officer acts, so no role is checked: the caller has bound the cards to the holder.
+    Locks follow the module's order (the holders, then the cards, read again), and a card no
+    longer active meanwhile is left alone."""
+    if not card_ids:
+        return 0
+    person_ids = session.exec(
+        select(CardRecord.person_id).where(col(CardRecord.id).in_(card_ids))
+    ).all()
+    session.exec(
+        select(PersonRecord.id)
+        .where(col(PersonRecord.id).in_(sorted(set(person_ids))))
+        .order_by(col(PersonRecord.id))
+        .with_for_update()
+    ).all()
+    records = session.exec(
+        select(CardRecord)
+        .where(col(CardRecord.id).in_(card_ids), CardRecord.state == CardState.ACTIVE)
+        .order_by(col(CardRecord.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    for record in records:
+        _set_state(session, None, record, CardState.SUSPENDED, at=at, detail="holder report")
+    return len(records)
+
+
 def get_card(
     session: Session, actor: Actor, serial: str, *, for_update: bool = False
 ) -> CardRecord:
