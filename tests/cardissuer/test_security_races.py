@@ -113,12 +113,20 @@ def test_the_right_password_among_parallel_guesses_gets_no_extra_chances(
     username = target_officer(service)
     passwords = [f"wrong guess {n:02}" for n in range(GUESSES - 1)] + [DEMO_PASSWORD]
     statuses = Counter(only(at_once(GUESSES, lambda n: guess(service, username, passwords[n]))))
-    assert len(checked) <= limit, f"{len(checked)} passwords checked, limit {limit}"
-    assert statuses[401] + statuses[200] <= limit
-    assert statuses[429] >= GUESSES - limit
     if DEMO_PASSWORD not in checked:  # counted out before its turn: refused from now on too
+        assert len(checked) <= limit, f"{len(checked)} passwords checked, limit {limit}"
         assert statuses[200] == 0
         assert guess(service, username, DEMO_PASSWORD) == 429
+        return
+    # The right password was among the first `limit` admitted; its success clears the count
+    # (docs/ISSUER.md), after which the guesses still arriving are counted from zero: at most
+    # `limit` admitted before the success and `limit` after it, however the threads run.
+    before = checked.index(DEMO_PASSWORD) + 1
+    assert before <= limit, f"the right password was check number {before}, limit {limit}"
+    assert len(checked) <= 2 * limit, f"{len(checked)} passwords checked, limit {limit} twice"
+    assert statuses[200] == 1
+    assert statuses[401] == len(checked) - 1
+    assert statuses[429] == GUESSES - len(checked)
 
 
 def test_guesses_at_one_account_leave_other_logins_alone(service: Service) -> None:
