@@ -136,10 +136,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _install_console(app: FastAPI) -> None:
     """The officers' console, the card's downloads and wallet passes, the holder's page."""
     from cardissuer.api.routes import downloads, wallet
-    from cardissuer.web import holder
+    from cardissuer.web import holder, review
     from cardissuer.web import routes as console
 
-    for part in (console, downloads, wallet, holder):
+    for part in (console, review, downloads, wallet, holder):
         part.install(app)
 
 

@@ -84,7 +84,11 @@ DOMAINS = (
     Domain(
         "fmcard",
         ROOT / "cardissuer" / "locale",
-        (ROOT / "cardissuer" / "web", ROOT / "cardissuer" / "wallet"),
+        (
+            ROOT / "cardissuer" / "web",
+            ROOT / "cardissuer" / "wallet",
+            ROOT / "cardissuer" / "portal",
+        ),
         {"N_": None, "_": None, "ngettext": (1, 2)},
     ),
     Domain(

@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 
 from cardissuer.core.db import session_scope
 from cardissuer.errors import ConflictError, IssuerError, NotFoundError
-from cardissuer.i18n import translations
+from cardissuer.i18n import N_, translations
 from cardissuer.mail import Mail, Mailer, MailError
 from cardissuer.models import (
     CardRecord,
@@ -618,35 +618,39 @@ def compose(
         return _(message).format(**values)
 
     if message is Message.QUESTION:
-        subject = say("Your application {reference}: more information needed")
+        subject = say(N_("Your application {reference}: more information needed"))
         paragraphs = [
-            say("The office reviewing your application {reference} asks:"),
+            say(N_("The office reviewing your application {reference} asks:")),
             record.question or "",
-            say("Please answer on your application's page: {url}"),
+            say(N_("Please answer on your application's page: {url}")),
         ]
     elif message is Message.REJECTED:
         reason = REJECT_REASONS.get(record.reject_reason or "other", REJECT_REASONS["other"])
-        subject = say("Your application {reference} was not approved")
+        subject = say(N_("Your application {reference} was not approved"))
         paragraphs = [
-            say("Your application {reference} was not approved, for this reason:"),
+            say(N_("Your application {reference} was not approved, for this reason:")),
             _(reason),
         ]
     else:
         if message is Message.NEW_DEVICE:
-            subject = say("A link for your new phone")
-            opening = say("Open this link on your new phone to show your card on it.")
+            subject = say(N_("A link for your new phone"))
+            opening = say(N_("Open this link on your new phone to show your card on it."))
         else:
-            subject = say("Your Foreign Merchant Card is ready")
+            subject = say(N_("Your Foreign Merchant Card is ready"))
             opening = say(
-                "Your application {reference} was approved. Open this link on your phone "
-                "to keep your card on it."
+                N_(
+                    "Your application {reference} was approved. Open this link on your "
+                    "phone to keep your card on it."
+                )
             )
         paragraphs = [
             opening,
             values["url"],
             say(
-                "The link works on the first device that opens it; open it before "
-                "{until} (UTC). Do not forward this message: the link shows your card."
+                N_(
+                    "The link works on the first device that opens it; open it before "
+                    "{until} (UTC). Do not forward this message: the link shows your card."
+                )
             ),
         ]
     return subject, "\n\n".join(paragraphs) + "\n"
