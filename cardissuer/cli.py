@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         "expire-cards", help="mark cards past their expiry as expired (run daily, e.g. cron)"
     )
     db_commands.add_parser(
+        "send-reminders",
+        help="e-mail the expiry reminders due now (the service also sends them on its timer)",
+    )
+    db_commands.add_parser(
         "rebuild-search", help="re-create the name-search indexes from the registry's rows"
     )
     db_commands.add_parser(

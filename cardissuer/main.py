@@ -121,16 +121,38 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _freeze_startup_objects()
     app.state.issuing.open()  # again, if this process served the app before
     minutes = app.state.settings.expire_cards_every_minutes
-    timer = ExpiryTimer(app.state.engine, every_s=minutes * 60) if minutes else None
-    if timer is not None:
+    timers = [ExpiryTimer(app.state.engine, every_s=minutes * 60)] if minutes else []
+    reminders = _reminder_timer(app, every_s=minutes * 60) if minutes else None
+    if reminders is not None:
+        timers.append(reminders)
+    for timer in timers:
         timer.start()
     try:
         yield
     finally:
-        if timer is not None:
+        for timer in timers:
             await asyncio.to_thread(timer.stop)
         # Answer the card requests already queued before the server stops.
         await asyncio.to_thread(app.state.issuing.close)
+
+
+def _reminder_timer(app: FastAPI, *, every_s: float) -> ExpiryTimer | None:
+    """The expiry reminders' timer, on the expiry timer's clock; none without reminder days,
+    nor without a way to send mail (production with no FMCARD_MAIL_URL)."""
+    from cardissuer.mail import RefusingMailer, mailer_for
+    from cardissuer.portal.reminders import ReminderTimer
+
+    settings: Settings = app.state.settings
+    mailer = mailer_for(settings)
+    if not settings.reminder_offsets or isinstance(mailer, RefusingMailer):
+        return None
+    return ReminderTimer(
+        app.state.engine,
+        mailer,
+        every_s=every_s,
+        offsets=settings.reminder_offsets,
+        base_url=settings.public_base_url,
+    )
 
 
 def _install_console(app: FastAPI) -> None:
