@@ -1,4 +1,4 @@
-"""Section 12: an online application, from its submission to the officer's approval.
+"""Section 13: an online application, from its submission to the officer's approval.
 
 On SQLite and PostgreSQL (a temporary database, as section 5), the app
 (:func:`cardissuer.main.create_app`) with the demo data, a registrar logged in to the console
