@@ -131,3 +131,14 @@ def application(engine: Engine, reference: str) -> ApplicationRecord:
         ).one()
         session.expunge(record)
         return record
+
+
+def file_ids(engine: Engine, reference: str) -> list[int]:
+    record = application(engine, reference)
+    with session_scope(engine) as session:
+        ids = session.exec(
+            select(ApplicationFileRecord.id).where(
+                ApplicationFileRecord.application_id == record.id
+            )
+        ).all()
+        return [file_id for file_id in ids if file_id is not None]

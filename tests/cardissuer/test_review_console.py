@@ -19,7 +19,7 @@ from sqlmodel import select
 from cardissuer.core.db import session_scope
 from cardissuer.models import AuditRecord
 from cardissuer.portal.catalogue import ApplicationForm
-from cardissuer.portal.models import ApplicationFileRecord, ApplicationKind, ApplicationState
+from cardissuer.portal.models import ApplicationKind, ApplicationState
 from cardissuer.web.i18n import Translator
 from tests.cardissuer import applications as factory
 from tests.cardissuer.test_console import _client_login
@@ -62,17 +62,6 @@ def _post(client: TestClient, reference: str, decision: str, **fields: str) -> s
     assert answer.url.path == path
     text: str = answer.text
     return text
-
-
-def _file_ids(app: FastAPI, reference: str) -> list[int]:
-    record = factory.application(app.state.engine, reference)
-    with session_scope(app.state.engine) as session:
-        ids = session.exec(
-            select(ApplicationFileRecord.id).where(
-                ApplicationFileRecord.application_id == record.id
-            )
-        ).all()
-        return [i for i in ids if i is not None]
 
 
 def test_the_queue_lists_the_offices_open_applications_oldest_first(app: FastAPI) -> None:
@@ -157,7 +146,7 @@ def test_an_application_opens_beside_its_candidates_and_its_photos(app: FastAPI)
         assert image.headers["content-disposition"] == "inline"
         assert image.headers["x-content-type-options"] == "nosniff"
         assert image.content[:3] == b"\xff\xd8\xff"
-        other_file = _file_ids(app, elsewhere)
+        other_file = factory.file_ids(app.state.engine, elsewhere)
         hidden = client.get(f"/console/applications/{elsewhere}?lang=en")
         missing = client.get("/console/applications/NOSUCHAPPLICATION?lang=en")
         assert hidden.status_code == missing.status_code == 404
