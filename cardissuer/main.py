@@ -30,7 +30,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardissuer.api import problems
 from cardissuer.api.methods import allowed_methods
-from cardissuer.api.routes import admin, auth, cards, health, persons, phone_cards, publish
+from cardissuer.api.routes import (
+    admin,
+    applications,
+    auth,
+    cards,
+    health,
+    persons,
+    phone_cards,
+    publish,
+)
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core import logging as structured_logging
 from cardissuer.core.config import Environment, Settings, get_settings
@@ -96,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cards.router,
         phone_cards.router,
         admin.router,
+        applications.router,
         publish.router,
         health.router,
     ):
