@@ -304,8 +304,7 @@ def approve(
         person, detail = _first_card(session, actor, record, how, at=at, catalogue=catalogue)
     else:
         person = _holder(session, actor, record)
-    key = f"application-{record.reference}"
-    card: CardRecord | None = None
+    key = f"application-{record.reference}"  # one card per application, whatever happens
     if kind is ApplicationKind.PASSPORT_CHANGE:
         form = _form(record, PassportChangeForm)
         registry.change_passport(
@@ -322,8 +321,13 @@ def approve(
     record.person_id, record.card_id = person.id, card.id
     _decided(session, actor, record, at)
     _audit(session, actor, record, "approve", before, detail=detail, at=at)
-    message = Message.NEW_DEVICE if kind is ApplicationKind.LOST_PHONE else Message.APPROVED
-    return _outgoing(record, message, urls=urls, token=created.token, until=created.expires_at)
+    return _outgoing(
+        record,
+        _approval_message(record),
+        urls=urls,
+        token=created.token,
+        until=created.expires_at,
+    )
 
 
 def dispatch(
