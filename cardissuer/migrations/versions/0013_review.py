@@ -3,9 +3,15 @@
 Revision ID: 0013_review
 Revises: 0010_applications
 Create Date: 2026-12-06 00:30:00
+
+Plain ``ALTER TABLE`` (SQLite adds and drops columns in place since 3.35): a batch copy of
+``application`` would reflect the tables it refers to, whose expression indexes SQLAlchemy
+cannot reflect.
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 import sqlalchemy as sa
 import sqlmodel
@@ -16,16 +22,22 @@ down_revision = "0010_applications"
 branch_labels = None
 depends_on = None
 
+COLUMNS = ("mailed_at", "mail_failed_at")
+
 
 def upgrade() -> None:
-    with op.batch_alter_table("application") as batch:
-        batch.add_column(sa.Column("mailed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch.add_column(
-            sa.Column("mail_failed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+    for name in COLUMNS:
+        op.add_column(
+            "application", sa.Column(name, sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
         )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("application") as batch:
-        batch.drop_column("mail_failed_at")
-        batch.drop_column("mailed_at")
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35, 0):
+        with op.batch_alter_table("application") as batch:  # pragma: no cover - old SQLite
+            for name in reversed(COLUMNS):
+                batch.drop_column(name)
+        return
+    for name in reversed(COLUMNS):
+        op.drop_column("application", name)
