@@ -35,6 +35,7 @@ SECTIONS = (
     "scale",
     "live",
     "publish",
+    "portal",
 )
 PACKAGES = (
     "fmcard",
@@ -246,6 +247,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed,
                     repeats=settings.repeats,
                 ),
+            )
+        elif name == "portal":
+            section = _optional_section(
+                "portal",
+                "13. Online applications: submit and approve",
+                "portal",
+                EXTRAS_HINT,
+                lambda m: m.run(quick=args.quick, seed=args.seed),
             )
         elif name == "publish":
             section = _optional_section(

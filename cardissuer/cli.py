@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         "applications past FMCARD_APPLICATION_RETENTION_DAYS, and dead one-time codes",
     )
     db_commands.add_parser(
+        "send-reminders",
+        help="e-mail the expiry reminders due now (the service also sends them on its timer)",
+    )
+    db_commands.add_parser(
         "rebuild-search", help="re-create the name-search indexes from the registry's rows"
     )
     db_commands.add_parser(

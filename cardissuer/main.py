@@ -30,7 +30,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardissuer.api import problems
 from cardissuer.api.methods import allowed_methods
-from cardissuer.api.routes import admin, auth, cards, health, persons, phone_cards, publish
+from cardissuer.api.routes import (
+    admin,
+    applications,
+    auth,
+    cards,
+    health,
+    persons,
+    phone_cards,
+    publish,
+)
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core import logging as structured_logging
 from cardissuer.core.config import Environment, Settings, get_settings
@@ -97,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cards.router,
         phone_cards.router,
         admin.router,
+        applications.router,
         publish.router,
         health.router,
     ):
@@ -123,7 +133,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.issuing.open()  # again, if this process served the app before
     settings = app.state.settings
     minutes = settings.expire_cards_every_minutes
-    # The portal's retention runs on the same schedule (and is off with it).
+    # The portal's retention and the expiry reminders run on the same schedule (off with it).
     timers: list[ExpiryTimer | RetentionTimer] = []
     if minutes:
         timers.append(ExpiryTimer(app.state.engine, every_s=minutes * 60))
@@ -132,6 +142,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 app.state.engine, days=settings.application_retention_days, every_s=minutes * 60
             )
         )
+        reminders = _reminder_timer(app, every_s=minutes * 60)
+        if reminders is not None:
+            timers.append(reminders)
     for timer in timers:
         timer.start()
     try:
@@ -143,14 +156,33 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(app.state.issuing.close)
 
 
+def _reminder_timer(app: FastAPI, *, every_s: float) -> ExpiryTimer | None:
+    """The expiry reminders' timer, on the expiry timer's clock; none without reminder days,
+    nor without a way to send mail (production with no FMCARD_MAIL_URL)."""
+    from cardissuer.mail import RefusingMailer, mailer_for
+    from cardissuer.portal.reminders import ReminderTimer
+
+    settings: Settings = app.state.settings
+    mailer = mailer_for(settings)
+    if not settings.reminder_offsets or isinstance(mailer, RefusingMailer):
+        return None
+    return ReminderTimer(
+        app.state.engine,
+        mailer,
+        every_s=every_s,
+        offsets=settings.reminder_offsets,
+        base_url=settings.public_base_url,
+    )
+
+
 def _install_console(app: FastAPI) -> None:
     """The officers' console, the card's downloads and wallet passes, the holder's page and
     the holder portal."""
     from cardissuer.api.routes import downloads, wallet
     from cardissuer.portal import routes as portal
-    from cardissuer.web import console, holder
+    from cardissuer.web import console, holder, review
 
-    for part in (console, downloads, wallet, holder, portal):
+    for part in (console, review, downloads, wallet, holder, portal):
         part.install(app)
 
 

@@ -1,5 +1,6 @@
 """The service side of ``fmcard``: serve, publish --to, db upgrade/backup/restore/
-expire-cards/purge-applications/rebuild-search/rebuild-status, audit verify/checkpoint.
+expire-cards/purge-applications/send-reminders/rebuild-search/rebuild-status, audit
+verify/checkpoint.
 
 Every failure an operator can cause (bad settings, production refusals, an unreachable or
 outdated database, a damaged backup) ends in one ``fmcard: error: ...`` line and exit status
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
                 "restore": _restore,
                 "expire-cards": _expire_cards,
                 "purge-applications": _purge_applications,
+                "send-reminders": _send_reminders,
                 "rebuild-search": _rebuild_search,
                 "rebuild-status": _rebuild_status,
             }
@@ -186,6 +188,25 @@ def _purge_applications(_: argparse.Namespace, settings: Settings) -> int:
         f"{purged.codes} one-time code(s) pruned"
     )
     return 0
+
+
+def _send_reminders(_: argparse.Namespace, settings: Settings) -> int:
+    """The expiry reminders due now, each (card, offset) once even beside running services."""
+    from cardissuer.mail import mailer_for
+    from cardissuer.portal.reminders import send_reminders
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = send_reminders(
+            engine,
+            mailer_for(settings),
+            offsets=settings.reminder_offsets,
+            base_url=settings.public_base_url,
+        )
+    finally:
+        engine.dispose()
+    print(f"{report.sent} reminder(s) sent, {report.failed} failed (tried again next time)")
+    return 1 if report.failed else 0
 
 
 def _rebuild_search(_: argparse.Namespace, settings: Settings) -> int:

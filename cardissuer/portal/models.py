@@ -81,6 +81,10 @@ class ApplicationRecord(SQLModel, table=True):
     updated_at: datetime = DbField(default_factory=utcnow, index=True)
     decided_at: datetime | None = None
     decided_by: int | None = DbField(default=None, foreign_key="officer.id")
+    # The decision's e-mail to the holder, sent after the decision is committed: when it was
+    # handed to the mail server, or when that last failed (the console then offers a resend).
+    mailed_at: datetime | None = None
+    mail_failed_at: datetime | None = None
 
 
 class ApplicationFileKind(enum.StrEnum):

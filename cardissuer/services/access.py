@@ -42,12 +42,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "office.manage": frozenset({X}),
     "keys.manage": frozenset({X}),
     "audit.read": frozenset({A, X}),
+    "application.read": frozenset({R, S, A, X}),
+    "application.decide": frozenset({R, S}),
 }
 """Roles allowed per action. Anything not listed is denied."""
 
 ALL_OFFICES: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(PERMISSIONS),
-    Role.AUDITOR: frozenset({"person.read", "officer.read", "audit.read"}),
+    Role.AUDITOR: frozenset({"person.read", "officer.read", "audit.read", "application.read"}),
 }
 """Permissions a role holds for every office's records, not only its own."""
 

@@ -46,7 +46,7 @@ Language = str
 DOMAIN = "fmcard-console"
 DEFAULT_LANGUAGE: Language = "zh"
 LANG_COOKIE = "lang"
-PLURAL_COUNT = {"search_results": "total"}
+PLURAL_COUNT = {"search_results": "total", "review_open": "count", "review_age": "count"}
 """For a plural message: the value that chooses the form."""
 
 Message = str | tuple[str, str]
@@ -400,6 +400,106 @@ STRINGS: dict[str, Message] = {
     "done_revoked": K_("done_revoked", "Card revoked."),
     "done_portrait": K_("done_portrait", "Portrait updated."),
     "done_logged_out": K_("done_logged_out", "You have logged out."),
+    # --- review queue -----------------------------------------------------------------
+    "nav_review": K_("nav_review", "Applications"),
+    "review_title": K_("review_title", "Online applications"),
+    "review_filters": K_("review_filters", "Filter the applications"),
+    "review_kind": K_("review_kind", "Kind"),
+    "review_any": K_("review_any", "Any"),
+    "review_state": K_("review_state", "State"),
+    "review_open_states": K_("review_open_states", "Open (all)"),
+    "review_filter": K_("review_filter", "Filter"),
+    "review_oldest_first": K_("review_oldest_first", "Oldest first"),
+    "review_reference": K_("review_reference", "Reference"),
+    "review_waiting": K_("review_waiting", "Waiting"),
+    "review_today": K_("review_today", "Today"),
+    "review_none": K_("review_none", "No application matches."),
+    "review_mail_failed": K_("review_mail_failed", "E-mail not delivered"),
+    "review_mail_failed_hint": K_(
+        "review_mail_failed_hint",
+        "The decision stands, but the e-mail to the applicant was not delivered. Send it "
+        "again once the mail server answers.",
+    ),
+    "review_resend": K_("review_resend", "Send the e-mail again"),
+    "review_mailed": K_("review_mailed", "E-mail delivered to the mail server:"),
+    "review_application": K_("review_application", "Application {reference}"),
+    "review_back": K_("review_back", "Back to the applications"),
+    "review_submitted": K_("review_submitted", "Submitted"),
+    "review_form": K_("review_form", "What the applicant entered"),
+    "review_holder": K_("review_holder", "Card holder"),
+    "review_new_passport": K_("review_new_passport", "New passport"),
+    "review_services": K_("review_services", "Services requested"),
+    "review_question": K_("review_question", "Question to the applicant"),
+    "review_answer": K_("review_answer", "The applicant's answer"),
+    "review_reason": K_("review_reason", "Reason"),
+    "review_dispatched": K_("review_dispatched", "Card sent"),
+    "review_mrz": K_("review_mrz", "Machine-readable zone (MRZ)"),
+    "review_file_portrait": K_("review_file_portrait", "Portrait"),
+    "review_file_passport_page": K_(
+        "review_file_passport_page", "Photo of the passport's data page"
+    ),
+    "review_file_document": K_("review_file_document", "Supporting document"),
+    "review_candidates": K_("review_candidates", "Registered persons who may be the applicant"),
+    "review_no_duplicates": K_(
+        "review_no_duplicates",
+        "No registered person has this nationality, birth date and a similar name.",
+    ),
+    "review_passport_holders": K_(
+        "review_passport_holders", "Persons who ever held this passport number"
+    ),
+    "review_no_passport_holders": K_(
+        "review_no_passport_holders", "Nobody has held this passport number."
+    ),
+    "review_approve_link": K_("review_approve_link", "Approve for this person"),
+    "review_decide": K_("review_decide", "Decision"),
+    "review_take": K_("review_take", "Take into review"),
+    "review_approve": K_("review_approve", "Approve and issue the card"),
+    "review_approve_new": K_(
+        "review_approve_new", "Approve: register a new person and issue the card"
+    ),
+    "review_approve_new_confirmed": K_(
+        "review_approve_new_confirmed",
+        "Approve as a new person despite the candidates (supervisor)",
+    ),
+    "review_needs_supervisor": K_(
+        "review_needs_supervisor",
+        "Registered persons look alike: approve for one of them, or have a supervisor "
+        "approve a new person.",
+    ),
+    "review_ask": K_("review_ask", "Ask the applicant"),
+    "review_reject": K_("review_reject", "Reject"),
+    "review_courier": K_("review_courier", "Courier"),
+    "review_tracking": K_("review_tracking", "Tracking number"),
+    "review_dispatch": K_("review_dispatch", "Record the dispatch"),
+    "done_review_take": K_("done_review_take", "The application is under review."),
+    "done_review_ask": K_("done_review_ask", "The question was sent to the applicant."),
+    "done_review_reject": K_(
+        "done_review_reject", "The application was rejected; the applicant was told why."
+    ),
+    "done_review_approve": K_(
+        "done_review_approve",
+        "Approved: the card is issued and the link was sent to the applicant.",
+    ),
+    "done_review_dispatch": K_(
+        "done_review_dispatch", "The dispatch is recorded; the applicant sees it."
+    ),
+    "done_review_resend": K_("done_review_resend", "The e-mail was sent again."),
+    "done_review_mail_failed": K_(
+        "done_review_mail_failed",
+        "The decision is saved, but its e-mail could not be delivered: send it again later.",
+    ),
+    "refusal_application_state": K_(
+        "refusal_application_state",
+        "The application's state does not allow this decision (it may have been decided "
+        "meanwhile).",
+    ),
+    "refusal_invalid_decision": K_(
+        "refusal_invalid_decision",
+        "The decision is incomplete: write a question, choose a reason or fill in the "
+        "courier and number.",
+    ),
+    "review_open": KN_("review_open", "{count} open application", "{count} open applications"),
+    "review_age": KN_("review_age", "{count} day", "{count} days"),
 }
 """Every string of the console: key -> English (the catalogs translate it)."""
 

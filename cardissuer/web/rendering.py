@@ -17,10 +17,12 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.exc import SQLAlchemyError
 
 from cardissuer.api.deps import SESSION_COOKIE
 from cardissuer.api.problems import STATUS_BY_ERROR
 from cardissuer.core.config import Settings
+from cardissuer.core.db import read_snapshot
 from cardissuer.errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -125,7 +127,23 @@ def nav_of(actor: Actor | None) -> dict[str, bool]:
         "register": allowed(actor, "person.register"),
         "mark_passport": allowed(actor, "passport.mark_lost"),
         "audit": allowed(actor, "audit.read"),
+        "review": allowed(actor, "application.read"),
     }
+
+
+def open_applications(request: Request, actor: Actor | None) -> int | None:
+    """The count beside the review queue's link in the menu: the office's open applications
+    (every office's for auditors). Read from a snapshot, so a page never waits for a writer;
+    a database that cannot answer leaves the count out rather than the page."""
+    if actor is None or not allowed(actor, "application.read"):
+        return None
+    from cardissuer.portal.decisions import open_count
+
+    try:
+        with read_snapshot(request.app.state.engine) as session:
+            return open_count(session, actor)
+    except SQLAlchemyError:
+        return None
 
 
 def render(
@@ -150,6 +168,7 @@ def render(
         "language_names": LANGUAGE_NAMES,
         "actor": actor,
         "nav": nav_of(actor),
+        "open_applications": open_applications(request, actor),
         "csrf": csrf_token(session_token, secret) if actor and session_token else "",
         "flash": flash or carried,
         "language_links": language_links(request),

@@ -32,6 +32,7 @@ from cardissuer.api import problems
 from cardissuer.errors import IssuerError
 from cardissuer.seed import DEMO_PASSWORD
 from keys.jwk import generate, public_jwk
+from tests.cardissuer import applications
 from tests.cardissuer.test_api_helpers import BACKENDS, Service, shared_service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -283,6 +284,9 @@ def answers(service: Service) -> list[Answer]:
         "list_id": list_id,
         "path": "console.css",
     }
+    # An online application of the supervisor's office, with its photos (the review queue).
+    values["reference"] = applications.submit(service.app.state.engine)
+    values["file_id"] = str(applications.file_ids(service.app.state.engine, values["reference"])[0])
     link = service.client.post(f"/api/cards/{serial}/holder-link", headers=registrar)
     assert link.status_code == 201, link.text
     values["token"] = link.json()["url"].rsplit("/", 1)[1]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from tests.cardissuer import applications
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
     Service,
@@ -66,7 +67,7 @@ def token_of(service: Service, username: str) -> str:
 
 
 def victim(service: Service) -> dict[str, str]:
-    """Path values of a fresh person with a card, a grant and a passport."""
+    """Path values of a fresh person with a card, a grant and a passport, and an application."""
     code, card = service.with_card(("hc", "bk"))
     person = service.person(code)
     return {
@@ -77,6 +78,7 @@ def victim(service: Service) -> dict[str, str]:
         "number": person["passports"][-1]["number"],
         "state": "lost",
         "username": "registrar",
+        "reference": applications.submit(service.app.state.engine),
     }
 
 
@@ -99,6 +101,9 @@ def body_for(service: Service, path: str) -> Any:
         },
         "/api/officers/{username}": {"active": False},
         "/api/auth/login": {"username": "supervisor", "password": "wrong"},
+        "/api/applications/{reference}/ask": {"question": "Forged?"},
+        "/api/applications/{reference}/reject": {"reason": "other"},
+        "/api/applications/{reference}/dispatch": {"courier": "X", "tracking_number": "1"},
     }
     return bodies.get(path, {})
 

@@ -147,6 +147,7 @@ def test_every_string_of_the_templates_is_translated() -> None:
 
 def test_each_kind_of_refusal_is_explained_in_both_languages() -> None:
     import cardissuer.main  # noqa: F401 - defines (through its imports) every error class
+    from cardissuer.portal import decisions  # noqa: F401 - and the review queue's
     from cardissuer.wallet import credentials  # noqa: F401 - and the wallet's
 
     def kinds(cls: type[IssuerError]) -> set[type[IssuerError]]:
