@@ -5,12 +5,16 @@ and the strict CSP blocks nothing of ours."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -23,7 +27,9 @@ from cardissuer.core.config import Settings
 from cardissuer.core.db import session_scope
 from cardissuer.main import create_app
 from cardissuer.portal.models import ApplicationFileRecord, ApplicationRecord
+from cardissuer.portal.mrz import td3_lines
 from cardissuer.seed import seed_demo
+from keys.jwk import key_thumbprint
 from tests.cardissuer.portal_helpers import (
     application_fields,
     code_in,
@@ -31,8 +37,15 @@ from tests.cardissuer.portal_helpers import (
     page_jpeg,
     portrait_jpeg,
 )
-from tests.cardissuer.test_console import CHROMIUM, CHROMIUM_ARGS, _free_port, _require_chromium
-from tests.mail_sink import MailSink, mail_sink
+from tests.cardissuer.test_console import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _free_port,
+    _require_chromium,
+    login,
+)
+from tests.mail_sink import MailSink, body_of, mail_sink
+from verifier import cli as verifier_cli
 
 SCREENSHOT_DIR = Path(__file__).parents[2] / "docs" / "screenshots"
 SIZES: dict[str, ViewportSize] = {
@@ -114,6 +127,64 @@ def fits(page: Page) -> bool:
     )
 
 
+def apply_on_phone(
+    page: Page,
+    base: str,
+    sink: MailSink,
+    address: str,
+    language: str,
+    *,
+    fields: dict[str, Any] | None = None,
+    shot: Callable[[str], None] | None = None,
+) -> str:
+    """Everything an applicant does on the phone, from the portal's first page to the sent
+    application (the code read from the SMTP server); returns the application's reference."""
+    fields = fields or application_fields()
+    shot = shot or (lambda _name: None)
+    direction = "rtl" if language == "ar" else "ltr"
+    page.goto(f"{base}/portal/?lang={language}")
+    assert page.get_attribute("html", "dir") == direction
+    assert page.get_attribute("html", "lang") == language
+    shot("1-start")
+    page.click("#start-apply")
+    page.fill("#email", address)
+    page.click("#send-code")
+    page.wait_for_selector("#code")
+    assert page.get_attribute("html", "dir") == direction
+    shot("2-code")
+    page.fill("#code", code_in(sink, address))
+    page.click("#check-code")
+    page.wait_for_selector("#submit-application")
+    assert page.url.endswith("/portal/apply")
+
+    for name, value in fields.items():
+        if name in {"services", "sex"}:
+            continue
+        page.fill(f"#{name}", value)
+    page.check(f"input[name=sex][value={fields['sex']}]")
+    for code in fields["services"]:
+        page.check(f"input[name=services][value={code}]")
+    # The draft is kept in this browser: a reload (or a closed tab) loses no typing.
+    page.reload()
+    page.wait_for_selector("#submit-application")
+    assert page.input_value("#family_name") == fields["family_name"]
+    assert page.input_value("#mrz2") == fields["mrz2"]
+    for code in fields["services"]:
+        assert page.is_checked(f"input[name=services][value={code}]")
+    assert fits(page), "the form is wider than the phone"
+    page.set_input_files("#passport_page", files=jpeg("page.jpg", page_jpeg()))
+    page.set_input_files("#portrait", files=jpeg("me.jpg", portrait_jpeg()))
+    shot("3-form")
+    page.click("#submit-application")
+    page.wait_for_selector("#new-reference")
+    reference = page.inner_text("#new-reference").strip()
+    assert reference.startswith("FM-")
+    assert page.get_attribute("html", "dir") == direction
+    assert fits(page)
+    shot("4-sent")
+    return reference
+
+
 @pytest.mark.parametrize(
     ("language", "size"),
     [("en", "390"), ("ar", "390"), ("en", "360"), ("ar", "360")],
@@ -141,56 +212,12 @@ def test_a_holder_applies_from_a_phone(
     save = size == "390"
     step = f"portal-{language}"
     try:
-        page.goto(f"{base}/portal/?lang={language}")
-        assert page.get_attribute("html", "dir") == ("rtl" if language == "ar" else "ltr")
-        assert page.get_attribute("html", "lang") == language
-        if save:
-            screenshot(page, f"{step}-1-start", viewport["width"], tmp_path)
-        page.click("#start-apply")
-        page.fill("#email", address)
-        page.click("#send-code")
-        page.wait_for_selector("#code")
-        assert page.get_attribute("html", "dir") == ("rtl" if language == "ar" else "ltr")
-        if save:
-            screenshot(page, f"{step}-2-code", viewport["width"], tmp_path)
-        page.fill("#code", code_in(sink, address))
-        page.click("#check-code")
-        page.wait_for_selector("#submit-application")
-        assert page.url.endswith("/portal/apply")
 
-        fields = application_fields()
-        for name, value in fields.items():
-            if name in {"services", "sex"}:
-                continue
-            page.fill(f"#{name}", value)
-        page.check(f"input[name=sex][value={fields['sex']}]")
-        for code in fields["services"]:
-            page.check(f"input[name=services][value={code}]")
-        # The draft is kept in this browser: a reload (or a closed tab) loses no typing.
-        page.reload()
-        page.wait_for_selector("#submit-application")
-        assert page.input_value("#family_name") == fields["family_name"]
-        assert page.input_value("#mrz2") == fields["mrz2"]
-        assert page.is_checked("input[name=services][value=tr]")
-        assert fits(page), "the form is wider than the phone"
-        page.set_input_files(
-            "#passport_page",
-            files=jpeg("page.jpg", page_jpeg()),
-        )
-        page.set_input_files(
-            "#portrait",
-            files=jpeg("me.jpg", portrait_jpeg()),
-        )
-        if save:
-            screenshot(page, f"{step}-3-form", viewport["width"], tmp_path)
-        page.click("#submit-application")
-        page.wait_for_selector("#new-reference")
-        reference = page.inner_text("#new-reference").strip()
-        assert reference.startswith("FM-")
-        assert page.get_attribute("html", "dir") == ("rtl" if language == "ar" else "ltr")
-        assert fits(page)
-        if save:
-            screenshot(page, f"{step}-4-sent", viewport["width"], tmp_path)
+        def shot(name: str) -> None:
+            if save:
+                screenshot(page, f"{step}-{name}", viewport["width"], tmp_path)
+
+        reference = apply_on_phone(page, base, sink, address, language, shot=shot)
         # The draft is gone once the application is sent.
         assert page.evaluate("() => window.localStorage.length") == 0
         assert refused == []
@@ -307,3 +334,102 @@ def test_a_card_holder_reports_a_lost_phone_and_answers_a_question(
             select(ApplicationRecord).where(ApplicationRecord.reference == reference)
         ).one()
         assert (record.state, record.answer) == ("submitted", "نعم، الرقم نفسه.")
+
+
+def test_from_the_application_to_a_live_card_verified_at_a_bank(
+    browser: Browser,
+    service: tuple[str, FastAPI],
+    sink: MailSink,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The whole journey with no desk visit: a holder applies on the phone, an officer
+    approves in the console, the holder link arrives by e-mail, the phone shows a live card,
+    and a counter's ``fmcard-verify`` reads a screenshot of it against the published bundle."""
+    base, app = service
+    address = "journey@example.org"
+    fields = application_fields(
+        family_name="NGUYEN",
+        given_names="THI HOA",
+        native_name="Nguyễn Thị Hoa",
+        chinese_name="阮氏花",
+        nationality="VNM",
+        birth_date="1988-07-19",
+        sex="F",
+        services=["hc", "bk"],
+    )
+    fields.update(
+        dict(
+            zip(
+                ("mrz1", "mrz2"),
+                td3_lines(
+                    issuing_state="VNM",
+                    surname="NGUYEN",
+                    given_names="THI HOA",
+                    number=fields["passport_number"],
+                    nationality="VNM",
+                    birth="880719",
+                    sex="F",
+                    expiry=fields["passport_expiry"][2:].replace("-", ""),
+                ),
+                strict=True,
+            )
+        ),
+        passport_country="VNM",
+    )
+    applicant = browser.new_context(viewport=SIZES["390"], locale="en", is_mobile=True)
+    try:
+        reference = apply_on_phone(applicant.new_page(), base, sink, address, "en", fields=fields)
+    finally:
+        applicant.close()
+
+    desk = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
+    try:
+        page = desk.new_page()
+        login(page, "supervisor")
+        page.goto(f"/console/applications/{reference}?lang=en")
+        page.click("#approve")
+        page.wait_for_selector("#application-state")
+        assert page.inner_text("#application-state") == "Approved"
+    finally:
+        desk.close()
+
+    [*_, approval] = sink.wait_for(address, 3)  # the code, the confirmation, the approval
+    found = re.search(r"https?://\S+?(/h/[A-Za-z0-9_-]+)", body_of(approval))
+    assert found, "no holder link in the approval e-mail"
+
+    phone = browser.new_context(viewport=SIZES["390"], locale="en", is_mobile=True)
+    try:
+        card_page = phone.new_page()
+        card_page.goto(f"{base}{found.group(1)}?lang=en")
+        card_page.wait_for_selector("#holder-live[data-ready='true']", timeout=20_000)
+        card_page.locator("#live-counters button[data-service='bk']").click()
+        deadline = time.monotonic() + 20
+        while card_page.evaluate("window.fmcardLive.shown?.service") != "bk":
+            assert time.monotonic() < deadline, "the bank's code never showed"
+            time.sleep(0.1)
+        screen = tmp_path / "phone.png"
+        screen.write_bytes(card_page.screenshot())
+    finally:
+        phone.close()
+
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(httpx.get(f"{base}/bundle.json").content)
+    anchor = key_thumbprint(app.state.keys.anchor)
+    capsys.readouterr()
+    status = verifier_cli.main(
+        [
+            "--bundle",
+            str(bundle),
+            "--anchor-thumbprint",
+            anchor,
+            "--counter",
+            "bank",
+            "--json",
+            "--image",
+            str(screen),
+        ]
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert (status, result["reason"], result["level"]) == (0, "VALID", "live"), result
+    assert result["card"]["family_name"] == "NGUYEN"
