@@ -62,6 +62,11 @@ DEMO_PERSONS = (
 )
 
 
+def demo_email(number: int) -> str:
+    """The e-mail address of the ``number``-th demo person (from 1)."""
+    return f"holder{number}@demo.example.org"
+
+
 DEMO_REFUSED = (
     "demo data is for development only: its officers' password is published and its cards "
     "would be signed with the production key (unset FMCARD_ENVIRONMENT=production or drop --demo)"
@@ -106,7 +111,16 @@ def seed_demo(engine: Engine, context: IssuingContext, *, environment: Environme
         }
         actor = actor_of(officers["registrar"])
         photo = resources.files("cardissuer").joinpath("demo/sample-photo.jpg").read_bytes()
-        for family, given, native, chinese, nationality, birth, passport, services in DEMO_PERSONS:
+        for number, (
+            family,
+            given,
+            native,
+            chinese,
+            nationality,
+            birth,
+            passport,
+            services,
+        ) in enumerate(DEMO_PERSONS, start=1):
             person = registry.register(
                 session,
                 actor,
@@ -118,6 +132,9 @@ def seed_demo(engine: Engine, context: IssuingContext, *, environment: Environme
                     nationality=nationality,
                     birth_date=birth,
                     passport=PassportIn(number=passport, issuing_country=nationality),
+                    # An address for the holder portal's "I already have a card" (development
+                    # mail goes to the workspace's outbox; see README).
+                    email=demo_email(number),
                 ),
                 at=at,
                 portrait=make_portrait(photo).data if family == "AL-HASHIMI" else None,
