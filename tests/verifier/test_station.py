@@ -786,6 +786,28 @@ def check_screenshot(page: Page, name: str, tmp_path: Path) -> Image.Image:
     return image
 
 
+LEVEL_CONTRAST = """() => {
+  const rgb = (text) => text.match(/[\\d.]+/g).map(Number);
+  const level = document.getElementById("level");
+  let back = level;
+  while (back && rgb(getComputedStyle(back).backgroundColor)[3] === 0) back = back.parentElement;
+  const luminance = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => v / 255).map(
+      (v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const [a, b] = [rgb(getComputedStyle(level).color), rgb(getComputedStyle(back).backgroundColor)]
+    .map(luminance);
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+"""The WCAG contrast ratio of the presentation level's text against what is behind it."""
+
+
+def level_is_readable(page: Page) -> None:
+    contrast = page.evaluate(LEVEL_CONTRAST)
+    assert contrast >= 4.5, f"the level reads at a contrast of {contrast:.1f} (WCAG AA: 4.5)"
+
+
 def verdict_colour_at(page: Page, image: Image.Image) -> tuple[int, int, int]:
     """The colour of the verdict panel in the screenshot, right of its text."""
     box = page.eval_on_selector("#verdict", "e => { const r = e.getBoundingClientRect(); "
@@ -1437,18 +1459,23 @@ def test_a_phone_card_shows_its_level_and_what_it_did_not_disclose(
         assert field_text(page, "nationality") == "not disclosed"
         assert field_text(page, "birth_date") == "not disclosed"
         assert page.inner_text("#portrait-caption") == "Photo not disclosed to this service"
+        level_is_readable(page)
+        check_screenshot(page, "live", tmp_path)
         page.keyboard.press("Escape")
         page.wait_for_selector("body[data-mode=scanning]")
         page.keyboard.type(shown, delay=0)
         page.keyboard.press("Enter")
         assert wait_for_verdict(page)["reason"] == "PROOF_REPLAYED"
         assert page.inner_text("#level") == "Copy of a phone card (a screenshot or a replay)"
+        level_is_readable(page)
+        check_screenshot(page, "copy", tmp_path)
         page.keyboard.press("Escape")
         page.wait_for_selector("body[data-mode=scanning]")
         page.keyboard.type(encode_card(make_card(), authority.issuing), delay=0)
         page.keyboard.press("Enter")
         assert wait_for_verdict(page)["reason"] == "VALID"
         assert page.inner_text("#level") == "Printed card or wallet pass: not bound to a phone"
+        level_is_readable(page)
 
 
 def test_a_live_code_that_changes_slot_while_the_camera_reads_it_is_live(
