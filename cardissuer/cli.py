@@ -107,14 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_hsm.add_argument("--announce-days", type=float, default=7.0)
 
     serve = commands.add_parser("serve", help="run the issuer web service (console and API)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
     serve.add_argument("--workers", type=int, help="worker processes (default: settings)")
     serve.add_argument(
         "--demo", action="store_true", help="development: seed a demo office, officers and persons"
     )
 
-    db = commands.add_parser("db", help="database: upgrade, backup, restore")
+    db = commands.add_parser(
+        "db", help="database: upgrade, backup, restore, maintenance (expiry, reminders, search)"
+    )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply schema migrations (Alembic)")
     db_commands.add_parser(

@@ -86,6 +86,14 @@ def _database_problem(exc: SQLAlchemyError) -> str:
     return f"{type(origin).__name__}: {text[0] if text else 'failed'}"
 
 
+def _trusted_proxies(settings: Settings) -> str | None:
+    """Believe ``X-Forwarded-For``/``-Proto`` only from the configured reverse proxies: the
+    client address keys the portal's per-client limits, so a header anyone can send must not
+    choose it (and behind a proxy on another host, every client would otherwise share the
+    proxy's address and its limit)."""
+    return settings.forwarded_allow_ips.strip() or None
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -95,6 +103,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from cardissuer.seed import DEMO_REFUSED
 
         raise DemoRefusedError(DEMO_REFUSED)  # before the app opens (or migrates) anything
+    if args.demo and "public_base_url" not in settings.model_fields_set:
+        # The links a demo mails (holder links, the portal) and the cards' status addresses
+        # then lead to this very service, not to the placeholder fmcard.example.
+        settings = settings.model_copy(
+            update={"public_base_url": f"http://{args.host}:{args.port}"}
+        )
     app = create_app(settings)  # fail fast, in this process, on bad settings or keys
     if args.demo:
         from cardissuer.api.routes.common import issuing_context_of
@@ -132,6 +146,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             log_level="warning",
             log_config=None,
             access_log=False,
+            proxy_headers=_trusted_proxies(settings) is not None,
+            forwarded_allow_ips=_trusted_proxies(settings),
         )
     else:
         uvicorn.run(
@@ -141,6 +157,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             log_level="warning",
             log_config=None,
             access_log=False,
+            proxy_headers=_trusted_proxies(settings) is not None,
+            forwarded_allow_ips=_trusted_proxies(settings),
         )
     return 0
 

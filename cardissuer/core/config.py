@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         "FMCARD_HSM_KEY, PIN from FMCARD_HSM_PIN_FILE or FMCARD_HSM_PIN",
     )
     workers: int = Field(default=1, ge=1, le=64)
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="comma-separated addresses (or *) of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, the client address "
+        "is the connection's",
+    )
     expire_cards_every_minutes: int = Field(
         default=60,
         ge=0,

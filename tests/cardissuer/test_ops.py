@@ -711,3 +711,54 @@ def test_several_workers_on_sqlite_are_served_with_a_warning(
     assert "2 workers on SQLite contend for its write lock" in err
     assert cli.main([*argv, "serve", "--port", "9"]) == 0
     assert "contend" not in capsys.readouterr().err
+
+
+def test_forwarded_headers_are_believed_only_from_configured_proxies(
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The client address keys the portal's per-client limits: by default no X-Forwarded-For
+    is believed (uvicorn's own default believes 127.0.0.1); FMCARD_FORWARDED_ALLOW_IPS names
+    the proxies that are."""
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, sqlite_url)
+    argv = ["--dir", str(workspace)]
+    assert cli.main([*argv, "init", "--dev"]) == 0
+    served: list[tuple[FastAPI, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
+    capsys.readouterr()
+    assert cli.main([*argv, "serve", "--port", "9"]) == 0
+    assert served[-1][1]["proxy_headers"] is False
+    monkeypatch.setenv("FMCARD_FORWARDED_ALLOW_IPS", "10.0.0.5,10.0.0.6")
+    assert cli.main([*argv, "serve", "--port", "9"]) == 0
+    assert served[-1][1]["proxy_headers"] is True
+    assert served[-1][1]["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
+    for app, _ in served:
+        app.state.engine.dispose()
+
+
+def test_the_demo_mails_links_to_itself(
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``serve --demo`` without FMCARD_PUBLIC_BASE_URL: the holder links and portal links it
+    mails lead to the demo service, not to the placeholder host; a configured URL wins."""
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, sqlite_url)
+    monkeypatch.delenv("FMCARD_PUBLIC_BASE_URL", raising=False)
+    argv = ["--dir", str(workspace)]
+    assert cli.main([*argv, "init", "--dev"]) == 0
+    served: list[FastAPI] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_options: served.append(app))
+    capsys.readouterr()
+    assert cli.main([*argv, "serve", "--demo", "--port", "8123"]) == 0
+    assert served[-1].state.settings.public_base_url == "http://127.0.0.1:8123"
+    monkeypatch.setenv("FMCARD_PUBLIC_BASE_URL", "https://cards.bureau.example")
+    assert cli.main([*argv, "serve", "--demo", "--port", "8123"]) == 0
+    assert served[-1].state.settings.public_base_url == "https://cards.bureau.example"
+    for app in served:
+        app.state.engine.dispose()
