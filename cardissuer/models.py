@@ -469,7 +469,9 @@ class PersonCreate(RequestModel):
         description="YYYY-MM-DD; YYYY-MM or YYYY when the passport gives no day or month",
     )
     sex: str = Field(default="X", pattern=r"^[MFX]$")
-    phone: str | None = Field(default=None, max_length=32)
+    # Digits and the separators people write between them; nothing else reaches a page or a
+    # dialler (an SMS gateway for one-time codes will read this field).
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()./-]*$")
     email: str | None = Field(default=None, max_length=128)
     passport: PassportIn
     confirm_new_person: bool = Field(

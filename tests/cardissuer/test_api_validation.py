@@ -362,6 +362,8 @@ TOO_LONG: list[tuple[str, str, dict[str, Any], str]] = [
     ("/api/persons", "registrar", {"native_name": "ж" * 65}, "native_name"),
     ("/api/persons", "registrar", {"chinese_name": "中" * 65}, "chinese_name"),
     ("/api/persons", "registrar", {"phone": "1" * 33}, "phone"),
+    ("/api/persons", "registrar", {"phone": "\"><img src=x onerror=alert(1)>"}, "phone"),
+    ("/api/persons", "registrar", {"phone": "+86 579 ext. 12"}, "phone"),
     ("/api/persons", "registrar", {"email": "a" * 129}, "email"),
     ("/api/persons", "registrar", {"passport": {"number": "A" * 21, "issuing_country": "FRA"}},
      "passport.number"),
