@@ -17,16 +17,19 @@ script. Each kind is answered by its own index, never by reading every person:
    indexes on the family, Chinese and native names' keys.
 
 Results are ranked: an identifier hit, then a name equal to the text, then a name starting
-with it, then any other match; newest registration first within a rank. A page is filled rank
-by rank, each read newest first from an index and cut at the page's end
+with it, then any other match; newest registration first within a rank, except the names
+starting with the text, which come in name order (as their index holds them). A page is
+filled rank by rank, each read in its order from an index and cut at the page's end
 (:mod:`cardissuer.services.search_tiers`), so a page costs what it shows, not what the text
 matches. Counting stops at :data:`COUNT_CAP` ("more than 1,000") instead of counting every
 match of a common name.
 
-Pages follow a **keyset**: the opaque cursor of a page names the rank and id of its last row,
-and the next page starts after them. Persons registered meanwhile do not shift the pages (as
-an OFFSET would), and a page deep in the list costs what the first one does. The cursor is
-bound to its search text: replaying it with another text is refused.
+Pages follow a **keyset**: the opaque cursor of a page names the rank and id of its last row
+(and in the prefix rank the name it was ordered by), and the next page starts after them.
+Persons registered meanwhile do not shift the pages (as an OFFSET would) and are not shown
+by the next pages (the cursor holds the newest id when the search began), and a page deep in
+the list costs what the first one does. The cursor is bound to its search text: replaying it
+with another text is refused.
 
 Office scoping is the same as everywhere: an officer sees only their office's persons, an
 auditor or administrator all of them.

@@ -1,7 +1,8 @@
 """The name search, one rank ("tier") at a time, each read in index order a page at a time.
 
 A name search ranks its matches: a name equal to the text, then a name starting with it, then
-any other name containing it; newest registration (highest id) first within a rank. Names and
+any other name containing it; newest registration (highest id) first within the equal and
+contains ranks, name order within the prefix rank (below). Names and
 text are compared by their search keys (:mod:`cardissuer.services.search_key`), stored in
 ``person.folded_*`` and indexed there, so "equal" means equal once case, accents and letter
 variants are folded. Ranking every match before cutting the page costs what the text
@@ -14,8 +15,12 @@ it shows:
   together, newest last, so ``ORDER BY id DESC LIMIT n`` reads ``n`` index entries. The
   probes' few rows are merged (``UNION``) and cut again;
 * **prefix**: a range on the same indexes (a name starting with the text, not equal to it,
-  and not equal in another column). A range is not in id order, so this rank costs what it
-  matches; it is read only when the equal rank does not fill the page;
+  and not equal in another column), read only when the equal rank does not fill the page.
+  A range is in name order, not id order, so this rank is shown in the order its index
+  holds it: by the matching name's key, then id (oldest first among equal names). Each
+  column's range is walked from its start (or from the page cursor's key and id) and cut
+  at the page's end, so a page reads a page of index entries per column, whatever the
+  range holds (``иванов`` prefixes every ``Иванов ...``);
 * **contains** (3+ characters), only when the ranks above run out. SQLite walks the FTS5
   trigram index newest first (``ORDER BY rowid DESC``, which FTS5 reads in index order) and
   stops at the page's end. PostgreSQL's ``pg_trgm`` GIN index has no order, so the search

@@ -4,6 +4,7 @@ and that each database answers them from indexes (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -428,6 +429,51 @@ def test_counting_stops_at_the_cap(registry: Registry, monkeypatch: pytest.Monke
     ) == (5, True)
     few = registry.find(registry.auditor, "capwell a")
     assert (few.total, few.total_capped) == (1, False)
+
+
+def test_names_starting_with_the_text_come_in_name_order_each_person_once(
+    registry: Registry,
+) -> None:
+    """The prefix rank in its index's order (key, then oldest first), across the family,
+    Chinese and native names; a person two of whose names start with the text stands once,
+    at the first in key order, on whichever page that falls."""
+    hassani = registry.add("HASSANI", "OLD")
+    both = registry.add("HASSANOV", "B", native="Hassanbek Hassanov")  # family and native
+    hassan_1 = registry.add("HASSAN", "A")
+    native = registry.add("SMITH", "N", native="Hassana Smith")
+    hassan_2 = registry.add("HASSAN", "C")
+    order = [hassan_1, hassan_2, native, both, hassani]
+    # hassan, hassan, hassana smith, hassanbek hassanov (< hassani), hassani
+    assert [p.id for p in registry.find(registry.auditor, "hassa").persons] == order
+    for limit in (1, 2, 3):
+        seen: list[int | None] = []
+        cursor = None
+        while True:
+            page = registry.find(registry.auditor, "hassa", limit=limit, cursor=cursor)
+            seen += [p.id for p in page.persons]
+            assert page.total == len(order)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == order, limit
+
+
+def test_a_prefix_cursor_without_its_key_resumes_at_the_persons_name(registry: Registry) -> None:
+    """A cursor naming the rank and id alone (as before the prefix rank was in name order)
+    resumes after that person's place; one naming a person outside the rank is refused."""
+    ids = [registry.add(family, "X") for family in ("ZORBAC", "ZORBAB", "ZORBAA", "ZORBAD")]
+    found = [p.id for p in registry.find(registry.auditor, "zorba").persons]
+    assert found == [ids[2], ids[1], ids[0], ids[3]]
+
+    def bare(rank: int, person: int) -> str:
+        raw = f"{rank}.{person}.{search._digest('zorba')}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    page = registry.find(registry.auditor, "zorba", cursor=bare(2, ids[1]))
+    assert [p.id for p in page.persons] == [ids[0], ids[3]]
+    stranger = registry.add("OTHER", "Y")
+    with pytest.raises(search.InvalidCursorError):
+        registry.find(registry.auditor, "zorba", cursor=bare(2, stranger))
 
 
 @pytest.mark.parametrize("q", ["", "hassan", "王"])
