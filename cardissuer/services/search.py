@@ -17,16 +17,19 @@ script. Each kind is answered by its own index, never by reading every person:
    indexes on the family, Chinese and native names' keys.
 
 Results are ranked: an identifier hit, then a name equal to the text, then a name starting
-with it, then any other match; newest registration first within a rank. A page is filled rank
-by rank, each read newest first from an index and cut at the page's end
+with it, then any other match; newest registration first within a rank, except the names
+starting with the text, which come in name order (as their index holds them). A page is
+filled rank by rank, each read in its order from an index and cut at the page's end
 (:mod:`cardissuer.services.search_tiers`), so a page costs what it shows, not what the text
 matches. Counting stops at :data:`COUNT_CAP` ("more than 1,000") instead of counting every
 match of a common name.
 
-Pages follow a **keyset**: the opaque cursor of a page names the rank and id of its last row,
-and the next page starts after them. Persons registered meanwhile do not shift the pages (as
-an OFFSET would), and a page deep in the list costs what the first one does. The cursor is
-bound to its search text: replaying it with another text is refused.
+Pages follow a **keyset**: the opaque cursor of a page names the rank and id of its last row
+(and in the prefix rank the name it was ordered by), and the next page starts after them.
+Persons registered meanwhile do not shift the pages (as an OFFSET would) and are not shown
+by the next pages (the cursor holds the newest id when the search began), and a page deep in
+the list costs what the first one does. The cursor is bound to its search text: replaying it
+with another text is refused.
 
 Office scoping is the same as everywhere: an officer sees only their office's persons, an
 auditor or administrator all of them.
@@ -47,7 +50,7 @@ from sqlmodel import Session, col, select
 from cardissuer.errors import IssuerError
 from cardissuer.models import CardRecord, OfficeRecord, PassportRecord, PersonRecord
 from cardissuer.services.access import ALL_OFFICES, Actor, require
-from cardissuer.services.search_tiers import CONTAINS, NameTiers
+from cardissuer.services.search_tiers import CONTAINS, PREFIX, NameTiers
 from schemas import code as foreigner_code
 
 COUNT_CAP = 1000
@@ -77,26 +80,38 @@ class SearchResult:
 
 @dataclass(frozen=True, slots=True)
 class _Cursor:
+    """Where the last row shown stands: its rank, its id and, in the prefix rank (ordered by
+    name), the key it was ordered by; and the newest id when the search began (``ceiling``,
+    0 for none), above which the next pages show nothing."""
+
     rank: int
     last_id: int
+    key: str = ""
+    ceiling: int = 0
 
     def encode(self, text: str) -> str:
-        raw = f"{self.rank}.{self.last_id}.{_digest(text)}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        raw = f"{self.rank}.{self.last_id}.{_digest(text)}"
+        if self.ceiling or self.key:  # the key in base64: a dot in a name splits nothing
+            raw += f".{self.ceiling}.{base64.urlsafe_b64encode(self.key.encode()).decode()}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, cursor: str, text: str) -> _Cursor:
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
-            rank, last_id, digest = base64.urlsafe_b64decode(padded).decode().split(".")
-            parsed = cls(int(rank), int(last_id))
+            fields = base64.urlsafe_b64decode(padded).decode().split(".")
+            rank, last_id, digest = fields[:3]
+            ceiling = int(fields[3]) if len(fields) > 3 else 0
+            key = "".join(base64.urlsafe_b64decode(field).decode() for field in fields[4:5])
+            parsed = cls(int(rank), int(last_id), key, ceiling)
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise InvalidCursorError(
                 "the page cursor is not valid: start from the first page"
             ) from None
         if digest != _digest(text):
             raise InvalidCursorError("the page cursor belongs to another search")
-        if not (0 <= parsed.rank <= CONTAINS and 0 < parsed.last_id < 2**63):
+        valid = 0 <= parsed.rank <= CONTAINS and 0 < parsed.last_id < 2**63
+        if not valid or not 0 <= parsed.ceiling < 2**63 or len(fields) not in (3, 5):
             raise InvalidCursorError("the page cursor is not valid: start from the first page")
         return parsed
 
@@ -209,28 +224,39 @@ def _page(
 def _name_page(tiers: NameTiers, after: _Cursor | None, limit: int, offset: int) -> SearchResult:
     """One page of a name search, filled rank by rank (see :mod:`search_tiers`): a rank is
     read only while the page has room, each from where the cursor left off."""
+    if after is not None and after.rank == PREFIX and not after.key:
+        # A cursor naming the person alone: it resumes at the key the person stands at.
+        key = tiers.prefix_key_of(after.last_id)
+        if key is None:
+            raise InvalidCursorError("the page cursor is not valid: start from the first page")
+        after = _Cursor(after.rank, after.last_id, key, after.ceiling)
+    ceiling = after.ceiling if after is not None else 0
     wanted = (0 if after else offset) + limit + 1  # one more tells whether a page follows
-    found: list[tuple[int, int]] = []  # (rank, id), in the order shown
+    found: list[_Cursor] = []  # where each row stands, in the order shown
     counted = 0
     for rank in tiers.ranks():
         room = COUNT_CAP + 1 - counted  # what is left to count; 0 once past the cap
         need = wanted - len(found) if after is None or rank >= after.rank else 0
-        before = after.last_id if after is not None and rank == after.rank else None
-        if need and room > 0 and before is None:  # one read serves the page and the count
-            ids = tiers.ids(rank, None, max(need, room))
-            counted += min(len(ids), room)
-            found += [(rank, i) for i in ids[:need]]
+        start = (after.key, after.last_id) if after is not None and rank == after.rank else None
+        if need and room > 0 and start is None:  # one read serves the page and the count
+            rows = tiers.ids(rank, None, max(need, room), ceiling)
+            counted += min(len(rows), room)
+            found += [_Cursor(rank, i, key) for key, i in rows[:need]]
             continue
         if room > 0:
             counted += tiers.count(rank, room)
         if need:
-            found += [(rank, i) for i in tiers.ids(rank, before, need)]
+            found += [_Cursor(rank, i, key) for key, i in tiers.ids(rank, start, need, ceiling)]
     shown = found[(0 if after else offset) :][: limit + 1]
     page = shown[:limit]
-    records = _persons(tiers.session, [i for _, i in page])
+    records = _persons(tiers.session, [row.last_id for row in page])
     next_cursor = None
     if len(shown) > limit and page:
-        next_cursor = _Cursor(*page[-1]).encode(tiers.text)
+        if not ceiling:  # the first page: later pages show no person registered after it
+            newest = tiers.session.exec(select(func.max(PersonRecord.id))).one()
+            ceiling = int(newest or 0)
+        last = page[-1]
+        next_cursor = _Cursor(last.rank, last.last_id, last.key, ceiling).encode(tiers.text)
     return SearchResult(
         persons=records,
         total=min(counted, COUNT_CAP),

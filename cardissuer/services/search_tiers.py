@@ -1,7 +1,8 @@
 """The name search, one rank ("tier") at a time, each read in index order a page at a time.
 
 A name search ranks its matches: a name equal to the text, then a name starting with it, then
-any other name containing it; newest registration (highest id) first within a rank. Names and
+any other name containing it; newest registration (highest id) first within the equal and
+contains ranks, name order within the prefix rank (below). Names and
 text are compared by their search keys (:mod:`cardissuer.services.search_key`), stored in
 ``person.folded_*`` and indexed there, so "equal" means equal once case, accents and letter
 variants are folded. Ranking every match before cutting the page costs what the text
@@ -14,8 +15,12 @@ it shows:
   together, newest last, so ``ORDER BY id DESC LIMIT n`` reads ``n`` index entries. The
   probes' few rows are merged (``UNION``) and cut again;
 * **prefix**: a range on the same indexes (a name starting with the text, not equal to it,
-  and not equal in another column). A range is not in id order, so this rank costs what it
-  matches; it is read only when the equal rank does not fill the page;
+  and not equal in another column), read only when the equal rank does not fill the page.
+  A range is in name order, not id order, so this rank is shown in the order its index
+  holds it: by the matching name's key, then id (oldest first among equal names). Each
+  column's range is walked from its start (or from the page cursor's key and id) and cut
+  at the page's end, so a page reads a page of index entries per column, whatever the
+  range holds (``иванов`` prefixes every ``Иванов ...``);
 * **contains** (3+ characters), only when the ranks above run out. SQLite walks the FTS5
   trigram index newest first (``ORDER BY rowid DESC``, which FTS5 reads in index order) and
   stops at the page's end. PostgreSQL's ``pg_trgm`` GIN index has no order, so the search
@@ -32,7 +37,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, column, func, literal_column, or_, table, union
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    column,
+    func,
+    literal_column,
+    not_,
+    or_,
+    table,
+    union,
+)
 from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
@@ -52,6 +68,10 @@ WINDOW = 8192
 _FULL = "(" + FULL_NAME_SQL.replace("folded_", "person.folded_") + ")"
 _FTS = table("person_search", column("rowid", Integer))
 
+Position = tuple[str, int]
+"""Where a row stands in its rank: the key it is ordered by (prefix rank; empty in the
+others) and its id."""
+
 
 class NameTiers:
     """The queries of one name search within ``scope``: ``text`` as typed (it names the
@@ -69,30 +89,51 @@ class NameTiers:
             return ()
         return (EQUAL, PREFIX, CONTAINS) if len(self.key) >= TRIGRAM else (EQUAL, PREFIX)
 
-    def ids(self, rank: int, before: int | None, limit: int) -> list[int]:
-        """Up to ``limit`` ids of ``rank``, newest first, below ``before`` when given."""
+    def ids(
+        self, rank: int, after: Position | None, limit: int, ceiling: int = 0
+    ) -> list[Position]:
+        """Up to ``limit`` rows of ``rank`` in the rank's order, after ``after`` when given:
+        newest first (``after``'s id alone counts) for equal and contains, name order (the
+        matching name's key, then id) for prefix; none with an id above ``ceiling`` (when
+        not 0: the newest person when the first page was read)."""
+        if rank == PREFIX:
+            return self._prefix(after, limit, ceiling)
+        before = after[1] if after is not None else (ceiling + 1 if ceiling else None)
         if rank == CONTAINS:
-            return self._contains_ids(before, limit)
-        parts = [
-            self._part(condition, rank, before).limit(limit) for condition in self._columns(rank)
-        ]
-        return self._merged(parts, limit)
+            return [("", i) for i in self._contains_ids(before, limit)]
+        parts = [self._equal(condition, before).limit(limit) for condition in self._columns()]
+        return [("", i) for i in self._merged(parts, limit)]
 
     def count(self, rank: int, limit: int) -> int:
         """How many persons ``rank`` holds, counted up to ``limit`` (no further)."""
         if rank == CONTAINS:
             return self._contains_count(limit)
+        if rank == PREFIX:
+            return len(self._prefix(None, limit))
         parts = [
-            self._part(condition, rank, None).order_by(None).limit(limit)  # any order counts
-            for condition in self._columns(rank)
+            self._equal(condition, None).order_by(None).limit(limit)  # any order counts
+            for condition in self._columns()
         ]
         return len(self._merged(parts, limit))
 
-    # --- equal and prefix: B-tree probes ------------------------------------------------------
+    def prefix_key_of(self, person_id: int) -> str | None:
+        """The key a person stands at in the prefix rank (its first name, in key order, that
+        starts with the text), or None when it is not in that rank: where a page cursor
+        that names the person alone resumes."""
+        row = self.session.exec(
+            select(
+                col(PersonRecord.folded_family),
+                col(PersonRecord.folded_chinese),
+                col(PersonRecord.folded_native),
+            ).where(col(PersonRecord.id) == person_id)
+        ).first()
+        keys = [k for k in row or () if k and k != self.key and k.startswith(self.key)]
+        return min(keys) if keys else None
 
-    def _columns(self, rank: int) -> list[Any]:
-        """One condition per name column, each answered by that column's index."""
-        key = self.key
+    # --- equal: B-tree probes, newest first -------------------------------------------------
+
+    def _names(self) -> list[Any]:
+        """The B-tree-indexed name keys: family, ``FAMILY GIVEN``, Chinese, native."""
         names: list[Any] = [
             col(PersonRecord.folded_family),
             literal_column(_FULL),
@@ -101,32 +142,84 @@ class NameTiers:
         ]
         if self.postgresql:  # the indexes' collation: code point order, as _successor
             names = [name.collate("C") for name in names]
-        family, full, chinese, native = names
-        if rank == EQUAL:
-            return [family == key, full == key, chinese == key, native == key]
-        # Strictly after the key itself: an equal name is the rank above.
-        return [and_(name > key, name < _successor(key)) for name in (family, chinese, native)]
+        return names
 
-    def _part(self, condition: Any, rank: int, before: int | None) -> Any:
+    def _columns(self) -> list[Any]:
+        """One equality per name column, each answered by that column's index."""
+        return [name == self.key for name in self._names()]
+
+    def _equal(self, condition: Any, before: int | None) -> Any:
         person_id = col(PersonRecord.id)
         where = [*self.scope, condition]
-        if rank != EQUAL:  # equal in another column ranks the person higher
-            where.append(self.rank_of() == rank)
         if before is not None:
             where.append(person_id < before)
-        order: Any = person_id
-        if rank == PREFIX:
-            # A range comes out of its index in name order, so it is sorted anyway; "id + 0"
-            # keeps the planner from walking every person by id instead, in the hope that
-            # the LIMIT is reached early (it is not, for a prefix nobody has).
-            order = person_id + 0
-        return select(person_id).where(*where).order_by(order.desc())
+        return select(person_id).where(*where).order_by(person_id.desc())
 
     def _merged(self, parts: list[Any], limit: int) -> list[int]:
         """The newest ``limit`` distinct ids of the parts (each already cut to ``limit``)."""
         merged = union(*(select(part.subquery().c.id) for part in parts)).subquery()
         query = select(merged.c.id).order_by(merged.c.id.desc()).limit(limit)
         return [int(i) for i in self.session.exec(query).all()]
+
+    # --- prefix: B-tree ranges, in key order --------------------------------------------------
+
+    def _prefix(self, after: Position | None, limit: int, ceiling: int = 0) -> list[Position]:
+        """The first ``limit`` persons of the prefix rank after ``after``, in ``(key, id)``
+        order, where a person's key is its first name (family, Chinese, native; in key
+        order) that starts with the text. Each column's range is read from its
+        ``(name, id)`` or ``(office_id, name, id)`` index in index order and cut at
+        ``limit``: a page reads ``limit`` index entries per column, whatever the range
+        holds. A person stands in the range of one column only (the filter below), so the
+        columns' rows merge without repeats.
+
+        After a cursor each column is read in two seeks: the rest of the cursor's key
+        (``name = key AND id > last``), then the names after it (``name > key``). A row
+        value ``(name, id) > (key, last)`` says the same, but SQLite (3.40) seeks on its
+        first member only and then steps over every earlier entry of that name."""
+        family, _full, chinese, native = self._names()
+        columns = (family, chinese, native)
+        person_id = col(PersonRecord.id)
+        found: list[Position] = []
+        for index, name in enumerate(columns):
+            where = [
+                *self.scope,
+                # Equal in another column ranks higher. Spelled as inequalities, not as
+                # rank_of() == PREFIX: PostgreSQL guesses a CASE equal to a constant holds
+                # for 0.5 % of the rows and then sorts the whole range rather than walk it.
+                *(func.coalesce(other, "") != self.key for other in self._names()),
+                *self._first_in(name, index, columns),
+            ]
+            if ceiling:  # read from the index entries: a registration since is skipped
+                where.append(person_id <= ceiling)
+            ranges: list[list[Any]] = []
+            if after is None:  # strictly after the text: an equal name is the rank above
+                ranges.append([name > self.key])
+            else:
+                ranges.append([name == after[0], person_id > after[1]])
+                ranges.append([name > after[0]])
+            for start in ranges:
+                query = (
+                    select(name, person_id)
+                    .where(*start, name < _successor(self.key), *where)
+                    .order_by(name, person_id)
+                    .limit(limit)
+                )
+                rows: list[Any] = list(self.session.exec(query).all())
+                found += [(str(key), int(person)) for key, person in rows]
+        return sorted(found)[:limit]  # code point order, as the indexes' collation
+
+    def _first_in(self, name: Any, index: int, columns: tuple[Any, ...]) -> list[Any]:
+        """The person's place is ``name``'s range unless another of its names starts with
+        the text too and comes first (a smaller key; on a tie, the earlier column)."""
+        conditions = []
+        for other_index, other in enumerate(columns):
+            if other_index == index:
+                continue
+            other = func.coalesce(other, "")
+            starts = func.substr(other, 1, len(self.key)) == self.key
+            first = other <= name if other_index < index else other < name
+            conditions.append(not_(and_(starts, first)))
+        return conditions
 
     # --- contains: the trigram index ----------------------------------------------------------
 

@@ -4,6 +4,7 @@ and that each database answers them from indexes (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -430,6 +431,51 @@ def test_counting_stops_at_the_cap(registry: Registry, monkeypatch: pytest.Monke
     assert (few.total, few.total_capped) == (1, False)
 
 
+def test_names_starting_with_the_text_come_in_name_order_each_person_once(
+    registry: Registry,
+) -> None:
+    """The prefix rank in its index's order (key, then oldest first), across the family,
+    Chinese and native names; a person two of whose names start with the text stands once,
+    at the first in key order, on whichever page that falls."""
+    hassani = registry.add("HASSANI", "OLD")
+    both = registry.add("HASSANOV", "B", native="Hassanbek Hassanov")  # family and native
+    hassan_1 = registry.add("HASSAN", "A")
+    native = registry.add("SMITH", "N", native="Hassana Smith")
+    hassan_2 = registry.add("HASSAN", "C")
+    order = [hassan_1, hassan_2, native, both, hassani]
+    # hassan, hassan, hassana smith, hassanbek hassanov (< hassani), hassani
+    assert [p.id for p in registry.find(registry.auditor, "hassa").persons] == order
+    for limit in (1, 2, 3):
+        seen: list[int | None] = []
+        cursor = None
+        while True:
+            page = registry.find(registry.auditor, "hassa", limit=limit, cursor=cursor)
+            seen += [p.id for p in page.persons]
+            assert page.total == len(order)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == order, limit
+
+
+def test_a_prefix_cursor_without_its_key_resumes_at_the_persons_name(registry: Registry) -> None:
+    """A cursor naming the rank and id alone (as before the prefix rank was in name order)
+    resumes after that person's place; one naming a person outside the rank is refused."""
+    ids = [registry.add(family, "X") for family in ("ZORBAC", "ZORBAB", "ZORBAA", "ZORBAD")]
+    found = [p.id for p in registry.find(registry.auditor, "zorba").persons]
+    assert found == [ids[2], ids[1], ids[0], ids[3]]
+
+    def bare(rank: int, person: int) -> str:
+        raw = f"{rank}.{person}.{search._digest('zorba')}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    page = registry.find(registry.auditor, "zorba", cursor=bare(2, ids[1]))
+    assert [p.id for p in page.persons] == [ids[0], ids[3]]
+    stranger = registry.add("OTHER", "Y")
+    with pytest.raises(search.InvalidCursorError):
+        registry.find(registry.auditor, "zorba", cursor=bare(2, stranger))
+
+
 @pytest.mark.parametrize("q", ["", "hassan", "王"])
 def test_pages_by_cursor_are_the_whole_list_and_ignore_new_registrations(
     registry: Registry, q: str
@@ -495,7 +541,7 @@ def big_registry(database_url: str) -> Iterator[Registry]:
     yield from _registry(database_url, 4000)
 
 
-def _plans(registry: Registry, actor: Actor, q: str) -> list[str]:
+def _plans(registry: Registry, actor: Actor, q: str, cursor: str | None = None) -> list[str]:
     """The plan of every query a search sends, as the database explains it."""
     statements: list[tuple[str, Any]] = []
 
@@ -507,7 +553,7 @@ def _plans(registry: Registry, actor: Actor, q: str) -> list[str]:
 
     event.listen(registry.engine, "before_cursor_execute", capture)
     try:
-        registry.find(actor, q)
+        registry.find(actor, q, cursor=cursor)
     finally:
         event.remove(registry.engine, "before_cursor_execute", capture)
     return [
@@ -599,6 +645,53 @@ def test_a_name_page_reads_its_ranks_in_index_order(
         for plan in walks:
             assert re.search(r"VIRTUAL TABLE INDEX 192:", plan), plan
             assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_prefix_page_reads_its_range_in_index_order(
+    big_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start of a common name (``tierso`` of 600 TIERSONs) fills its page and count from
+    the prefix rank, read from the name's ``(office_id, name, id)`` or ``(name, id)`` index
+    in index order and cut by a limit: never every match read and sorted first (a prefix
+    once cost what it matched). The next page starts its range at the cursor."""
+    monkeypatch.setattr(search, "COUNT_CAP", 20)
+    for given in range(600):
+        big_registry.add("TIERSON", f"G{given:03d}", office=given % 2)
+    postgresql = big_registry.engine.dialect.name == "postgresql"
+    with big_registry.engine.connect() as connection:  # as autovacuum leaves a table
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("VACUUM ANALYZE person" if postgresql else "ANALYZE")
+        )
+    for actor, index in (
+        (big_registry.registrar, "ix_person_search_family_office"),
+        (big_registry.auditor, "ix_person_search_family"),
+    ):
+        first = big_registry.find(actor, "tierso", limit=10)
+        assert [p.given_names for p in first.persons] == sorted(
+            p.given_names for p in first.persons
+        )  # name order (equal names: oldest first), as the index holds them
+        assert first.next_cursor is not None
+        for cursor in (None, first.next_cursor):
+            plans = _plans(big_registry, actor, "tierso", cursor=cursor)
+            ranges = [  # the family name's range (the equal probes are a union)
+                plan
+                for plan in plans
+                if re.search(rf"\b{index}\b", plan) and not re.search("UNION|Append", plan)
+            ]
+            assert ranges, plans
+            for plan in ranges:
+                if postgresql:  # a Limit over the index walked in order, no Sort
+                    assert re.match(rf"Limit .*\n\s*->  Index Scan using {index} ", plan), plan
+                    assert not re.search(r"\bSort\b|Bitmap", plan), plan
+                else:
+                    assert "TEMP B-TREE" not in plan, plan
+                    assert re.search(rf"SEARCH person USING INDEX {index} \(", plan), plan
+            if cursor is not None:  # the next page's reads start at the cursor's (key, id)
+                # (SQLite: the rest of the cursor's name from its id; PostgreSQL may read
+                # that small id range by the primary key, then the names after it)
+                seeks = r"folded_family=\? AND (row)?id>\?|folded_family\)::text > 'tierson'"
+                assert any(re.search(seeks, plan) for plan in ranges), ranges
+        assert not any("trgm" in plan or "VIRTUAL TABLE" in plan for plan in plans), plans
 
 
 def test_a_page_of_a_common_name_reads_no_lower_rank(
