@@ -730,11 +730,13 @@ def test_forwarded_headers_are_believed_only_from_configured_proxies(
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
     capsys.readouterr()
     assert cli.main([*argv, "serve", "--port", "9"]) == 0
-    assert served[-1][1]["proxy_headers"] is False
+    by_default = served[-1][1]
+    assert by_default["proxy_headers"] is False
     monkeypatch.setenv("FMCARD_FORWARDED_ALLOW_IPS", "10.0.0.5,10.0.0.6")
     assert cli.main([*argv, "serve", "--port", "9"]) == 0
-    assert served[-1][1]["proxy_headers"] is True
-    assert served[-1][1]["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
+    configured = served[-1][1]
+    assert configured["proxy_headers"] is True
+    assert configured["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
     for app, _ in served:
         app.state.engine.dispose()
 
