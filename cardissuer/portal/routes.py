@@ -526,22 +526,46 @@ def _submit(
         if before is not None:
             before(session)
         office = service.portal_office(session, settings.portal_office)
-        record = service.submit(
-            session,
-            owner=service.owner_hash(_key(request), address),
-            kind=kind,
-            form=form,
-            email=address,
-            phone=phone,
-            language=language,
-            office_id=office.id or 0,
-            person_id=person.id if person is not None else None,
-            uploads=uploads,
-            at=at,
-        )
+        try:
+            record = service.submit(
+                session,
+                owner=service.owner_hash(_key(request), address),
+                kind=kind,
+                form=form,
+                email=address,
+                phone=phone,
+                language=language,
+                office_id=office.id or 0,
+                person_id=person.id if person is not None else None,
+                uploads=uploads,
+                max_open=settings.portal_open_applications_per_address,
+                at=at,
+            )
+        except service.TooManyOpenError as refused:
+            session.rollback()  # nothing kept
+            return _too_many_open(request, refused, settings.portal_open_applications_per_address)
         reference = record.reference
     _mail_confirmation(settings, address, reference, kind, language)
     return _redirect(f"/portal/applications/{reference}?sent=1")
+
+
+def _too_many_open(request: Request, refused: service.TooManyOpenError, limit: int) -> HTMLResponse:
+    """Why nothing was sent, and what the holder can do about it."""
+    text = (
+        N_(
+            "You already have an open application for a first card. Follow it under "
+            '"My applications": wait for its decision, or withdraw it there before you '
+            "apply again."
+        )
+        if refused.first_card
+        else N_(
+            "You already have {count} open applications, as many as one address may have. "
+            'Wait until one is decided, or withdraw one under "My applications", then '
+            "send this again."
+        )
+    )
+    values = {"reason": "too-many-open", "text": text, "values": {"count": limit}}
+    return _page(request, "portal_message.html", values, status=409)
 
 
 def _mail_confirmation(

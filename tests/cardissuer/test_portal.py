@@ -734,3 +734,92 @@ def test_a_holder_reports_a_new_passport_and_asks_for_renewal_and_a_service(
     kinds = sorted(record.kind for record in _applications(portal_app))
     assert kinds == ["passport_change", "renewal", "service"]
     assert all(record.person_id for record in _applications(portal_app))
+
+
+# --- how many open applications one address may have ----------------------------------------
+
+
+def test_a_second_open_first_card_application_is_refused_in_the_holders_language(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    from cardissuer.i18n import translations
+
+    reference = _submitted(web, sink, ADDRESS)
+    again = submit_application(web, params={"lang": "ar"})
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("text/html")
+    assert 'data-reason="too-many-open"' in again.text
+    expected = translations("ar").gettext(
+        "You already have an open application for a first card. Follow it under "
+        '"My applications": wait for its decision, or withdraw it there before you '
+        "apply again."
+    )
+    assert expected.replace('"', "&#34;") in again.text
+    assert [record.reference for record in _applications(portal_app)] == [reference]
+    assert len(sink.to(ADDRESS)) == 2  # the code and one confirmation, nothing for the refusal
+    withdrawn = web.post(
+        f"/portal/applications/{reference}/withdraw",
+        data={"csrf": csrf_of(web)},
+        follow_redirects=False,
+    )
+    assert withdrawn.status_code == 303
+    assert submit_application(web).status_code == 303
+
+
+def test_one_address_has_at_most_the_configured_number_of_open_applications(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    _holder_with_phone_card(portal_app, "holder@example.org")
+    sign_in(web, sink, "holder@example.org", "card")
+    limit = portal_app.state.settings.portal_open_applications_per_address
+    assert limit == 3
+    for _ in range(limit):
+        sent = web.post("/portal/card/renew", data={"csrf": csrf_of(web)}, follow_redirects=False)
+        assert sent.status_code == 303
+    refused = web.post("/portal/card/service", data={"services": ["bz"], "csrf": csrf_of(web)})
+    assert refused.status_code == 409
+    assert "You already have 3 open applications" in refused.text
+    assert 'href="/portal/applications"' in refused.text
+    assert len(_applications(portal_app)) == limit
+    # A lost phone is still heard: its cards are suspended at once.
+    lost = web.post("/portal/card/lost-phone", data={"csrf": csrf_of(web)}, follow_redirects=False)
+    assert lost.status_code == 303
+    assert len(_applications(portal_app)) == limit + 1
+
+
+def test_parallel_submits_cannot_pass_the_limit(portal_app: FastAPI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cardissuer.portal import applications as service
+    from cardissuer.portal.models import ApplicationKind
+
+    engine = portal_app.state.engine
+    owner = service.owner_hash(b"k" * 32, "racer@example.org")
+    with session_scope(engine) as session:
+        office_id = service.portal_office(session, "").id or 0
+
+    def attempt(kind: ApplicationKind) -> bool:
+        try:
+            with session_scope(engine) as session:
+                service.submit(
+                    session,
+                    owner=owner,
+                    kind=kind,
+                    form=None,
+                    email="racer@example.org",
+                    phone=None,
+                    language="en",
+                    office_id=office_id,
+                    max_open=3,
+                    at=datetime.now(UTC),
+                )
+        except service.TooManyOpenError:
+            return False
+        return True
+
+    kinds = [ApplicationKind.FIRST_CARD] * 4 + [ApplicationKind.RENEWAL] * 6
+    with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+        accepted = list(pool.map(attempt, kinds))
+    stored = [record for record in _applications(portal_app) if record.secret_hash == owner]
+    assert sum(accepted) == len(stored) == 3
+    assert sum(record.kind == "first_card" for record in stored) <= 1
