@@ -599,7 +599,8 @@ def _view(record: ApplicationRecord) -> dict[str, Any]:
         "state": state.value,
         "state_name": STATE_NAMES[state],
         "submitted": _local_date(record.submitted_at),
-        "decided": _local_date(record.decided_at),
+        # An officer's question also stamps decided_at; only a final state has a decision date.
+        "decided": _local_date(record.decided_at) if state not in OPEN_STATES else "",
         "question": record.question if state is ApplicationState.INFO_NEEDED else None,
         "answer": record.answer,
         "reason": REJECT_REASONS.get(record.reject_reason or "", REJECT_REASONS["other"])

@@ -823,3 +823,23 @@ def test_parallel_submits_cannot_pass_the_limit(portal_app: FastAPI) -> None:
     stored = [record for record in _applications(portal_app) if record.secret_hash == owner]
     assert sum(accepted) == len(stored) == 3
     assert sum(record.kind == "first_card" for record in stored) <= 1
+
+
+def test_a_question_is_not_shown_as_a_decision(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    reference = _submitted(web, sink, ADDRESS)
+    with session_scope(portal_app.state.engine) as session:
+        record = session.exec(select(ApplicationRecord)).one()
+        record.state = ApplicationState.INFO_NEEDED.value
+        record.question = "Please send the page with your visa."
+        record.decided_at = datetime.now(UTC)  # an officer's question stamps it
+        session.add(record)
+    for page in (web.get(f"/portal/applications/{reference}"), web.get("/portal/applications")):
+        assert "Please send the page with your visa." in page.text
+        assert "Decided on" not in page.text
+    with session_scope(portal_app.state.engine) as session:
+        record = session.exec(select(ApplicationRecord)).one()
+        record.state = ApplicationState.REJECTED.value
+        session.add(record)
+    assert "Decided on" in web.get(f"/portal/applications/{reference}").text
