@@ -50,11 +50,10 @@ class ApplicationClosedError(ConflictError):
     code = "application-closed"
 
 
-class TooManyOpenError(ConflictError):
+class TooManyOpenError(Exception):
     """The owner already has as many open applications as one address may have (or an open
-    first-card application, for another first card)."""
-
-    code = "too-many-open-applications"
+    first-card application, for another first card). Only the portal raises it, and answers
+    with a page: it is no API problem."""
 
     def __init__(self, message: str, *, first_card: bool) -> None:
         super().__init__(message)
