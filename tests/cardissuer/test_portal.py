@@ -441,21 +441,62 @@ def test_bad_portraits_are_refused_with_a_clear_message(
     assert _applications(portal_app) == []
 
 
-def test_a_form_over_the_body_limit_gets_a_page_in_the_holders_language(
-    web: TestClient, sink: MailSink, portal_app: FastAPI
+def _jpeg_of_size(picture: bytes, size: int) -> bytes:
+    """``picture`` (a JPEG) padded to exactly ``size`` bytes with comment segments."""
+    missing = size - len(picture)
+    segments = b""
+    while missing > 0:
+        take = min(missing, 65535 + 2)
+        if missing - take in (1, 2, 3):  # a segment has at least 4 bytes: leave room for one
+            take -= 4
+        segments += b"\xff\xfe" + (take - 2).to_bytes(2, "big") + b"c" * (take - 4)
+        missing -= take
+    padded = picture[:2] + segments + picture[2:]
+    assert len(padded) == size
+    return padded
+
+
+def test_three_files_at_the_stated_limit_are_accepted(
+    web: TestClient, sink: MailSink, portal_app: FastAPI, portal_settings: Settings
 ) -> None:
+    limit = portal_settings.max_photo_bytes
+    assert 3 * limit > portal_settings.max_body_bytes  # more than the API's body limit
+    sign_in(web, sink, ADDRESS)
+    response = submit_application(
+        web,
+        fields=application_fields(services=["hc", "ed"]),
+        files={
+            "passport_page": ("page.jpg", _jpeg_of_size(page_jpeg(), limit), "image/jpeg"),
+            "portrait": ("me.jpg", _jpeg_of_size(portrait_jpeg(), limit), "image/jpeg"),
+            "document": ("school.jpg", _jpeg_of_size(page_jpeg(), limit), "image/jpeg"),
+        },
+    )
+    assert response.status_code == 303, response.text[:500]
+    assert len(_applications(portal_app)) == 1
+    # The API keeps its own limit.
+    api = web.post("/api/v1/persons", content=b"{" + b" " * portal_settings.max_body_bytes)
+    assert api.status_code == 413
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_a_form_over_the_body_limit_gets_a_page_in_the_holders_language(
+    web: TestClient, sink: MailSink, portal_app: FastAPI, portal_settings: Settings
+) -> None:
+    from cardissuer.main import portal_body_limit
+
+    limit = portal_body_limit(portal_settings)
     sign_in(web, sink, ADDRESS)
     response = submit_application(
         web,
         files={
             "passport_page": ("page.jpg", page_jpeg(), "image/jpeg"),
             "portrait": ("me.jpg", portrait_jpeg(), "image/jpeg"),
-            "document": ("big.jpg", b"\xff\xd8\xff" + bytes(1024 * 1024), "image/jpeg"),
+            "document": ("big.jpg", b"\xff\xd8\xff" + bytes(limit), "image/jpeg"),
         },
     )
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")
-    assert "at most 1024 KB in all" in response.text
+    assert f"at most {limit // 1024} KB in all" in response.text
     assert _applications(portal_app) == []
 
 
