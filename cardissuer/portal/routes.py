@@ -19,15 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardissuer.api.deps import get_engine
 from cardissuer.core.config import Settings
@@ -900,8 +902,46 @@ def too_large_page(request: Request, limit: int) -> Response:
     )
 
 
+def _is_portal(request: Request) -> bool:
+    return request.url.path == "/portal" or request.url.path.startswith("/portal/")
+
+
+def error_page(request: Request, exc: Exception) -> HTMLResponse:
+    """The portal's answer to a path it does not have or a form it cannot read (too many
+    files or fields, a broken multipart body): a page in the holder's language, where the
+    API would answer problem details in English."""
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 404
+    if status in (404, 405) or isinstance(exc, RequestValidationError):
+        return _message(request, 404, "not-found", N_("There is no such page."))
+    return _message(
+        request,
+        status if 400 <= status < 500 else 400,
+        "unreadable",
+        N_("This form could not be read. Go back, reload the page and send it again."),
+    )
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _portal_handler(previous: Any) -> Handler:
+    """Portal paths get the portal's page; every other path keeps the handler it had."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if _is_portal(request):
+            return error_page(request, exc)
+        if previous is None:
+            raise exc
+        response: Response = await previous(request, exc)
+        return response
+
+    return handle
+
+
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    for kind in (StarletteHTTPException, RequestValidationError):
+        app.add_exception_handler(kind, _portal_handler(app.exception_handlers.get(kind)))
 
 
 __all__ = ["install", "router"]

@@ -884,3 +884,40 @@ def test_a_question_is_not_shown_as_a_decision(
         record.state = ApplicationState.REJECTED.value
         session.add(record)
     assert "Decided on" in web.get(f"/portal/applications/{reference}").text
+
+
+# --- what the portal does not have, or cannot read ------------------------------------------
+
+
+def test_an_unknown_portal_path_gets_the_portals_page_in_the_holders_language(
+    web: TestClient,
+) -> None:
+    from cardissuer.i18n import translations
+
+    response = web.get("/portal/nonexistent?lang=ar")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'dir="rtl"' in response.text
+    assert translations("ar").gettext("There is no such page.") in response.text
+    api = web.get("/api/v1/nonexistent")
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unreadable_form_gets_the_portals_page(web: TestClient, sink: MailSink) -> None:
+    from cardissuer.i18n import translations
+
+    sign_in(web, sink, ADDRESS)
+    expected = translations("ru").gettext(
+        "This form could not be read. Go back, reload the page and send it again."
+    )
+    many_files = [("f", (f"{n}.jpg", b"x", "image/jpeg")) for n in range(6)]
+    too_many = web.post("/portal/apply?lang=ru", data={"csrf": csrf_of(web)}, files=many_files)
+    broken = web.post(
+        "/portal/apply?lang=ru",
+        content=b"--x\r\nno headers at all",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    for response in (too_many, broken):
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("text/html")
+        assert expected in response.text
