@@ -911,7 +911,11 @@ def error_page(request: Request, exc: Exception) -> HTMLResponse:
     files or fields, a broken multipart body): a page in the holder's language, where the
     API would answer problem details in English."""
     status = exc.status_code if isinstance(exc, StarletteHTTPException) else 404
-    if status in (404, 405) or isinstance(exc, RequestValidationError):
+    if status == 405 and isinstance(exc, StarletteHTTPException):
+        page = _message(request, 405, "not-found", N_("There is no such page."))
+        page.headers.update(exc.headers or {})  # Allow: what the path does accept
+        return page
+    if status == 404 or isinstance(exc, RequestValidationError):
         return _message(request, 404, "not-found", N_("There is no such page."))
     return _message(
         request,
