@@ -6,8 +6,10 @@ key (key ring or HSM), registers that key to sign audit checkpoints and prepares
 publisher. The service keeps no state of its own besides the database, so several instances
 can share one PostgreSQL behind a load balancer.
 
-Request bodies are limited to ``max_body_bytes`` by an ASGI wrapper that counts the bytes as
-they arrive, so a chunked body without Content-Length is cut off as early as a declared one.
+Request bodies are limited to ``max_body_bytes`` (under ``/portal/``: three photos of
+``max_photo_bytes`` and the fields, :func:`portal_body_limit`) by an ASGI wrapper that counts
+the bytes as they arrive, so a chunked body without Content-Length is cut off as early as a
+declared one.
 """
 
 from __future__ import annotations
@@ -191,6 +193,18 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the body may have at most {limit} bytes")
+        self.limit = limit
+
+
+PORTAL_FIELDS_BYTES = 256 * 1024
+"""What a portal form needs besides its files: the text fields and the multipart framing."""
+
+
+def portal_body_limit(settings: Settings) -> int:
+    """The body limit of the holder portal's forms: three photos at ``max_photo_bytes`` (a
+    passport page, a portrait, a supporting document) and the fields, so that a form the
+    apply page allows is never refused as a whole; never less than ``max_body_bytes``."""
+    return max(settings.max_body_bytes, 3 * settings.max_photo_bytes + PORTAL_FIELDS_BYTES)
 
 
 def _too_large(path: str, limit: int, scope: Scope | None = None) -> Response:
@@ -213,7 +227,8 @@ def _too_large(path: str, limit: int, scope: Scope | None = None) -> Response:
 
 
 class BodySizeLimit:
-    """ASGI wrapper: refuse request bodies over ``limit`` bytes with a 413 problem.
+    """ASGI wrapper: refuse request bodies over ``limit`` bytes with a 413 problem
+    (``portal_limit`` under ``/portal/``, whose forms carry photos).
 
     A declared Content-Length over the limit is refused before the application runs. Without
     one (chunked transfer), the bytes of the ``http.request`` messages are counted as the
@@ -222,19 +237,21 @@ class BodySizeLimit:
     client nor an endless stream can make the service buffer more than ``limit`` bytes.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, portal_limit: int | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.portal_limit = limit if portal_limit is None else portal_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.portal_limit if scope["path"].startswith("/portal/") else self.default_limit
         declared = [value for name, value in scope["headers"] if name == b"content-length"]
         if declared and (
-            len(declared) > 1 or not declared[0].isdigit() or int(declared[0]) > self.limit
+            len(declared) > 1 or not declared[0].isdigit() or int(declared[0]) > limit
         ):
-            await _too_large(scope["path"], self.limit, scope)(scope, receive, send)
+            await _too_large(scope["path"], limit, scope)(scope, receive, send)
             return
         received = 0
         started = False
@@ -244,8 +261,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -259,16 +276,19 @@ class BodySizeLimit:
         except BodyTooLarge:
             if started:  # the application answered before reading on: nothing left to say
                 raise
-            await _too_large(scope["path"], self.limit, scope)(scope, receive, send)
+            await _too_large(scope["path"], limit, scope)(scope, receive, send)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    async def body_too_large(request: Request, _exc: Exception) -> Response:
-        return _too_large(request.url.path, settings.max_body_bytes, request.scope)
+    async def body_too_large(request: Request, exc: Exception) -> Response:
+        limit = exc.limit if isinstance(exc, BodyTooLarge) else settings.max_body_bytes
+        return _too_large(request.url.path, limit, request.scope)
 
     app.add_exception_handler(BodyTooLarge, body_too_large)
     # Added first, so it sits inside the logging middleware: refusals are logged too.
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, limit=settings.max_body_bytes, portal_limit=portal_body_limit(settings)
+    )
 
     app.add_middleware(RequestLog)
 

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     one_time_code_minutes: int = Field(default=10, ge=1, le=60)
     one_time_codes_per_address_per_hour: int = Field(default=5, ge=1)
     one_time_codes_per_client_per_hour: int = Field(default=20, ge=1)
+    portal_open_applications_per_address: int = Field(
+        default=3,
+        ge=1,
+        description="open applications (submitted, under review, information needed) one "
+        "address may have at once; never more than one open first-card application",
+    )
     application_retention_days: int = Field(
         default=90,
         ge=1,

@@ -20,6 +20,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
+from cardissuer.core.db import lock_key
 from cardissuer.errors import ConflictError, NotFoundError
 from cardissuer.models import CardRecord, CardState, OfficeRecord, PersonRecord
 from cardissuer.portal.codes import keyed_hash
@@ -47,6 +48,16 @@ class ApplicationClosedError(ConflictError):
     """The application is no longer open for this change."""
 
     code = "application-closed"
+
+
+class TooManyOpenError(Exception):
+    """The owner already has as many open applications as one address may have (or an open
+    first-card application, for another first card). Only the portal raises it, and answers
+    with a page: it is no API problem."""
+
+    def __init__(self, message: str, *, first_card: bool) -> None:
+        super().__init__(message)
+        self.first_card = first_card
 
 
 def owner_hash(key: bytes, address: str) -> str:
@@ -93,9 +104,19 @@ def submit(
     office_id: int,
     person_id: int | None = None,
     uploads: Sequence[Upload] = (),
+    max_open: int | None = None,
     at: datetime,
 ) -> ApplicationRecord:
-    """Store a new application (SUBMITTED) with its re-encoded files, audited."""
+    """Store a new application (SUBMITTED) with its re-encoded files, audited.
+
+    With ``max_open``, refuse (:class:`TooManyOpenError`, nothing stored) when the owner
+    already has that many open applications, or an open first-card application and asks for
+    another: one proved address cannot fill the review queue. A lost phone is never refused
+    (its cards are suspended with it). The count is taken under a lock on the owner
+    (:func:`lock_key`), in the transaction that inserts, so parallel submits queue behind one
+    another and cannot pass the limit together."""
+    if max_open is not None and kind is not ApplicationKind.LOST_PHONE:
+        _check_open(session, owner, kind, max_open)
     record = ApplicationRecord(
         reference=new_reference(),
         secret_hash=owner,
@@ -133,6 +154,20 @@ def submit(
         at=at,
     )
     return record
+
+
+def _check_open(session: Session, owner: str, kind: ApplicationKind, max_open: int) -> None:
+    lock_key(session, "application-owner", owner)
+    kinds = session.exec(
+        select(ApplicationRecord.kind).where(
+            ApplicationRecord.secret_hash == owner,
+            col(ApplicationRecord.state).in_([state.value for state in OPEN_STATES]),
+        )
+    ).all()
+    if kind is ApplicationKind.FIRST_CARD and ApplicationKind.FIRST_CARD.value in kinds:
+        raise TooManyOpenError("an open first-card application already exists", first_card=True)
+    if len(kinds) >= max_open:
+        raise TooManyOpenError(f"at most {max_open} open applications", first_card=False)
 
 
 def applications_of(session: Session, owner: str) -> list[ApplicationRecord]:

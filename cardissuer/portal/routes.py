@@ -19,15 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardissuer.api.deps import get_engine
 from cardissuer.core.config import Settings
@@ -526,22 +528,46 @@ def _submit(
         if before is not None:
             before(session)
         office = service.portal_office(session, settings.portal_office)
-        record = service.submit(
-            session,
-            owner=service.owner_hash(_key(request), address),
-            kind=kind,
-            form=form,
-            email=address,
-            phone=phone,
-            language=language,
-            office_id=office.id or 0,
-            person_id=person.id if person is not None else None,
-            uploads=uploads,
-            at=at,
-        )
+        try:
+            record = service.submit(
+                session,
+                owner=service.owner_hash(_key(request), address),
+                kind=kind,
+                form=form,
+                email=address,
+                phone=phone,
+                language=language,
+                office_id=office.id or 0,
+                person_id=person.id if person is not None else None,
+                uploads=uploads,
+                max_open=settings.portal_open_applications_per_address,
+                at=at,
+            )
+        except service.TooManyOpenError as refused:
+            session.rollback()  # nothing kept
+            return _too_many_open(request, refused, settings.portal_open_applications_per_address)
         reference = record.reference
     _mail_confirmation(settings, address, reference, kind, language)
     return _redirect(f"/portal/applications/{reference}?sent=1")
+
+
+def _too_many_open(request: Request, refused: service.TooManyOpenError, limit: int) -> HTMLResponse:
+    """Why nothing was sent, and what the holder can do about it."""
+    text = (
+        N_(
+            "You already have an open application for a first card. Follow it under "
+            '"My applications": wait for its decision, or withdraw it there before you '
+            "apply again."
+        )
+        if refused.first_card
+        else N_(
+            "You already have {count} open applications, as many as one address may have. "
+            'Wait until one is decided, or withdraw one under "My applications", then '
+            "send this again."
+        )
+    )
+    values = {"reason": "too-many-open", "text": text, "values": {"count": limit}}
+    return _page(request, "portal_message.html", values, status=409)
 
 
 def _mail_confirmation(
@@ -575,7 +601,8 @@ def _view(record: ApplicationRecord) -> dict[str, Any]:
         "state": state.value,
         "state_name": STATE_NAMES[state],
         "submitted": _local_date(record.submitted_at),
-        "decided": _local_date(record.decided_at),
+        # An officer's question also stamps decided_at; only a final state has a decision date.
+        "decided": _local_date(record.decided_at) if state not in OPEN_STATES else "",
         "question": record.question if state is ApplicationState.INFO_NEEDED else None,
         "answer": record.answer,
         "reason": REJECT_REASONS.get(record.reject_reason or "", REJECT_REASONS["other"])
@@ -875,8 +902,50 @@ def too_large_page(request: Request, limit: int) -> Response:
     )
 
 
+def _is_portal(request: Request) -> bool:
+    return request.url.path == "/portal" or request.url.path.startswith("/portal/")
+
+
+def error_page(request: Request, exc: Exception) -> HTMLResponse:
+    """The portal's answer to a path it does not have or a form it cannot read (too many
+    files or fields, a broken multipart body): a page in the holder's language, where the
+    API would answer problem details in English."""
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 404
+    if status == 405 and isinstance(exc, StarletteHTTPException):
+        page = _message(request, 405, "not-found", N_("There is no such page."))
+        page.headers.update(exc.headers or {})  # Allow: what the path does accept
+        return page
+    if status == 404 or isinstance(exc, RequestValidationError):
+        return _message(request, 404, "not-found", N_("There is no such page."))
+    return _message(
+        request,
+        status if 400 <= status < 500 else 400,
+        "unreadable",
+        N_("This form could not be read. Go back, reload the page and send it again."),
+    )
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _portal_handler(previous: Any) -> Handler:
+    """Portal paths get the portal's page; every other path keeps the handler it had."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if _is_portal(request):
+            return error_page(request, exc)
+        if previous is None:
+            raise exc
+        response: Response = await previous(request, exc)
+        return response
+
+    return handle
+
+
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    for kind in (StarletteHTTPException, RequestValidationError):
+        app.add_exception_handler(kind, _portal_handler(app.exception_handlers.get(kind)))
 
 
 __all__ = ["install", "router"]

@@ -124,10 +124,13 @@ def submit_application(
     client: TestClient,
     fields: dict[str, Any] | None = None,
     files: dict[str, tuple[str, bytes, str]] | None = None,
+    params: dict[str, str] | None = None,
 ) -> Any:
     data = {**(fields or application_fields()), "csrf": csrf_of(client)}
     uploads = files or {
         "passport_page": ("page.jpg", page_jpeg(), "image/jpeg"),
         "portrait": ("me.jpg", portrait_jpeg(), "image/jpeg"),
     }
-    return client.post("/portal/apply", data=data, files=uploads, follow_redirects=False)
+    return client.post(
+        "/portal/apply", data=data, files=uploads, params=params, follow_redirects=False
+    )

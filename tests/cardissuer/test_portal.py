@@ -441,21 +441,62 @@ def test_bad_portraits_are_refused_with_a_clear_message(
     assert _applications(portal_app) == []
 
 
-def test_a_form_over_the_body_limit_gets_a_page_in_the_holders_language(
-    web: TestClient, sink: MailSink, portal_app: FastAPI
+def _jpeg_of_size(picture: bytes, size: int) -> bytes:
+    """``picture`` (a JPEG) padded to exactly ``size`` bytes with comment segments."""
+    missing = size - len(picture)
+    segments = b""
+    while missing > 0:
+        take = min(missing, 65535 + 2)
+        if missing - take in (1, 2, 3):  # a segment has at least 4 bytes: leave room for one
+            take -= 4
+        segments += b"\xff\xfe" + (take - 2).to_bytes(2, "big") + b"c" * (take - 4)
+        missing -= take
+    padded = picture[:2] + segments + picture[2:]
+    assert len(padded) == size
+    return padded
+
+
+def test_three_files_at_the_stated_limit_are_accepted(
+    web: TestClient, sink: MailSink, portal_app: FastAPI, portal_settings: Settings
 ) -> None:
+    limit = portal_settings.max_photo_bytes
+    assert 3 * limit > portal_settings.max_body_bytes  # more than the API's body limit
+    sign_in(web, sink, ADDRESS)
+    response = submit_application(
+        web,
+        fields=application_fields(services=["hc", "ed"]),
+        files={
+            "passport_page": ("page.jpg", _jpeg_of_size(page_jpeg(), limit), "image/jpeg"),
+            "portrait": ("me.jpg", _jpeg_of_size(portrait_jpeg(), limit), "image/jpeg"),
+            "document": ("school.jpg", _jpeg_of_size(page_jpeg(), limit), "image/jpeg"),
+        },
+    )
+    assert response.status_code == 303, response.text[:500]
+    assert len(_applications(portal_app)) == 1
+    # The API keeps its own limit.
+    api = web.post("/api/v1/persons", content=b"{" + b" " * portal_settings.max_body_bytes)
+    assert api.status_code == 413
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_a_form_over_the_body_limit_gets_a_page_in_the_holders_language(
+    web: TestClient, sink: MailSink, portal_app: FastAPI, portal_settings: Settings
+) -> None:
+    from cardissuer.main import portal_body_limit
+
+    limit = portal_body_limit(portal_settings)
     sign_in(web, sink, ADDRESS)
     response = submit_application(
         web,
         files={
             "passport_page": ("page.jpg", page_jpeg(), "image/jpeg"),
             "portrait": ("me.jpg", portrait_jpeg(), "image/jpeg"),
-            "document": ("big.jpg", b"\xff\xd8\xff" + bytes(1024 * 1024), "image/jpeg"),
+            "document": ("big.jpg", b"\xff\xd8\xff" + bytes(limit), "image/jpeg"),
         },
     )
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")
-    assert "at most 1024 KB in all" in response.text
+    assert f"at most {limit // 1024} KB in all" in response.text
     assert _applications(portal_app) == []
 
 
@@ -734,3 +775,149 @@ def test_a_holder_reports_a_new_passport_and_asks_for_renewal_and_a_service(
     kinds = sorted(record.kind for record in _applications(portal_app))
     assert kinds == ["passport_change", "renewal", "service"]
     assert all(record.person_id for record in _applications(portal_app))
+
+
+# --- how many open applications one address may have ----------------------------------------
+
+
+def test_a_second_open_first_card_application_is_refused_in_the_holders_language(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    from cardissuer.i18n import translations
+
+    reference = _submitted(web, sink, ADDRESS)
+    again = submit_application(web, params={"lang": "ar"})
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("text/html")
+    assert 'data-reason="too-many-open"' in again.text
+    expected = translations("ar").gettext(
+        "You already have an open application for a first card. Follow it under "
+        '"My applications": wait for its decision, or withdraw it there before you '
+        "apply again."
+    )
+    assert expected.replace('"', "&#34;") in again.text
+    assert [record.reference for record in _applications(portal_app)] == [reference]
+    assert len(sink.to(ADDRESS)) == 2  # the code and one confirmation, nothing for the refusal
+    withdrawn = web.post(
+        f"/portal/applications/{reference}/withdraw",
+        data={"csrf": csrf_of(web)},
+        follow_redirects=False,
+    )
+    assert withdrawn.status_code == 303
+    assert submit_application(web).status_code == 303
+
+
+def test_one_address_has_at_most_the_configured_number_of_open_applications(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    _holder_with_phone_card(portal_app, "holder@example.org")
+    sign_in(web, sink, "holder@example.org", "card")
+    limit = portal_app.state.settings.portal_open_applications_per_address
+    assert limit == 3
+    for _ in range(limit):
+        sent = web.post("/portal/card/renew", data={"csrf": csrf_of(web)}, follow_redirects=False)
+        assert sent.status_code == 303
+    refused = web.post("/portal/card/service", data={"services": ["bz"], "csrf": csrf_of(web)})
+    assert refused.status_code == 409
+    assert "You already have 3 open applications" in refused.text
+    assert 'href="/portal/applications"' in refused.text
+    assert len(_applications(portal_app)) == limit
+    # A lost phone is still heard: its cards are suspended at once.
+    lost = web.post("/portal/card/lost-phone", data={"csrf": csrf_of(web)}, follow_redirects=False)
+    assert lost.status_code == 303
+    assert len(_applications(portal_app)) == limit + 1
+
+
+def test_parallel_submits_cannot_pass_the_limit(portal_app: FastAPI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cardissuer.portal import applications as service
+    from cardissuer.portal.models import ApplicationKind
+
+    engine = portal_app.state.engine
+    owner = service.owner_hash(b"k" * 32, "racer@example.org")
+    with session_scope(engine) as session:
+        office_id = service.portal_office(session, "").id or 0
+
+    def attempt(kind: ApplicationKind) -> bool:
+        try:
+            with session_scope(engine) as session:
+                service.submit(
+                    session,
+                    owner=owner,
+                    kind=kind,
+                    form=None,
+                    email="racer@example.org",
+                    phone=None,
+                    language="en",
+                    office_id=office_id,
+                    max_open=3,
+                    at=datetime.now(UTC),
+                )
+        except service.TooManyOpenError:
+            return False
+        return True
+
+    kinds = [ApplicationKind.FIRST_CARD] * 4 + [ApplicationKind.RENEWAL] * 6
+    with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+        accepted = list(pool.map(attempt, kinds))
+    stored = [record for record in _applications(portal_app) if record.secret_hash == owner]
+    assert sum(accepted) == len(stored) == 3
+    assert sum(record.kind == "first_card" for record in stored) <= 1
+
+
+def test_a_question_is_not_shown_as_a_decision(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    reference = _submitted(web, sink, ADDRESS)
+    with session_scope(portal_app.state.engine) as session:
+        record = session.exec(select(ApplicationRecord)).one()
+        record.state = ApplicationState.INFO_NEEDED.value
+        record.question = "Please send the page with your visa."
+        record.decided_at = datetime.now(UTC)  # an officer's question stamps it
+        session.add(record)
+    for page in (web.get(f"/portal/applications/{reference}"), web.get("/portal/applications")):
+        assert "Please send the page with your visa." in page.text
+        assert "Decided on" not in page.text
+    with session_scope(portal_app.state.engine) as session:
+        record = session.exec(select(ApplicationRecord)).one()
+        record.state = ApplicationState.REJECTED.value
+        session.add(record)
+    assert "Decided on" in web.get(f"/portal/applications/{reference}").text
+
+
+# --- what the portal does not have, or cannot read ------------------------------------------
+
+
+def test_an_unknown_portal_path_gets_the_portals_page_in_the_holders_language(
+    web: TestClient,
+) -> None:
+    from cardissuer.i18n import translations
+
+    response = web.get("/portal/nonexistent?lang=ar")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'dir="rtl"' in response.text
+    assert translations("ar").gettext("There is no such page.") in response.text
+    api = web.get("/api/v1/nonexistent")
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unreadable_form_gets_the_portals_page(web: TestClient, sink: MailSink) -> None:
+    from cardissuer.i18n import translations
+
+    sign_in(web, sink, ADDRESS)
+    expected = translations("ru").gettext(
+        "This form could not be read. Go back, reload the page and send it again."
+    )
+    many_files = [("f", (f"{n}.jpg", b"x", "image/jpeg")) for n in range(6)]
+    too_many = web.post("/portal/apply?lang=ru", data={"csrf": csrf_of(web)}, files=many_files)
+    broken = web.post(
+        "/portal/apply?lang=ru",
+        content=b"--x\r\nno headers at all",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    for response in (too_many, broken):
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("text/html")
+        assert expected in response.text

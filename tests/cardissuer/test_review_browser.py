@@ -39,6 +39,30 @@ def _images_loaded(tab: Page) -> None:
         time.sleep(0.05)
 
 
+def _fits_a_phone_in_arabic(tab: Page, reference: str) -> None:
+    """At 360 px in Arabic the page does not scroll sideways (the MRZ scrolls inside its own
+    box) and left-to-right values (phone, dates, passport number) keep their order."""
+    size = tab.viewport_size
+    tab.set_viewport_size({"width": 360, "height": 800})
+    try:
+        for lang in ("en", "ar"):  # the checks below run on the Arabic page
+            tab.goto(f"/console/applications/{reference}?lang={lang}")
+            _images_loaded(tab)
+            width = tab.eval_on_selector("html", "html => html.scrollWidth")
+            assert width <= 360, f"{lang}: the page scrolls sideways ({width} px)"
+            mrz = tab.locator("#mrz")
+            assert mrz.evaluate("e => e.scrollWidth > e.clientWidth")  # it scrolls itself
+        phone = tab.locator("#application-form dd", has_text="13800000000")
+        assert phone.get_attribute("dir") == "ltr"
+        assert phone.evaluate("e => getComputedStyle(e).direction") == "ltr"
+        for selector in ("#submitted-at", "#passport-number", "#birth-date", "#mrz"):
+            assert tab.locator(selector).evaluate("e => getComputedStyle(e).direction") == "ltr"
+    finally:
+        if size is not None:
+            tab.set_viewport_size(size)
+        tab.goto(f"/console/applications/{reference}?lang=en")
+
+
 def test_a_supervisor_reviews_and_approves_in_the_browser(
     console: Console,  # noqa: F811
     page: Page,  # noqa: F811
@@ -52,7 +76,9 @@ def test_a_supervisor_reviews_and_approves_in_the_browser(
         "A076543210NGA7907025M3401315" + "<" * 14 + "04",
     )
     form = ApplicationForm(person=_okonkwo_again().person, mrz=mrz, services=["hc", "ed"])
-    reference = factory.submit(engine, form=form, submitted_at=now - timedelta(days=2))
+    reference = factory.submit(
+        engine, form=form, phone="+86 13800000000", submitted_at=now - timedelta(days=2)
+    )
     factory.submit(
         engine,
         kind=ApplicationKind.RENEWAL,
@@ -74,6 +100,7 @@ def test_a_supervisor_reviews_and_approves_in_the_browser(
     assert "OKONKWO CHIDI EMEKA" in page.locator("#duplicates").inner_text()
     assert "A076543210NGA" in page.locator("#mrz").inner_text()
     check_screenshot(page.screenshot(full_page=True), "review-application", tmp_path)
+    _fits_a_phone_in_arabic(page, reference)
 
     page.click("#duplicates button")  # approve for the existing person
     page.wait_for_url(f"**/console/applications/{reference}")
