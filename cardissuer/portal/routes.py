@@ -756,8 +756,12 @@ def _holder(request: Request, address: str) -> PersonRecord | None:
         return service.person_of_address(session, address)
 
 
-@router.post("/card/passport", response_class=HTMLResponse)
-async def report_passport(request: Request) -> Response:
+async def _as_holder(
+    request: Request, work: Callable[[str, forms.Posted, PersonRecord], Response]
+) -> Response:
+    """The start every card holder's request shares: signed in (else the sign-in page), the
+    form read (else its refusal page), then ``work`` off the event loop (database, SMTP,
+    Pillow) with the person the address belongs to (a 404 card page when it holds no card)."""
     address = _address(request)
     if address is None:
         return _to_sign_in("card")
@@ -765,10 +769,18 @@ async def report_passport(request: Request) -> Response:
     if isinstance(form, Response):
         return form
 
-    def work() -> Response:  # off the event loop: database, SMTP, Pillow
+    def run() -> Response:
         person = _holder(request, address)
         if person is None:
             return _card_page(request, address, status=404)
+        return work(address, form, person)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/card/passport", response_class=HTMLResponse)
+async def report_passport(request: Request) -> Response:
+    def work(address: str, form: forms.Posted, person: PersonRecord) -> Response:
         errors: forms.Errors = {}
         values = forms.texts(form)
         page = forms.upload_of(
@@ -792,40 +804,20 @@ async def report_passport(request: Request) -> Response:
             person=person,
         )
 
-    return await run_in_threadpool(work)
+    return await _as_holder(request, work)
 
 
 @router.post("/card/renew", response_class=HTMLResponse)
 async def ask_renewal(request: Request) -> Response:
-    address = _address(request)
-    if address is None:
-        return _to_sign_in("card")
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-
-    def work() -> Response:  # off the event loop: database, SMTP, Pillow
-        person = _holder(request, address)
-        if person is None:
-            return _card_page(request, address, status=404)
+    def work(address: str, _posted: forms.Posted, person: PersonRecord) -> Response:
         return _submit(request, address, ApplicationKind.RENEWAL, None, uploads=[], person=person)
 
-    return await run_in_threadpool(work)
+    return await _as_holder(request, work)
 
 
 @router.post("/card/service", response_class=HTMLResponse)
 async def ask_service(request: Request) -> Response:
-    address = _address(request)
-    if address is None:
-        return _to_sign_in("card")
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-
-    def work() -> Response:  # off the event loop: database, SMTP, Pillow
-        person = _holder(request, address)
-        if person is None:
-            return _card_page(request, address, status=404)
+    def work(address: str, form: forms.Posted, person: PersonRecord) -> Response:
         errors: forms.Errors = {}
         services = forms.services_of(form, _settings(request).services, errors)
         uploads = []
@@ -850,23 +842,12 @@ async def ask_service(request: Request) -> Response:
             person=person,
         )
 
-    return await run_in_threadpool(work)
+    return await _as_holder(request, work)
 
 
 @router.post("/card/lost-phone", response_class=HTMLResponse)
 async def report_lost_phone(request: Request) -> Response:
-    address = _address(request)
-    if address is None:
-        return _to_sign_in("card")
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-
-    def work() -> Response:  # off the event loop: database, SMTP, Pillow
-        person = _holder(request, address)
-        if person is None:
-            return _card_page(request, address, status=404)
-
+    def work(address: str, _posted: forms.Posted, person: PersonRecord) -> Response:
         def suspend(session: Any) -> None:
             # In the application's transaction: the suspension and the request stand together.
             locked = session.get(PersonRecord, person.id)
@@ -882,7 +863,7 @@ async def report_lost_phone(request: Request) -> Response:
             before=suspend,
         )
 
-    return await run_in_threadpool(work)
+    return await _as_holder(request, work)
 
 
 def too_large_page(request: Request, limit: int) -> Response:
