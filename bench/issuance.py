@@ -355,6 +355,25 @@ def _postgres_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def scratch_databases(section: Section) -> Iterator[tuple[str, str, Path, ExitStack]]:
+    """Each database a section measures on, made for it: SQLite always, PostgreSQL when its
+    server answers (else the section says why it was skipped). Yields the backend's name, the
+    database URL, a temporary directory and the stack that removes both; they last until the
+    caller's loop moves on, and the caller may push its own clean-ups onto the stack."""
+    admin_url = _postgres_admin_url()
+    problem = _postgres_problem(admin_url)
+    if problem:
+        section.notes.append(f"PostgreSQL skipped: {problem}")
+    for backend in ["sqlite"] if problem else ["sqlite", "postgresql"]:
+        with ExitStack() as stack:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            if backend == "sqlite":
+                url = f"sqlite:///{directory / 'fmcard.db'}"
+            else:
+                url = stack.enter_context(_postgres_database(admin_url))
+            yield backend, url, directory, stack
+
+
 # --- the child: set up, then serve ----------------------------------------------------------------
 
 

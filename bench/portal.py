@@ -31,8 +31,6 @@ import logging
 import random
 import re
 import statistics
-import tempfile
-from contextlib import ExitStack
 from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
@@ -42,7 +40,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import select
 
-from bench.issuance import _postgres_admin_url, _postgres_database, _postgres_problem
+from bench.issuance import scratch_databases
 from bench.portrait import SAMPLE_PHOTO
 from bench.report import Section, Table
 from cardissuer.api.routes.common import issuing_context_of
@@ -258,20 +256,9 @@ def run(*, quick: bool, seed: int) -> Section:
         ("database", "step", "n", "p50", "p99", "max"),
     )
     section.tables.append(table)
-    admin_url = _postgres_admin_url()
-    problem = _postgres_problem(admin_url)
-    backends = ["sqlite"] if problem else ["sqlite", "postgresql"]
-    if problem:
-        section.notes.append(f"PostgreSQL skipped: {problem}")
     rng = random.Random(seed)
-    for backend in backends:
-        with ExitStack() as stack:
-            directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            if backend == "sqlite":
-                url = f"sqlite:///{directory / 'fmcard.db'}"
-            else:
-                url = stack.enter_context(_postgres_database(admin_url))
-            times = _run_backend(url, directory / "workspace", n, rng)
+    for backend, url, directory, _ in scratch_databases(section):
+        times = _run_backend(url, directory / "workspace", n, rng)
         for step in STEPS:
             table.add(backend, step, len(times[step]), *_percentiles(times[step]))
         section.data[backend] = {step: _percentiles(times[step]) for step in STEPS}

@@ -30,9 +30,8 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,12 +43,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from bench.issuance import (
-    _free_port,
-    _postgres_admin_url,
-    _postgres_database,
-    _postgres_problem,
-)
+from bench.issuance import _free_port, scratch_databases
 from bench.report import Section, Table
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Environment, Settings
@@ -87,34 +81,23 @@ def run(*, plan: Plan, seed: int) -> Section:
         ("database", "request", "n", "median", "p90", "max"),
     )
     section.tables.append(table)
-    admin_url = _postgres_admin_url()
-    problem = _postgres_problem(admin_url)
-    backends = ["sqlite"] if problem else ["sqlite", "postgresql"]
-    if problem:
-        section.notes.append(f"PostgreSQL skipped: {problem}")
     rng = random.Random(seed)
-    for backend in backends:
-        with ExitStack() as stack:
-            directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            if backend == "sqlite":
-                url = f"sqlite:///{directory / 'fmcard.db'}"
-            else:
-                url = stack.enter_context(_postgres_database(admin_url))
-            workspace = directory / "workspace"
-            started = perf_counter()
-            engine_app = create_app(Settings(workspace=workspace, database_url=url))
-            stack.callback(engine_app.state.engine.dispose)
-            _fill(engine_app.state.engine, issuing_context_of(engine_app), plan.cards, rng)
-            setup_s = perf_counter() - started
-            port = _free_port()
-            with _serving(workspace, url, port, directory / "service.log"):
-                results = _measure(f"http://127.0.0.1:{port}", engine_app.state.engine, plan, rng)
-            for name, samples in results.items():
-                table.add(backend, name, len(samples), *_summary(samples))
-            section.data[backend] = {
-                "setup_s": round(setup_s, 1),
-                **{name: _summary(samples) for name, samples in results.items()},
-            }
+    for backend, url, directory, stack in scratch_databases(section):
+        workspace = directory / "workspace"
+        started = perf_counter()
+        engine_app = create_app(Settings(workspace=workspace, database_url=url))
+        stack.callback(engine_app.state.engine.dispose)
+        _fill(engine_app.state.engine, issuing_context_of(engine_app), plan.cards, rng)
+        setup_s = perf_counter() - started
+        port = _free_port()
+        with _serving(workspace, url, port, directory / "service.log"):
+            results = _measure(f"http://127.0.0.1:{port}", engine_app.state.engine, plan, rng)
+        for name, samples in results.items():
+            table.add(backend, name, len(samples), *_summary(samples))
+        section.data[backend] = {
+            "setup_s": round(setup_s, 1),
+            **{name: _summary(samples) for name, samples in results.items()},
+        }
     section.notes.append(
         "each figure is client-side latency of one request on a keep-alive connection; the "
         "bundle after a change includes signing the changed list"
