@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -447,23 +448,33 @@ def _free_port() -> int:
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """The issuer with demo data, served by uvicorn in a background thread."""
     app = _app(tmp_path_factory.mktemp("console") / "workspace")
+    with served(app) as base_url:
+        yield Console(base_url, app)
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn in a background thread on a free local port: yields its base
+    URL; stops the server and disposes of the app's engine at the end."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
         )
     )
-    thread = threading.Thread(target=server.run, name="console-uvicorn", daemon=True)
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield Console(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    thread.join(timeout=15)
-    app.state.engine.dispose()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        app.state.engine.dispose()
 
 
 def _require_chromium() -> None:

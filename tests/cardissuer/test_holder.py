@@ -7,15 +7,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import zxingcpp
 from fastapi import FastAPI
 from PIL import Image
@@ -29,15 +26,11 @@ from cardissuer.main import create_app
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
 from cardissuer.wallet.models import HolderLinkRecord
 from cardissuer.web import holder
-from tests.cardissuer.test_console import CHROMIUM, _free_port, _require_chromium
+from tests.cardissuer.test_console import CHROMIUM, CHROMIUM_ARGS, _require_chromium, served
 from verifier.bundle import Bundle
 from verifier.reason import Reason
 from verifier.verifier import Verifier
 
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 PHONE: ViewportSize = {"width": 390, "height": 844}
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "screenshots" / "holder-page.png"
 
@@ -49,28 +42,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fas
         Settings(workspace=directory, database_url=f"sqlite:///{directory / 'fmcard.db'}")
     )
     seed_demo(app.state.engine, issuing_context_of(app), environment=app.state.settings.environment)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=15)
-    app.state.engine.dispose()
+    with served(app) as base_url:
+        yield base_url, app
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     _require_chromium()
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
 

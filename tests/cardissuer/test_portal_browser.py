@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from PIL import Image
 from playwright.sync_api import Browser, FilePayload, Page, ViewportSize, sync_playwright
@@ -40,9 +38,9 @@ from tests.cardissuer.portal_helpers import (
 from tests.cardissuer.test_console import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    _free_port,
     _require_chromium,
     login,
+    served,
 )
 from tests.mail_sink import MailSink, body_of, mail_sink
 from verifier import cli as verifier_cli
@@ -73,21 +71,8 @@ def service(
         )
     )
     seed_demo(app.state.engine, issuing_context_of(app), environment=app.state.settings.environment)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=15)
-    app.state.engine.dispose()
+    with served(app) as base_url:
+        yield base_url, app
 
 
 @pytest.fixture(scope="module")
