@@ -174,6 +174,28 @@ def _page(
     return response
 
 
+def _set_address_cookie(
+    response: Response,
+    request: Request,
+    name: str,
+    purpose: str,
+    address: str,
+    lifetime: timedelta,
+    at: datetime,
+) -> None:
+    """A signed cookie naming a proved (``session``) or code-awaiting (``pending``) address,
+    for the portal's paths only, ending with its signature's lifetime."""
+    response.set_cookie(
+        name,
+        cookies.sign_address(_key(request), purpose, address, until=at + lifetime),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/portal",
+        max_age=int(lifetime.total_seconds()),
+    )
+
+
 def _headers(response: Response) -> None:
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Frame-Options"] = "DENY"
@@ -301,16 +323,14 @@ async def sign_in(request: Request) -> Response:
                     )
         # The same answer whether a code went out or the address's limit was reached.
         response = _redirect(f"/portal/code?next={next_page}")
-        response.set_cookie(
+        _set_address_cookie(
+            response,
+            request,
             cookies.PENDING_COOKIE,
-            cookies.sign_address(
-                _key(request), "pending", email, until=at + cookies.PENDING_LIFETIME
-            ),
-            httponly=True,
-            samesite="lax",
-            secure=_secure(request),
-            path="/portal",
-            max_age=int(cookies.PENDING_LIFETIME.total_seconds()),
+            "pending",
+            email,
+            cookies.PENDING_LIFETIME,
+            at,
         )
         return response
 
@@ -383,16 +403,14 @@ async def enter_code(request: Request) -> Response:
             return _page(request, "portal_code.html", {**values, "error": error}, status=422)
         response = _redirect(NEXT_PAGES[next_page])
         response.delete_cookie(cookies.PENDING_COOKIE, path="/portal")
-        response.set_cookie(
+        _set_address_cookie(
+            response,
+            request,
             cookies.SESSION_COOKIE,
-            cookies.sign_address(
-                _key(request), "session", pending, until=at + cookies.SESSION_LIFETIME
-            ),
-            httponly=True,
-            samesite="lax",
-            secure=_secure(request),
-            path="/portal",
-            max_age=int(cookies.SESSION_LIFETIME.total_seconds()),
+            "session",
+            pending,
+            cookies.SESSION_LIFETIME,
+            at,
         )
         return response
 
