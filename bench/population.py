@@ -24,6 +24,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from cardissuer.core.config import Settings
 from cardissuer.core.db import session_scope
 from cardissuer.models import (
     CardRecord,
@@ -33,6 +34,7 @@ from cardissuer.models import (
     PassportState,
     PersonRecord,
     Role,
+    StatusListRecord,
 )
 from cardissuer.seed import DEMO_PASSWORD
 from cardissuer.services.cards import SERIAL_ALPHABET
@@ -182,7 +184,7 @@ class Population:
     officers: list[int] = field(default_factory=list)
     """One registrar per office, in the offices' order."""
     usernames: dict[str, str] = field(default_factory=dict)
-    """``registrar`` (first office) and ``auditor`` (all offices) -> username."""
+    """``registrar`` and ``supervisor`` (first office), ``auditor`` (all offices) -> username."""
     codes: list[str] = field(default_factory=list)
     passport_numbers: list[str] = field(default_factory=list)
     serials: list[str] = field(default_factory=list)
@@ -212,7 +214,7 @@ def load(
         card_first = (connection.execute(select(func.max(CardRecord.id))).scalar() or 0) + 1
     officer = population.officers[0]
     card_id = card_first
-    status_index = card_first
+    lists = _StatusLists(engine, rng, at=at)
     for start in range(first, first + persons, CHUNK):
         people: list[dict[str, Any]] = []
         passports: list[dict[str, Any]] = []
@@ -252,8 +254,8 @@ def load(
                         "person_id": person_id,
                         "office_id": row["office_id"],
                         "state": CardState.ACTIVE if current else CardState.SUPERSEDED,
-                        "list_id": "1",
-                        "status_index": status_index,
+                        "list_id": lists.list_id,
+                        "status_index": lists.take(),
                         "issued_at": issued,
                         "valid_from": issued,
                         "expires_at": issued + timedelta(days=730),
@@ -268,7 +270,6 @@ def load(
                 )
                 texts.append({"card_id": card_id, "qr_text": "A" * qr_chars})
                 card_id += 1
-                status_index += 1
                 if current and rng.random() < 0.001:
                     population.serials.append(serial)
             for service in rng.sample(_SERVICES, 2 if rng.random() < 0.6 else 3):
@@ -299,7 +300,55 @@ def load(
         population.grants += len(grants)
     _plant_rare_names(engine, first, persons, rng)
     _after_bulk(engine, analyze=analyze)
+    _store_statuses(engine)
     return population
+
+
+class _StatusLists:
+    """Status list indexes as the service hands them out: random indexes of the newest list
+    until it is half full (``cardissuer.services.cards.open_list``), then a new list."""
+
+    def __init__(self, engine: Engine, rng: random.Random, *, at: datetime) -> None:
+        self.engine, self.rng, self.at = engine, rng, at
+        self.size = Settings.model_fields["status_list_size"].default
+        with engine.connect() as connection:
+            self.count = (
+                connection.execute(select(func.count()).select_from(StatusListRecord)).scalar() or 0
+            )
+        self.list_id = ""
+        self.free: list[int] = []
+
+    def take(self) -> int:
+        """The next card's index in :attr:`list_id` (which this may move to a new list)."""
+        if not self.free:
+            self._open()
+        return self.free.pop()
+
+    def _open(self) -> None:
+        self.count += 1
+        self.list_id = str(self.count)
+        with self.engine.begin() as connection:
+            connection.execute(
+                _TABLES["status_list"].insert(),
+                [
+                    {
+                        "list_id": self.list_id,
+                        "bits": 2,
+                        "size": self.size,
+                        # The newest list is the one the service goes on filling.
+                        "created_at": self.at + timedelta(seconds=self.count),
+                    }
+                ],
+            )
+        self.free = self.rng.sample(range(self.size), self.size // 2)
+
+
+def _store_statuses(engine: Engine) -> None:
+    """The lists' packed statuses computed from the cards, as ``fmcard db upgrade`` does."""
+    from cardissuer.services.statuses import rebuild
+
+    with session_scope(engine) as session:
+        rebuild(session)
 
 
 def _make_offices(engine: Engine, population: Population, count: int, *, at: datetime) -> None:
@@ -331,6 +380,18 @@ def _make_offices(engine: Engine, population: Population, count: int, *, at: dat
             )
             population.offices.append(office.id or 0)
             population.officers.append(officer.id or 0)
+        create_officer(  # revokes cards in the first office (the scale section's revocations)
+            session,
+            None,
+            OfficerCreate(
+                username="bench.supervisor0",
+                display_name="bench.supervisor0",
+                role=Role.SUPERVISOR,
+                password=DEMO_PASSWORD,
+            ),
+            at=at,
+            office_id=population.offices[0],
+        )
         create_officer(
             session,
             None,
@@ -343,7 +404,11 @@ def _make_offices(engine: Engine, population: Population, count: int, *, at: dat
             at=at,
             office_id=population.offices[0],
         )
-    population.usernames = {"registrar": "bench.registrar0", "auditor": "bench.auditor"}
+    population.usernames = {
+        "registrar": "bench.registrar0",
+        "supervisor": "bench.supervisor0",
+        "auditor": "bench.auditor",
+    }
 
 
 def _person(

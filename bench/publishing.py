@@ -90,7 +90,7 @@ def run(*, plan: Plan, seed: int) -> Section:
         _fill(engine_app.state.engine, issuing_context_of(engine_app), plan.cards, rng)
         setup_s = perf_counter() - started
         port = _free_port()
-        with _serving(workspace, url, port, directory / "service.log"):
+        with serving(workspace, url, port, directory / "service.log"):
             results = _measure(f"http://127.0.0.1:{port}", engine_app.state.engine, plan, rng)
         for name, samples in results.items():
             table.add(backend, name, len(samples), *_summary(samples))
@@ -168,7 +168,7 @@ def _fill(engine: Engine, context: Any, count: int, rng: random.Random) -> None:
 
 
 @contextmanager
-def _serving(workspace: Path, url: str, port: int, log_path: Path) -> Iterator[None]:
+def serving(workspace: Path, url: str, port: int, log_path: Path) -> Iterator[None]:
     env = {**os.environ, "FMCARD_WORKSPACE": str(workspace), "FMCARD_DATABASE_URL": url}
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -292,7 +292,7 @@ def serve(config: dict[str, Any]) -> None:
     )
 
 
-if __name__ == "__main__":  # the child process of :func:`_serving`
+if __name__ == "__main__":  # the child process of :func:`serving`
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         serve(json.loads(sys.argv[2]))
     else:

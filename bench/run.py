@@ -108,6 +108,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N",
         help="scale section: the large registry's size (default 100,000; 20,000 with --quick)",
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help=(
+            "scale section: keep the loaded registries (SQLite files in DIR, PostgreSQL"
+            " databases fmcard_scale_<persons>_<seed>) and reuse them on the next run"
+        ),
+    )
     args = parser.parse_args(argv)
     if args.persons is not None and args.persons < 1:
         parser.error("--persons must be at least 1")
@@ -223,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "9. The registry at scale: search and list",
                 "scale",
                 EXTRAS_HINT,
-                lambda m: _run_scale(m, args.persons, quick=args.quick, seed=args.seed),
+                lambda m: _run_scale(
+                    m, args.persons, quick=args.quick, seed=args.seed, keep=args.keep
+                ),
             )
         elif name == "live":
             section = _optional_section(
@@ -335,12 +346,19 @@ def _optional_section(
     return run(found)
 
 
-def _run_scale(scale: ModuleType, persons: int | None, *, quick: bool, seed: int) -> Section:
+def _run_scale(
+    scale: ModuleType, persons: int | None, *, quick: bool, seed: int, keep: Path | None
+) -> Section:
     """Section 9 at ``persons`` (default: the module's size for a quick or a full run)."""
     if persons is None:
         persons = scale.QUICK_PERSONS if quick else scale.FULL_PERSONS
     small = scale.QUICK_SMALL if quick else scale.FULL_SMALL
     result: Section = scale.run(
-        persons=persons, small=small, seed=seed, repeats=15 if quick else 40
+        persons=persons,
+        small=small,
+        seed=seed,
+        repeats=15 if quick else 40,
+        keep=keep,
+        budget=4.0 if quick else 10.0,
     )
     return result
