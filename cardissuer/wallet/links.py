@@ -3,7 +3,15 @@
 The first visit registers the device: it gets a long-lived secret cookie whose hash is stored
 with the link, and from then on only that device sees the card (a forwarded link shows a
 stranger nothing). An unregistered link expires after ``holder_link_hours``; a registered one
-keeps showing the card to its device until the card is revoked, superseded or expires.
+keeps showing the holder's card to its device for as long as the holder has a current card:
+
+* a re-issue (a re-print at the desk, a new entitlement or portrait) supersedes the card with
+  the person's next card of the same kind, and the link follows it, so the phone fetches its
+  re-issued phone card without a new link (docs/FORMAT.md 11.6);
+* when the printed card is revoked or expires but the phone card bound to the link's device
+  key is current (a lost printed card), the link shows the phone card;
+* when neither is current (the person's cards revoked, expired), the link says so.
+
 Tokens and device secrets are stored only as SHA-256 hashes.
 """
 
@@ -23,10 +31,12 @@ from cardissuer.errors import ConflictError
 from cardissuer.models import CardRecord, CardState, PersonRecord
 from cardissuer.services import audit
 from cardissuer.services.access import Actor, require
-from cardissuer.services.cards import get_card
+from cardissuer.services.cards import PHONE, PRINTED, get_card
 from cardissuer.wallet.models import HolderLinkRecord
 
 VALID_STATES = frozenset({CardState.ACTIVE, CardState.SUSPENDED})
+MAX_SUCCESSORS = 64
+"""Re-issues a link follows in one visit (each visit moves the link to the card it found)."""
 
 
 class Refusal(enum.StrEnum):
@@ -95,12 +105,16 @@ def open_link(
     ).first()
     if link is None:
         return Refusal.UNKNOWN
-    card = session.get(CardRecord, link.card_id)
-    person = session.get(PersonRecord, card.person_id) if card else None
-    if card is None or person is None:
+    given = session.get(CardRecord, link.card_id)
+    person = session.get(PersonRecord, given.person_id) if given else None
+    if given is None or person is None:
         return Refusal.UNKNOWN
-    if card.state not in VALID_STATES or card.expires_at.astimezone(UTC) <= at:
+    card = _shown_card(session, link, given, at=at)
+    if card is None:
         return Refusal.NO_LONGER_VALID
+    if card.kind == PRINTED and card.id != link.card_id:
+        link.card_id = card.id or 0  # kept when the caller commits: the next visit is direct
+        session.add(link)
     if link.device_hash is not None:
         if device_secret and hmac.compare_digest(link.device_hash, token_hash(device_secret)):
             return Opened(link, card, person, None)
@@ -118,3 +132,40 @@ def open_link(
         return Refusal.OTHER_DEVICE
     session.refresh(link)
     return Opened(link, card, person, secret)
+
+
+def _current(card: CardRecord, at: datetime) -> bool:
+    return card.state in VALID_STATES and card.expires_at.astimezone(UTC) > at
+
+
+def _shown_card(
+    session: Session, link: HolderLinkRecord, card: CardRecord, *, at: datetime
+) -> CardRecord | None:
+    """The card the link shows now (see the module docstring): the link's card or its latest
+    successor of the same kind and person; else the current phone card of the link's device
+    key; else none."""
+    for _ in range(MAX_SUCCESSORS):
+        if card.state is not CardState.SUPERSEDED or card.superseded_by is None:
+            break
+        successor = session.get(CardRecord, card.superseded_by)
+        if successor is None or (successor.person_id, successor.kind) != (
+            card.person_id,
+            card.kind,
+        ):
+            break
+        card = successor
+    if _current(card, at):
+        return card
+    if link.device_jwk is None:
+        return None
+    phone = session.exec(
+        select(CardRecord)
+        .where(
+            col(CardRecord.person_id) == card.person_id,
+            col(CardRecord.kind) == PHONE,
+            col(CardRecord.device_jwk) == link.device_jwk,
+            col(CardRecord.state).in_(VALID_STATES),
+        )
+        .order_by(col(CardRecord.id).desc())
+    ).first()
+    return phone if phone is not None and _current(phone, at) else None

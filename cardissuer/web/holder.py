@@ -39,6 +39,7 @@ from cardissuer.render.card import card_png
 from cardissuer.render.pdf import card_pdf
 from cardissuer.render.qr import qr_png
 from cardissuer.services import blobs
+from cardissuer.services.cards import PRINTED
 from cardissuer.wallet import links
 from cardissuer.wallet.apple import holder_name
 from cardissuer.web.i18n import LANG_COOKIE
@@ -202,6 +203,11 @@ def holder_page(token: str, request: Request) -> Response:
             clock_skew_seconds=CLOCK_SKEW_SECONDS,
             near_expiry_days=NEAR_EXPIRY_DAYS,
             stale_days=STALE_DAYS,
+            # The printed card's downloads, and its static QR until the phone is bound: once
+            # the live code is on the phone, a static code beside it would only invite a
+            # screenshot (it verifies as "printed" wherever printed cards are accepted).
+            printed=card.kind == PRINTED,
+            printed_qr=card.kind == PRINTED and opened.link.device_jwk is None,
         )
         session.commit()
     if opened.new_device_secret:
@@ -227,6 +233,11 @@ def _resource(request: Request, token: str, kind: str) -> Response:
             return _refused(request, refusal)
         card, person = opened.card, opened.person
         settings = request.app.state.settings
+        if kind != "portrait" and card.kind != PRINTED:
+            # The printed card is gone (revoked, expired) and the link shows the phone card,
+            # which has no static QR, wallet pass or printable form.
+            session.rollback()
+            return _refused(request, links.Refusal.NO_LONGER_VALID)
         if kind == "qr":
             text = blobs.qr_text_of(session, card.id)
             return Response(qr_png(text), media_type="image/png", headers=PRIVATE)

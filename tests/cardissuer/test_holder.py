@@ -85,7 +85,10 @@ def test_holder_page_shows_a_scannable_card_to_one_device(
     assert link.status_code == 201, link.text
     url = link.json()["url"]
 
+    # A phone whose card cannot be bound (here the key's registration never answers) shows
+    # the printed card's QR; a bound phone shows the live code instead (test_holder_phone).
     phone = browser.new_context(viewport=PHONE, device_scale_factor=2)
+    phone.route("**/device-key", lambda route: route.abort())
     page = phone.new_page()
     response = page.goto(url + "?lang=en")
     assert response is not None
@@ -266,5 +269,7 @@ def test_days_left_uses_each_languages_plural(language: str, days: int, expected
         clock_skew_seconds=holder.CLOCK_SKEW_SECONDS,
         near_expiry_days=holder.NEAR_EXPIRY_DAYS,
         stale_days=holder.STALE_DAYS,
+        printed=True,
+        printed_qr=True,
     )
     assert expected in html

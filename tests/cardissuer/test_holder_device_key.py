@@ -92,10 +92,68 @@ def test_the_phone_gets_the_reissued_card_for_its_key(service: Service) -> None:
     states = sorted(r.state.value for r in phones)
     assert states == ["active", "superseded"]
     assert {r.device_jwk for r in phones} == {phones[0].device_jwk}  # the same device key
-    # The printed card was re-issued too, and a link follows the card it was made for: the
-    # page is told so; the officer hands the holder a link to the new card.
-    gone = phone.get(path + "/phone-card")
-    assert (gone.status_code, gone.json()["reason"]) == (410, "no_longer_valid")
+    # The printed card was re-issued too; the link follows the holder's cards, so the phone
+    # fetches its re-issued card without a new link, and the page shows the new printed card.
+    current = next(r for r in phones if r.state is CardState.ACTIVE)
+    fetched = phone.get(path + "/phone-card")
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["serial"] == current.serial
+    assert [c["service"] for c in fetched.json()["counters"]] == ["hc", "tr"]
+    printed = next(
+        r for r in service.cards_of(code) if r.kind == "printed" and r.state is CardState.ACTIVE
+    )
+    page = phone.get(path)
+    assert page.status_code == 200
+    assert printed.serial in page.text
+    assert 'id="holder-qr"' not in page.text  # the link's device is bound: the live code only
+    phone.close()
+
+
+def test_a_desk_reprint_keeps_the_link_and_a_lost_printed_card_leaves_the_phone_card(
+    service: Service,
+) -> None:
+    code, path, phone = _phone(service, ("hc",))
+    printed = next(r for r in service.cards_of(code) if r.kind == "printed")
+    # A re-print at the desk before the phone was bound: the link shows the new card.
+    reprinted = service.client.post(
+        f"/api/persons/{code}/cards", headers=service.headers("registrar"), json={}
+    )
+    assert reprinted.status_code == 201, reprinted.text
+    new_serial = reprinted.json()["serial"]
+    page = phone.get(path)
+    assert page.status_code == 200
+    assert new_serial in page.text
+    assert printed.serial not in page.text
+    assert 'id="holder-qr"' in page.text  # not bound yet: the printed card's QR
+    assert phone.get(path + "/qr.png").status_code == 200
+    bound = phone.post(path + "/device-key", json={"jwk": public_jwk(generate())}, headers=ORIGIN)
+    assert bound.status_code == 201, bound.text
+    # The printed card is lost and revoked: the phone card stays valid (docs/FORMAT.md 11.6),
+    # and the link goes on showing it; the printed card's downloads are gone.
+    revoked = service.client.post(
+        f"/api/cards/{new_serial}/revoke",
+        headers=service.headers("supervisor"),
+        json={"reason": "lost"},
+    )
+    assert revoked.status_code == 200, revoked.text
+    page = phone.get(path)
+    assert page.status_code == 200
+    assert bound.json()["serial"] in page.text
+    assert "pass.pkpass" not in page.text
+    for resource in ("/qr.png", "/pass.pkpass", "/card.png", "/card.pdf"):
+        assert phone.get(path + resource).status_code == 410, resource
+    fetched = phone.get(path + "/phone-card")
+    assert (fetched.status_code, fetched.json()["serial"]) == (200, bound.json()["serial"])
+    # The person is the reason: the phone card is revoked too, and the link says so.
+    gone = service.client.post(
+        f"/api/cards/{bound.json()['serial']}/revoke",
+        headers=service.headers("supervisor"),
+        json={"reason": "holder left"},
+    )
+    assert gone.status_code == 200, gone.text
+    assert phone.get(path).status_code == 410
+    refused = phone.get(path + "/phone-card")
+    assert (refused.status_code, refused.json()["reason"]) == (410, "no_longer_valid")
     phone.close()
 
 

@@ -183,6 +183,13 @@ def test_the_page_binds_the_phone_and_shows_a_live_card(
         ).all()
         assert [p.device_jwk for p in phones] == [link.device_jwk]
         assert phones[0].expires_at == printed_card.expires_at
+    # The live code replaced the printed card's static one, which a screenshot could pass off
+    # as a printed card: the page shows one QR, the live one.
+    assert page.locator("#holder-qr").count() == 0
+    found = zxingcpp.read_barcodes(
+        Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L")
+    )
+    assert [b.text[:4] for b in found] == ["FM2:"]
     # The private key cannot leave the browser, not even to this page's own script.
     refused = page.evaluate(EXPORT_KEPT_KEY)
     assert refused == "private false P-256 InvalidAccessError"
@@ -242,6 +249,7 @@ def test_the_page_binds_the_phone_and_shows_a_live_card(
         ).all()
         assert len(count) == 1
     assert page.locator("#live-warnings li").count() == 0
+    assert page.locator("#holder-qr").count() == 0  # left out by the server for a bound link
     phone.close()
 
 

@@ -367,6 +367,9 @@
     offer(entry.card);
     warnings(entry.card, online);
     document.getElementById("live-ready").hidden = false;
+    // The live code replaces the printed card's static one: a screenshot of that would
+    // verify as "printed" wherever printed cards are accepted.
+    document.getElementById("holder-printed")?.remove();
     say(words.ready);
     section.dataset.ready = "true";
     await choose(entry.card.counters[0]);
