@@ -17,12 +17,20 @@ from bench import portrait as portraits
 from bench.report import Check, Section, Table
 from bench.timing import Case, interleaved
 from bench.world import NOW, SERVICE, Sample, World
+from cardissuer.portrait import MAX_LIVE_TEXT, fit_portrait
 from keys.cards import encode_card
 from keys.jwk import generate, public_jwk
-from keys.phone import SERVICE_PROFILES, PhoneCard, present, proof_verifies, sign_phone_card
+from keys.phone import (
+    SERVICE_PROFILES,
+    PhoneCard,
+    largest_presentation,
+    present,
+    proof_verifies,
+    sign_phone_card,
+)
 from keys.signer import KeySigner
 from schemas import qrtext
-from schemas.card import Entitlement
+from schemas.card import Card, Entitlement
 from schemas.presentation import Proof
 from verifier.reason import Level, Reason
 
@@ -65,14 +73,26 @@ def _sizes(section: Section, world: World, device: KeySigner) -> None:
     table = Table(
         "QR code of a live presentation per service profile (FM2: card + disclosures + "
         "68-byte proof) vs the printed card (FM1:)",
-        ("sample", "shown as", "portrait", "QR chars", "ver M", "ver L", "target", "verdict"),
+        ("sample", "shown as", "portrait B", "QR chars", "ver M", "ver L", "target", "verdict"),
     )
     data: list[dict[str, Any]] = []
     jwk = public_jwk(device.public_key)
     for name, card in qrsize.sample_cards().items():
         services = tuple(e.service for e in card.entitlements)
         card = card.replace(entitlements=card.entitlements + _missing(services))
-        phone = sign_phone_card(card, world.signer, device_jwk=jwk, portrait=photo.data)
+
+        # As the issuer signs it: the portrait re-encoded (lower quality) only where the
+        # largest presentation would not fit version 22 at L (cardissuer.portrait).
+        def sign(data: bytes, card: Card = card) -> PhoneCard:
+            return sign_phone_card(card, world.signer, device_jwk=jwk, portrait=data)
+
+        _, phone = fit_portrait(
+            photo.data,
+            sign,
+            chars=lambda phone: len(largest_presentation(phone)),
+            limit=MAX_LIVE_TEXT,
+        )
+        phone_portrait = next(len(d.value) for d in phone.disclosures if d.name == "pt")
         stress = name.startswith("(v)")
         for with_portrait in (True, False):
             rows = [("printed", encode_card(card, world.signer, portrait=photo.data
@@ -91,7 +111,9 @@ def _sizes(section: Section, world: World, device: KeySigner) -> None:
                 table.add(
                     name,
                     shown,
-                    "yes" if with_portrait else "-",
+                    (len(photo.data) if shown == "printed" else phone_portrait)
+                    if with_portrait
+                    else "-",
                     qr_fit.chars,
                     qr_fit.version_m,
                     qr_fit.version_l,

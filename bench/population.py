@@ -247,6 +247,7 @@ def load(
                 serial = "".join(rng.choice(SERIAL_ALPHABET) for _ in range(10))
                 issued = at - timedelta(days=rng.randrange(1, 700))
                 current = index == count - 1
+                list_id, status_index = lists.take()
                 cards.append(
                     {
                         "id": card_id,
@@ -254,8 +255,8 @@ def load(
                         "person_id": person_id,
                         "office_id": row["office_id"],
                         "state": CardState.ACTIVE if current else CardState.SUPERSEDED,
-                        "list_id": lists.list_id,
-                        "status_index": lists.take(),
+                        "list_id": list_id,
+                        "status_index": status_index,
                         "issued_at": issued,
                         "valid_from": issued,
                         "expires_at": issued + timedelta(days=730),
@@ -318,11 +319,11 @@ class _StatusLists:
         self.list_id = ""
         self.free: list[int] = []
 
-    def take(self) -> int:
-        """The next card's index in :attr:`list_id` (which this may move to a new list)."""
+    def take(self) -> tuple[str, int]:
+        """The next card's list and index (a new list when the last one is half full)."""
         if not self.free:
             self._open()
-        return self.free.pop()
+        return self.list_id, self.free.pop()
 
     def _open(self) -> None:
         self.count += 1

@@ -13,7 +13,8 @@ alone costs 3 KB).
 
 :func:`portrait_candidates` yields the same portrait at falling quality so that the issuer
 can keep the best one that still fits the QR budget (long names leave less room);
-:func:`fit_portrait` does the same from a stored portrait when a card is signed.
+:func:`fit_portrait` does the same from a stored portrait when a card is signed, for a printed
+card within :data:`MAX_QR_TEXT` and for a phone card within :data:`MAX_LIVE_TEXT`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -129,27 +131,44 @@ zxing-cpp and zbar still read from a photo at a quarter of 300 dpi (zbar at its 
 (``python -m bench --only capture``)."""
 
 
-def fit_portrait(portrait: bytes, encode: Callable[[bytes], str]) -> tuple[bytes, str]:
-    """The portrait and QR text ``encode`` makes of it, within :data:`MAX_QR_TEXT` if any
-    re-encoding of ``portrait`` gets there.
+MAX_LIVE_TEXT = 1460
+"""Characters of a version-22 QR at error correction L in alphanumeric mode: the largest
+live presentation of a phone card with portrait (the bank's, everything disclosed, with the
+device proof; ``docs/FORMAT.md`` 11). A phone screen shows it at 9-10 pixels a module; the
+target keeps the reading margin of the names issue (``python -m bench --only live``)."""
+
+Signed = TypeVar("Signed")
+
+
+def fit_portrait(
+    portrait: bytes,
+    encode: Callable[[bytes], Signed],
+    *,
+    chars: Callable[[Signed], int] = len,  # type: ignore[assignment]
+    limit: int = MAX_QR_TEXT,
+) -> tuple[bytes, Signed]:
+    """The portrait and what ``encode`` signs with it, whose ``chars`` (the QR text's length;
+    for a phone card its largest presentation's) are within ``limit`` if any re-encoding of
+    ``portrait`` gets there.
 
     Tried in turn: ``portrait`` as stored, then the same face scaled to
     :data:`PORTRAIT_SIZE` (portraits stored before it was 64x80 were 96x120) and encoded at
     each of :data:`QUALITIES`. Long names leave less room; if nothing fits, the smallest try
     is returned, a larger code than the budget but still a card."""
-    text = encode(portrait)
-    best = (portrait, text)
-    if len(text) <= MAX_QR_TEXT:
-        return best
+    signed = encode(portrait)
+    best = (portrait, signed, chars(signed))
+    if best[2] <= limit:
+        return portrait, signed
     with Image.open(io.BytesIO(portrait)) as stored:
         image = stored.convert("L")
     if image.size != PORTRAIT_SIZE:
         image = ImageOps.fit(image, PORTRAIT_SIZE, Image.Resampling.LANCZOS)
     for quality in QUALITIES:
         data = _encode(image, "AVIF", quality=quality)
-        text = encode(data)
-        if len(text) <= MAX_QR_TEXT:
-            return data, text
-        if len(text) < len(best[1]):
-            best = (data, text)
-    return best
+        signed = encode(data)
+        size = chars(signed)
+        if size <= limit:
+            return data, signed
+        if size < best[2]:
+            best = (data, signed, size)
+    return best[0], best[1]

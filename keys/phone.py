@@ -207,6 +207,19 @@ def present(
     return text
 
 
+def largest_presentation(phone_card: PhoneCard) -> str:
+    """The longest ``FM2:`` text ``phone_card`` can be shown as: every disclosure (the bank's
+    profile) and a proof. Only its length means anything: the proof's bytes are zeros."""
+    parts = qrtext.QRParts(
+        phone_card.header,
+        phone_card.payload,
+        phone_card.signature,
+        (pack_disclosures(phone_card.disclosures), bytes(PROOF_LENGTH)),
+        PHONE_VERSION,
+    )
+    return qrtext.pack(parts)
+
+
 def proof_verifies(
     jwk: Mapping[str, Any], proof: Proof, *, card: bytes, disclosures: bytes, service: str
 ) -> bool:

@@ -46,7 +46,7 @@ from cardissuer.models import (
     PersonRecord,
     StatusListRecord,
 )
-from cardissuer.portrait import fit_portrait
+from cardissuer.portrait import MAX_LIVE_TEXT, fit_portrait
 from cardissuer.services import (
     audit,
     blobs,
@@ -56,7 +56,7 @@ from cardissuer.services.access import Actor, RecordHiddenError, allowed, requir
 from cardissuer.services.registry import get_person, person_values
 from keys.cards import encode_card
 from keys.errors import UnsupportedKeyError
-from keys.phone import device_public_key, sign_phone_card
+from keys.phone import PhoneCard, device_public_key, largest_presentation, sign_phone_card
 from keys.signer import Signer
 from schemas import strictjson
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
@@ -516,11 +516,19 @@ def sign_card(
         status=status,
     )
     if device_jwk is not None:
-        phone = sign_phone_card(
-            card,
-            context.signer,
-            device_jwk=strictjson.loads(device_jwk),
-            portrait=portrait,
+        jwk = strictjson.loads(device_jwk)
+
+        def sign_phone(portrait: bytes | None) -> PhoneCard:
+            return sign_phone_card(card, context.signer, device_jwk=jwk, portrait=portrait)
+
+        if portrait is None:
+            return card, sign_phone(None).to_text()
+        # Its largest presentation (the bank's, with the proof) within QR version 22 at L.
+        _, phone = fit_portrait(
+            portrait,
+            sign_phone,
+            chars=lambda phone: len(largest_presentation(phone)),
+            limit=MAX_LIVE_TEXT,
         )
         return card, phone.to_text()
     if portrait is None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
 from cardissuer.models import CardRecord, CardState
+from cardissuer.portrait import MAX_LIVE_TEXT
+from cardissuer.render.qr import qr_version
 from cardissuer.services import cards
 from keys.jwk import generate, public_jwk
-from keys.phone import PhoneCard, present
+from keys.phone import PhoneCard, largest_presentation, present
 from keys.signer import KeySigner
 from tests.cardissuer.test_api_helpers import BACKENDS, Service, assert_problem, shared_service
 from verifier import Level, Reason
@@ -204,3 +207,59 @@ def test_a_phone_card_has_no_printed_wallet_or_qr_image_form(service: Service) -
     # The printed card of the same person still prints.
     image = service.client.get(f"/api/cards/{printed['serial']}/qr.png", headers=headers)
     assert image.status_code == 200, image.text
+
+
+def test_a_phone_card_with_long_names_and_a_portrait_stays_within_version_22(
+    service: Service,
+) -> None:
+    """An Arabic native name, a Chinese name, a portrait and four entitlements: the bank's
+    presentation (everything disclosed, with the proof) needed version 23 with the portrait
+    as stored; the issuer signs the phone card with the same face at a lower quality so that
+    every presentation fits version 22 at L, and leaves cards that fit alone."""
+    registrar = service.headers("registrar")
+    code = service.register(
+        family_name="AL-HASHIMI",
+        given_names="MOHAMMED ABDULLAH",
+        native_name="محمد عبد الله الهاشمي",
+        chinese_name="穆罕默德·哈希米",
+    )
+    for wanted in ("hc", "tr", "bk", "ed"):
+        granted = service.client.post(
+            f"/api/persons/{code}/grants", headers=registrar, json={"service": wanted}
+        )
+        assert granted.status_code == 201, granted.text
+    photo = Path(cards.__file__).parents[1] / "demo" / "sample-photo.jpg"
+    uploaded = service.client.put(
+        f"/api/persons/{code}/portrait",
+        headers=registrar,
+        files={"photo": ("me.jpg", photo.read_bytes(), "image/jpeg")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    device = KeySigner(generate())
+    phone = PhoneCard.from_text(service.text_of(_phone_card(service, code, device)))
+    largest = largest_presentation(phone)
+    assert len(largest) <= MAX_LIVE_TEXT
+    assert qr_version(largest)[0] <= 22
+    stored = service.client.get(f"/api/persons/{code}/portrait", headers=registrar).content
+    shown = next(d.value for d in phone.disclosures if d.name == "pt")
+    assert len(shown) < len(stored)  # the stored portrait alone would not fit
+    at = datetime.now(UTC)
+    bank = present(phone, device, service="bk", at=at)
+    result = service.verifier().verify(bank, service="bk", at=at)
+    assert (result.reason, result.level) == (Reason.VALID, Level.LIVE), result.detail
+    assert result.portrait == shown
+    # A short name keeps the portrait as stored.
+    short = service.register(family_name="LI", given_names="NA")
+    granted = service.client.post(
+        f"/api/persons/{short}/grants", headers=registrar, json={"service": "hc"}
+    )
+    assert granted.status_code == 201, granted.text
+    uploaded = service.client.put(
+        f"/api/persons/{short}/portrait",
+        headers=registrar,
+        files={"photo": ("me.jpg", photo.read_bytes(), "image/jpeg")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    kept = PhoneCard.from_text(service.text_of(_phone_card(service, short, KeySigner(generate()))))
+    stored = service.client.get(f"/api/persons/{short}/portrait", headers=registrar).content
+    assert next(d.value for d in kept.disclosures if d.name == "pt") == stored
