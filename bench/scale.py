@@ -388,8 +388,10 @@ SEARCHES = frozenset(
         "list, deep page by cursor",
     )
 )
-"""Searches and lists the p99 target applies to (the old ``offset`` paging is kept only for
-compatibility, documented as growing with the offset)."""
+"""Searches and lists the p99 target applies to."""
+OFFSET = "list, last page by offset (old)"
+"""Paging by ``offset``, kept for compatibility and documented as growing with the offset
+(docs/ISSUER.md): measured and shown, but outside the targets, which the cursor meets."""
 SEARCH_P99_MS = {"PostgreSQL": 100.0, "SQLite": 150.0}
 PUBLISHED = (
     "status list, unchanged (200)",
@@ -447,7 +449,11 @@ def _check(
             )
         )
         if small != large:
-            kinds = [kind for kind, name, size in results if name == backend and size == large]
+            kinds = [
+                kind
+                for kind, name, size in results
+                if name == backend and size == large and kind != OFFSET
+            ]
             grown = max(
                 kinds,
                 key=lambda kind: ratio(
@@ -457,7 +463,8 @@ def _check(
             growth = ratio(statistics.median(at(grown, large)), statistics.median(at(grown, small)))
             section.checks.append(
                 Check(
-                    f"{backend}: growth of p50 from {small:,} to {large:,}, every request",
+                    f"{backend}: growth of p50 from {small:,} to {large:,}, every request"
+                    " but the old offset",
                     f"<= x{MAX_GROWTH:.1f}",
                     f"x{growth:.1f} ({grown})",
                     growth <= MAX_GROWTH,

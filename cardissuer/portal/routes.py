@@ -871,6 +871,18 @@ async def report_lost_phone(request: Request) -> Response:
             locked = session.get(PersonRecord, person.id)
             service.suspend_phone_cards(session, locked, at=_now())
 
+        # A report while one is still open joins it: the phone cards are suspended (again, if
+        # a new one was bound since), nothing new waits in the review queue, no mail is sent.
+        owner = service.owner_hash(_key(request), address)
+        with session_scope(get_engine(request)) as session:
+            already = service.open_application_of(
+                session, owner, person.id or 0, ApplicationKind.LOST_PHONE
+            )
+            if already is not None:
+                suspend(session)
+                reference = already.reference
+                session.commit()
+                return _redirect(f"/portal/applications/{reference}?sent=1")
         return _submit(
             request,
             address,

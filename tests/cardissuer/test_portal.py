@@ -714,6 +714,14 @@ def test_a_lost_phone_suspends_the_phone_card_at_once(
         assert len(suspended) == 1
     [record] = _applications(portal_app)
     assert (record.kind, record.person_id) == ("lost_phone", card.person_id)
+    # Reported again while the first report is open: the same application, no new one in the
+    # review queue (a holder cannot fill it with reports), and no second mail.
+    mails = len(sink.messages)
+    again = web.post("/portal/card/lost-phone", data={"csrf": csrf_of(web)}, follow_redirects=False)
+    assert again.status_code == 303
+    assert again.headers["location"] == response.headers["location"]
+    assert [r.reference for r in _applications(portal_app)] == [record.reference]
+    assert len(sink.messages) == mails
 
 
 def test_an_address_without_a_card_is_told_so_only_after_proving_it(
