@@ -51,7 +51,11 @@ from verifier.bundle import build_bundle_document
 from verifier.policy import Policy
 
 _LIST_ID = re.compile(r"[0-9A-Za-z_-]{1,16}")
-_COMPRESSION_LEVEL = 7
+_COMPRESSION_LEVEL = 4
+"""zlib level of signed status lists (the smaller of the default and filtered strategies).
+Measured on a list of 2**20 entries holding half a million cards (bench scale, 1,000,000
+persons): level 4 gives 82.9 KB in 23 ms, level 7 84.0 KB in 137 ms, level 9 81.5 KB in
+854 ms; on a nearly empty list level 4 is 20.6 KB against 16.9 KB at level 7."""
 
 
 class SigningNeededError(Exception):
@@ -163,8 +167,8 @@ class Publisher:
             issued_at=issued,
             expires_at=issued + self.validity,
             ttl=self._max_age,
-            # Signed under the row's lock (on SQLite, the database's write lock): 0.05 s
-            # instead of 0.6 s at a million cards, for a list about 5 % larger.
+            # Signed under the row's lock (on SQLite, the database's write lock): a level
+            # that costs tens of milliseconds, not hundreds, for a list as small.
             level=_COMPRESSION_LEVEL,
         )
         record.last_iat, record.signed_digest, record.signed_token = iat, shape, token
