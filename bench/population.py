@@ -214,7 +214,8 @@ def load(
         card_first = (connection.execute(select(func.max(CardRecord.id))).scalar() or 0) + 1
     officer = population.officers[0]
     card_id = card_first
-    lists = _StatusLists(engine, rng, at=at)
+    # A generator of its own: the names drawn from ``rng`` stay those of the seed.
+    lists = _StatusLists(engine, random.Random(f"{seed}-status"), at=at)
     for start in range(first, first + persons, CHUNK):
         people: list[dict[str, Any]] = []
         passports: list[dict[str, Any]] = []
