@@ -307,3 +307,44 @@ def test_documents_are_served_whatever_the_local_time_zone(service: Service, pat
     assert response.headers["last-modified"].endswith(" GMT")
     modified = parsedate_to_datetime(response.headers["last-modified"])
     assert abs((datetime.now(UTC) - modified).total_seconds()) < 24 * 3600
+
+
+def test_a_bundle_304_costs_one_query_whatever_the_number_of_lists(service: Service) -> None:
+    """A large registry has about two status lists per million cards; the bundle's 304 (what
+    thousands of counters ask several times a day) reads every list's head in one query."""
+    from sqlalchemy import event
+
+    def statements_of_a_304() -> int:
+        bundle = service.client.get("/bundle.json")
+        assert bundle.status_code == 200, bundle.text
+        seen: list[str] = []
+
+        def count(*args: object) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(service.engine, "before_cursor_execute", count)
+        try:
+            again = service.client.get(
+                "/bundle.json", headers={"If-None-Match": bundle.headers["etag"]}
+            )
+        finally:
+            event.remove(service.engine, "before_cursor_execute", count)
+        assert again.status_code == 304
+        return len([s for s in seen if "status_list" in s])
+
+    few = statements_of_a_304()
+    with Session(service.engine) as session:
+        known = len(session.exec(select(StatusListRecord)).all())
+        for number in range(8):
+            session.add(StatusListRecord(list_id=f"bulk{number}", size=1024))
+        session.commit()
+    try:
+        many = statements_of_a_304()
+    finally:
+        with Session(service.engine) as session:
+            for record in session.exec(select(StatusListRecord)).all():
+                if record.list_id.startswith("bulk"):
+                    session.delete(record)
+            session.commit()
+    assert known >= 1
+    assert few == many == 1
