@@ -20,8 +20,10 @@ from sqlalchemy.engine import make_url
 
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Settings
+from cardissuer.core.security import SCRYPT_N, hash_password
 from cardissuer.main import create_app
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
+from cardissuer.services import officers
 
 ADMIN_URL = os.environ.get(
     "FMCARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -44,6 +46,21 @@ POSTGRES = _postgres_available()
 # The service's own expiry timer would change cards and the audit log under the tests' feet;
 # test_expiry.py runs it on purpose.
 os.environ.setdefault("FMCARD_EXPIRE_CARDS_EVERY_MINUTES", "0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_demo_password_hashes() -> Iterator[None]:
+    """The demo officers' password is hashed at a low scrypt cost (as the tests' own officers'
+    are): seeding the demo data and every login as a demo officer then cost no 130 ms of scrypt
+    each. Any other password is hashed as the service does, and unknown usernames are still
+    checked against the full-cost dummy hash."""
+
+    def hash_demo_password_cheaply(password: str, *, n: int = SCRYPT_N) -> str:
+        return hash_password(password, n=2**10 if password == DEMO_PASSWORD else n)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(officers, "hash_password", hash_demo_password_cheaply)
+        yield
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,8 +15,9 @@ import itertools
 import json
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -81,6 +82,31 @@ def database(backend: str, directory: Path) -> Iterator[str]:
                 {"n": name},
             )
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def copy_database(source: str, target: str) -> None:
+    """Fill the database at ``target`` with a copy of the one at ``source`` (same backend, no
+    connection open to either): rows, sequences and the planner's statistics. ``target`` is a
+    SQLite file not yet made, or an existing PostgreSQL database (replaced by the copy)."""
+    if source.startswith("sqlite"):
+        source_path, target_path = (make_url(url).database for url in (source, target))
+        assert source_path
+        assert target_path
+        assert not Path(target_path).exists(), target_path
+        with (
+            closing(sqlite3.connect(source_path)) as read,
+            closing(sqlite3.connect(target_path)) as write,
+        ):
+            read.backup(write)
+        return
+    template, name = make_url(source).database, make_url(target).database
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    finally:
         admin.dispose()
 
 

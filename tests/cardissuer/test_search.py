@@ -5,8 +5,10 @@ and that each database answers them from indexes (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import base64
+import copy
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,7 @@ from cardissuer.services.officers import actor_of
 from cardissuer.services.registry import name_key
 from schemas import code as foreigner_code
 from tests.cardissuer.conftest import login_headers
+from tests.cardissuer.test_api_helpers import copy_database, database
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 TABLES = SQLModel.metadata.tables
@@ -91,11 +94,22 @@ def _actor(session: Session, username: str) -> Actor:
     )
 
 
-def _registry(database_url: str, persons: int, *, analyze: bool = True) -> Iterator[Registry]:
+def _registry(
+    database_url: str, persons: int, *, analyze: bool = True, loaded: Loaded | None = None
+) -> Iterator[Registry]:
+    """A registry of ``persons`` persons at ``database_url``: loaded there, or (``loaded``)
+    copied from the module's loaded registry of that size, the same rows and statistics."""
+    if loaded is not None:
+        assert analyze
+        source, loaded_population = loaded.registry(database_url, persons)
+        copy_database(source, database_url)
     engine = make_engine(database_url)
     try:
-        upgrade(engine)
-        population = load(engine, persons, offices=3, analyze=analyze)
+        if loaded is None:
+            upgrade(engine)
+            population = load(engine, persons, offices=3, analyze=analyze)
+        else:
+            population = copy.deepcopy(loaded_population)
         with Session(engine) as session:
             actors = [
                 _actor(session, f"bench.{name}") for name in ("registrar0", "registrar1", "auditor")
@@ -105,10 +119,40 @@ def _registry(database_url: str, persons: int, *, analyze: bool = True) -> Itera
         engine.dispose()
 
 
+class Loaded:
+    """Registries loaded once per module, backend and size, for the tests to copy (a copy
+    takes a fraction of a second, the load seconds); each test still has its own database."""
+
+    def __init__(self, directory: Path, stack: ExitStack) -> None:
+        self.directory = directory
+        self.stack = stack
+        self.made: dict[tuple[str, int], tuple[str, Population]] = {}
+
+    def registry(self, like: str, persons: int) -> tuple[str, Population]:
+        backend = "sqlite" if like.startswith("sqlite") else "postgresql"
+        if (backend, persons) not in self.made:
+            directory = self.directory / f"{backend}-{persons}"
+            directory.mkdir()
+            url = self.stack.enter_context(database(backend, directory))
+            engine = make_engine(url)
+            try:
+                upgrade(engine)
+                self.made[backend, persons] = url, load(engine, persons, offices=3)
+            finally:
+                engine.dispose()
+        return self.made[backend, persons]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    with ExitStack() as stack:
+        yield Loaded(tmp_path_factory.mktemp("loaded"), stack)
+
+
 @pytest.fixture
-def registry(database_url: str) -> Iterator[Registry]:
+def registry(database_url: str, loaded: Loaded) -> Iterator[Registry]:
     """A small registry (300 persons in 3 offices) with known persons added by each test."""
-    yield from _registry(database_url, 300)
+    yield from _registry(database_url, 300, loaded=loaded)
 
 
 # --- what is found ----------------------------------------------------------------------------
@@ -536,9 +580,9 @@ def test_the_api_pages_by_cursor_and_still_by_offset(client: TestClient) -> None
 
 
 @pytest.fixture
-def big_registry(database_url: str) -> Iterator[Registry]:
+def big_registry(database_url: str, loaded: Loaded) -> Iterator[Registry]:
     """Enough persons (4,000) for the planners to prefer indexes for real, with statistics."""
-    yield from _registry(database_url, 4000)
+    yield from _registry(database_url, 4000, loaded=loaded)
 
 
 def _plans(registry: Registry, actor: Actor, q: str, cursor: str | None = None) -> list[str]:
