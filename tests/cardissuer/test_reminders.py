@@ -195,3 +195,30 @@ def test_the_service_runs_the_reminder_timer(service_settings: Settings) -> None
     finally:
         on.state.engine.dispose()
     assert os.environ.get("FMCARD_EXPIRE_CARDS_EVERY_MINUTES") == "0"
+
+
+def test_looking_for_due_cards_does_not_hold_the_write_lock(app: FastAPI, sink: MailSink) -> None:
+    """The reminders' search reads a window of cards (many, in a large registry, whose holders
+    have no address) in a snapshot: on SQLite a writer holding the lock does not stop it, and
+    it does not stop writers."""
+    from sqlalchemy import text
+
+    _holder(app, "PEREIRA", "FB100009", email=None, days=10)  # due, but no address
+    finished = threading.Event()
+    reports = []
+
+    def look() -> None:
+        reports.append(
+            send_reminders(app.state.engine, _mailer(sink), offsets=OFFSETS, base_url=BASE)
+        )
+        finished.set()
+
+    with app.state.engine.connect() as writer:
+        writer.execute(text("UPDATE office SET name_en = name_en WHERE id = 1"))
+        looker = threading.Thread(target=look)
+        looker.start()
+        while_held = finished.wait(20)
+        writer.rollback()
+    looker.join(60)
+    assert while_held, "the reminders waited for the writer"
+    assert reports[0].sent == 0
