@@ -110,6 +110,46 @@ def test_the_migrations_build_exactly_the_models_schema(database_url: str) -> No
     assert differences == []
 
 
+def test_status_lists_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
+    """A list's 256 KB of statuses is rewritten at every signing: PostgreSQL keeps it (and the
+    token) out of line without compressing it (0014_list_storage), and goes back; on SQLite
+    the migration does nothing, both ways."""
+    from alembic import command
+
+    from cardissuer.core import migrations
+
+    engine = make_engine(database_url)
+    postgresql = engine.dialect.name == "postgresql"
+
+    def storage() -> dict[str, str]:
+        if not postgresql:
+            return {}
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT attname, attstorage FROM pg_attribute WHERE attrelid ="
+                    " 'status_list'::regclass AND attname IN ('statuses', 'signed_token')"
+                )
+            ).all()
+        return {str(name): str(kind) for name, kind in rows}
+
+    external = {"statuses": "e", "signed_token": "e"} if postgresql else {}
+    extended = {"statuses": "x", "signed_token": "x"} if postgresql else {}
+    try:
+        upgrade(engine)
+        assert storage() == external
+        config = migrations._config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0013_review")
+        assert current_revision(engine) == "0013_review"
+        assert storage() == extended
+        upgrade(engine)
+        assert storage() == external
+    finally:
+        engine.dispose()
+
+
 def test_instances_starting_at_once_migrate_once(database_url: str) -> None:
     """Four workers upgrade the same fresh database at the same moment."""
     engines = [make_engine(database_url) for _ in range(4)]
