@@ -136,7 +136,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = app.state.settings
     minutes = settings.expire_cards_every_minutes
     # The portal's retention and the expiry reminders run on the same schedule (off with it).
-    timers: list[ExpiryTimer | RetentionTimer] = []
+    timers: list[ExpiryTimer] = []
     if minutes:
         timers.append(ExpiryTimer(app.state.engine, every_s=minutes * 60))
         timers.append(

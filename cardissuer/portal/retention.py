@@ -19,7 +19,6 @@ The service runs it with the card-expiry timer (``expire_cards_every_minutes``);
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,11 +30,11 @@ from cardissuer.core.db import session_scope
 from cardissuer.portal import codes
 from cardissuer.portal.models import ApplicationFileRecord, ApplicationRecord, ApplicationState
 from cardissuer.services import audit
+from cardissuer.services.expiry import FIRST_RUN_AFTER_S, ExpiryTimer
 
 log = logging.getLogger("fmcard.retention")
 
 PER_TRANSACTION = 500
-FIRST_RUN_AFTER_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,35 +131,18 @@ def purge(engine: Engine, *, days: int, at: datetime | None = None) -> Purged:
     return Purged(total, pruned)
 
 
-class RetentionTimer:
-    """A daemon thread that runs :func:`purge` every ``every_s`` seconds until stopped."""
+class RetentionTimer(ExpiryTimer):
+    """Runs :func:`purge` on the expiry timer's clock, in a thread of its own."""
 
     def __init__(
         self, engine: Engine, *, days: int, every_s: float, first_after_s: float = FIRST_RUN_AFTER_S
     ) -> None:
-        if every_s <= 0:
-            raise ValueError("every_s must be positive")
-        self._engine, self._days = engine, days
-        self._every_s, self._first_after_s = every_s, first_after_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fmcard-retention", daemon=True)
+        super().__init__(
+            engine, every_s=every_s, first_after_s=first_after_s, name="fmcard-retention"
+        )
+        self._days = days
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        wait = self._first_after_s
-        while not self._stop.wait(wait):
-            wait = self._every_s
-            try:
-                purged = purge(self._engine, days=self._days)
-            except Exception as exc:  # the next round tries again; say why without any data
-                log.error("a retention round failed: %s", type(exc).__name__)
-                continue
-            if purged.applications:
-                log.info("deleted the personal data of %d application(s)", purged.applications)
+    def round(self) -> None:
+        purged = purge(self._engine, days=self._days)
+        if purged.applications:
+            log.info("deleted the personal data of %d application(s)", purged.applications)
