@@ -158,14 +158,20 @@ def _shown_card(
         return card
     if link.device_jwk is None:
         return None
-    phone = session.exec(
+    phone = phone_card_of(session, card.person_id, link.device_jwk)
+    return phone if phone is not None and _current(phone, at) else None
+
+
+def phone_card_of(session: Session, person_id: int, device_jwk: str) -> CardRecord | None:
+    """The person's newest active or suspended phone card bound to ``device_jwk`` (re-issues
+    keep the key)."""
+    return session.exec(
         select(CardRecord)
         .where(
-            col(CardRecord.person_id) == card.person_id,
+            col(CardRecord.person_id) == person_id,
             col(CardRecord.kind) == PHONE,
-            col(CardRecord.device_jwk) == link.device_jwk,
+            col(CardRecord.device_jwk) == device_jwk,
             col(CardRecord.state).in_(VALID_STATES),
         )
         .order_by(col(CardRecord.id).desc())
     ).first()
-    return phone if phone is not None and _current(phone, at) else None

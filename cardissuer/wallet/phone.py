@@ -30,19 +30,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from cardissuer.errors import ConflictError, NotFoundError, RateLimitedError
-from cardissuer.models import CardRecord, CardState, OfficerRecord
+from cardissuer.models import CardRecord, OfficerRecord
 from cardissuer.services import audit, blobs
 from cardissuer.services.access import Actor
 from cardissuer.services.cards import (
-    PHONE,
     DeviceKeyError,
     IssuingContext,
     issue_phone_card,
 )
-from cardissuer.wallet.links import Opened
+from cardissuer.wallet.links import Opened, phone_card_of
 from cardissuer.wallet.models import HolderLinkRecord
 from keys.errors import UnsupportedKeyError
 from keys.phone import PhoneCard, device_public_key
@@ -153,16 +152,7 @@ def current_phone_card(session: Session, opened: Opened) -> CardRecord:
     """The person's current phone card bound to the link's key (re-issues keep the key)."""
     if opened.link.device_jwk is None:
         raise NotFoundError("this link has registered no device key yet")
-    record = session.exec(
-        select(CardRecord)
-        .where(
-            col(CardRecord.person_id) == opened.person.id,
-            col(CardRecord.kind) == PHONE,
-            col(CardRecord.device_jwk) == opened.link.device_jwk,
-            col(CardRecord.state).in_((CardState.ACTIVE, CardState.SUSPENDED)),
-        )
-        .order_by(col(CardRecord.id).desc())
-    ).first()
+    record = phone_card_of(session, opened.person.id or 0, opened.link.device_jwk)
     if record is None:
         raise NotFoundError("the phone card of this device is no longer current")
     return record
