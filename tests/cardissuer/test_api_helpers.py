@@ -16,7 +16,8 @@ import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -343,3 +344,27 @@ def shared_service(backend: str, directory: Path) -> Iterator[Service]:
                 yield Service(app=app, client=client, backend=backend)
         finally:
             app.state.engine.dispose()
+
+
+def finishes_while_written(
+    engine: Engine, work: Callable[[], object], seconds: float = 20.0
+) -> bool:
+    """Run ``work`` in a thread while another connection holds a write transaction that has
+    written (on SQLite: the database's write lock); whether it finished before ``seconds``,
+    with the lock still held. ``work`` that waits for writers would wait the whole time."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            done.set()
+
+    with engine.connect() as writer:
+        writer.execute(text("UPDATE office SET name_en = name_en WHERE id = 1"))
+        worker = threading.Thread(target=run)
+        worker.start()
+        finished = done.wait(seconds)
+        writer.rollback()
+    worker.join(60)
+    return finished

@@ -6,13 +6,16 @@ too, as the same promise."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
 
-from tests.cardissuer.test_api_helpers import BACKENDS, Service, shared_service
+from tests.cardissuer.test_api_helpers import (
+    BACKENDS,
+    Service,
+    finishes_while_written,
+    shared_service,
+)
 
 HELD_S = 20.0
 """How long the test holds the write lock at most; a GET that waits for it would take this
@@ -35,22 +38,12 @@ def test_a_read_answers_while_a_writer_holds_the_database(service: Service, path
     code, card = service.with_card(("hc",))
     headers = service.headers("registrar")
     answered: list[int] = []
-    done = threading.Event()
 
     def read() -> None:
         response = service.client.get(
             path.format(code=code, serial=card["serial"]), headers=headers
         )
         answered.append(response.status_code)
-        done.set()
 
-    with service.engine.connect() as writer:
-        # A write transaction that has written: on SQLite it holds the write lock.
-        writer.execute(text("UPDATE office SET name_en = name_en WHERE id = 1"))
-        reader = threading.Thread(target=read)
-        reader.start()
-        finished_while_held = done.wait(HELD_S)
-        writer.rollback()
-    reader.join(60)
-    assert finished_while_held, "the read waited for the writer"
+    assert finishes_while_written(service.engine, read, HELD_S), "the read waited for the writer"
     assert answered == [200]

@@ -27,6 +27,7 @@ from cardissuer.portal.models import ApplicationKind, ApplicationState, Reminder
 from cardissuer.portal.reminders import send_reminders, windows
 from cardissuer.services import cards, registry
 from tests.cardissuer import applications as factory
+from tests.cardissuer.test_api_helpers import finishes_while_written
 from tests.mail_sink import MailSink, body_of, mail_sink
 
 OFFSETS = (60, 14)
@@ -201,24 +202,13 @@ def test_looking_for_due_cards_does_not_hold_the_write_lock(app: FastAPI, sink: 
     """The reminders' search reads a window of cards (many, in a large registry, whose holders
     have no address) in a snapshot: on SQLite a writer holding the lock does not stop it, and
     it does not stop writers."""
-    from sqlalchemy import text
-
     _holder(app, "PEREIRA", "FB100009", email=None, days=10)  # due, but no address
-    finished = threading.Event()
     reports = []
 
     def look() -> None:
         reports.append(
             send_reminders(app.state.engine, _mailer(sink), offsets=OFFSETS, base_url=BASE)
         )
-        finished.set()
 
-    with app.state.engine.connect() as writer:
-        writer.execute(text("UPDATE office SET name_en = name_en WHERE id = 1"))
-        looker = threading.Thread(target=look)
-        looker.start()
-        while_held = finished.wait(20)
-        writer.rollback()
-    looker.join(60)
-    assert while_held, "the reminders waited for the writer"
+    assert finishes_while_written(app.state.engine, look), "the reminders waited for the writer"
     assert reports[0].sent == 0
