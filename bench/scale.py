@@ -34,12 +34,12 @@ from sqlmodel import Session
 from bench import scale_service
 from bench.issuance import _postgres_admin_url, _postgres_database, _postgres_problem
 from bench.population import RARE_CHINESE_NAME, Population, load
-from bench.report import Check, Section, Table, ratio
+from bench.report import Check, Section, Table, percentile, ratio
+from bench.scale_service import login
 from cardissuer.core.config import Settings
 from cardissuer.core.db import make_engine
 from cardissuer.core.migrations import upgrade
 from cardissuer.main import create_app
-from cardissuer.seed import DEMO_PASSWORD
 from cardissuer.services import search
 from cardissuer.services.cards import expire_cards
 
@@ -229,8 +229,8 @@ EXPIRY = "expiry round, none due (direct)"
 
 def _requests(client: TestClient, registry: _Registry) -> dict[str, _Request]:
     population = registry.population
-    officer = _login(client, population.usernames["registrar"])
-    auditor = _login(client, population.usernames["auditor"])
+    officer = {"Authorization": f"Bearer {login(client, population.usernames['registrar'])}"}
+    auditor = {"Authorization": f"Bearer {login(client, population.usernames['auditor'])}"}
     codes = itertools.cycle(population.codes or ["0000000000"])
     passports = itertools.cycle(population.passport_numbers or ["E00000001"])
     serials = itertools.cycle(population.serials or ["0000000000"])
@@ -250,14 +250,6 @@ def _requests(client: TestClient, registry: _Registry) -> dict[str, _Request]:
         "list, deep page by cursor": (auditor, lambda: {"cursor": deep}),
         "list, last page by offset (old)": (auditor, lambda: {"offset": last}),
     }
-
-
-def _login(client: TestClient, username: str) -> dict[str, str]:
-    body = {"username": username, "password": DEMO_PASSWORD}
-    response = client.post("/api/auth/login", json=body)
-    response.raise_for_status()
-    client.cookies.clear()
-    return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 def _get(
@@ -280,11 +272,6 @@ def _time_expiry(engine: Any) -> float:
         elapsed = (perf_counter() - started) * 1000
         session.rollback()
     return elapsed
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def _report(
@@ -311,7 +298,7 @@ def _report(
         for backend in backends:
             few, many = results[(kind, backend, small)], results[(kind, backend, large)]
             p50_small, p50_large = statistics.median(few), statistics.median(many)
-            p99_small, p99_large = _percentile(few, 0.99), _percentile(many, 0.99)
+            p99_small, p99_large = percentile(few, 0.99), percentile(many, 0.99)
             row: dict[str, Any] = {
                 "kind": kind,
                 "database": backend,
@@ -419,8 +406,8 @@ def _check(
         def at(kind: str, size: int, backend: str = backend) -> list[float]:
             return results[(kind, backend, size)]
 
-        worst = max(SEARCHES, key=lambda kind: _percentile(at(kind, large), 0.99))
-        p99 = _percentile(at(worst, large), 0.99)
+        worst = max(SEARCHES, key=lambda kind: percentile(at(kind, large), 0.99))
+        p99 = percentile(at(worst, large), 0.99)
         section.checks.append(
             Check(
                 f"{backend}: every search and list, p99 at {large:,}",
@@ -439,7 +426,7 @@ def _check(
                 p50 < PUBLISHED_MS,
             )
         )
-        change = _percentile(at("bundle after a revocation (200)", large), 0.99)
+        change = percentile(at("bundle after a revocation (200)", large), 0.99)
         section.checks.append(
             Check(
                 f"{backend}: bundle after a revocation, p99 at {large:,}",
