@@ -63,14 +63,15 @@ from cardissuer.portal.models import (
 )
 from cardissuer.portal.uploads import UploadKind, UploadProblem
 from cardissuer.web.i18n import LANG_COOKIE
-from cardissuer.web.rendering import CONTENT_SECURITY_POLICY
+from cardissuer.web.rendering import CONTENT_SECURITY_POLICY, TEMPLATE_DIR
 from schemas.card import BirthDate
 from schemas.services import SERVICES_BY_CODE
 
 log = logging.getLogger("fmcard.portal")
 
 TEMPLATES = Environment(
-    loader=FileSystemLoader(__file__.rsplit("/", 1)[0] + "/templates"),
+    # The portal's own templates, then the holder page's (the language menu they share).
+    loader=FileSystemLoader([__file__.rsplit("/", 1)[0] + "/templates", TEMPLATE_DIR]),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
