@@ -13,6 +13,7 @@ from importlib import resources
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from cardissuer.core import security
 from cardissuer.core.config import Environment
 from cardissuer.core.db import session_scope
 from cardissuer.errors import DemoRefusedError
@@ -30,7 +31,7 @@ from cardissuer.services import cards, registry
 from cardissuer.services.cards import IssuingContext
 from cardissuer.services.officers import actor_of, create_office, create_officer
 
-DEMO_PASSWORD = "fmcard-demo-2026"  # noqa: S105 - development data, printed on purpose
+DEMO_PASSWORD = security.DEMO_PASSWORD
 DEMO_OFFICERS = (
     ("registrar", "Wang Fang 王芳", Role.REGISTRAR),
     ("supervisor", "Li Wei 李伟", Role.SUPERVISOR),

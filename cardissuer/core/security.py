@@ -23,6 +23,9 @@ from cardissuer.errors import AuthenticationError
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 SESSION_ALGORITHM = "HS256"
 SESSION_AUDIENCE = "fmcard-console"
+DEMO_PASSWORD = "fmcard-demo-2026"  # noqa: S105 - development data, printed on purpose
+"""The demo officers' password (:mod:`cardissuer.seed`): published in the docs and printed by
+``serve --demo``, so it never logs anyone in in production (:func:`login_refused`)."""
 
 
 def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
@@ -62,6 +65,13 @@ def verify_password(password: str, stored: str) -> bool:
 def dummy_hash() -> str:
     """A hash to check against for unknown usernames: the same time as a wrong password."""
     return hash_password(secrets.token_urlsafe(16))
+
+
+def login_refused(password: str, *, production: bool) -> bool:
+    """Whether ``password`` is refused whoever's it is: in production, the published demo
+    password (an officer made in a development database that went into production, or given
+    it by an admin, would otherwise log in with a password anyone can read)."""
+    return production and hmac.compare_digest(password.encode(), DEMO_PASSWORD.encode())
 
 
 def issue_session(officer_id: int, *, secret: str, at: datetime, minutes: int) -> str:

@@ -78,7 +78,16 @@ def load_key_material(settings: Settings) -> KeyMaterial:
 
 def _passphrase(settings: Settings) -> Passphrase:
     if os.environ.get(PASSPHRASE_ENV) or os.environ.get(PASSPHRASE_FILE_ENV):
-        return Passphrase.from_env()
+        passphrase = Passphrase.from_env()
+        if settings.environment is not Environment.DEVELOPMENT:
+            from cardissuer.demo import DEMO_PASSPHRASE  # the demo's whole machinery, lazily
+
+            if passphrase.value == DEMO_PASSPHRASE.encode():
+                raise WorkspaceError(
+                    "the key passphrase is the published one of 'fmcard demo': production "
+                    "needs keys protected by a real passphrase or an HSM"
+                )
+        return passphrase
     dev_file = settings.workspace / settings.dev_passphrase_file
     if settings.environment is Environment.DEVELOPMENT:
         if not dev_file.exists():

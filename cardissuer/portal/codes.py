@@ -9,7 +9,8 @@ when a newer code is sent to the same address (only the newest one counts).
 Rate limits, over the last hour: ``one_time_codes_per_address_per_hour`` codes per address
 (then no more mail goes to it, and the holder is told nothing different, so that nobody can
 learn an address's history) and ``one_time_codes_per_client_per_hour`` per client (then the
-client is told to wait: that says nothing about any address).
+client is told to wait: that says nothing about any address). Both are counted under locks
+(:func:`cardissuer.core.db.lock_key`), so parallel requests cannot pass them together.
 
 The functions take the time and the key as arguments; only the portal's routes read the
 clock and the settings.
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from cardissuer.core.db import lock_key
 from cardissuer.portal.models import OneTimeCodeRecord
 
 CODE_DIGITS = 6
@@ -83,9 +85,17 @@ def issue(
     per_address: int,
     per_client: int,
 ) -> Issued | Refusal:
-    """Make a code for ``address`` unless a rate limit is reached."""
+    """Make a code for ``address`` unless a rate limit is reached.
+
+    The counts are taken under locks on the client and on the address (:func:`lock_key`,
+    always in that order), held until the caller's transaction ends, so that requests sent
+    in parallel are counted one after the other and never pass a limit together (each
+    extra code would be another :data:`MAX_WRONG_TRIES` guesses at the address, and a mail
+    nobody asked for)."""
     by_address, by_client = address_hash(key, address), client_hash(key, client)
     since = at - WINDOW
+    lock_key(session, "code-client", by_client)
+    lock_key(session, "code-address", by_address)
     client_count = session.exec(
         select(func.count())
         .select_from(OneTimeCodeRecord)

@@ -11,8 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from cardissuer.core.config import Environment
 from cardissuer.core.db import lock_key, session_scope
-from cardissuer.core.security import dummy_hash, hash_password, verify_password
+from cardissuer.core.security import dummy_hash, hash_password, login_refused, verify_password
 from cardissuer.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
 from cardissuer.models import (
     LoginAttemptRecord,
@@ -71,6 +72,7 @@ def authenticate(
     at: datetime,
     attempts: int,
     window: timedelta,
+    environment: Environment,
 ) -> OfficerRecord:
     """Check a login; after ``attempts`` tries within ``window`` even a right password is
     refused until the window has passed.
@@ -80,6 +82,10 @@ def authenticate(
     one after the other, so at most ``attempts`` of them ever reach the password check,
     whichever the database and however many service instances. The (slow) check itself runs
     outside any transaction, so it holds no lock. A success clears the count.
+
+    ``environment`` is required so that no caller can forget it: in production the published
+    demo password is refused for every username (:func:`login_refused`), after the attempt
+    is counted, with the same answer as a wrong password.
     """
     with session_scope(engine) as session:
         lock_key(session, "login", username)
@@ -104,6 +110,9 @@ def authenticate(
         officer = session.exec(
             select(OfficerRecord).where(OfficerRecord.username == username)
         ).first()
+    if login_refused(password, production=environment is Environment.PRODUCTION):
+        verify_password(password, dummy_hash())  # same time as a wrong password
+        raise AuthenticationError("wrong username or password")
     if officer is None or not officer.active:
         verify_password(password, dummy_hash())  # same time as a wrong password
         raise AuthenticationError("wrong username or password")

@@ -455,6 +455,7 @@ def test_unknown_users_fail_like_wrong_passwords(service: Service) -> None:
 
 
 def test_retry_after_is_the_time_left_and_old_attempts_of_anyone_go(service: Service) -> None:
+    from cardissuer.core.config import Environment
     from cardissuer.errors import AuthenticationError, RateLimitedError
     from cardissuer.services.officers import authenticate
 
@@ -468,14 +469,14 @@ def test_retry_after_is_the_time_left_and_old_attempts_of_anyone_go(service: Ser
         with pytest.raises(AuthenticationError):
             authenticate(
                 service.engine, "retry.target", "wrong", at=start + timedelta(minutes=minute),
-                attempts=5, window=window,
+                attempts=5, window=window, environment=Environment.DEVELOPMENT,
             )  # fmt: skip
     assert service.failed_logins("ghost.one") == 0
     assert service.failed_logins("ghost.two") == 0
     with pytest.raises(RateLimitedError) as blocked:
         authenticate(
             service.engine, "retry.target", "wrong", at=start + timedelta(minutes=4, seconds=30),
-            attempts=5, window=window,
+            attempts=5, window=window, environment=Environment.DEVELOPMENT,
         )  # fmt: skip
     assert blocked.value.retry_after == 30  # the first guess leaves the window at 9:05:00
     assert "try again in 1 min" in str(blocked.value)

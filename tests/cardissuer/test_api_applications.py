@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from cardissuer.api import problems
 from cardissuer.portal.models import ApplicationState
+from cardissuer.seed import DEMO_PASSWORD
 from tests.cardissuer import applications as factory
 from tests.cardissuer.conftest import login_headers
 from tests.cardissuer.test_decisions import _okonkwo_again
@@ -110,3 +111,50 @@ def test_decisions_and_their_refusals(app: FastAPI, client: TestClient, sink: Ma
     confirmed = client.post(twin_url, headers=supervisor, json={"confirm_new_person": True})
     assert confirmed.status_code == 200, confirmed.text
     assert factory.application(engine, twin).state == ApplicationState.APPROVED
+
+
+DECISION_BODIES: dict[str, dict[str, str] | None] = {
+    "take": None,
+    "ask": {"question": "Which market?"},
+    "reject": {"reason": "other"},
+    "approve": None,
+    "dispatch": {"courier": "SF", "tracking_number": "1"},
+    "resend": None,
+}
+
+
+@pytest.mark.parametrize("role", ["registrar", "supervisor", "auditor", "admin"])
+@pytest.mark.parametrize("office", ["own", "other"])
+def test_who_may_decide_and_see_whose_applications(
+    app: FastAPI, client: TestClient, role: str, office: str
+) -> None:
+    """Every decision by every role on its own office's and another office's application:
+    registrars and supervisors decide their own office's only (another's is not found),
+    auditors and admins read but never decide; the photos follow the reading rule. A refused
+    decision changes nothing."""
+    engine = app.state.engine
+    code = "YW-FUTIAN" if office == "own" else "YW-CHOUCHENG"
+    headers = login_headers(client, role)
+    deciders = role in ("registrar", "supervisor")
+    reads = (deciders and office == "own") or role in ("auditor", "admin")
+    for decision, body in DECISION_BODIES.items():
+        reference = factory.submit(engine, office=code)
+        url = f"/api/applications/{reference}"
+        answer = client.post(f"{url}/{decision}", headers=headers, json=body)
+        if deciders and office == "own":
+            assert answer.status_code in (200, 409), (decision, answer.text)  # 409: its state
+        elif not reads:
+            _problem(answer, 404, "not-found")
+        else:
+            _problem(answer, 403, "access-denied")
+        if answer.status_code != 200:
+            assert factory.application(engine, reference).state == ApplicationState.SUBMITTED
+    reference = factory.submit(engine, office=code)
+    file_id = factory.file_ids(engine, reference)[0]
+    with TestClient(app) as console:
+        console.post("/api/auth/login", json={"username": role, "password": DEMO_PASSWORD})
+        photo = console.get(f"/console/applications/{reference}/files/{file_id}")
+    assert photo.status_code == (200 if reads else 404), photo.status_code
+    listed = client.get("/api/applications?limit=100", headers=headers)
+    assert listed.status_code == 200
+    assert (reference in {i["reference"] for i in listed.json()["items"]}) == reads

@@ -6,7 +6,9 @@ route of the API with a method other than GET or HEAD, enumerated from the appli
 itself, is sent with only a logged-in officer's cookie, a foreign ``Origin`` and a
 ``text/plain`` or JSON body: each answers 401 and nothing changes. Reading with the cookie
 (the console's images and downloads) and the console's own forms, which carry its CSRF
-token, keep working.
+token, keep working. Every route outside the API that changes something (the console's,
+the portal's and the holder page's forms), enumerated the same way, refuses a post from
+another site that carries every cookie but not the form's CSRF token.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
 
+from cardissuer.portal import codes
+from cardissuer.portal import session as portal_cookies
+from cardissuer.web.holder import DEVICE_COOKIE
 from tests.cardissuer import applications
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
@@ -218,3 +226,84 @@ def test_the_console_reads_and_logs_out_with_its_cookie(service: Service) -> Non
         client.cookies.clear()
     ended = client.get("/api/auth/me", headers={"Cookie": f"fmcard_session={cookie}"})
     assert_problem(ended, 401, "authentication-failed")
+
+
+# --- every form outside the API: the console, the portal and the holder page ------------------
+
+
+def unsafe_page_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path template) of every route outside /api that changes something."""
+    found: set[tuple[str, str]] = set()
+    for context in iter_route_contexts(app.router.routes):
+        path = context.path_format or ""
+        if not path.startswith("/api/"):
+            found.update((method, path) for method in set(context.methods or ()) - SAFE)
+    return sorted(found)
+
+
+def test_every_form_outside_the_api_refuses_a_cross_site_post(service: Service) -> None:
+    """Each console, portal and holder-page route that changes something, sent every cookie a
+    victim's browser would hold (the officer's session, the holder's portal session and its
+    CSRF cookie, the phone's device cookie) from another site: as text/plain, and as a form
+    without the CSRF token or with a forged one. Each is refused (403) and nothing changes."""
+    values = victim(service)
+    values.update({"decision": "approve", "action": "suspend"})
+    link = service.client.post(
+        f"/api/cards/{values['serial']}/holder-link", headers=service.headers("supervisor")
+    )
+    assert link.status_code == 201, link.text
+    values["token"] = link.json()["url"].rsplit("/", 1)[1]
+    phone = TestClient(service.app)
+    assert phone.get(f"/h/{values['token']}").status_code == 200  # registers the device
+    device = phone.cookies.get(DEVICE_COOKIE)
+    assert device
+    settings = service.app.state.settings
+    key = codes.portal_key(settings.session_secret.get_secret_value())
+    until = datetime.now(UTC) + timedelta(hours=1)
+    cookies = "; ".join(
+        [
+            f"fmcard_session={token_of(service, 'supervisor')}",
+            f"{portal_cookies.SESSION_COOKIE}="
+            + portal_cookies.sign_address(key, "session", "applicant@example.org", until=until),
+            f"{portal_cookies.CSRF_COOKIE}=the-victims-csrf-cookie",
+            f"{DEVICE_COOKIE}={device}",
+        ]
+    )
+    fields = {
+        "email": "applicant@example.org",
+        "code": "123456",
+        "username": "supervisor",
+        "password": "fmcard-demo-2026",
+        "reason": "forged",
+        "question": "Forged?",
+        "answer": "Forged",
+        "service": "ed",
+        "services": "ed",
+        "jwk": "{}",
+    }
+    routes = unsafe_page_routes(service.app)
+    assert {"/console/logout", "/portal/apply", "/h/{token}/device-key"} <= {p for _, p in routes}
+    for method, template in routes:
+        path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+        attempts: list[tuple[str, dict[str, str], str | None]] = [
+            ("text/plain", {}, json.dumps(fields)),
+            ("form", fields, None),
+            ("form", {**fields, "csrf": "forged", "nonce": "forged"}, None),
+        ]
+        for kind, data, content in attempts:
+            before = service.snapshot()
+            headers = {"Cookie": cookies, "Origin": FOREIGN, "Sec-Fetch-Site": "cross-site"}
+            if content is not None:
+                headers["Content-Type"] = "text/plain"
+            response = service.client.request(
+                method,
+                path,
+                content=content,
+                data=data or None,
+                headers=headers,
+                follow_redirects=False,
+            )
+            where = f"{method} {template} ({kind}, {sorted(data)[:1]})"
+            assert service.snapshot() == before, f"{where} changed the records"
+            assert response.status_code == 403, f"{where}: {response.status_code}"
+    phone.close()

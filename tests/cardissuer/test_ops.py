@@ -34,10 +34,20 @@ from cardissuer.core import search_index
 from cardissuer.core.config import Settings
 from cardissuer.core.db import make_engine, read_snapshot, session_scope
 from cardissuer.core.migrations import current_revision, head_revision, upgrade
+from cardissuer.core.security import hash_password
 from cardissuer.core.signing import load_key_material
-from cardissuer.errors import DemoRefusedError
+from cardissuer.demo import DEMO_PASSPHRASE
+from cardissuer.errors import DemoRefusedError, WorkspaceError
 from cardissuer.main import create_app
-from cardissuer.models import AuditRecord, CardRecord, CardState, PersonRecord
+from cardissuer.models import (
+    AuditRecord,
+    CardRecord,
+    CardState,
+    OfficeRecord,
+    OfficerRecord,
+    PersonRecord,
+    Role,
+)
 from cardissuer.seed import DEMO_PASSWORD, DEMO_PERSONS, seed_demo
 from cardissuer.services import audit
 from keys.jws import VerificationKey
@@ -804,3 +814,71 @@ def test_the_demo_mails_links_to_itself(
     assert served[-1].state.settings.public_base_url == "https://cards.bureau.example"
     for app in served:
         app.state.engine.dispose()
+
+
+def _production_app(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, passphrase: str
+) -> FastAPI:
+    """The service as production runs it: keys made by ``fmcard init``, an upgraded database."""
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, database_url)
+    monkeypatch.setenv("FMCARD_KEY_PASSPHRASE", passphrase)
+    argv = ["--dir", str(workspace)]
+    assert cli.main([*argv, "init"]) == 0
+    assert cli.main([*argv, "db", "upgrade"]) == 0
+    monkeypatch.setenv("FMCARD_ENVIRONMENT", "production")
+    monkeypatch.setenv("FMCARD_SESSION_SECRET", GOOD_SECRET)
+    return create_app(Settings())
+
+
+def test_production_never_logs_in_with_the_published_demo_password(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Officers whose password is the demo's (a development database taken into production,
+    or an admin who chose it) are refused at the API and the console; another password of
+    the same kind of officer logs in (the refusal is not overbroad)."""
+    app = _production_app(tmp_path, database_url, monkeypatch, "a real passphrase, not here")
+    try:
+        with session_scope(app.state.engine) as session:
+            office = OfficeRecord(code="YW-PROD", name_en="Production", name_zh="Production")
+            session.add(office)
+            session.flush()
+            for username, password in (("demo.kept", DEMO_PASSWORD), ("real.one", GOOD_SECRET)):
+                session.add(
+                    OfficerRecord(
+                        office_id=office.id or 0,
+                        username=username,
+                        display_name=username,
+                        role=Role.ADMIN,
+                        password_hash=hash_password(password, n=2**10),
+                    )
+                )
+        with TestClient(app, base_url="https://testserver") as client:
+            refused = client.post(
+                "/api/auth/login", json={"username": "demo.kept", "password": DEMO_PASSWORD}
+            )
+            assert refused.status_code == 401, refused.text
+            login = client.get("/console/login")
+            nonce = login.text.split('name="nonce" value="', 1)[1].split('"', 1)[0]
+            console = client.post(
+                "/console/login",
+                data={"username": "demo.kept", "password": DEMO_PASSWORD, "nonce": nonce},
+                follow_redirects=False,
+            )
+            assert console.status_code == 401, console.text
+            assert "fmcard_session" not in client.cookies
+            sound = client.post(
+                "/api/auth/login", json={"username": "real.one", "password": GOOD_SECRET}
+            )
+            assert sound.status_code == 200, sound.text
+    finally:
+        app.state.engine.dispose()
+
+
+def test_production_refuses_the_published_demo_key_passphrase(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys of 'fmcard demo' whose passphrase file was deleted (or any keys under its
+    published passphrase) do not sign production cards."""
+    with pytest.raises(WorkspaceError, match="published one of 'fmcard demo'"):
+        _production_app(tmp_path, sqlite_url, monkeypatch, DEMO_PASSPHRASE)

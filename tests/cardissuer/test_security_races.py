@@ -23,10 +23,13 @@ from cardissuer.models import (
     OfficeRecord,
     OfficerRecord,
     PassportRecord,
+    PersonCreate,
     PersonRecord,
     Role,
 )
+from cardissuer.portal.catalogue import ApplicationForm
 from cardissuer.seed import DEMO_PASSWORD
+from tests.cardissuer import applications
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
     Service,
@@ -262,3 +265,59 @@ def test_one_passport_registered_and_linked_at_once_is_recorded_once(service: Se
             select(PassportRecord.person_id).where(PassportRecord.number == number)
         ).all()
     assert len(holders) == 1
+
+
+# --- the review queue: approvals that register persons ----------------------------------------
+
+APPROVALS = 10
+
+
+def first_card_application(service: Service, body: dict[str, Any]) -> str:
+    """A submitted first-card application of the person ``body`` describes."""
+    form = ApplicationForm(person=PersonCreate.model_validate(body), services=["hc"])
+    return applications.submit(service.app.state.engine, form=form)
+
+
+def test_one_application_approved_twice_at_once_makes_one_person_and_one_card(
+    service: Service,
+) -> None:
+    body = service.person_body()
+    reference = first_card_application(service, body)
+    headers = service.headers("registrar")
+    responses = only(
+        at_once(
+            APPROVALS,
+            lambda _: service.client.post(
+                f"/api/applications/{reference}/approve", headers=headers
+            ),
+        )
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 409: APPROVALS - 1}, statuses
+    for response in responses:
+        if response.status_code == 409:
+            assert_problem(response, 409, "application-state")
+    [code] = persons_born(service, body["birth_date"])
+    assert len(service.cards_of(code)) == 1
+
+
+def test_applications_of_one_person_approved_at_once_make_one_person(service: Service) -> None:
+    """Each holder applied with another passport; 'register as new person' on each, at once:
+    the registry's duplicate rule holds for approvals as for the desk."""
+    bodies = one_person(service)[:APPROVALS]
+    references = [first_card_application(service, body) for body in bodies]
+    headers = service.headers("registrar")
+    responses = only(
+        at_once(
+            APPROVALS,
+            lambda n: service.client.post(
+                f"/api/applications/{references[n]}/approve", headers=headers
+            ),
+        )
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 409: APPROVALS - 1}, statuses
+    for response in responses:
+        if response.status_code == 409:
+            assert_problem(response, 409, "duplicate-suspected")
+    assert len(persons_born(service, bodies[0]["birth_date"])) == 1

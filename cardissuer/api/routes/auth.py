@@ -36,6 +36,7 @@ def login(
         at=at,
         attempts=settings.login_attempts_per_window,
         window=timedelta(seconds=settings.login_window_seconds),
+        environment=settings.environment,
     )
     assert officer.id is not None  # noqa: S101 - stored
     token = issue_session(

@@ -87,6 +87,7 @@ def _authenticate(request: Request, username: str, password: str) -> int | Authe
             at=now(),
             attempts=settings.login_attempts_per_window,
             window=timedelta(seconds=settings.login_window_seconds),
+            environment=settings.environment,
         )
     except AuthenticationError as exc:
         return exc
