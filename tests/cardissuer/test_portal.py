@@ -111,7 +111,7 @@ def test_a_code_arrives_by_smtp_and_signs_the_holder_in(web: TestClient, sink: M
     assert entered.status_code == 303
     assert entered.headers["location"] == "/portal/apply"
     cookie = entered.headers.get_list("set-cookie")
-    session_cookie = next(value for value in cookie if value.startswith("fmcard_portal="))
+    session_cookie = next(value for value in cookie if value.startswith("__Host-fmcard_portal="))
     assert "HttpOnly" in session_cookie
     assert "SameSite=lax" in session_cookie
     assert "Secure" in session_cookie  # the public URL is https
@@ -145,7 +145,7 @@ def test_wrong_codes_are_counted_and_end_the_code(web: TestClient, sink: MailSin
     after = enter_code(web, code)
     assert after.status_code == 422
     assert "no longer valid" in after.text
-    assert web.cookies.get("fmcard_portal") is None
+    assert web.cookies.get("__Host-fmcard_portal") is None
 
 
 def test_a_code_expires(web: TestClient, sink: MailSink, portal_app: FastAPI) -> None:
@@ -358,7 +358,7 @@ def test_the_apply_page_needs_a_proved_address(web: TestClient) -> None:
 
 
 def test_a_forged_session_cookie_is_not_a_session(web: TestClient) -> None:
-    web.cookies.set("fmcard_portal", "eyJhIjoiYUBiLmMiLCJ1Ijo5OTk5OTk5OTk5fQ==.00", path="/portal")
+    web.cookies.set("__Host-fmcard_portal", "eyJhIjoiYUBiLmMiLCJ1Ijo5OTk5OTk5OTk5fQ==.00")
     assert web.get("/portal/apply", follow_redirects=False).status_code == 303
 
 
