@@ -54,7 +54,6 @@ from cardissuer.portal.models import (
     ApplicationState,
 )
 from cardissuer.portal.mrz import td3_lines
-from cardissuer.portal.session import CSRF_COOKIE
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
 
 QUICK_N = 20
@@ -127,10 +126,15 @@ def _fields(form: ApplicationForm) -> dict[str, str | list[str]]:
     }
 
 
+def _csrf(applicant: TestClient) -> str:
+    """The token the portal puts in its forms for the applicant's current cookies (it is
+    bound to the session, or before it to the pending address or a pre-session nonce)."""
+    return _found(r'name="csrf" value="([^"]+)"', applicant.get("/portal/sign-in").text)
+
+
 def _sign_in(applicant: TestClient, outbox: Path, address: str) -> None:
     """Ask for a code, read it from the development outbox, enter it (once per run)."""
-    applicant.get("/portal/")
-    csrf = applicant.cookies.get(CSRF_COOKIE) or ""
+    csrf = _csrf(applicant)
     sent = applicant.post(
         "/portal/sign-in",
         data={"email": address, "next": "apply", "csrf": csrf},
@@ -145,7 +149,7 @@ def _sign_in(applicant: TestClient, outbox: Path, address: str) -> None:
     code = _found(r"\b(\d{6})\b", str(body.get_content() if body else ""))
     entered = applicant.post(
         "/portal/code",
-        data={"code": code, "next": "apply", "csrf": csrf},
+        data={"code": code, "next": "apply", "csrf": _csrf(applicant)},
         follow_redirects=False,
     )
     _expect(entered.status_code, 303, "entering the code")
@@ -155,7 +159,7 @@ def _submit(applicant: TestClient, form: ApplicationForm, files: tuple[bytes, by
     page, portrait = files
     response = applicant.post(
         "/portal/apply",
-        data={**_fields(form), "csrf": applicant.cookies.get(CSRF_COOKIE) or ""},
+        data={**_fields(form), "csrf": _csrf(applicant)},
         files={
             "passport_page": ("page.jpg", page, "image/jpeg"),
             "portrait": ("portrait.jpg", portrait, "image/jpeg"),

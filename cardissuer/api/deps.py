@@ -17,6 +17,7 @@ from cardissuer.errors import AuthenticationError
 from cardissuer.models import OfficerRecord
 from cardissuer.services.access import Actor
 from cardissuer.services.officers import SESSION_ENDED, actor_of, end_session, session_ended
+from cardissuer.web import cookies
 
 SESSION_COOKIE = "fmcard_session"
 MAX_OFFSET = 1_000_000
@@ -84,7 +85,7 @@ def claims_of_token(request: Request, *, csrf_checked: bool = False) -> SessionC
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     if not token:
-        token = request.cookies.get(SESSION_COOKIE)
+        token = cookies.read(request, SESSION_COOKIE)
         if token and not csrf_checked and request.method not in SAFE_METHODS:
             raise AuthenticationError(COOKIE_READS_ONLY)
     if not token:

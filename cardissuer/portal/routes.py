@@ -6,9 +6,10 @@ Pages are plain HTML forms (POST/redirect/GET) that work without JavaScript; the
 the holder's language (``?lang=``, the ``lang`` cookie, ``Accept-Language``) with the catalog
 ``fmcard``, laid out right to left for Arabic, Persian and Urdu.
 
-Safety (docs/SECURITY.md, "The holder portal"): every POST carries the double-submit CSRF
-token; the answer to "send me a code" is the same page whatever the address (registered or
-not, rate-limited or not), and the same work (a mail goes out unless the address's hourly
+Safety (docs/SECURITY.md, "The holder portal"): every POST carries a CSRF token bound to
+the holder's session (or, before it, to the pending address or a pre-session nonce); the
+answer to "send me a code" is the same page whatever the address (registered or not,
+rate-limited or not), and the same work (a mail goes out unless the address's hourly
 limit is reached); an application is found only with the signed-in address's keyed hash, so
 another's is a 404 like a reference that does not exist; uploads are re-encoded and never
 served back.
@@ -62,6 +63,7 @@ from cardissuer.portal.models import (
     ApplicationState,
 )
 from cardissuer.portal.uploads import UploadKind, UploadProblem
+from cardissuer.web import cookies as web_cookies
 from cardissuer.web.i18n import LANG_COOKIE
 from cardissuer.web.rendering import CONTENT_SECURITY_POLICY, TEMPLATE_DIR
 from schemas.card import BirthDate
@@ -84,7 +86,6 @@ NEXT_PAGES = {
     "card": "/portal/card",
 }
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 SIGN_IN_FLOOR_S = 0.5
 """The shortest answer to "send me a code" (a relay usually takes less to accept a message;
 a slower one shows as a longer answer for every address alike)."""
@@ -118,17 +119,31 @@ def _language(request: Request) -> str:
 def _address(request: Request) -> str | None:
     """The signed-in holder's proved address, if any."""
     return cookies.read_address(
-        _key(request), "session", request.cookies.get(cookies.SESSION_COOKIE), at=_now()
+        _key(request), "session", web_cookies.read(request, cookies.SESSION_COOKIE), at=_now()
     )
 
 
-def _secure(request: Request) -> bool:
-    """Cookies are ``Secure`` when the public URL is https; a browser on the same machine
-    reaching a development server over plain http (``./dev serve``) is the one exception,
-    as it would otherwise never send them back."""
-    if request.url.scheme == "http" and request.url.hostname in LOOPBACK:
-        return False
-    return _settings(request).public_base_url.startswith("https://")
+def _pending(request: Request, at: datetime) -> str | None:
+    """The address waiting for its code, if any."""
+    return cookies.read_address(
+        _key(request), "pending", web_cookies.read(request, cookies.PENDING_COOKIE), at=at
+    )
+
+
+def _anchor(request: Request) -> cookies.Anchor | None:
+    """The cookie this request's forms act for (:mod:`cardissuer.portal.session`): the
+    session if valid, else the pending address if valid, else the pre-session nonce."""
+    for kind, name in (("session", cookies.SESSION_COOKIE), ("pending", cookies.PENDING_COOKIE)):
+        value = web_cookies.read(request, name)
+        if cookies.read_address(_key(request), kind, value, at=_now()) is not None:
+            assert value is not None  # noqa: S101 - it read as an address
+            return cookies.Anchor(kind, value)
+    nonce = web_cookies.read(request, cookies.NONCE_COOKIE)
+    return cookies.Anchor("nonce", nonce) if nonce else None
+
+
+def _secret(request: Request) -> str:
+    return _settings(request).session_secret.get_secret_value()
 
 
 def _local_date(value: datetime | None) -> str:
@@ -145,7 +160,12 @@ def _page(
     """A portal page in the holder's language, with a CSRF token for its forms."""
     language = _language(request)
     catalog = translations(language)
-    csrf = request.cookies.get(cookies.CSRF_COOKIE) or cookies.new_csrf()
+    anchor = _anchor(request)
+    new_nonce = None
+    if anchor is None:
+        new_nonce = cookies.new_nonce()
+        anchor = cookies.Anchor("nonce", new_nonce)
+    csrf = cookies.csrf_token(anchor, _secret(request))
     html = TEMPLATES.get_template(template).render(
         _=catalog.gettext,
         ngettext=catalog.ngettext,
@@ -161,17 +181,12 @@ def _page(
     response = HTMLResponse(html, status_code=status)
     _headers(response)
     response.headers["Vary"] = "Accept-Language, Cookie"
-    if request.cookies.get(cookies.CSRF_COOKIE) != csrf:
-        response.set_cookie(
-            cookies.CSRF_COOKIE,
-            csrf,
-            httponly=True,
-            samesite="strict",
-            secure=_secure(request),
-            path="/portal",
-        )
+    if new_nonce is not None:
+        web_cookies.put(response, request, cookies.NONCE_COOKIE, new_nonce, samesite="strict")
     if request.query_params.get("lang") == language:
-        response.set_cookie(LANG_COOKIE, language, max_age=LANG_COOKIE_SECONDS, samesite="lax")
+        web_cookies.put_plain(
+            response, request, LANG_COOKIE, language, max_age=LANG_COOKIE_SECONDS, samesite="lax"
+        )
     return response
 
 
@@ -185,14 +200,13 @@ def _set_address_cookie(
     at: datetime,
 ) -> None:
     """A signed cookie naming a proved (``session``) or code-awaiting (``pending``) address,
-    for the portal's paths only, ending with its signature's lifetime."""
-    response.set_cookie(
+    ending with its signature's lifetime (:func:`cardissuer.web.cookies.put`)."""
+    web_cookies.put(
+        response,
+        request,
         name,
         cookies.sign_address(_key(request), purpose, address, until=at + lifetime),
-        httponly=True,
         samesite="lax",
-        secure=_secure(request),
-        path="/portal",
         max_age=int(lifetime.total_seconds()),
     )
 
@@ -214,12 +228,13 @@ def _to_sign_in(next_page: str) -> RedirectResponse:
 
 
 async def _form(request: Request) -> forms.Posted | Response:
-    """The posted form, or a refusal page when its CSRF token is not the cookie's."""
+    """The posted form, or a refusal page when its CSRF token is not the one of the cookie
+    the request acts for (its session, pending address or pre-session nonce)."""
     form = await forms.read_posted(
         await request.form(max_files=4, max_fields=64),
         limit=_settings(request).max_photo_bytes,
     )
-    if not cookies.csrf_valid(form.get("csrf"), request.cookies.get(cookies.CSRF_COOKIE)):
+    if not cookies.csrf_valid(form.get("csrf"), _anchor(request), _secret(request)):
         return _message(
             request,
             403,
@@ -354,9 +369,7 @@ def _send_code(settings: Settings, address: str, code: str, language: str) -> No
 @router.get("/code", response_class=HTMLResponse)
 def code_page(request: Request) -> Response:
     next_page = request.query_params.get("next", "applications")
-    pending = cookies.read_address(
-        _key(request), "pending", request.cookies.get(cookies.PENDING_COOKIE), at=_now()
-    )
+    pending = _pending(request, _now())
     if pending is None:
         return _to_sign_in(next_page)
     return _page(
@@ -382,9 +395,7 @@ async def enter_code(request: Request) -> Response:
             raw_next if isinstance(raw_next, str) and raw_next in NEXT_PAGES else "applications"
         )
         at = _now()
-        pending = cookies.read_address(
-            _key(request), "pending", request.cookies.get(cookies.PENDING_COOKIE), at=at
-        )
+        pending = _pending(request, at)
         if pending is None:
             return _to_sign_in(next_page)
         raw_code = form.get("code")
@@ -403,7 +414,7 @@ async def enter_code(request: Request) -> Response:
             values = {"next": next_page, "minutes": _settings(request).one_time_code_minutes}
             return _page(request, "portal_code.html", {**values, "error": error}, status=422)
         response = _redirect(NEXT_PAGES[next_page])
-        response.delete_cookie(cookies.PENDING_COOKIE, path="/portal")
+        web_cookies.drop(response, request, cookies.PENDING_COOKIE, samesite="lax")
         _set_address_cookie(
             response,
             request,
@@ -424,7 +435,7 @@ async def sign_out(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     response = _redirect("/portal/")
-    response.delete_cookie(cookies.SESSION_COOKIE, path="/portal")
+    web_cookies.drop(response, request, cookies.SESSION_COOKIE, samesite="lax")
     return response
 
 

@@ -1,15 +1,18 @@
 """The portal's cookies: the signed session bound to a proven address, the address waiting
-for its code, and the double-submit CSRF token.
+for its code, and the CSRF token bound to them.
 
 Cookies are signed values (``base64(json).hmac``) under the portal's key with a purpose
 label, so a value of one kind can never be replayed as another, and each carries its own end
 time. The session cookie is HttpOnly, ``SameSite=Lax`` and ``Secure`` when the service's
-public URL is https; it holds the address (the holder's own, on the holder's own device) so
-that no session table is needed.
+public URL is https (:mod:`cardissuer.web.cookies`: then also named ``__Host-``); it holds
+the address (the holder's own, on the holder's own device) so that no session table is needed.
 
-CSRF: every portal page sets a random ``fmcard_portal_csrf`` cookie (HttpOnly, SameSite=Strict)
-if missing and puts the same value in every form; a POST whose field and cookie differ is
-refused. Another site can neither read the cookie nor set it.
+CSRF, the console's mechanism (:func:`cardissuer.web.security.csrf_token`): every form carries
+an HMAC, under the service's session secret, of the cookie that the form acts for, its
+*anchor*: the session cookie when the holder is signed in; before that, the cookie of the
+address waiting for its code; before even that ("send me a code"), a random pre-session
+nonce cookie. A POST is checked against the anchor the request has now, and only that one,
+so a token minted for one session (or a nonce another site tossed in) is refused in another.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cardissuer.portal.codes import keyed_hash
+from cardissuer.web.security import csrf_token as console_csrf_token
 
 SESSION_COOKIE = "fmcard_portal"
 PENDING_COOKIE = "fmcard_portal_pending"
-CSRF_COOKIE = "fmcard_portal_csrf"
+NONCE_COOKIE = "fmcard_portal_csrf"
 SESSION_LIFETIME = timedelta(hours=2)
 PENDING_LIFETIME = timedelta(minutes=60)
 
@@ -72,9 +76,26 @@ def read_address(key: bytes, purpose: str, value: str | None, *, at: datetime) -
     return address
 
 
-def new_csrf() -> str:
+def new_nonce() -> str:
+    """A pre-session nonce: the anchor of forms shown before any address cookie exists."""
     return secrets.token_urlsafe(24)
 
 
-def csrf_valid(submitted: str | None, cookie: str | None) -> bool:
-    return bool(submitted) and bool(cookie) and hmac.compare_digest(submitted or "", cookie or "")
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """What a portal form's CSRF token is bound to: the kind (``session``, ``pending`` or
+    ``nonce``) and the value of that cookie as the browser sent it."""
+
+    kind: str
+    value: str
+
+
+def csrf_token(anchor: Anchor, secret: str) -> str:
+    return console_csrf_token(f"portal-{anchor.kind}:{anchor.value}", secret)
+
+
+def csrf_valid(submitted: object, anchor: Anchor | None, secret: str) -> bool:
+    """Whether ``submitted`` is the token of ``anchor`` (never without an anchor)."""
+    if anchor is None or not isinstance(submitted, str) or not submitted:
+        return False
+    return hmac.compare_digest(submitted, csrf_token(anchor, secret))

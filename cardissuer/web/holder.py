@@ -42,6 +42,7 @@ from cardissuer.services import blobs
 from cardissuer.services.cards import PRINTED
 from cardissuer.wallet import links
 from cardissuer.wallet.apple import holder_name
+from cardissuer.web import cookies
 from cardissuer.web.i18n import LANG_COOKIE
 from cardissuer.web.rendering import TEMPLATE_DIR
 from schemas.code import format_for_reading
@@ -148,7 +149,9 @@ def _page(request: Request, template: str, status: int, **values: Any) -> HTMLRe
     response = HTMLResponse(html, status_code=status, headers=PRIVATE)
     response.headers["Vary"] = "Accept-Language, Cookie"
     if asked == language:
-        response.set_cookie(LANG_COOKIE, language, max_age=LANG_COOKIE_SECONDS, samesite="lax")
+        cookies.put_plain(
+            response, request, LANG_COOKIE, language, max_age=LANG_COOKIE_SECONDS, samesite="lax"
+        )
     return response
 
 
@@ -211,13 +214,13 @@ def holder_page(token: str, request: Request) -> Response:
         )
         session.commit()
     if opened.new_device_secret:
-        response.set_cookie(
+        cookies.put_plain(  # one per link: a phone may hold several, so no __Host- prefix
+            response,
+            request,
             DEVICE_COOKIE,
             opened.new_device_secret,
             max_age=DEVICE_COOKIE_SECONDS,
             path=f"/h/{token}",
-            httponly=True,
-            secure=request.url.scheme == "https",
             samesite="lax",
         )
     return response

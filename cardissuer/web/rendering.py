@@ -33,6 +33,7 @@ from cardissuer.errors import (
     RateLimitedError,
 )
 from cardissuer.services.access import Actor, allowed
+from cardissuer.web import cookies
 from cardissuer.web.i18n import (
     HTML_LANG,
     LANG_COOKIE,
@@ -158,8 +159,8 @@ def render(
     language = language_of(request)
     actor: Actor | None = getattr(request.state, "actor", None)
     secret = secret_of(request)
-    session_token = request.cookies.get(SESSION_COOKIE)
-    carried = read_flash(request.cookies.get(FLASH_COOKIE), secret)
+    session_token = cookies.read(request, SESSION_COOKIE)
+    carried = read_flash(cookies.read(request, FLASH_COOKIE), secret)
     values: dict[str, Any] = {
         "t": Translator(language),
         "lang": language,
@@ -179,7 +180,7 @@ def render(
     html = ENVIRONMENT.get_template(template).render(values)
     response = HTMLResponse(html, status_code=status)
     if carried is not None:
-        response.delete_cookie(FLASH_COOKIE, path="/")
+        cookies.drop(response, request, FLASH_COOKIE, samesite="strict")
     remember_language(request, response)
     secure_headers(response)
     return response
@@ -188,8 +189,8 @@ def render(
 def remember_language(request: Request, response: HTMLResponse | RedirectResponse) -> None:
     chosen = parse_language(request.query_params.get("lang"))
     if chosen is not None and chosen != request.cookies.get(LANG_COOKIE):
-        response.set_cookie(
-            LANG_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="strict", path="/"
+        cookies.put_plain(
+            response, request, LANG_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="strict"
         )
 
 
@@ -205,12 +206,12 @@ def redirect(
     """POST/redirect/GET: go to ``url`` and show ``flash`` there once."""
     response = RedirectResponse(url, status_code=status)
     if flash is not None:
-        response.set_cookie(
+        cookies.put(
+            response,
+            request,
             FLASH_COOKIE,
             sign_flash(flash, secret_of(request)),
-            httponly=True,
             samesite="strict",
-            path="/",
             max_age=120,
         )
     remember_language(request, response)

@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 from cardissuer.portal.mrz import td3_lines
 from tests.mail_sink import MailSink, body_of
 
-CSRF_COOKIE = "fmcard_portal_csrf"
+SESSION_COOKIE = "__Host-fmcard_portal"
+"""The portal's session cookie over https (the tests' clients use https: cookies are Secure)."""
 
 
 def image(size: tuple[int, int], *, fmt: str = "JPEG", shade: int = 170) -> bytes:
@@ -80,12 +81,12 @@ def application_fields(**changes: Any) -> dict[str, Any]:
 
 
 def csrf_of(client: TestClient) -> str:
-    token = client.cookies.get(CSRF_COOKIE)
-    if token is None:
-        client.get("/portal/")
-        token = client.cookies.get(CSRF_COOKIE)
-    assert token
-    return str(token)
+    """The CSRF token of the client's current portal session (or pending address, or
+    pre-session nonce), as a portal page puts it in its forms."""
+    page = client.get("/portal/sign-in")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
 
 
 def ask_code(client: TestClient, address: str, next_page: str = "apply") -> Any:
@@ -117,7 +118,7 @@ def sign_in(client: TestClient, sink: MailSink, address: str, next_page: str = "
     code = code_in(sink, address, max(before, 1))
     response = enter_code(client, code, next_page)
     assert response.status_code == 303, response.text
-    assert client.cookies.get("fmcard_portal")
+    assert client.cookies.get(SESSION_COOKIE)
 
 
 def submit_application(

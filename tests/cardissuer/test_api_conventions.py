@@ -16,6 +16,7 @@ import io
 import json
 import pkgutil
 import re
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,3 +412,118 @@ def test_a_revocation_without_a_reason_is_refused_as_documented(service: Service
         )
         assert refused.status_code == 422, refused.text
     assert service.card(card["serial"])["state"] == "active"
+
+
+# --- b and mass assignment: each JSON route with its own fields, and with fields it has not ---
+
+HUGE = 10**400
+"""An integer JSON reads exactly (401 digits, below Python's 4300-digit limit) that no
+database column holds: an integer field that reaches the database unchecked answers 500."""
+
+FOREIGN_FIELDS = {
+    "office": "YW-OTHER",
+    "office_id": 2,
+    "state": "approved",
+    "status": "revoked",
+    "role": "admin",
+    "code": "7K2M9QXR4T",
+    "serial": "FORGED",
+    "person_id": 1,
+    "id": 1,
+}
+"""What a client must never set through a body: where it is, what it is, whose it is."""
+
+WRONG_MEDIA_TYPES = ("text/plain", "application/xml", "application/x-www-form-urlencoded")
+
+
+def _body_model(route: APIRoute) -> Any:
+    """The pydantic model of the route's body (``Model | None`` for an optional body)."""
+    [body] = route.dependant.body_params
+    annotation = body.field_info.annotation
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
+            return candidate
+    return annotation
+
+
+def _integer_fields(model: Any) -> list[str]:
+    return [
+        name
+        for name, field in model.model_fields.items()
+        if "int" in re.findall(r"\w+", str(field.annotation)) and field.annotation is not bool
+    ]
+
+
+def test_every_json_body_refuses_fields_it_does_not_have(service: Service) -> None:
+    """Mass assignment, by construction: every body model of the API forbids unknown
+    members, so an office, a state, a role or an id sent along is refused, never applied."""
+    app = service.app
+    checked = []
+    for info in routes(app):
+        route = info.route
+        bodies = route.dependant.body_params if isinstance(route, APIRoute) else []
+        if bodies and not any(isinstance(b.field_info, params.Form) for b in bodies):
+            model = _body_model(route)
+            if model == list[str]:  # a list of serials: no member to add
+                continue
+            assert isinstance(model, type), route.path
+            assert hasattr(model, "model_config"), route.path
+            assert model.model_config.get("extra") == "forbid", (route.path, model)
+            checked.append(route.path)
+    assert {"/api/persons/{code}/phone-cards", "/api/applications/{reference}/approve"} <= set(
+        checked
+    )
+
+
+def test_bodies_that_overflow_or_overreach_are_documented_problems(service: Service) -> None:
+    """Every JSON route with real references (an application of the officer's office, a
+    person, a card, an officer): each integer field at 10^400, the foreign fields above, the
+    right JSON under the wrong media type, and a body over the limit. Each is a documented
+    4xx problem, never a 500, and never changes a record it must not."""
+    codes = documented_codes()
+    engine = service.app.state.engine
+    code, card = service.with_card()
+    values = {
+        "code": code,
+        "serial": card["serial"],
+        "reference": applications.submit(engine),
+        "username": "registrar",
+    }
+    limit = service.app.state.settings.max_body_bytes
+    headers = service.headers("admin")
+    sent: list[tuple[str, str, str, bytes, str]] = []
+    for info in routes(service.app):
+        route = info.route
+        if not isinstance(route, APIRoute) or not route.dependant.body_params:
+            continue
+        model = _body_model(route)
+        if not hasattr(model, "model_fields"):
+            continue
+        for method in sorted(info.methods):
+            url = concrete(info.path, values)
+            for name in _integer_fields(model):
+                body = json.dumps({name: HUGE}).encode()
+                sent.append((method, url, f"huge {name}", body, "application/json"))
+            body = json.dumps(FOREIGN_FIELDS).encode()
+            sent.append((method, url, "foreign fields", body, "application/json"))
+            for media_type in (
+                "text/plain",
+                "application/xml",
+                "application/x-www-form-urlencoded",
+            ):
+                sent.append((method, url, media_type, b'{"reason": "x"}', media_type))
+            big = b'{"reason": "' + b"x" * limit + b'"}'
+            sent.append((method, url, "over the limit", big, "application/json"))
+    assert len({(m, u) for m, u, *_ in sent}) >= 17
+    for method, url, name, body, media_type in sent:
+        before = service.snapshot()
+        response = service.client.request(
+            method, url, headers={**headers, "Content-Type": media_type}, content=body
+        )
+        where = (method, url, name, response.status_code, response.text[:200])
+        assert 400 <= response.status_code < 500, where
+        assert response.headers["content-type"] == "application/problem+json", where
+        problem = response.json()
+        assert problem["type"].removeprefix(problems.PROBLEM_TYPE_BASE) in codes, where
+        if name in ("foreign fields", "over the limit") or name.startswith("huge"):
+            assert service.snapshot() == before, where

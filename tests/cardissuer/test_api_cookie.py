@@ -243,9 +243,10 @@ def unsafe_page_routes(app: FastAPI) -> list[tuple[str, str]]:
 
 def test_every_form_outside_the_api_refuses_a_cross_site_post(service: Service) -> None:
     """Each console, portal and holder-page route that changes something, sent every cookie a
-    victim's browser would hold (the officer's session, the holder's portal session and its
-    CSRF cookie, the phone's device cookie) from another site: as text/plain, and as a form
-    without the CSRF token or with a forged one. Each is refused (403) and nothing changes."""
+    victim's browser would hold (the officer's session, the holder's portal session, a CSRF
+    nonce cookie tossed in with the forged token's value, the phone's device cookie) from
+    another site: as text/plain, and as a form without the CSRF token or with a forged one.
+    Each is refused (403) and nothing changes."""
     values = victim(service)
     values.update({"decision": "approve", "action": "suspend"})
     link = service.client.post(
@@ -265,7 +266,9 @@ def test_every_form_outside_the_api_refuses_a_cross_site_post(service: Service) 
             f"fmcard_session={token_of(service, 'supervisor')}",
             f"{portal_cookies.SESSION_COOKIE}="
             + portal_cookies.sign_address(key, "session", "applicant@example.org", until=until),
-            f"{portal_cookies.CSRF_COOKIE}=the-victims-csrf-cookie",
+            # A nonce cookie tossed in from a sibling subdomain, equal to the forged field:
+            # the portal's token is bound to the session, so double-submit is not enough.
+            f"{portal_cookies.NONCE_COOKIE}=forged",
             f"{DEVICE_COOKIE}={device}",
         ]
     )

@@ -19,10 +19,12 @@ from sqlmodel import col, select
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Settings
 from cardissuer.core.db import session_scope
+from cardissuer.i18n import translations
 from cardissuer.main import create_app
 from cardissuer.models import AuditRecord, CardRecord, CardState, PersonRecord
 from cardissuer.portal import codes
 from cardissuer.portal.catalogue import ApplicationForm
+from cardissuer.portal.forms import EXPIRED
 from cardissuer.portal.models import (
     ApplicationFileRecord,
     ApplicationRecord,
@@ -111,7 +113,7 @@ def test_a_code_arrives_by_smtp_and_signs_the_holder_in(web: TestClient, sink: M
     assert entered.status_code == 303
     assert entered.headers["location"] == "/portal/apply"
     cookie = entered.headers.get_list("set-cookie")
-    session_cookie = next(value for value in cookie if value.startswith("fmcard_portal="))
+    session_cookie = next(value for value in cookie if value.startswith("__Host-fmcard_portal="))
     assert "HttpOnly" in session_cookie
     assert "SameSite=lax" in session_cookie
     assert "Secure" in session_cookie  # the public URL is https
@@ -145,7 +147,7 @@ def test_wrong_codes_are_counted_and_end_the_code(web: TestClient, sink: MailSin
     after = enter_code(web, code)
     assert after.status_code == 422
     assert "no longer valid" in after.text
-    assert web.cookies.get("fmcard_portal") is None
+    assert web.cookies.get("__Host-fmcard_portal") is None
 
 
 def test_a_code_expires(web: TestClient, sink: MailSink, portal_app: FastAPI) -> None:
@@ -358,7 +360,7 @@ def test_the_apply_page_needs_a_proved_address(web: TestClient) -> None:
 
 
 def test_a_forged_session_cookie_is_not_a_session(web: TestClient) -> None:
-    web.cookies.set("fmcard_portal", "eyJhIjoiYUBiLmMiLCJ1Ijo5OTk5OTk5OTk5fQ==.00", path="/portal")
+    web.cookies.set("__Host-fmcard_portal", "eyJhIjoiYUBiLmMiLCJ1Ijo5OTk5OTk5OTk5fQ==.00")
     assert web.get("/portal/apply", follow_redirects=False).status_code == 303
 
 
@@ -929,3 +931,60 @@ def test_an_unreadable_form_gets_the_portals_page(web: TestClient, sink: MailSin
         assert response.status_code == 400
         assert response.headers["content-type"].startswith("text/html")
         assert expected in response.text
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    """A JPEG that is only a start-of-frame claiming ``width`` x ``height`` pixels."""
+    sof = b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return b"\xff\xd8" + sof + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01" + b"\x00" * 32
+
+
+def test_odd_uploads_and_foreign_fields_get_a_page_in_the_holders_language(
+    web: TestClient, sink: MailSink, portal_app: FastAPI
+) -> None:
+    """A 1x1 image, headers claiming 50000x50000 pixels, a truncated AVIF: a 422 page in the
+    page's language, never a traceback. Fields the form does not have (office, state, an
+    id) change nothing; an expired passport and a bad e-mail are refused in Arabic."""
+    arabic = translations("ar").gettext
+    sign_in(web, sink, ADDRESS)
+    one_pixel = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(one_pixel, "PNG")
+    uploads = {
+        "1x1": one_pixel.getvalue(),
+        "png-50000": _bomb_png(50000),
+        "jpeg-50000": _jpeg_header(50000, 50000),
+        "avif-truncated": b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf\x00\x00",
+    }
+    for name, upload in uploads.items():
+        response = submit_application(
+            web,
+            files={
+                "passport_page": ("page.jpg", upload, "image/jpeg"),
+                "portrait": (f"{name}.jpg", upload, "image/jpeg"),
+            },
+            params={"lang": "ar"},
+        )
+        assert response.status_code == 422, name
+        assert response.headers["content-type"].startswith("text/html"), name
+        assert 'dir="rtl"' in response.text, name
+        assert "Traceback" not in response.text
+    foreign = {"office": "YW-OTHER", "office_id": "2", "state": "approved", "person_id": "1"}
+    expired = application_fields(passport_expiry="2020-01-01", **foreign)
+    refused = submit_application(web, expired, params={"lang": "ar"})
+    assert refused.status_code == 422
+    assert arabic(str(EXPIRED)) in refused.text
+    assert arabic(str(EXPIRED)) != str(EXPIRED)
+    accepted = submit_application(web, application_fields(**foreign))
+    assert accepted.status_code == 303, accepted.text
+    with session_scope(portal_app.state.engine) as session:
+        [record] = session.exec(select(ApplicationRecord)).all()
+        assert record.state == ApplicationState.SUBMITTED.value
+        assert record.person_id is None
+    other = TestClient(portal_app, base_url=HTTPS)
+    bad = other.post(
+        "/portal/sign-in",
+        params={"lang": "ar"},
+        data={"email": "not an address", "next": "apply", "csrf": csrf_of(other)},
+    )
+    assert bad.status_code == 422
+    assert arabic("This is not an e-mail address (name@example.com).") in bad.text

@@ -119,4 +119,4 @@ def test_parallel_wrong_codes_end_the_code_and_the_right_one_is_refused_after(
     refused = enter_code(client, code)
     assert refused.status_code == 422
     assert "no longer valid" in refused.text
-    assert client.cookies.get("fmcard_portal") is None
+    assert client.cookies.get("__Host-fmcard_portal") is None

@@ -20,13 +20,14 @@ from cardissuer.core.security import issue_session
 from cardissuer.models import LoginIn, OfficerPublic, OfficerRecord
 from cardissuer.services.officers import authenticate
 from cardissuer.services.registry import office_code
+from cardissuer.web import cookies
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems.responses(401, 422, 429))
 
 
 @router.post("/login", summary="Log in; returns a session token (also set as a cookie)")
 def login(
-    data: LoginIn, engine: EngineDep, settings: SettingsDep, response: Response
+    data: LoginIn, engine: EngineDep, settings: SettingsDep, request: Request, response: Response
 ) -> dict[str, str | int]:
     at = now()
     officer = authenticate(  # counts the attempt in a transaction of its own, first
@@ -45,13 +46,12 @@ def login(
         at=at,
         minutes=settings.session_minutes,
     )
-    response.set_cookie(
+    cookies.put(
+        response,
+        request,
         SESSION_COOKIE,
         token,
-        httponly=True,
         samesite="strict",
-        secure=settings.public_base_url.startswith("https://")
-        and settings.environment == "production",
         max_age=settings.session_minutes * 60,
     )
     return {"token": token, "token_type": "bearer", "expires_in": settings.session_minutes * 60}
@@ -65,7 +65,7 @@ def logout(request: Request, response: Response) -> dict[str, str]:
     through the API, logging out is not done by the console's cookie alone (the console logs
     out with its own button, which carries its CSRF token)."""
     if end_request_session(request):
-        response.delete_cookie(SESSION_COOKIE)
+        cookies.drop(response, request, SESSION_COOKIE, samesite="strict")
     return {"status": "logged out"}
 
 

@@ -31,6 +31,7 @@ from cardissuer.core.db import session_scope
 from cardissuer.errors import AccessDeniedError, AuthenticationError, IssuerError
 from cardissuer.services import audit
 from cardissuer.services.access import Actor
+from cardissuer.web import cookies
 from cardissuer.web.i18n import Translator
 from cardissuer.web.rendering import CHINA_TIME, FormError, secret_of, settings_of
 from cardissuer.web.security import csrf_valid
@@ -103,7 +104,7 @@ async def posted(request: Request) -> AsyncIterator[Posted]:
     form = await read_form(request)
     try:
         submitted = form.get("csrf")
-        session_token = request.cookies.get(SESSION_COOKIE, "")
+        session_token = cookies.read(request, SESSION_COOKIE) or ""
         if not isinstance(submitted, str) or not csrf_valid(
             submitted, session_token, secret_of(request)
         ):

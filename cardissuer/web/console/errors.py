@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cardissuer.api.deps import SESSION_COOKIE
 from cardissuer.errors import AccessDeniedError, AuthenticationError, IssuerError
 from cardissuer.services.access import Actor, RecordHiddenError
+from cardissuer.web import cookies
 from cardissuer.web.console.common import CsrfRefused, LoginRequired, audit_denied, log
 from cardissuer.web.rendering import error_flash, redirect, render, status_of
 from cardissuer.web.security import Flash, safe_next
@@ -43,10 +44,10 @@ def _to_login(request: Request, message: str | None) -> Response:
     if request.url.query:
         target += "?" + request.url.query
     next_path = safe_next(target) if request.method == "GET" else "/console/search"
-    had_session = SESSION_COOKIE in request.cookies  # a first visit is no error
+    had_session = cookies.read(request, SESSION_COOKIE) is not None  # a first visit is no error
     flash = Flash("error", "error_session", message or "") if had_session else None
     response = redirect(request, f"/console/login?next={quote(next_path, safe='/')}", flash=flash)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    cookies.drop(response, request, SESSION_COOKIE, samesite="strict")
     return response
 
 

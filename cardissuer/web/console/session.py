@@ -19,6 +19,7 @@ from cardissuer.api.deps import SESSION_COOKIE, end_request_session, now
 from cardissuer.core.security import issue_session
 from cardissuer.errors import AuthenticationError
 from cardissuer.services.officers import authenticate
+from cardissuer.web import cookies
 from cardissuer.web.console.common import PostedDep, engine_of, read_form
 from cardissuer.web.rendering import (
     error_flash,
@@ -53,7 +54,7 @@ def console_home(request: Request) -> RedirectResponse:
 def _login_page(
     request: Request, *, status: int = 200, username: str = "", flash: Flash | None = None
 ) -> HTMLResponse:
-    nonce = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_nonce()
+    nonce = cookies.read(request, LOGIN_CSRF_COOKIE) or new_login_nonce()
     response = render(
         request,
         "login.html",
@@ -65,9 +66,7 @@ def _login_page(
         status=status,
         flash=flash,
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/console/login"
-    )
+    cookies.put(response, request, LOGIN_CSRF_COOKIE, nonce, samesite="strict")
     return response
 
 
@@ -102,7 +101,7 @@ async def login_submit(request: Request) -> Response:
     username = str(form.get("username") or "").strip()[:64]
     password = str(form.get("password") or "")[:256]
     target = safe_next(str(form.get("next") or ""))
-    if not login_csrf_valid(str(form.get("nonce") or ""), request.cookies.get(LOGIN_CSRF_COOKIE)):
+    if not login_csrf_valid(str(form.get("nonce") or ""), cookies.read(request, LOGIN_CSRF_COOKIE)):
         return _login_page(
             request, status=403, username=username, flash=Flash("error", "error_csrf")
         )
@@ -120,17 +119,15 @@ async def login_submit(request: Request) -> Response:
         result, secret=secret_of(request), at=now(), minutes=settings.session_minutes
     )
     response = redirect(request, target)
-    response.set_cookie(
+    cookies.put(
+        response,
+        request,
         SESSION_COOKIE,
         token,
-        httponly=True,
         samesite="strict",
-        secure=settings.public_base_url.startswith("https://")
-        and settings.environment == "production",
         max_age=settings.session_minutes * 60,
-        path="/",
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    cookies.drop(response, request, LOGIN_CSRF_COOKIE, samesite="strict")
     return response
 
 
@@ -139,5 +136,5 @@ def logout(request: Request, form: PostedDep) -> Response:
     del form  # checked: only this console's own logout button logs the officer out
     end_request_session(request, csrf_checked=True)  # refused from now on, even by a copy
     response = redirect(request, "/console/login", flash=Flash("ok", "done_logged_out"))
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    cookies.drop(response, request, SESSION_COOKIE, samesite="strict")
     return response
