@@ -53,7 +53,7 @@ OTHER_SEED = bytes.fromhex("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce
 ES256_SCALAR = 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721
 COMPROMISED_SEED = bytes.fromhex("f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5")
 RETIRED_SEED = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
-COMPROMISED_SINCE = AT - timedelta(days=1)
+COMPROMISED_SINCE = AT - timedelta(hours=1)  # after the status lists (AT - 2 h)
 RETIRED_UNTIL = ISSUED
 STATUS_ISSUED = AT - timedelta(hours=2)
 DICTIONARY_FILE = "dictionary-D1.bin"
@@ -462,6 +462,12 @@ def _more_cases(case: _Case, keys: _Keys) -> None:
          "STATUS_UNKNOWN")  # fmt: skip
     case("status-list-4-bits-valid", encode_card(_card(status=StatusRef("2", 6)), issuing),
          "hc", "VALID")  # fmt: skip
+    # The list was signed at STATUS_ISSUED: a counter whose clock is behind by more than the
+    # leeway sees a list from the future, whose age says nothing.
+    case("status-list-dated-within-leeway", qr, "hc", "VALID",
+         at=STATUS_ISSUED - timedelta(seconds=60))  # fmt: skip
+    case("status-list-dated-in-the-future", qr, "hc", "STATUS_UNKNOWN",
+         at=STATUS_ISSUED - timedelta(seconds=61))  # fmt: skip
     case("status-list-of-unknown-list-id", encode_card(_card(status=StatusRef("9", 6)), issuing),
          "hc", "STATUS_UNKNOWN")  # fmt: skip
     # Section 10: policies. Banks' shipped policy: 24 hours (the bundle's unsigned attempt to
