@@ -198,17 +198,47 @@ class TrustList:
             claims.get("next_anchors", []), list
         ):
             raise SignedDocumentError("trust list 'issuers' and 'next_anchors' must be lists")
+        issuers = tuple(TrustedIssuer.from_json(issuer) for issuer in claims["issuers"])
+        refuse_repeats(issuers)
         return cls(
             version=claims["ver"],
             issued_at=_time(claims["iat"]),
             expires_at=_time(claims["exp"]),
-            issuers=tuple(TrustedIssuer.from_json(issuer) for issuer in claims["issuers"]),
+            issuers=issuers,
             next_anchors=tuple(public_key_from_jwk(j) for j in claims.get("next_anchors", [])),
         )
 
 
+def refuse_repeats(issuers: Iterable[TrustedIssuer]) -> None:
+    """Refuse a trust list that names an issuer id, a status URI prefix or a key twice.
+
+    A verifier takes the first trusted key whose signature verifies: with one key listed twice
+    (``active`` beside ``compromised``, or under two issuers) the verdict would depend on the
+    order of the entries, and a compromised key could pass as active. With an issuer id or a
+    status URI prefix twice, which issuer a card or a status list belongs to would depend on
+    the order too. A signed list that says two things at once is refused, not interpreted.
+    """
+    ids: set[str] = set()
+    prefixes: set[str] = set()
+    thumbprints: set[str] = set()
+    for issuer in issuers:
+        if issuer.issuer_id in ids:
+            raise SignedDocumentError(f"trust list names issuer {issuer.issuer_id!r} twice")
+        if issuer.status_uri_prefix in prefixes:
+            raise SignedDocumentError(
+                f"trust list names the status URI prefix {issuer.status_uri_prefix!r} twice"
+            )
+        ids.add(issuer.issuer_id)
+        prefixes.add(issuer.status_uri_prefix)
+        for key in issuer.keys:
+            if key.thumbprint in thumbprints:
+                raise SignedDocumentError(f"trust list lists key {key.kid!r} twice")
+            thumbprints.add(key.thumbprint)
+
+
 def sign_trust_list(trust_list: TrustList, anchor: Signer) -> str:
     """Return the trust list as a JWT signed by the trust-anchor ``anchor``."""
+    refuse_repeats(trust_list.issuers)
     return encode_jwt(trust_list.to_claims(), anchor, typ=TRUST_LIST_TYP)
 
 

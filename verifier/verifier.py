@@ -317,6 +317,11 @@ class Verifier:
             raise Rejection(Reason.STATUS_UNKNOWN, "the status list is not signed by the issuer")
         if token.expires_at is not None and at >= token.expires_at:
             raise Rejection(Reason.STATUS_UNKNOWN, "the status list has expired")
+        if token.issued_at > at + self.leeway:
+            # Its age would be negative: a list dated ahead of the counter's clock (by more
+            # than the leeway that absorbs clock skew) would count as fresh until its date
+            # plus the policy's age, however old the revocation data really is.
+            raise Rejection(Reason.STATUS_UNKNOWN, "the status list is dated in the future")
         if at - token.issued_at > policy.max_status_age:
             raise Rejection(
                 Reason.STATUS_UNKNOWN, "the status list is older than the policy allows"

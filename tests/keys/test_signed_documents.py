@@ -763,3 +763,57 @@ def test_first_install_pins_the_bundle_anchor_and_later_the_pin_rules(
             attacker.bundle_document(), at=NOW, pinned_anchors=(authority.anchor.public_key,)
         )
     assert held.trust_list.issuers[0].issuer_id == ISSUER_ID
+
+
+def _repeated(authority: Authority, what: str) -> dict[str, Any]:
+    """The claims of a trust list that names one thing twice (``what``), as an anchor that
+    made a mistake would sign them (the issuer's own signing refuses to)."""
+    claims = authority.trust_list().to_claims()
+    issuer = claims["issuers"][0]
+    key = issuer["keys"][0]
+    if what == "key-active-and-compromised":
+        issuer["keys"] = [key, {**key, "state": "compromised"}]
+    elif what == "key-under-two-issuers":
+        claims["issuers"].append({**issuer, "id": OTHER_ID, "status_uri_prefix": MOVED_PREFIX})
+    else:
+        other_key = [authority.trusted_key(random_signer()).to_json()]
+        if what == "issuer-id":
+            moved = {**issuer, "status_uri_prefix": MOVED_PREFIX, "keys": other_key}
+            claims["issuers"].append(moved)
+        else:
+            assert what == "status-uri-prefix"
+            claims["issuers"].append({**issuer, "id": OTHER_ID, "keys": other_key})
+    return claims
+
+
+REPEATS = ["key-active-and-compromised", "key-under-two-issuers", "issuer-id", "status-uri-prefix"]
+
+
+@pytest.mark.parametrize("what", REPEATS)
+def test_trust_list_naming_a_key_issuer_or_prefix_twice_is_refused(
+    fresh_authority: Authority, what: str
+) -> None:
+    """With one key listed twice (active beside compromised), the verdict depended on the
+    order of the entries: the first verifying entry won, so a compromised key could pass as
+    active (the card was VALID). Issuer ids and status URI prefixes are identities too."""
+    authority = fresh_authority
+    token = encode_jwt(_repeated(authority, what), authority.anchor, typ=TRUST_LIST_TYP)
+    with pytest.raises(SignedDocumentError, match="twice"):
+        read_trust_list(token, anchors=[authority.anchor.public_key], at=NOW)
+    document = authority.bundle_document()
+    document["trust_list"] = token
+    with pytest.raises(BundleError, match="twice"):
+        Bundle.from_json(document, at=NOW)
+    held = authority.bundle()
+    with pytest.raises(BundleError):
+        held.update(document, at=NOW)
+    # The issuer's own signing refuses to make such a list.
+    with pytest.raises(SignedDocumentError, match="twice"):
+        sign_trust_list(_unchecked(authority, what), authority.anchor)
+
+
+def _unchecked(authority: Authority, what: str) -> TrustList:
+    """The repeated list as a :class:`TrustList` object, built without reading it."""
+    claims = _repeated(authority, what)
+    issuers = tuple(TrustedIssuer.from_json(issuer) for issuer in claims["issuers"])
+    return authority.trust_list(issuers=issuers)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from keys.phone import PhoneCard, present, sign_phone_card
 from keys.signer import KeySigner
 from keys.status_list import CardStatus, StatusList, sign_status_list
 from keys.trust_list import KeyState, TrustedIssuer, TrustedKey, TrustList, sign_trust_list
-from schemas import qrtext, strictjson
+from schemas import base45, qrtext, strictjson
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
 from schemas.compression import DICTIONARY_1, deflate
 from schemas.disclosure import Disclosure, pack_disclosures
@@ -53,7 +54,7 @@ OTHER_SEED = bytes.fromhex("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce
 ES256_SCALAR = 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721
 COMPROMISED_SEED = bytes.fromhex("f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5")
 RETIRED_SEED = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
-COMPROMISED_SINCE = AT - timedelta(days=1)
+COMPROMISED_SINCE = AT - timedelta(hours=1)  # after the status lists (AT - 2 h)
 RETIRED_UNTIL = ISSUED
 STATUS_ISSUED = AT - timedelta(hours=2)
 DICTIONARY_FILE = "dictionary-D1.bin"
@@ -315,7 +316,9 @@ def build() -> dict[str, Any]:
          claims=minimal.to_claims())  # fmt: skip
     case("wrong-prefix", "HC1:" + encode_card(minimal, issuing)[4:], "hc", "MALFORMED")
     _more_cases(case, keys)
+    _rule_cases(case, keys)
     _phone_cases(case, keys)
+    _disclosure_rule_cases(case, keys)
     return {
         "description": "fmcard card test vectors; see docs/FORMAT.md. Test keys only.",
         "keys": {
@@ -462,6 +465,12 @@ def _more_cases(case: _Case, keys: _Keys) -> None:
          "STATUS_UNKNOWN")  # fmt: skip
     case("status-list-4-bits-valid", encode_card(_card(status=StatusRef("2", 6)), issuing),
          "hc", "VALID")  # fmt: skip
+    # The list was signed at STATUS_ISSUED: a counter whose clock is behind by more than the
+    # leeway sees a list from the future, whose age says nothing.
+    case("status-list-dated-within-leeway", qr, "hc", "VALID",
+         at=STATUS_ISSUED - timedelta(seconds=60))  # fmt: skip
+    case("status-list-dated-in-the-future", qr, "hc", "STATUS_UNKNOWN",
+         at=STATUS_ISSUED - timedelta(seconds=61))  # fmt: skip
     case("status-list-of-unknown-list-id", encode_card(_card(status=StatusRef("9", 6)), issuing),
          "hc", "STATUS_UNKNOWN")  # fmt: skip
     # Section 10: policies. Banks' shipped policy: 24 hours (the bundle's unsigned attempt to
@@ -479,6 +488,126 @@ def _more_cases(case: _Case, keys: _Keys) -> None:
          at=AT + timedelta(hours=23))  # fmt: skip
     case("unsigned-restriction-portrait-missing", encode_card(housing, issuing), "tr",
          "PORTRAIT_MISSING")  # fmt: skip
+
+
+def _raw_text(container: bytes, prefix: str = "FM1:") -> str:
+    """A QR text around ``container`` exactly as given (no compact header, no checks)."""
+    return prefix + base45.encode(container)
+
+
+def _rule_cases(case: _Case, keys: _Keys) -> None:
+    """One vector for each refusal rule of sections 1-6 that the cases above leave out, with a
+    passing neighbour where the bound itself is the question."""
+    issuing = keys.issuing
+    minimal = _card()
+    qr = encode_card(minimal, issuing)
+    parts = qrtext.unpack(qr)
+    header = b"\x01\x02\x02" + issuing.kid.encode()
+    part = qrtext.write_part
+    body = qr[4:]
+    # Sections 1-2: Base45 and the container.
+    case("base45-character-outside-the-45", "FM1:" + body[:-3] + "ab=", "hc", "MALFORMED")
+    case("base45-length-3n-plus-1", "FM1:" + body + "0" * ((1 - len(body)) % 3), "hc",
+         "MALFORMED")  # fmt: skip
+    case("varint-not-minimal", _raw_text(bytes([0x80 | len(header), 0x00]) + header +
+         part(parts.payload) + part(parts.signature)), "hc", "MALFORMED")  # fmt: skip
+    case("more-than-5-parts", _raw_text(part(header) + part(parts.payload) +
+         part(parts.signature) + part(b"a") + part(b"b") + part(b"c"), "FM2:"), "hc",
+         "MALFORMED")  # fmt: skip
+    case("empty-signature-part", _raw_text(part(header) + part(parts.payload) + part(b"")),
+         "hc", "MALFORMED")  # fmt: skip
+    case("signature-part-over-132-bytes", _raw_text(part(header) + part(parts.payload) +
+         part(parts.signature + bytes(69))), "hc", "MALFORMED")  # fmt: skip
+    case("attachment-over-2048-bytes", _raw_text(part(header) + part(parts.payload) +
+         part(parts.signature) + part(bytes(2049))), "hc", "MALFORMED")  # fmt: skip
+    case("compact-header-kid-not-base64url", _raw_text(part(b"\x01\x02\x02FtIu.VbG") +
+         part(parts.payload) + part(parts.signature)), "hc", "MALFORMED")  # fmt: skip
+    # Section 3: the JSON header, in its order (members, then alg, then zip and kid).
+    json_header = b'{"alg":"%s","kid":"%s","zip":"D1"}' % (b"EdDSA", issuing.kid.encode())
+    duplicate = json_header.replace(b'{"alg":"EdDSA"', b'{"alg":"EdDSA","alg":"EdDSA"')
+    case("json-header-duplicate-member", _raw_text(part(duplicate) + part(parts.payload) +
+         part(parts.signature)), "hc", "MALFORMED")  # fmt: skip
+    non_string = json_header.replace(b'"EdDSA"', b"2")
+    case("json-header-non-string-alg", _raw_text(part(non_string) + part(parts.payload) +
+         part(parts.signature)), "hc", "MALFORMED")  # fmt: skip
+    hmac_unknown_zip = b'{"alg":"HS256","kid":"%s","zip":"D9"}' % issuing.kid.encode()
+    case("alg-checked-before-zip", _raw_text(part(hmac_unknown_zip) + part(parts.payload) +
+         part(parts.signature)), "hc", "UNSUPPORTED_ALGORITHM")  # fmt: skip
+    long_kid = json_header.replace(issuing.kid.encode(), b"A" * 65)
+    case("json-header-kid-over-64-characters", _raw_text(part(long_kid) +
+         part(parts.payload) + part(parts.signature)), "hc", "MALFORMED")  # fmt: skip
+    # Section 4: inflation and the portrait.
+    claims_json = strictjson.dumps(minimal.to_claims())
+    padded = claims_json[:-1] + b" " * (4096 - len(claims_json)) + b"}"
+    jpeg = b"\xff\xd8\xff"
+    case("inflates-to-exactly-8192-bytes", _signed_raw(issuing, padded + b"\n" + jpeg +
+         bytes(8192 - 4097 - 3)), "hc", "VALID")  # fmt: skip
+    case("inflates-to-8193-bytes", _signed_raw(issuing, padded + b"\n" + jpeg +
+         bytes(8193 - 4097 - 3)), "hc", "MALFORMED")  # fmt: skip
+    case("claims-over-4096-bytes", _signed_raw(issuing, claims_json[:-1] +
+         b" " * (4097 - len(claims_json)) + b"}"), "hc", "MALFORMED")  # fmt: skip
+    case("deflate-stream-with-a-byte-after-its-end",
+         _signed_raw_data(issuing, deflate(claims_json, "D1") + b"\x00"), "hc",
+         "MALFORMED")  # fmt: skip
+    case("portrait-jpeg-magic", _signed_raw(issuing, claims_json + b"\n" + jpeg), "hc", "VALID")
+    case("portrait-webp-magic", _signed_raw(issuing, claims_json + b"\nRIFF\x00\x00\x00\x00WEBP"),
+         "hc", "VALID")  # fmt: skip
+    case("portrait-over-4096-bytes", _signed_raw(issuing, claims_json + b"\n" + jpeg +
+         bytes(4094)), "hc", "MALFORMED")  # fmt: skip
+    # Section 5: JSON and claims.
+    case("claims-with-insignificant-white-space-and-escapes", _signed_raw(issuing,
+         b" " + claims_json.replace(b'"OKONKWO"', b'"OKONKW\\u004f"').replace(b",", b", ")),
+         "hc", "VALID")  # fmt: skip
+    case("integer-with-20-digits", _signed_raw(issuing, claims_json.replace(
+         b'"1",10]', b'"1",00000000000000000010]')), "hc", "MALFORMED")  # fmt: skip
+    case("integer-with-fraction", _signed_raw(issuing, claims_json.replace(b'"v":1',
+         b'"v":1.0')), "hc", "MALFORMED")  # fmt: skip
+    case("exp-not-after-iat", _signed_claims(issuing, exp=_seconds(ISSUED)), "hc", "MALFORMED")
+    case("jti-over-32-characters", _signed_claims(issuing, jti="J" * 33), "hc", "MALFORMED")
+    case("status-index-2-to-the-31", _signed_claims(issuing, st=["1", 2**31]), "hc",
+         "MALFORMED")  # fmt: skip
+    case("nationality-not-a-code", _signed_claims(issuing, na="ZZZ"), "hc", "MALFORMED")
+    case("nationality-icao-stateless", _signed_claims(issuing, na="XXA"), "hc", "VALID")
+    case("birth-date-on-29-february-of-a-leap-year", _signed_claims(issuing, bd=20000229),
+         "hc", "VALID")  # fmt: skip
+    case("birth-date-on-the-issue-day", _signed_claims(issuing, bd=20261101), "hc", "VALID")
+    case("time-at-2000-accepted", _signed_claims(issuing, en={"hc": [946684800, None]}), "hc",
+         "VALID")  # fmt: skip
+    case("time-before-2000-refused", _signed_claims(issuing, en={"hc": [946684799, None]}),
+         "hc", "MALFORMED")  # fmt: skip
+    case("entitlement-window-of-one-bound", _signed_claims(issuing, en={"hc": [946684800]}),
+         "hc", "MALFORMED")  # fmt: skip
+    case("more-than-16-entitlements", _signed_claims(issuing, en={f"s{i:02d}": [] for i in
+         range(17)}), "hc", "MALFORMED")  # fmt: skip
+    case("service-code-of-one-letter", _signed_claims(issuing, en={"h": [], "hc": []}), "hc",
+         "MALFORMED")  # fmt: skip
+    case("name-of-64-code-points", _signed_claims(issuing, nn="\U00020000" * 64), "hc",
+         "VALID")  # fmt: skip
+    case("name-of-65-code-points", _signed_claims(issuing, nn="\U00020000" * 65), "hc",
+         "MALFORMED")  # fmt: skip
+    case("name-with-double-space", _signed_claims(issuing, fn="DE  LA CRUZ"), "hc",
+         "MALFORMED")  # fmt: skip
+    case("name-with-no-break-space", _signed_claims(issuing, fn="DE\u00a0LA CRUZ"), "hc",
+         "MALFORMED")  # fmt: skip
+    case("name-with-zero-width-space", _signed_claims(issuing, nn="OKON\u200bKWO"), "hc",
+         "MALFORMED")  # fmt: skip
+    persian = "\u0645\u0647\u062f\u06cc \u0631\u062d\u06cc\u0645\u06cc"
+    persian += "\u200c\u0646\u0698\u0627\u062f"  # with a zero-width non-joiner
+    case("persian-name-with-zero-width-non-joiner", _signed_claims(issuing, nn=persian), "hc",
+         "VALID")  # fmt: skip
+    case("turkish-dotted-capital-i", _signed_claims(issuing, gn="\u0130SMA\u0130L",
+         nn="\u0130smail Y\u0131ld\u0131z"),
+         "hc", "VALID")  # fmt: skip
+    case("latin-name-with-cyrillic-letter", _signed_claims(issuing, fn="IV\u0410NOVA"), "hc",
+         "MALFORMED")  # fmt: skip
+    case("empty-optional-name", _signed_claims(issuing, gn=""), "hc", "MALFORMED")
+    # Order: the issuer binding (step 9) before attachments (10) before dates (11).
+    bound = qrtext.unpack(_signed_claims(issuing, iss="CN-ZJ-OTHER"))
+    case("attachment-on-a-card-of-another-issuer", _pack(bound.header, bound.payload,
+         bound.signature, b"x"), "hc", "UNKNOWN_KEY")  # fmt: skip
+    future = qrtext.unpack(encode_card(_card(valid_from=AT + timedelta(days=1)), issuing))
+    case("attachment-on-a-card-not-yet-valid", _pack(future.header, future.payload,
+         future.signature, b"x"), "hc", "MALFORMED")  # fmt: skip
 
 
 def _phone_card(keys: _Keys, device: _DeviceSigner, **overrides: Any) -> PhoneCard:
@@ -620,6 +749,89 @@ def _phone_cases(case: Any, keys: _Keys) -> None:
          "MALFORMED")  # fmt: skip
 
 
+def _bound_claims(device: _DeviceSigner, digests: list[str], **changes: Any) -> dict[str, Any]:
+    """The claims of a phone card with exactly ``digests`` in ``_sd`` (and ``changes``)."""
+    claims = _card(
+        version=2, serial="VEC0000043", status=StatusRef("1", 43), nationality=None,
+        birth_date=None, entitlements=(), holder_key={"jwk": public_jwk(device.public_key)},
+        disclosure_digests=tuple(digests),
+    ).to_claims()  # fmt: skip
+    claims.update(changes)
+    return claims
+
+
+def _raw_presentation(
+    keys: _Keys, device: _DeviceSigner, disclosures: list[bytes], *, claims: dict[str, Any],
+    service: str = "hc", slot: int | None = None, packed: bytes | None = None,
+) -> str:  # fmt: skip
+    """A live presentation of a phone card signed with ``claims`` whose disclosures are the
+    raw ``disclosures`` (what the issuer's own types would refuse to make)."""
+    data = deflate(strictjson.dumps(claims), "D1")
+    header, signature = sign_parts(data, keys.issuing, zip="D1")
+    if packed is None:
+        packed = deflate(b"".join(qrtext.write_part(d) for d in disclosures), "D1")
+    number = slot_of(AT) if slot is None else slot
+    proof = device.sign(proof_input(card_digest(header, data, signature), packed, number, service))
+    attachments = (packed, Proof(number, proof).to_bytes())
+    return qrtext.pack(qrtext.QRParts(header, data, signature, attachments, 2))
+
+
+def _digest_of(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(raw).digest()[:16]).rstrip(b"=").decode()
+
+
+def _disclosure_rule_cases(case: _Case, keys: _Keys) -> None:
+    """Sections 11.2-11.4: one vector per disclosure and proof rule left out above."""
+    device = _DeviceSigner(DEVICE_SCALAR)
+    salt = _salts("rules")
+
+    def raw(name: bytes, value: bytes) -> bytes:
+        salted: bytes = salt(16)
+        return salted + qrtext.write_part(name) + value
+
+    hc, na = raw(b"en", b'{"hc":[]}'), raw(b"na", b'"NGA"')
+
+    def shown(*disclosures: bytes, **options: Any) -> str:
+        digests = list(dict.fromkeys(_digest_of(d) for d in disclosures))
+        claims = _bound_claims(device, digests, **options.pop("changes", {}))
+        return _raw_presentation(keys, device, list(disclosures), claims=claims, **options)
+
+    case("disclosure-live-control", shown(hc, na), "hc", "VALID", level="live",
+         disclosed=["en.hc", "na"], closed=0)  # fmt: skip
+    case("disclosure-with-unknown-name", shown(hc, raw(b"zz", b'"x"')), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosure-value-breaks-its-rule", shown(hc, raw(b"na", b'"nga"')), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosure-entitlement-with-two-services", shown(raw(b"en", b'{"hc":[],"bk":[]}')),
+         "hc", "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosure-service-repeated", shown(hc, raw(b"en", b'{"hc":[]}')), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosure-portrait-empty", shown(hc, raw(b"pt", b"")), "hc", "DISCLOSURE_INVALID")
+    case("disclosure-value-with-white-space", shown(raw(b"en", b'{"hc": [] }'), na), "hc",
+         "VALID", level="live")  # fmt: skip
+    case("disclosures-inflate-to-no-part", shown(hc, packed=deflate(b"", "D1")), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("disclosures-with-bytes-after-the-last-part",
+         shown(hc, packed=deflate(qrtext.write_part(hc) + b"\x05", "D1")), "hc",
+         "DISCLOSURE_INVALID")  # fmt: skip
+    case("bound-card-without-sd", shown(hc, changes={"_sd": []}), "hc", "MALFORMED")
+    case("bound-card-with-repeated-digest", shown(hc, changes={"_sd": [_digest_of(hc)] * 2}),
+         "hc", "MALFORMED")  # fmt: skip
+    case("bound-card-with-nationality-in-clear", shown(hc, changes={"na": "NGA"}), "hc",
+         "MALFORMED")  # fmt: skip
+    case("bound-card-cnf-with-extra-member", shown(hc, changes={"cnf": {"jwk": {
+         **public_jwk(device.public_key), "use": "sig"}}}), "hc", "MALFORMED")  # fmt: skip
+    # Step 13 in its order: a proof that does not verify is PROOF_INVALID even when stale; a
+    # copy is refused after the card's dates and status (an expired copy is EXPIRED).
+    other_device = _DeviceSigner(OTHER_DEVICE_SCALAR)
+    stale = _raw_presentation(keys, other_device, [hc], slot=slot_of(AT) - 100,
+                              claims=_bound_claims(device, [_digest_of(hc)]))  # fmt: skip
+    case("proof-invalid-and-stale", stale, "hc", "PROOF_INVALID", level="copy")
+    expired = _bound_claims(device, [_digest_of(hc)], exp=_seconds(AT) - 3600)
+    case("expired-copy", _raw_presentation(keys, device, [hc], claims=expired,
+         slot=slot_of(AT) - 100), "hc", "EXPIRED", level="copy")  # fmt: skip
+
+
 def _tampered(phone: PhoneCard, device: _DeviceSigner, disclosures: list[Disclosure]) -> str:
     """A presentation whose disclosures were swapped before the proof was made: the device
     signs them, but the card does not."""
@@ -678,7 +890,81 @@ def _bundle_updates(keys: _Keys) -> list[dict[str, Any]]:
     update("signed-policy-higher-version",
            _bundle(keys, signed_policies=[_signed_policies(keys, version=3, hours=48)]),
            "accepted")  # fmt: skip
+    _more_updates(update, keys)
     return updates
+
+
+def _claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = strictjson.loads(base64.urlsafe_b64decode(payload + "=" * 3))
+    return claims
+
+
+def _resigned(signer: KeySigner, typ: str, claims: dict[str, Any], **header: str) -> str:
+    """``claims`` signed by ``signer`` as a ``typ`` token, with ``header`` members added."""
+    payload = strictjson.dumps(claims)
+    head, signature = sign_parts(payload, signer, typ=typ, **header)
+    return b".".join(base64.urlsafe_b64encode(p).rstrip(b"=")
+                     for p in (head, payload, signature)).decode()  # fmt: skip
+
+
+def _more_updates(update: Any, keys: _Keys) -> None:
+    """One refused update for each bundle rule of sections 8-10 left out above."""
+    status_1, status_2 = _status_list_1(keys), _status_list_2(keys)
+    base = _claims_of(_trust_list(keys, 8))
+
+    def trust(change: Any = None, signer: KeySigner | None = None, **header: str) -> str:
+        claims = json.loads(json.dumps(base))
+        if change is not None:
+            change(claims)
+        return _resigned(signer or keys.anchor, "fmcard-trust+jwt", claims, **header)
+
+    def issuer_keys(claims: dict[str, Any]) -> list[dict[str, Any]]:
+        keys_: list[dict[str, Any]] = claims["issuers"][0]["keys"]
+        return keys_
+
+    update("trust-list-resigned-control", _bundle(keys, trust_list=trust()), "accepted")
+    update("trust-list-same-version-different-content", _bundle(keys, trust_list=trust(
+        lambda c: c.update(ver=7, exp=c["exp"] + 1))), "refused")  # fmt: skip
+    update("trust-list-expired-on-update", _bundle(keys, trust_list=trust(
+        lambda c: c.update(exp=_seconds(AT)))), "refused")  # fmt: skip
+    update("trust-list-signed-by-an-issuer-key",
+           _bundle(keys, trust_list=trust(signer=keys.issuing)), "refused")  # fmt: skip
+    update("trust-list-header-with-another-member",
+           _bundle(keys, trust_list=trust(cty="JWT")), "refused")  # fmt: skip
+    update("trust-list-compromised-since-on-an-active-key", _bundle(keys, trust_list=trust(
+        lambda c: issuer_keys(c)[0].update(compromised_since=_seconds(AT)))),
+        "refused")  # fmt: skip
+    update("trust-list-key-listed-twice", _bundle(keys, trust_list=trust(
+        lambda c: issuer_keys(c).append({**issuer_keys(c)[0], "state": "compromised"}))),
+        "refused")  # fmt: skip
+    update("trust-list-key-kid-not-its-thumbprint", _bundle(keys, trust_list=trust(
+        lambda c: issuer_keys(c)[0].update(kid="AAAAAAAA"))), "refused")  # fmt: skip
+    update("status-list-dropped", _bundle(keys, status_lists=[status_2]), "refused")
+    update("two-status-lists-for-one-uri",
+           _bundle(keys, status_lists=[status_1, status_1, status_2]), "refused")  # fmt: skip
+    empty = _claims_of(status_1)
+    empty["iat"] += 3600
+    empty["status_list"]["lst"] = base64.urlsafe_b64encode(zlib.compress(b"")).rstrip(
+        b"=").decode()  # fmt: skip
+    update("status-list-without-statuses", _bundle(keys, status_lists=[
+        _resigned(keys.issuing, "statuslist+jwt", empty), status_2]), "refused")  # fmt: skip
+    bits_3 = _claims_of(status_1)
+    bits_3["iat"] += 3600
+    bits_3["status_list"]["bits"] = 3
+    update("status-list-of-3-bits", _bundle(keys, status_lists=[
+        _resigned(keys.issuing, "statuslist+jwt", bits_3), status_2]), "refused")  # fmt: skip
+    policy = _claims_of(_signed_policies(keys, version=3))
+    update("signed-policy-by-the-anchor", _bundle(keys, signed_policies=[
+        _resigned(keys.anchor, "fmcard-policy+jwt", policy)]), "refused")  # fmt: skip
+    update("signed-policy-by-a-compromised-key", _bundle(keys, signed_policies=[
+        _resigned(keys.compromised, "fmcard-policy+jwt", policy)]), "refused")  # fmt: skip
+    malformed = _bundle(keys)
+    malformed["policies"] = [*UNSIGNED_POLICIES, {"service": "hc", "max_age": 60}]
+    update("unsigned-restriction-with-unknown-member", malformed, "refused")
+    extra = _bundle(keys)
+    extra["comment"] = "members the format does not name are ignored"
+    update("unknown-bundle-member-ignored", extra, "accepted")
 
 
 if __name__ == "__main__":

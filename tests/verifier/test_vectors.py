@@ -22,6 +22,7 @@ import pytest
 
 from schemas import qrtext
 from schemas.compression import DICTIONARY_1
+from schemas.countries import ICAO_EXTRAS, ISO_3166_ALPHA3
 from tests.vectors import generate
 from verifier import Bundle, Reason, ReplayMemory, Verifier
 from verifier.errors import BundleError
@@ -194,3 +195,14 @@ def test_spec_names_every_reason_and_no_other() -> None:
 @pytest.mark.parametrize("code", _spec_reason_codes())
 def test_every_reason_of_the_spec_has_a_vector(code: str) -> None:
     assert any(case["reason"] == code for case in CASES.values()), code
+
+
+def test_nationality_codes_are_published_exactly() -> None:
+    """Appendix B lists exactly the codes the verifier accepts: an outside verifier built
+    from the spec refuses and accepts the same nationalities."""
+    section = _spec_section("Appendix B. Nationality codes")
+    block = re.search(r"```text\n(.*?)```", section, re.S)
+    assert block is not None
+    assert set(block.group(1).split()) == ISO_3166_ALPHA3
+    assert len(block.group(1).split()) == len(ISO_3166_ALPHA3)
+    assert set(re.findall(r"`([A-Z]{3})`", section)) == ICAO_EXTRAS
