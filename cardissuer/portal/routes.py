@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardissuer.api.deps import get_engine
 from cardissuer.core.config import Settings
-from cardissuer.core.db import session_scope
+from cardissuer.core.db import read_snapshot, session_scope
 from cardissuer.email_address import check_email
 from cardissuer.i18n import (
     HTML_LANG,
@@ -92,8 +92,6 @@ a slower one shows as a longer answer for every address alike)."""
 DOCUMENT_SERVICES = frozenset({"ed"})
 """Services that need a supporting document (a school place for education)."""
 
-router = APIRouter(prefix="/portal", include_in_schema=False)
-
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
@@ -116,11 +114,40 @@ def _language(request: Request) -> str:
     )
 
 
+def _session(request: Request) -> cookies.PortalSession | None:
+    """The request's portal session: its cookie genuine, not over, and not signed out. The
+    last takes one primary-key read of ``revoked_session`` (only when the cookie is a genuine
+    session), done once per request and kept in the request's state, which every
+    :class:`Request` of the same request shares; :func:`_read_session`, a dependency of every
+    portal route, does it off the event loop."""
+    state = request.state
+    known: tuple[cookies.PortalSession | None] | None = getattr(state, "portal_session", None)
+    if known is None:
+        found = cookies.read_session(
+            _key(request), web_cookies.read(request, cookies.SESSION_COOKIE), at=_now()
+        )
+        if found is not None:
+            with read_snapshot(get_engine(request)) as db:  # never waits for SQLite writers
+                if cookies.session_signed_out(db, found):
+                    found = None
+        known = (found,)
+        state.portal_session = known
+    return known[0]
+
+
+def _read_session(request: Request) -> None:
+    """Every portal route's dependency (sync, so run in the thread pool): the session read
+    before the route runs."""
+    _session(request)
+
+
+router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[Depends(_read_session)])
+
+
 def _address(request: Request) -> str | None:
-    """The signed-in holder's proved address, if any."""
-    return cookies.read_address(
-        _key(request), "session", web_cookies.read(request, cookies.SESSION_COOKIE), at=_now()
-    )
+    """The signed-in holder's proved address, if any (see :func:`_session`)."""
+    found = _session(request)
+    return found.address if found is not None else None
 
 
 def _pending(request: Request, at: datetime) -> str | None:
@@ -132,12 +159,16 @@ def _pending(request: Request, at: datetime) -> str | None:
 
 def _anchor(request: Request) -> cookies.Anchor | None:
     """The cookie this request's forms act for (:mod:`cardissuer.portal.session`): the
-    session if valid, else the pending address if valid, else the pre-session nonce."""
-    for kind, name in (("session", cookies.SESSION_COOKIE), ("pending", cookies.PENDING_COOKIE)):
-        value = web_cookies.read(request, name)
-        if cookies.read_address(_key(request), kind, value, at=_now()) is not None:
-            assert value is not None  # noqa: S101 - it read as an address
-            return cookies.Anchor(kind, value)
+    session if valid (not signed out either), else the pending address if valid, else the
+    pre-session nonce."""
+    if _session(request) is not None:
+        value = web_cookies.read(request, cookies.SESSION_COOKIE)
+        assert value is not None  # noqa: S101 - it read as a session
+        return cookies.Anchor("session", value)
+    value = web_cookies.read(request, cookies.PENDING_COOKIE)
+    if cookies.read_address(_key(request), "pending", value, at=_now()) is not None:
+        assert value is not None  # noqa: S101 - it read as an address
+        return cookies.Anchor("pending", value)
     nonce = web_cookies.read(request, cookies.NONCE_COOKIE)
     return cookies.Anchor("nonce", nonce) if nonce else None
 
@@ -199,13 +230,20 @@ def _set_address_cookie(
     lifetime: timedelta,
     at: datetime,
 ) -> None:
-    """A signed cookie naming a proved (``session``) or code-awaiting (``pending``) address,
-    ending with its signature's lifetime (:func:`cardissuer.web.cookies.put`)."""
+    """A signed cookie naming a proved (``session``, with a new session id) or code-awaiting
+    (``pending``) address, ending with its signature's lifetime
+    (:func:`cardissuer.web.cookies.put`)."""
+    until = at + lifetime
+    value = (
+        cookies.sign_session(_key(request), address, jti=cookies.new_session_id(), until=until)
+        if purpose == "session"
+        else cookies.sign_address(_key(request), purpose, address, until=until)
+    )
     web_cookies.put(
         response,
         request,
         name,
-        cookies.sign_address(_key(request), purpose, address, until=at + lifetime),
+        value,
         samesite="lax",
         max_age=int(lifetime.total_seconds()),
     )
@@ -434,6 +472,14 @@ async def sign_out(request: Request) -> Response:
     form = await _form(request)
     if isinstance(form, Response):
         return form
+    signed_in = _session(request)
+    if signed_in is not None:  # ended on the server: a copy of the cookie is refused too
+
+        def end() -> None:
+            with session_scope(get_engine(request)) as db:
+                cookies.sign_out(db, signed_in, at=_now())
+
+        await run_in_threadpool(end)
     response = _redirect("/portal/")
     web_cookies.drop(response, request, cookies.SESSION_COOKIE, samesite="lax")
     return response

@@ -5,7 +5,11 @@ Cookies are signed values (``base64(json).hmac``) under the portal's key with a 
 label, so a value of one kind can never be replayed as another, and each carries its own end
 time. The session cookie is HttpOnly, ``SameSite=Lax`` and ``Secure`` when the service's
 public URL is https (:mod:`cardissuer.web.cookies`: then also named ``__Host-``); it holds
-the address (the holder's own, on the holder's own device) so that no session table is needed.
+the address (the holder's own, on the holder's own device) so that no session table is needed,
+and a random session id (``jti``) so that signing out ends the session on the server too: the
+id goes into the console's ``revoked_session`` table (prefixed ``portal:``, which no console
+token id can contain) and a copy of the cookie is refused from then on. A session cookie
+without an id (made before ids existed) is refused: the holder signs in again.
 
 CSRF, the console's mechanism (:func:`cardissuer.web.security.csrf_token`): every form carries
 an HMAC, under the service's session secret, of the cookie that the form acts for, its
@@ -23,9 +27,13 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
 
 from cardissuer.portal.codes import keyed_hash
+from cardissuer.services.officers import end_session as end_console_session
+from cardissuer.services.officers import session_ended
 from cardissuer.web.security import csrf_token as console_csrf_token
 
 SESSION_COOKIE = "fmcard_portal"
@@ -33,6 +41,11 @@ PENDING_COOKIE = "fmcard_portal_pending"
 NONCE_COOKIE = "fmcard_portal_csrf"
 SESSION_LIFETIME = timedelta(hours=2)
 PENDING_LIFETIME = timedelta(minutes=60)
+SESSION_ID_PREFIX = "portal:"
+"""The portal's session ids in ``revoked_session`` start with this; the console's are
+``secrets.token_urlsafe`` (letters, digits, ``-`` and ``_``), so the two never collide."""
+SESSION_ID_MAX = 64
+"""The length of ``revoked_session.jti``."""
 
 
 def _sign(key: bytes, purpose: str, values: dict[str, object]) -> str:
@@ -55,13 +68,57 @@ def _read(key: bytes, purpose: str, value: str | None) -> dict[str, object] | No
 
 @dataclass(frozen=True, slots=True)
 class PortalSession:
-    """A signed-in holder: the address they proved, until when."""
+    """A signed-in holder: the address they proved, the session's id, until when."""
 
     address: str
+    jti: str
     until: datetime
 
 
+def new_session_id() -> str:
+    """A fresh portal session id (192 random bits), in the portal's namespace."""
+    return SESSION_ID_PREFIX + secrets.token_urlsafe(24)
+
+
+def sign_session(key: bytes, address: str, *, jti: str, until: datetime) -> str:
+    """The session cookie's value: the proved address and the session's id, until ``until``."""
+    return _sign(key, "session", {"a": address, "j": jti, "u": int(until.timestamp())})
+
+
+def read_session(key: bytes, value: str | None, *, at: datetime) -> PortalSession | None:
+    """The session in a cookie made by :func:`sign_session`, if it is genuine, not over and
+    has an id in the portal's namespace (an older cookie without one is no session). Whether
+    it was signed out is :func:`session_signed_out`'s question (a database read)."""
+    values = _read(key, "session", value)
+    if values is None:
+        return None
+    address, jti, until = values.get("a"), values.get("j"), values.get("u")
+    if (
+        not isinstance(address, str)
+        or not isinstance(jti, str)
+        or not jti.startswith(SESSION_ID_PREFIX)
+        or len(jti) > SESSION_ID_MAX
+        or not isinstance(until, int)
+        or until <= at.timestamp()
+    ):
+        return None
+    return PortalSession(address, jti, datetime.fromtimestamp(until, UTC))
+
+
+def session_signed_out(db: Session, portal_session: PortalSession) -> bool:
+    """Whether the holder signed this session out (one primary-key read)."""
+    return session_ended(db, portal_session.jti)
+
+
+def sign_out(db: Session, portal_session: PortalSession, *, at: datetime) -> None:
+    """Refuse the session from now on, on every service instance, until its cookie would have
+    ended anyway; prunes ended sessions (the console's too) that are over by now."""
+    end_console_session(db, portal_session.jti, expires_at=portal_session.until, at=at)
+
+
 def sign_address(key: bytes, purpose: str, address: str, *, until: datetime) -> str:
+    """A cookie naming an address awaiting its code (``pending``); the session's is
+    :func:`sign_session`."""
     return _sign(key, purpose, {"a": address, "u": int(until.timestamp())})
 
 

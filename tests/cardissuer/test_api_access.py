@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from PIL import Image
 from sqlalchemy import update
 from sqlmodel import Session, col
@@ -18,6 +21,7 @@ from cardissuer.core.security import SESSION_AUDIENCE, issue_session
 from cardissuer.models import LoginAttemptRecord, OfficerRecord, Role
 from cardissuer.seed import DEMO_PASSWORD
 from cardissuer.services import access
+from keys.jwk import generate, public_jwk
 from schemas import code as foreigner_code
 from tests.cardissuer.test_api_helpers import (
     BACKENDS,
@@ -225,6 +229,107 @@ def test_another_offices_records_are_not_found_and_nothing_changes(
         assert {k: v for k, v in unknown.json().items() if k != "instance"} == {
             k: v for k, v in problem.items() if k != "instance"
         }
+
+
+PERSON_PARAMETERS = {"code", "serial", "number"}
+"""Path parameters naming a person or one of their cards or passports."""
+
+
+def person_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, template) of every /api route, as routed, with a parameter naming a person or
+    their card or passport (:data:`PERSON_PARAMETERS`)."""
+    found: set[tuple[str, str]] = set()
+    for context in iter_route_contexts(app.router.routes):
+        path = context.path_format or ""
+        if path.startswith("/api/") and PERSON_PARAMETERS & set(re.findall(r"\{(\w+)", path)):
+            found.update((method, path) for method in context.methods or ())
+    return sorted(found - {("HEAD", path) for _, path in found})
+
+
+def person_request(
+    service: Service, headers: dict[str, str], method: str, template: str, values: dict[str, str]
+) -> Any:
+    """``method`` on ``template`` for the person ``values``, with a body the route accepts."""
+    path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+    if template.endswith("/portrait") and method == "PUT":
+        files = {"photo": ("me.jpg", jpeg(), "image/jpeg")}
+        return service.client.request(method, path, headers=headers, files=files)
+    passport = {"number": new_passport(), "issuing_country": "FRA"}
+    bodies: dict[str, Any] = {
+        "/api/persons/{code}/passports": {"passport": passport},
+        "/api/persons/{code}/passports/link": passport,
+        "/api/persons/{code}/grants": {"service": "ed"},
+        "/api/persons/{code}/phone-cards": {"device_jwk": public_jwk(generate().public_key())},
+        "/api/cards/{serial}/suspend": {"reason": "x"},
+        "/api/cards/{serial}/reinstate": {"reason": "x"},
+        "/api/cards/{serial}/revoke": {"reason": "x"},
+    }
+    return service.client.request(method, path, headers=headers, json=bodies.get(template))
+
+
+def test_the_person_routes_are_every_route_on_a_person_card_or_passport(service: Service) -> None:
+    routes = person_routes(service.app)
+    assert {
+        ("POST", "/api/persons/{code}/phone-cards"),
+        ("POST", "/api/cards/{serial}/holder-link"),
+        ("POST", "/api/persons/{code}/cards"),
+        ("GET", "/api/persons/{code}"),
+    } <= set(routes)
+    assert len(routes) >= 20
+
+
+@pytest.mark.parametrize("role", [Role.REGISTRAR, Role.SUPERVISOR])
+def test_every_person_route_answers_another_offices_person_as_not_found(
+    service: Service, role: Role
+) -> None:
+    """Every /api route on a person, their card or passport (enumerated from the app, so a
+    new route is checked too: phone cards and holder links among them) answers an officer of
+    another office, whose reach is one office, exactly as it answers an unknown code, serial
+    or passport: 404 and nothing changed."""
+    code, _ = service.with_card(("hc", "bk"))
+    person = target_of(service, code)
+    values = {**person, "grant_id": str(person["grant"]), "country": "FRA", "state": "lost"}
+    unknown = {
+        **values,
+        "code": foreigner_code.generate(),
+        "serial": "ZZZZZZZZZZ",
+        "number": "NOSUCH1",
+    }
+    outsider = service.officer(f"{role.value}-b", role, OTHER_OFFICE)
+    for method, template in person_routes(service.app):
+        before = service.snapshot()
+        response = person_request(service, outsider, method, template, values)
+        problem = assert_problem(response, 404, "not-found")
+        assert service.snapshot() == before, (method, template)
+        answer = person_request(service, outsider, method, template, unknown)
+        assert_problem(answer, 404, "not-found")
+        assert {k: v for k, v in answer.json().items() if k != "instance"} == {
+            k: v for k, v in problem.items() if k != "instance"
+        }, (method, template)
+
+
+@pytest.mark.parametrize("office", [None, OTHER_OFFICE])
+def test_an_auditor_issues_no_card_phone_card_or_holder_link(
+    service: Service, office: str | None
+) -> None:
+    """Auditors read every office's persons but issue nothing, in their office or another."""
+    code, card = service.with_card(("hc",))
+    auditor = service.officer(f"auditor-{office or 'a'}", Role.AUDITOR, office)
+    values = {"code": code, "serial": card["serial"]}
+    for template in (
+        "/api/persons/{code}/cards",
+        "/api/persons/{code}/phone-cards",
+        "/api/cards/{serial}/holder-link",
+    ):
+        before = service.snapshot()
+        response = person_request(service, auditor, "POST", template, values)
+        assert_problem(response, 403, "access-denied")
+        assert service.snapshot() == before, template
+    # The same requests are what an issuing officer of the person's office may send.
+    registrar = service.headers("registrar")
+    for template in ("/api/persons/{code}/phone-cards", "/api/cards/{serial}/holder-link"):
+        done = person_request(service, registrar, "POST", template, values)
+        assert done.status_code == 201, done.text
 
 
 def test_another_offices_persons_are_not_listed_or_found_by_passport(service: Service) -> None:

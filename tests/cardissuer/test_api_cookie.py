@@ -265,7 +265,9 @@ def test_every_form_outside_the_api_refuses_a_cross_site_post(service: Service) 
         [
             f"fmcard_session={token_of(service, 'supervisor')}",
             f"{portal_cookies.SESSION_COOKIE}="
-            + portal_cookies.sign_address(key, "session", "applicant@example.org", until=until),
+            + portal_cookies.sign_session(
+                key, "applicant@example.org", jti=portal_cookies.new_session_id(), until=until
+            ),
             # A nonce cookie tossed in from a sibling subdomain, equal to the forged field:
             # the portal's token is bound to the session, so double-submit is not enough.
             f"{portal_cookies.NONCE_COOKIE}=forged",

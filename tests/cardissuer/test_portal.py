@@ -21,8 +21,15 @@ from cardissuer.core.config import Settings
 from cardissuer.core.db import session_scope
 from cardissuer.i18n import translations
 from cardissuer.main import create_app
-from cardissuer.models import AuditRecord, CardRecord, CardState, PersonRecord
+from cardissuer.models import (
+    AuditRecord,
+    CardRecord,
+    CardState,
+    PersonRecord,
+    RevokedSessionRecord,
+)
 from cardissuer.portal import codes
+from cardissuer.portal import session as portal_cookies
 from cardissuer.portal.catalogue import ApplicationForm
 from cardissuer.portal.forms import EXPIRED
 from cardissuer.portal.models import (
@@ -34,6 +41,7 @@ from cardissuer.portal.models import (
 from cardissuer.portal.routes import SIGN_IN_FLOOR_S
 from cardissuer.seed import seed_demo
 from tests.cardissuer.portal_helpers import (
+    SESSION_COOKIE,
     application_fields,
     ask_code,
     code_in,
@@ -361,6 +369,75 @@ def test_the_apply_page_needs_a_proved_address(web: TestClient) -> None:
 
 def test_a_forged_session_cookie_is_not_a_session(web: TestClient) -> None:
     web.cookies.set("__Host-fmcard_portal", "eyJhIjoiYUBiLmMiLCJ1Ijo5OTk5OTk5OTk5fQ==.00")
+    assert web.get("/portal/apply", follow_redirects=False).status_code == 303
+
+
+def test_a_copied_session_cookie_is_refused_after_sign_out(
+    portal_app: FastAPI, sink: MailSink
+) -> None:
+    """Signing out ends the session on the server: a copy of its cookie (another device, a
+    stolen one) is signed out too, on every page and form; another session of the same
+    address is not. Expired ended sessions are pruned as the console prunes them."""
+    with session_scope(portal_app.state.engine) as session:
+        session.add(RevokedSessionRecord(jti="old", expires_at=datetime.now(UTC) - timedelta(1)))
+    with (
+        TestClient(portal_app, base_url=HTTPS, headers=ENGLISH) as holder,
+        TestClient(portal_app, base_url=HTTPS, headers=ENGLISH) as copy,
+        TestClient(portal_app, base_url=HTTPS, headers=ENGLISH) as other_device,
+    ):
+        sign_in(holder, sink, ADDRESS)
+        assert ask_code(other_device, ADDRESS).status_code == 303
+        assert enter_code(other_device, code_in(sink, ADDRESS, 2)).status_code == 303
+        copied = holder.cookies.get(SESSION_COOKIE)
+        assert copied
+        copy.cookies.set(SESSION_COOKIE, copied)
+        assert copy.get("/portal/apply", follow_redirects=False).status_code == 200
+        token = csrf_of(copy)  # the session's token, as a page showed it before sign-out
+        signed_out = holder.post(
+            "/portal/sign-out", data={"csrf": csrf_of(holder)}, follow_redirects=False
+        )
+        assert signed_out.status_code == 303
+        assert holder.cookies.get(SESSION_COOKIE) is None
+        for page, next_page in (
+            ("/portal/apply", "apply"),
+            ("/portal/applications", "applications"),
+            ("/portal/card", "card"),
+        ):
+            replayed = copy.get(page, follow_redirects=False)
+            assert replayed.status_code == 303, page
+            assert replayed.headers["location"] == f"/portal/sign-in?next={next_page}"
+        assert "Sign out" not in copy.get("/portal/").text
+        copy.cookies.set(SESSION_COOKIE, copied)
+        posted = copy.post(
+            "/portal/apply",
+            data={**application_fields(), "csrf": token},
+            files={
+                "passport_page": ("page.jpg", page_jpeg(), "image/jpeg"),
+                "portrait": ("me.jpg", portrait_jpeg(), "image/jpeg"),
+            },
+            follow_redirects=False,
+        )
+        assert posted.status_code == 303
+        assert posted.headers["location"] == "/portal/sign-in?next=apply"
+        assert _applications(portal_app) == []
+        assert other_device.get("/portal/apply", follow_redirects=False).status_code == 200
+    with session_scope(portal_app.state.engine) as session:
+        [ended] = session.exec(select(RevokedSessionRecord)).all()
+        assert ended.jti.startswith("portal:")
+        expires = ended.expires_at.replace(tzinfo=ended.expires_at.tzinfo or UTC)
+        assert timedelta(hours=1) < expires - datetime.now(UTC) <= timedelta(hours=2)
+
+
+def test_a_session_cookie_without_a_session_id_is_refused(
+    web: TestClient, portal_app: FastAPI
+) -> None:
+    """A genuine cookie of the kind made before sessions had ids cannot be signed out, so it
+    is no session: the holder signs in again."""
+    key = codes.portal_key(portal_app.state.settings.session_secret.get_secret_value())
+    until = datetime.now(UTC) + timedelta(hours=1)
+    web.cookies.set(
+        SESSION_COOKIE, portal_cookies.sign_address(key, "session", ADDRESS, until=until)
+    )
     assert web.get("/portal/apply", follow_redirects=False).status_code == 303
 
 
