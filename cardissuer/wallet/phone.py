@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from cardissuer.errors import ConflictError, NotFoundError, RateLimitedError
+from cardissuer.errors import ConflictError, IssuerError, NotFoundError, RateLimitedError
 from cardissuer.models import CardRecord, OfficerRecord
 from cardissuer.services import audit, blobs
 from cardissuer.services.access import Actor
@@ -59,6 +59,15 @@ class DeviceKeyRegisteredError(ConflictError):
     """The link already registered another device key: one key per link."""
 
     code = "device-key-registered"
+
+
+class LinkOfficerInactiveError(IssuerError):
+    """The officer who made the link has been disabled since it was made: the link issues no
+    phone card (the holder asks the desk for a new link, as for an expired one)."""
+
+    code = "holder-link-refused"
+    http_status = 410
+    problem_extra: ClassVar[dict[str, str]] = {"reason": "officer_inactive"}
 
 
 def count_try(session: Session, link: HolderLinkRecord) -> None:
@@ -115,6 +124,13 @@ def register_device_key(
                 "for a new link"
             )
         return current_phone_card(session, opened), False
+    # The phone card is issued on the authority of the officer who made the link; a link
+    # whose officer has since been disabled (or removed) issues nothing, as an expired one.
+    officer = session.get(OfficerRecord, link.created_by)
+    if officer is None or officer.id is None or not officer.active:
+        raise LinkOfficerInactiveError(
+            "the officer who made this link can no longer issue cards; ask the desk for a new link"
+        )
     # Two racing requests of one page: only one binds the link.
     claimed = session.execute(
         update(HolderLinkRecord)
@@ -123,9 +139,6 @@ def register_device_key(
     )
     if getattr(claimed, "rowcount", 0) != 1:
         raise DeviceKeyRegisteredError("this link has just registered a device key")
-    officer = session.get(OfficerRecord, link.created_by)
-    if officer is None or officer.id is None:
-        raise NotFoundError("the link's officer no longer exists")
     actor = Actor(officer.id, officer.office_id, officer.role, officer.username)
     record = issue_phone_card(
         session,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from cardissuer.models import CardState
+from cardissuer.models import CardState, Role
 from keys.jwk import generate, public_jwk
 from keys.phone import PhoneCard, present
 from keys.signer import KeySigner
@@ -175,4 +175,35 @@ def test_a_key_that_is_not_public_p256_is_refused(service: Service, jwk: object)
         phone.post(path + "/device-key", json={"jwk": private}, headers=ORIGIN).status_code == 422
     )
     assert [r for r in service.cards_of(code) if r.kind == "phone"] == []
+    phone.close()
+
+
+def test_a_link_whose_officer_was_disabled_issues_no_phone_card(service: Service) -> None:
+    """The phone card is issued on the authority of the link's officer: once they are disabled,
+    a link that has bound no key yet issues nothing (and a card issued before stays)."""
+    username = "link.maker"
+    maker = service.officer(username, Role.REGISTRAR)
+    code, printed = service.with_card(("hc",))
+    made = service.client.post(f"/api/cards/{printed['serial']}/holder-link", headers=maker)
+    assert made.status_code == 201, made.text
+    path = "/h/" + made.json()["url"].rsplit("/", 1)[1]
+    phone = TestClient(service.app)
+    assert phone.get(path).status_code == 200
+    disabled = service.client.patch(
+        f"/api/officers/{username}", headers=service.headers("admin"), json={"active": False}
+    )
+    assert disabled.status_code == 200, disabled.text
+    jwk = public_jwk(generate())
+    refused = phone.post(path + "/device-key", json={"jwk": jwk}, headers=ORIGIN)
+    assert refused.status_code == 410, refused.text
+    assert refused.json()["type"].endswith("/holder-link-refused")
+    assert refused.json()["reason"] == "officer_inactive"
+    assert [r for r in service.cards_of(code) if r.kind == "phone"] == []
+    # Re-enabled, the same link binds the key.
+    enabled = service.client.patch(
+        f"/api/officers/{username}", headers=service.headers("admin"), json={"active": True}
+    )
+    assert enabled.status_code == 200, enabled.text
+    bound = phone.post(path + "/device-key", json={"jwk": jwk}, headers=ORIGIN)
+    assert bound.status_code == 201, bound.text
     phone.close()
