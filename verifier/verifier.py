@@ -321,7 +321,10 @@ class Verifier:
             # Its age would be negative: a list dated ahead of the counter's clock (by more
             # than the leeway that absorbs clock skew) would count as fresh until its date
             # plus the policy's age, however old the revocation data really is.
-            raise Rejection(Reason.STATUS_UNKNOWN, "the status list is dated in the future")
+            raise Rejection(
+                Reason.STATUS_UNKNOWN,
+                "the status list is dated after this counter's time: check its clock",
+            )
         if at - token.issued_at > policy.max_status_age:
             raise Rejection(
                 Reason.STATUS_UNKNOWN, "the status list is older than the policy allows"
