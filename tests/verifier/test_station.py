@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import struct
@@ -457,7 +458,13 @@ def test_the_command_line_ends_quietly_when_its_reader_goes_away(
         ["--bundle", str(bundle), *at, qr],
         ["--bundle", str(bundle), *at, "--json", qr],
         ["policy", "--list"],
+        ["policy", "--counter", "bank", "--bundle", str(bundle)],
         ["sync", "--status", "--data-dir", str(tmp_path / "data")],
+        ["sync", "--from", str(bundle), "--data-dir", str(tmp_path / "synced")],
+        ["--help"],
+        ["serve", "--help"],
+        ["sync", "--help"],
+        ["policy", "--help"],
     ]
     for arguments in commands:
         read_end, write_end = os.pipe()
@@ -474,7 +481,85 @@ def test_the_command_line_ends_quietly_when_its_reader_goes_away(
         finally:
             os.close(write_end)
         assert done.stderr == "", (arguments, done.stderr)
-        assert done.returncode == 1, arguments
+        if "--help" not in arguments:  # help is no verdict: its status may stay 0
+            assert done.returncode == 1, arguments
+
+
+BAD_FILES = ("missing", "directory", "garbage", "endless")
+
+
+def bad_file(tmp_path: Path, kind: str) -> str:
+    """A path that is no usable input: absent, a directory, 300 KB of random bytes, or a
+    file that never ends (``/dev/zero``: its size says 0)."""
+    if kind == "missing":
+        return str(tmp_path / "absent.json")
+    if kind == "directory":
+        folder = tmp_path / "folder"
+        folder.mkdir(exist_ok=True)
+        return str(folder)
+    if kind == "garbage":
+        garbage = tmp_path / "garbage.bin"
+        garbage.write_bytes(bytes(range(256)) * 1200)
+        return str(garbage)
+    return "/dev/zero"
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+def test_every_file_argument_refuses_a_bad_file_in_one_line(
+    authority: Authority, tmp_path: Path, kind: str
+) -> None:
+    """Each option of ``fmcard-verify`` that names a file, given one it cannot use: one line
+    on stderr, status 2 (1 for a sync source, which is recorded), within seconds. A bundle or
+    a photo that never ends was read whole, without limit."""
+    bundle = tmp_path / "bundle.json"
+    authority.bundle().save(bundle)
+    qr = encode_card(make_card(), authority.issuing)
+    bad = bad_file(tmp_path, kind)
+    data = ["--data-dir", str(tmp_path / "data")]
+    commands: list[tuple[list[str], int]] = [
+        (["--bundle", bad, qr], 2),
+        (["--bundle", str(bundle), "--policy", bad, qr], 2),
+        (["policy", "--bundle", bad], 2),
+        (["policy", "--policy", bad], 2),
+        (["serve", "--bundle", bad, "--port", "0"], 2),
+        (["serve", "--bundle", str(bundle), "--policy", bad, "--port", "0"], 2),
+        (["sync", "--from", bad, *data], 1),
+    ]
+    commands.append((["--bundle", str(bundle), "--image", bad], 2))
+    if kind in ("missing", "directory"):  # other files are read as the card's text: a verdict
+        commands.append((["--bundle", str(bundle), "--file", bad], 2))
+    if kind in ("garbage", "endless"):  # a missing data directory is created, a folder is one
+        commands.append((["sync", "--status", "--data-dir", bad], 2))
+        commands.append((["serve", "--data-dir", bad, "--port", "0"], 2))
+        commands.append((["sync", "--from", str(bundle), "--data-dir", bad], 1))
+    for arguments, status in commands:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "verifier.cli", *arguments],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert time.monotonic() - started < 20, arguments
+        assert "Traceback" not in done.stderr, (arguments, done.stderr)
+        assert done.stderr.count("\n") == 1, (arguments, done.stderr)
+        assert done.returncode == status, (arguments, done.stderr)
+
+
+def test_ctrl_c_is_one_line_and_status_130(authority: Authority, tmp_path: Path) -> None:
+    """Ctrl+C at a command waiting for its input (here: the QR text from a scanner on
+    standard input) was a KeyboardInterrupt traceback."""
+    bundle = tmp_path / "bundle.json"
+    authority.bundle().save(bundle)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "verifier.cli", "--bundle", str(bundle), "--file", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)  # started, and reading its input
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=20)
+    finally:
+        waiting.kill()
+    assert (waiting.returncode, out, err) == (130, "", "fmcard-verify: interrupted\n")
 
 
 # --- privacy -----------------------------------------------------------------------------------
