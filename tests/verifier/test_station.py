@@ -1313,6 +1313,99 @@ def test_scanner_suffixes_and_caps_lock(
         assert sources == ["wedge"] * 6
 
 
+class SlowStation(Station):
+    """A station whose verdicts take a while: a second code arrives while one is verifying."""
+
+    def verify(self, text: str) -> dict[str, Any]:
+        time.sleep(1.5)
+        return super().verify(text)
+
+
+def test_scanner_prefixes_layouts_the_paste_box_and_codes_that_overlap(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """More of what keyboard-wedge scanners do: Tab+Enter, an AIM prefix, typing into the
+    paste box with a CR+LF suffix, a keyboard layout other than the PC's, a code typed
+    while the automatic return to scanning comes, and a code scanned while the previous one
+    is verifying (it was dropped without a word)."""
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    with (
+        running(real_station(cards, return_after=0)) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        # Tab+Enter suffix: the Enter 20 ms after the Tab is the suffix's, not "next card".
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Tab")
+        page.wait_for_timeout(20)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=VALID]")
+        verdict_stays(page, "VALID")
+        assert page.evaluate("document.activeElement.id") == "wedge"
+        # The AIM symbology identifier of a QR code before the text.
+        scanner_types(page, "]Q1" + cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        # A scanner typing into the paste box (the clerk left the focus there), CR+LF.
+        page.keyboard.press("Escape")
+        page.click("#more summary")
+        page.click("#paste")
+        scanner_types(page, cards.not_entitled.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=NOT_ENTITLED]")
+        page.wait_for_timeout(30)
+        page.keyboard.press("Enter")
+        verdict_stays(page, "NOT_ENTITLED")
+        assert page.input_value("#paste") == ""
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        page.focus("#wedge")
+        # A scanner set to a US layout on a German PC: the colon arrives as Ö. Not "NOT
+        # VALID" (the card is fine): amber, and what to do.
+        page.keyboard.type(cards.valid.qr_text.replace(":", "Ö", 1), delay=0)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=SCANNER_LAYOUT]")
+        assert page.eval_on_selector("body", "b => b.dataset.verdict") == "amber"
+        assert "\uff08Ö\uff09" in page.inner_text("#reason")  # full-width brackets
+        assert "键盘布局" in page.inner_text("#reason")
+        # ... and on a French one, digits arrive as & é " ' ( and so on.
+        french = cards.valid.qr_text.translate(str.maketrans("1234567890", "&é\"'(-è_çà"))
+        page.keyboard.press("Escape")
+        page.keyboard.type(french, delay=0)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=SCANNER_LAYOUT]")
+        assert "keyboard" in page.evaluate("document.getElementById('reason-alt').textContent")
+    # A code typed while the automatic return comes: it was emptied mid-scan (MALFORMED).
+    with (
+        running(real_station(cards, return_after=1)) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        page.wait_for_timeout(600)
+        page.keyboard.type(cards.valid.qr_text, delay=4)  # ~2 s, across the return at 1 s
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+    # A code scanned while the previous one is verifying is verified next.
+    slow = SlowStation(real_station(cards).holder, StationConfig("hc", "hospital", "en", 0))
+    with (
+        running(slow) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        page.keyboard.insert_text(cards.valid.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(100)
+        page.keyboard.insert_text(cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=VALID]")
+        page.wait_for_selector("body[data-reason=REVOKED]", timeout=10_000)
+        assert [t["reason"] for t in camera_timings(page, 2)] == ["VALID", "REVOKED"]
+
+
 def test_the_banner_shows_the_last_failed_sync(
     playwright: Playwright, authority: Authority, tmp_path: Path
 ) -> None:
