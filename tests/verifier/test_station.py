@@ -49,7 +49,7 @@ from keys.phone import present, sign_phone_card
 from keys.signer import KeySigner
 from keys.status_list import CardStatus
 from keys.store import Passphrase
-from schemas.card import Entitlement
+from schemas.card import BirthDate, Card, Entitlement
 from schemas.presentation import slot_of
 from tests.factories import NOW, Authority, make_card
 from tests.verifier import camera_scenes
@@ -1148,37 +1148,53 @@ def test_amber_when_the_data_is_too_old_and_less_at_the_bus(
             check_screenshot(page, "transport", tmp_path)
 
 
-def card_needles(card: IssuedCard) -> dict[str, str]:
-    """What of a card must never reach the disk: the QR text (three pieces of it, so that a
-    partial copy is found too) and every field the page shows."""
-    qr, data = card.qr_text, card.card
-    middle = len(qr) // 2
-    needles = {
-        "qr start": qr[4:44],
-        "qr middle": qr[middle : middle + 40],
-        "qr end": qr[-40:],
-        "family name": data.family_name,
-        "code": data.code,
-        "code grouped": f"{data.code[:5]} {data.code[5:]}",
-        "birth date": str(data.birth_date),
-    }
+def card_needles(card: Card, *texts: str) -> dict[str, str | bytes]:
+    """What of a card must never reach the disk: its QR texts (three pieces of each, so that
+    a partial copy is found too), every field the page shows, its serial and its portrait
+    (a piece of the data URL's base64 and of the image's bytes)."""
+    needles: dict[str, str | bytes] = {}
+    for number, qr in enumerate(texts):
+        middle = len(qr) // 2
+        needles[f"qr {number} start"] = qr[4:44]
+        needles[f"qr {number} middle"] = qr[middle : middle + 40]
+        needles[f"qr {number} end"] = qr[-40:]
+    needles.update(
+        {
+            "family name": card.family_name,
+            "code": card.code,
+            "code grouped": f"{card.code[:5]} {card.code[5:]}",
+            "birth date": str(card.birth_date),
+            "serial": card.serial,
+        }
+    )
     for name, value in [
-        ("given names", data.given_names),
-        ("native name", data.native_name),
-        ("chinese name", data.chinese_name),
+        ("given names", card.given_names),
+        ("native name", card.native_name),
+        ("chinese name", card.chinese_name),
     ]:
         if value:
             needles[name] = value
     return needles
 
 
-def leaks_in(directory: Path, needles: dict[str, str]) -> list[str]:
+PORTRAIT_NEEDLES: dict[str, str | bytes] = {
+    # (past the AVIF header, which every AVIF file shares; base64 at a multiple of 3 bytes)
+    "portrait base64": base64.b64encode(PORTRAIT).decode()[400:440],
+    "portrait bytes": PORTRAIT[300:340],
+}
+
+
+def leaks_in(directory: Path, needles: dict[str, str | bytes]) -> list[str]:
     """Every file under ``directory`` that holds a needle, in UTF-8 or UTF-16 (either byte
-    order: Chromium keeps page state and local storage in UTF-16)."""
+    order: Chromium keeps page state and local storage in UTF-16), or as raw bytes."""
     found = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         data = path.read_bytes()
         for name, value in needles.items():
+            if isinstance(value, bytes):
+                if value in data:
+                    found.append(f"{name} (bytes) in {path.relative_to(directory)}")
+                continue
             for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
                 if value.encode(encoding) in data:
                     found.append(f"{name} ({encoding}) in {path.relative_to(directory)}")
@@ -1186,16 +1202,43 @@ def leaks_in(directory: Path, needles: dict[str, str]) -> list[str]:
 
 
 def test_no_card_data_reaches_the_browser_profile(
-    playwright: Playwright, cards: Cards, tmp_path: Path
+    playwright: Playwright, authority: Authority, tmp_path: Path
 ) -> None:
-    """A real profile directory: a card pasted (and left in the box for a while, as a clerk
-    does before pressing Verify) and a card scanned, then the browser closed cleanly. Chromium
-    wrote the pasted text into its session files (form restore) until every input had
-    autocomplete off."""
-    video = tmp_path / "blank.y4m"
-    write_y4m(video, [(None, 2)])
+    """A real profile directory; a printed card (with its portrait) and a phone card's live
+    codes (everything disclosed), each read by the camera, pasted (and left in the box for a
+    while, as a clerk does before pressing Verify) and scanned; then the browser closed
+    cleanly and every file of the profile searched. Chromium wrote the pasted text into its
+    session files (form restore) until every input had autocomplete off."""
+    printed_card = make_card(
+        family_name="KOWALSKA", given_names="ZOFIA MARIA", native_name="Kowalska Zofia Maria",
+        chinese_name="佐菲亚", serial="K4P7R2TW", birth_date=BirthDate(1979, 6, 2),
+    )  # fmt: skip
+    printed = encode_card(printed_card, authority.issuing, portrait=PORTRAIT)
+    device = KeySigner(generate())
+    phone_card = make_card(
+        family_name="OKONKWO", given_names="CHIDI EMEKA", native_name="Chidi Emeka Okonkwo",
+        chinese_name="奇迪", serial="M8V3X6ZN", birth_date=BirthDate(1992, 8, 17),
+        entitlements=(Entitlement("hc"),),
+    )  # fmt: skip
+    phone = sign_phone_card(
+        phone_card, authority.issuing, device_jwk=public_jwk(device.public_key),
+        portrait=PORTRAIT,
+    )  # fmt: skip
+    slot = slot_of(NOW)
+    everything = {"na", "bd", "pt", "en.hc"}
+    live_camera = present(phone, device, service="hc", at=NOW, disclose={"na", "bd", "en.hc"})
+    live_pasted, live_scanned = (
+        present(phone, device, service="hc", at=NOW, disclose=everything, slot=number)
+        for number in (slot + 1, slot - 1)  # one accepted proof a slot: the camera's is slot's
+    )
+    video = tmp_path / "cards.y4m"
+    write_y4m(
+        video, [(None, BLANK_FRAMES), (printed, QR_FRAMES), (None, 4), (live_camera, QR_FRAMES)]
+    )
     profile = tmp_path / "profile"
-    with running(real_station(cards, return_after=0)) as base:
+    station = fixed_station(tmp_path, authority, clerk_language="en")
+    station = Station(station.holder, StationConfig("hc", return_after=0), clock=station.clock)
+    with running(station) as base:
         context = playwright.chromium.launch_persistent_context(
             str(profile),
             executable_path=str(CHROMIUM),
@@ -1210,37 +1253,70 @@ def test_no_card_data_reaches_the_browser_profile(
             page.goto("/")
             page.wait_for_selector("body[data-ready=true]")
             history = page.evaluate("history.length")
-            # Paste, for real: the clipboard, then Ctrl+V into the paste box.
-            page.click("#more summary")
-            page.click("#paste")
-            page.evaluate("text => navigator.clipboard.writeText(text)", cards.valid.qr_text)
-            page.keyboard.press("Control+V")
-            assert page.input_value("#paste") == cards.valid.qr_text
-            page.wait_for_timeout(4_000)  # Chromium saves the session every few seconds
-            page.click("#paste-verify")
-            assert wait_for_verdict(page)["reason"] == "VALID"
-            assert field_text(page, "name") == "AL-HASHIMI, MOHAMMED ABDULLAH"
+            # The camera: both cards, whichever it reads first.
+            levels: set[str] = set()
+            for _ in range(6):
+                verdict = wait_for_verdict(page)
+                assert verdict["reason"] in ("VALID", "PROOF_REPLAYED"), verdict
+                levels.add(page.eval_on_selector("#level", "e => e.dataset.level"))
+                if {"printed", "live"} <= levels:
+                    break
+                page.keyboard.press("Escape")
+                page.wait_for_selector("body[data-mode=scanning]")
+            assert {"printed", "live"} <= levels, levels
             page.wait_for_timeout(3_000)  # the verdict on screen while the session is saved
+            page.evaluate("document.getElementById('video').srcObject.getTracks()"
+                          ".forEach(track => track.stop())")  # fmt: skip
             page.keyboard.press("Escape")
             page.wait_for_selector("body[data-mode=scanning]")
-            # And a scanner.
+            # Paste, for real: the clipboard, then Ctrl+V into the paste box.
+            page.click("#more summary")
+            for text, reason in ((printed, "VALID"), (live_pasted, "VALID")):
+                page.click("#paste")
+                page.evaluate("text => navigator.clipboard.writeText(text)", text)
+                page.keyboard.press("Control+V")
+                assert page.input_value("#paste") == text
+                page.wait_for_timeout(4_000)  # Chromium saves the session every few seconds
+                page.click("#paste-verify")
+                assert wait_for_verdict(page)["reason"] == reason
+                page.wait_for_timeout(3_000)
+                page.keyboard.press("Escape")
+                page.wait_for_selector("body[data-mode=scanning]")
+            # And a scanner, the second time the live code already shown (a copy).
             page.focus("#wedge")
-            page.keyboard.type(cards.not_entitled.qr_text, delay=0)
-            page.wait_for_timeout(3_000)
-            page.keyboard.press("Enter")
-            assert wait_for_verdict(page)["reason"] == "NOT_ENTITLED"
-            page.wait_for_timeout(3_000)
+            for text, reason in (
+                (printed, "VALID"), (live_scanned, "VALID"), (live_scanned, "PROOF_REPLAYED")
+            ):  # fmt: skip
+                page.keyboard.type(text[: len(text) // 2], delay=0)
+                page.wait_for_timeout(3_000)  # half a code in the box while the session is saved
+                page.keyboard.type(text[len(text) // 2 :], delay=0)
+                page.keyboard.press("Enter")
+                assert wait_for_verdict(page)["reason"] == reason
+                assert field_text(page, "birth_date") is not None  # the fields were on screen
+                page.wait_for_timeout(3_000)
+                page.keyboard.press("Escape")
+                page.wait_for_selector("body[data-mode=scanning]")
             assert page.evaluate("location.href") == base + "/"
             assert page.evaluate("history.length") == history  # no entries with card data
             assert page.evaluate("sessionStorage.length") == 0
             stored = page.evaluate("Object.keys(localStorage)")
             assert stored in ([], ["fmcard.lang"])
+            assert page.evaluate("navigator.serviceWorker.getRegistrations()"
+                                 ".then(r => r.length)") == 0  # fmt: skip
+            assert page.evaluate("caches.keys().then(k => k.length)") == 0
+            assert page.evaluate("indexedDB.databases().then(d => d.length)") == 0
         finally:
             context.close()  # a clean close: Chromium writes its session files now
     assert list(profile.glob("Default/Sessions/*")), "Chromium wrote no session file"
     needles = {
-        **card_needles(cards.valid),
-        **{f"{name} (2nd card)": value for name, value in card_needles(cards.not_entitled).items()},
+        **card_needles(printed_card, printed),
+        **{
+            f"{name} (phone)": value
+            for name, value in card_needles(
+                phone_card, live_camera, live_pasted, live_scanned
+            ).items()
+        },
+        **PORTRAIT_NEEDLES,
     }
     assert leaks_in(profile, needles) == []
 
