@@ -1436,6 +1436,13 @@ def test_scanner_prefixes_layouts_the_paste_box_and_codes_that_overlap(
         assert page.input_value("#paste") == ""
         page.keyboard.press("Escape")
         page.wait_for_selector("body[data-mode=scanning]")
+        # The focus left on the photo picker (after a photo): the scan was lost there.
+        page.focus("#photo")
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
         page.focus("#wedge")
         # A scanner set to a US layout on a German PC: the colon arrives as Ö. Not "NOT
         # VALID" (the card is fine): amber, and what to do.

@@ -529,7 +529,10 @@
   function onKey(event) {
     const target = event.target;
     const inPaste = target && target.id === "paste";
-    const editable = target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA");
+    // The photo picker takes no typing: a scanner's characters there were lost (the focus
+    // stays on it after a photo was chosen), so they go to the scanner box as from a button.
+    const editable = target && (target.tagName === "TEXTAREA" ||
+      (target.tagName === "INPUT" && target.type !== "file"));
     if (!editable && event.key.length === 1 && event.key !== " " && !event.ctrlKey &&
         !event.metaKey && !event.altKey) {
       // A scanner typing while a button or the page has the focus: the characters go to
