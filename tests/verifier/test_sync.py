@@ -440,6 +440,13 @@ def test_http_errors_timeouts_and_size_caps(
     assert station.pinned_anchors() is None
     closed = "http://127.0.0.1:9/bundle.json"  # discard port: nothing listens
     assert sync(station, closed, at=NOW, timeout=2).error is not None
+    # a name that resolves nowhere (.invalid is reserved): one recorded line, in time
+    started = time.monotonic()
+    unknown = sync(station, "http://fmcard-bundle.invalid/bundle.json", at=NOW, timeout=2)
+    assert time.monotonic() - started < 2 + MARGIN
+    assert unknown.error is not None
+    assert "\n" not in unknown.error
+    assert station.state().last_error == unknown.error
     with pytest.raises(SyncError, match="only http"):
         fetch("ftp://example.invalid/bundle.json")
 
