@@ -1452,6 +1452,12 @@ def test_scanner_prefixes_layouts_the_paste_box_and_codes_that_overlap(
         assert page.eval_on_selector("body", "b => b.dataset.verdict") == "amber"
         assert "\uff08Ö\uff09" in page.inner_text("#reason")  # full-width brackets
         assert "键盘布局" in page.inner_text("#reason")
+        # ... with Caps Lock on as well,
+        page.keyboard.press("Escape")
+        page.keyboard.type(cards.valid.qr_text.lower().replace(":", "ö", 1), delay=0)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=SCANNER_LAYOUT]")
+        assert "\uff08ö\uff09" in page.inner_text("#reason")
         # ... and on a French one, digits arrive as & é " ' ( and so on.
         french = cards.valid.qr_text.translate(str.maketrans("1234567890", "&é\"'(-è_çà"))
         page.keyboard.press("Escape")

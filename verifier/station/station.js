@@ -207,7 +207,8 @@
     const card = /^FM[12]:/.test(text);
     // Without FM1:/FM2:, only a long text of upper case and symbols (a garbled card, not a
     // web address or another QR) is taken for a scanner problem.
-    if (!card && (text.length < 40 || /[a-z]/.test(text))) return null;
+    const garbled = /^FM[12][^:]/.test(text);   // FM1Ö...: the colon typed on another layout
+    if (!card && !garbled && (text.length < 40 || /[a-z]/.test(text))) return null;
     const body = card ? text.slice(4) : text;
     const odd = [...new Set(body.replace(/[0-9A-Z $%*+\-./:]/g, ""))].slice(0, 6).join(" ");
     if (!odd && card) return null;
@@ -597,7 +598,8 @@
     let text = typed.trim();
     const start = text.search(/FM[12]:/i);
     if (start > 0 && start <= MAX_PREFIX) text = text.slice(start);
-    if (!/^FM[12]:/i.test(text)) return text;
+    // (FM1 or FM2 without its colon: a scanner on another layout, see scannerProblem)
+    if (!/^FM[12]/i.test(text)) return text;
     return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
   }
 
