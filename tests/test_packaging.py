@@ -10,21 +10,33 @@ and the issuer's ``fmcard`` says in one line which extra it needs instead of a t
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from keys.jwk import generate, public_jwk
+from keys.phone import present, sign_phone_card
+from keys.signer import KeySigner
+from schemas.card import Entitlement
+from tests.factories import Authority, make_card
 from verifier.i18n import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors" / "cards.json"
+HOUR = timedelta(hours=1)
 ISSUER_ONLY = ("fastapi", "sqlmodel", "qrcode", "segno", "PIL", "pydantic", "sqlalchemy")
 
 
@@ -212,3 +224,116 @@ def test_the_wheel_holds_every_file_of_the_counter_page(
     shipped = {p.relative_to(station).as_posix() for p in station.rglob("*") if p.is_file()}
     served_names = {"index.html" if p == "/" else p.removeprefix("/static/") for p in served}
     assert shipped - served_names == {"vendor/README.md"}
+
+
+def test_fmcard_verify_checks_a_phone_live_code_vector(
+    core_install: CoreInstall, tmp_path: Path
+) -> None:
+    """A phone card's live code (FM2:) verifies in the core install, at level live."""
+    vectors = json.loads(VECTORS.read_text(encoding="utf-8"))
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(vectors["bundle"]), encoding="utf-8")
+    case = next(
+        c for c in vectors["cases"] if c["qr"].startswith("FM2:") and c["reason"] == "VALID"
+    )
+    run = core_install.run(
+        str(core_install.bin / "fmcard-verify"), "--bundle", str(bundle),
+        "--service", case["service"], "--at", case["at"], "--json", case["qr"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert (result["reason"], result["level"]) == ("VALID", "live")
+
+
+def _ask(port: int, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """GET ``path`` of the station on 127.0.0.1:``port`` (a JSON POST with ``body``)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request("GET" if body is None else "POST", path, body, headers)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_the_installed_wheel_serves_the_station_and_verifies_a_live_code(
+    core_install: CoreInstall, tmp_path: Path
+) -> None:
+    """``fmcard-verify serve`` from the wheel alone: every file of the page as in the source,
+    and a phone card's live code, made now, verified VALID at level live."""
+    now = datetime.now(UTC)
+    authority = Authority()
+    trust_list = authority.trust_list(issued_at=now - HOUR, expires_at=now + timedelta(days=30))
+    document = authority.bundle_document(
+        trust_list=trust_list, status_tokens=[authority.status_token(issued_at=now - HOUR)]
+    )
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(document), encoding="utf-8")
+    device = KeySigner(generate())
+    card = make_card(
+        issued_at=now - HOUR, valid_from=now - HOUR, expires_at=now + timedelta(days=365),
+        entitlements=(Entitlement("hc"),),
+    )  # fmt: skip
+    phone = sign_phone_card(card, authority.issuing, device_jwk=public_jwk(device.public_key))
+    port = _free_port()
+    station = subprocess.Popen(
+        [str(core_install.bin / "fmcard-verify"), "serve", "--bundle", str(bundle),
+         "--counter", "hospital", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=core_install.env,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, page = _ask(port, "/")
+                break
+            except OSError:
+                assert station.poll() is None, station.communicate()
+                assert time.monotonic() < deadline, "the station did not start"
+                time.sleep(0.2)
+        source = ROOT / "verifier" / "station"
+        assert (status, page) == (200, (source / "index.html").read_bytes())
+        for name in ("station.js", "station.css", "decoder.js", "vendor/zxing-reader.js",
+                     "vendor/zxing_reader.wasm"):  # fmt: skip
+            assert _ask(port, f"/static/{name}") == (200, (source / name).read_bytes()), name
+        config = json.loads(_ask(port, "/api/config")[1])
+        assert config["text"]["ko"]["verify"] != config["text"]["en"]["verify"]  # catalogs
+        live = present(phone, device, service="hc", at=datetime.now(UTC))
+        status, body = _ask(port, "/api/verify", json.dumps({"text": live}).encode())
+        verdict = json.loads(body)
+        assert (status, verdict["reason"], verdict["level"], verdict["verdict"]) == (
+            200, "VALID", "live", "green"
+        )  # fmt: skip
+    finally:
+        station.send_signal(signal.SIGTERM)
+        _, err = station.communicate(timeout=30)
+    assert station.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_the_counter_install_instructions_fit_together() -> None:
+    """README's counter install builds in a virtual environment (Debian and Ubuntu refuse
+    ``pip install`` into the system Python: PEP 668) and installs into /opt/fmcard; the
+    counter manual's units and cron line run the fmcard-verify of that environment (they
+    named /usr/local/bin/fmcard-verify, which that install does not make)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Verifying") :]
+    section = section[: section.index("\n## ", 1)]
+    commands = [line for line in section.splitlines() if "pip install" in line]
+    assert commands
+    for line in commands:
+        assert "python3 -m pip install" not in line, line  # the system Python's pip
+    assert "python3 -m venv /opt/fmcard" in section
+    counter = (ROOT / "docs" / "COUNTER.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"(?<!\S)(/\S*/)fmcard-verify (?:sync|serve|policy)\b", counter))
+    assert paths == {"/opt/fmcard/bin/"}, paths

@@ -165,9 +165,14 @@ class Bundle:
     ) -> Bundle:
         """Read and verify the bundle file at ``path``."""
         try:
-            if path.stat().st_size > MAX_BUNDLE_SIZE:
+            # Read at most one byte past the cap rather than trusting the size the file
+            # system reports: /dev/zero, a FIFO or a file still growing says 0 (or less than
+            # it holds), and reading it whole kept the command running, its memory growing.
+            with path.open("rb") as file:
+                data = file.read(MAX_BUNDLE_SIZE + 1)
+            if len(data) > MAX_BUNDLE_SIZE:
                 raise BundleError(f"{path} is larger than {MAX_BUNDLE_SIZE} bytes")
-            document = _json.loads(path.read_text(encoding="utf-8"))
+            document = _json.loads(data.decode("utf-8"))
         except FileNotFoundError:
             raise BundleError(f"no bundle at {path}") from None
         except (OSError, ValueError) as exc:

@@ -16,6 +16,7 @@ bundle stays), 2 usage error. Output to a reader that went away (``| head``): 1,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -34,6 +35,8 @@ from verifier.verifier import Verifier
 
 BUNDLE_ENV = "FMCARD_BUNDLE"
 MAX_INPUT_FILE = 64 * 1024
+MAX_IMAGE_FILE = 32 * 1024 * 1024
+"""A phone's photo is a few MB; a screenshot less."""
 
 
 class UsageError(Exception):
@@ -177,10 +180,18 @@ SUBCOMMANDS = ("serve", "sync", "policy")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; a reader that went away (``fmcard-verify ... | head``) ends it
-    quietly with status 1 (never 0: the verdict may not have been read)."""
+    quietly with status 1 (never 0: the verdict may not have been read); Ctrl+C ends it with
+    one line and status 130, as a shell reports an interrupted command, never a traceback
+    (whose frames could show card data). A sync interrupted mid-transfer has written
+    nothing: its bundle is replaced only once verified, atomically."""
     try:
         status = _run(argv)
         sys.stdout.flush()  # a closed pipe shows here, not at exit as an ignored exception
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            sys.stderr.write("fmcard-verify: interrupted\n")
+            sys.stderr.flush()
+        return 130
     except BrokenPipeError:
         # The standard pattern: what is still buffered goes to /dev/null, so the flush at
         # exit does not fail again.
@@ -321,7 +332,11 @@ def _read_input(args: argparse.Namespace) -> str:
             return sys.stdin.read(MAX_INPUT_FILE)
         return _read_limited(args.file).decode("utf-8", "replace")
     if args.image is not None:
-        texts = qr_texts_from_image(_read_limited(args.image, limit=None))
+        data = _read_limited(args.image, limit=MAX_IMAGE_FILE + 1)
+        if len(data) > MAX_IMAGE_FILE:
+            # Read whole, /dev/zero or a FIFO kept the command running, its memory growing.
+            raise UsageError(f"{args.image} is larger than {MAX_IMAGE_FILE} bytes: not a photo")
+        texts = qr_texts_from_image(data)
         if not texts:
             raise UsageError(f"no QR code found in {args.image}")
         cards = [t for t in texts if t.startswith("FM1:")]
@@ -329,10 +344,10 @@ def _read_input(args: argparse.Namespace) -> str:
     raise UsageError("give the QR text, --file or --image (see --help)")
 
 
-def _read_limited(path: Path, limit: int | None = MAX_INPUT_FILE) -> bytes:
+def _read_limited(path: Path, limit: int = MAX_INPUT_FILE) -> bytes:
     try:
         with path.open("rb") as file:
-            return file.read() if limit is None else file.read(limit)
+            return file.read(limit)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 

@@ -17,6 +17,11 @@ STATION_TEXT: dict[str, str] = {
     "scan_hint": N_("station", "Hold the QR code to the camera, or use the scanner."),
     "scanner": N_("station", "Scanner (keep this box focused)"),
     "scanner_placeholder": N_("station", "Scanned codes are checked on Enter"),
+    "scanner_garbled": N_(
+        "station",
+        "The scanner typed characters no card has ({chars}): set the scanner to this PC's "
+        "keyboard layout, then scan again",
+    ),
     "other_inputs": N_("station", "Other ways: paste or photo"),
     "paste": N_("station", "Paste the QR text"),
     "verify": N_("station", "Verify"),

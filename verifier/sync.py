@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -172,8 +173,11 @@ class StationData:
         write_file(self.directory / STATE_FILE, text.encode("utf-8"))
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """One sync at a time (a timer and a clerk's manual sync may overlap)."""
+    def locked(self, *, wait: float = DEFAULT_TIMEOUT) -> Iterator[None]:
+        """One sync at a time (a timer and a clerk's manual sync may overlap), waiting at most
+        ``wait`` seconds for the other: a sync stopped with Ctrl+Z or stuck on a hung disk
+        kept every later one (a timer's each quarter hour) waiting for ever. A sync that was
+        killed holds nothing: the kernel drops its lock with the process."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             import fcntl
@@ -181,11 +185,29 @@ class StationData:
             yield
             return
         with open(self.directory / ".lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            end = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= end:
+                        raise SyncError(
+                            f"another sync has held {self.directory} for more than {wait:g} s "
+                            "(stopped or stuck?); nothing was changed"
+                        ) from None
+                    time.sleep(0.05)
             try:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def record_error(self, error: str, *, at: datetime) -> None:
+        """Keep ``error`` as the last attempt's outcome, if the directory can be written."""
+        with contextlib.suppress(OSError):
+            state = self.state()
+            state.last_attempt, state.last_error = at, error
+            self.save_state(state)
 
     def _write_anchors(self, anchors: tuple[PublicKey, ...]) -> None:
         document = {
@@ -237,9 +259,20 @@ def _fetch_url(
         headers["If-Modified-Since"] = last_modified
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked
     deadline = _Deadline(timeout)
-    opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
+    opener = urllib.request.build_opener(
+        _HTTPHandler(deadline), _HTTPSHandler(deadline), _RedirectHandler()
+    )
     try:
         with deadline, opener.open(request, timeout=timeout) as response:
+            encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding != "identity":
+                # Nothing was asked compressed, and nothing is decompressed: no bomb can go
+                # off here, but "not JSON: can't decode byte 0x8b" sent people looking at
+                # the bundle, not at the server.
+                raise SyncError(
+                    f"{url}: the server sent the bundle compressed (Content-Encoding: "
+                    f"{encoding[:40]}), which was not asked for"
+                )
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise SyncError(f"{url}: the bundle is larger than {max_bytes} bytes")
@@ -262,6 +295,12 @@ def _fetch_url(
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 304 and not deadline.expired:
+            if not (etag or last_modified):
+                # Counted as a success, it made a station whose source answers nothing
+                # report a fresh sync.
+                raise SyncError(
+                    f"{url}: answered 'not modified' to a request that asked for the bundle"
+                ) from None
             return Fetched(None, etag, last_modified)
         raise _transfer_error(url, exc, deadline) from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -412,6 +451,29 @@ class _DeadlineTLSConnection(_DeadlineConnection, http.client.HTTPSConnection):
         tls.do_handshake()
 
 
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http:// and https:// only, whose connections the deadline holds
+    (urllib's own would follow ``ftp://``, outside it), and says a loop in a few words."""
+
+    inf_msg = "redirects in a loop (or more than 10 of them); the last said: "
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise urllib.error.URLError(
+                f"redirected to a source that is not http:// or https:// ({scheme or '?'}:)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class _HTTPHandler(urllib.request.HTTPHandler):
     def __init__(self, deadline: _Deadline) -> None:
         super().__init__()
@@ -477,45 +539,80 @@ def sync(
     Raises :class:`BundleError` only when the held bundle itself cannot be loaded (then
     nothing is changed and a person must look: see ``docs/COUNTER.md``).
     """
-    with data.locked():
-        pinned = data.pinned_anchors()
-        held = data.load(at=at)
-        state = data.state()
-        state.last_attempt = at
-        conditional = held is not None and state.source == source
-        try:
-            if pinned is not None:  # checked before anything is fetched, 304 or not
-                _check_held_pin(pinned, anchor_thumbprint)
-            fetched = fetch(
+    try:
+        with data.locked(wait=timeout):
+            return _sync_locked(
+                data,
                 source,
-                etag=state.etag if conditional else None,
-                last_modified=state.last_modified if conditional else None,
+                at=at,
+                anchor_thumbprint=anchor_thumbprint,
                 timeout=timeout,
                 max_bytes=max_bytes,
             )
-            if fetched.not_modified:
-                if held is None:  # pragma: no cover - conditional only with a held bundle
-                    raise SyncError("the source answered 'not modified' to a first sync")
-                state.last_success, state.last_error = at, None
-                data.save_state(state)
-                return SyncOutcome(held, not_modified=True)
-            new = _verify(
-                fetched.body or b"", held, pinned, at=at, anchor_thumbprint=anchor_thumbprint
-            )
-        except VerifierError as exc:
-            state.last_error = _one_line(str(exc))
+    except SyncError as exc:  # the lock was not had
+        error = _one_line(str(exc))
+    except OSError as exc:
+        # A full disk, a read-only or foreign-owned data directory: one line, recorded where
+        # that still works; what the station holds is unchanged (every write is atomic).
+        error = _one_line(
+            f"cannot write the data directory {data.directory}: "
+            f"{exc.strerror or type(exc).__name__}" + (f" ({exc.filename})" if exc.filename else "")
+        )
+    except KeyboardInterrupt:
+        data.record_error("interrupted; the held bundle stays", at=at)
+        raise
+    data.record_error(error, at=at)
+    held: Bundle | None = None
+    with contextlib.suppress(OSError, VerifierError):
+        held = data.load(at=at)
+    return SyncOutcome(held, error=error)
+
+
+def _sync_locked(
+    data: StationData,
+    source: str,
+    *,
+    at: datetime,
+    anchor_thumbprint: str | None,
+    timeout: float,
+    max_bytes: int,
+) -> SyncOutcome:
+    pinned = data.pinned_anchors()
+    held = data.load(at=at)
+    state = data.state()
+    state.last_attempt = at
+    conditional = held is not None and state.source == source
+    try:
+        if pinned is not None:  # checked before anything is fetched, 304 or not
+            _check_held_pin(pinned, anchor_thumbprint)
+        fetched = fetch(
+            source,
+            etag=state.etag if conditional else None,
+            last_modified=state.last_modified if conditional else None,
+            timeout=timeout,
+            max_bytes=max_bytes,
+        )
+        if fetched.not_modified:
+            if held is None:  # pragma: no cover - conditional only with a held bundle
+                raise SyncError("the source answered 'not modified' to a first sync")
+            state.last_success, state.last_error = at, None
             data.save_state(state)
-            return SyncOutcome(held, error=state.last_error)
-        data.install(new, pinned)
-        state.source = source
-        state.etag, state.last_modified = fetched.etag, fetched.last_modified
-        state.last_success, state.installed_at, state.last_error = at, at, None
+            return SyncOutcome(held, not_modified=True)
+        new = _verify(fetched.body or b"", held, pinned, at=at, anchor_thumbprint=anchor_thumbprint)
+    except VerifierError as exc:
+        state.last_error = _one_line(str(exc))
         data.save_state(state)
-        notes: tuple[str, ...] = ()
-        rotated = {key_thumbprint(k) for k in new.anchors}
-        if pinned is not None and {key_thumbprint(k) for k in pinned} != rotated:
-            notes = (f"trust anchor rotated to {', '.join(sorted(rotated))}",)
-        return SyncOutcome(new, installed=True, first_install=pinned is None, notes=notes)
+        return SyncOutcome(held, error=state.last_error)
+    data.install(new, pinned)
+    state.source = source
+    state.etag, state.last_modified = fetched.etag, fetched.last_modified
+    state.last_success, state.installed_at, state.last_error = at, at, None
+    data.save_state(state)
+    notes: tuple[str, ...] = ()
+    rotated = {key_thumbprint(k) for k in new.anchors}
+    if pinned is not None and {key_thumbprint(k) for k in pinned} != rotated:
+        notes = (f"trust anchor rotated to {', '.join(sorted(rotated))}",)
+    return SyncOutcome(new, installed=True, first_install=pinned is None, notes=notes)
 
 
 def _verify(

@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import struct
@@ -48,7 +49,7 @@ from keys.phone import present, sign_phone_card
 from keys.signer import KeySigner
 from keys.status_list import CardStatus
 from keys.store import Passphrase
-from schemas.card import Entitlement
+from schemas.card import BirthDate, Card, Entitlement
 from schemas.presentation import slot_of
 from tests.factories import NOW, Authority, make_card
 from tests.verifier import camera_scenes
@@ -457,7 +458,13 @@ def test_the_command_line_ends_quietly_when_its_reader_goes_away(
         ["--bundle", str(bundle), *at, qr],
         ["--bundle", str(bundle), *at, "--json", qr],
         ["policy", "--list"],
+        ["policy", "--counter", "bank", "--bundle", str(bundle)],
         ["sync", "--status", "--data-dir", str(tmp_path / "data")],
+        ["sync", "--from", str(bundle), "--data-dir", str(tmp_path / "synced")],
+        ["--help"],
+        ["serve", "--help"],
+        ["sync", "--help"],
+        ["policy", "--help"],
     ]
     for arguments in commands:
         read_end, write_end = os.pipe()
@@ -474,7 +481,85 @@ def test_the_command_line_ends_quietly_when_its_reader_goes_away(
         finally:
             os.close(write_end)
         assert done.stderr == "", (arguments, done.stderr)
-        assert done.returncode == 1, arguments
+        if "--help" not in arguments:  # help is no verdict: its status may stay 0
+            assert done.returncode == 1, arguments
+
+
+BAD_FILES = ("missing", "directory", "garbage", "endless")
+
+
+def bad_file(tmp_path: Path, kind: str) -> str:
+    """A path that is no usable input: absent, a directory, 300 KB of random bytes, or a
+    file that never ends (``/dev/zero``: its size says 0)."""
+    if kind == "missing":
+        return str(tmp_path / "absent.json")
+    if kind == "directory":
+        folder = tmp_path / "folder"
+        folder.mkdir(exist_ok=True)
+        return str(folder)
+    if kind == "garbage":
+        garbage = tmp_path / "garbage.bin"
+        garbage.write_bytes(bytes(range(256)) * 1200)
+        return str(garbage)
+    return "/dev/zero"
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+def test_every_file_argument_refuses_a_bad_file_in_one_line(
+    authority: Authority, tmp_path: Path, kind: str
+) -> None:
+    """Each option of ``fmcard-verify`` that names a file, given one it cannot use: one line
+    on stderr, status 2 (1 for a sync source, which is recorded), within seconds. A bundle or
+    a photo that never ends was read whole, without limit."""
+    bundle = tmp_path / "bundle.json"
+    authority.bundle().save(bundle)
+    qr = encode_card(make_card(), authority.issuing)
+    bad = bad_file(tmp_path, kind)
+    data = ["--data-dir", str(tmp_path / "data")]
+    commands: list[tuple[list[str], int]] = [
+        (["--bundle", bad, qr], 2),
+        (["--bundle", str(bundle), "--policy", bad, qr], 2),
+        (["policy", "--bundle", bad], 2),
+        (["policy", "--policy", bad], 2),
+        (["serve", "--bundle", bad, "--port", "0"], 2),
+        (["serve", "--bundle", str(bundle), "--policy", bad, "--port", "0"], 2),
+        (["sync", "--from", bad, *data], 1),
+    ]
+    commands.append((["--bundle", str(bundle), "--image", bad], 2))
+    if kind in ("missing", "directory"):  # other files are read as the card's text: a verdict
+        commands.append((["--bundle", str(bundle), "--file", bad], 2))
+    if kind in ("garbage", "endless"):  # a missing data directory is created, a folder is one
+        commands.append((["sync", "--status", "--data-dir", bad], 2))
+        commands.append((["serve", "--data-dir", bad, "--port", "0"], 2))
+        commands.append((["sync", "--from", str(bundle), "--data-dir", bad], 1))
+    for arguments, status in commands:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "verifier.cli", *arguments],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert time.monotonic() - started < 20, arguments
+        assert "Traceback" not in done.stderr, (arguments, done.stderr)
+        assert done.stderr.count("\n") == 1, (arguments, done.stderr)
+        assert done.returncode == status, (arguments, done.stderr)
+
+
+def test_ctrl_c_is_one_line_and_status_130(authority: Authority, tmp_path: Path) -> None:
+    """Ctrl+C at a command waiting for its input (here: the QR text from a scanner on
+    standard input) was a KeyboardInterrupt traceback."""
+    bundle = tmp_path / "bundle.json"
+    authority.bundle().save(bundle)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "verifier.cli", "--bundle", str(bundle), "--file", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)  # started, and reading its input
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=20)
+    finally:
+        waiting.kill()
+    assert (waiting.returncode, out, err) == (130, "", "fmcard-verify: interrupted\n")
 
 
 # --- privacy -----------------------------------------------------------------------------------
@@ -1063,37 +1148,53 @@ def test_amber_when_the_data_is_too_old_and_less_at_the_bus(
             check_screenshot(page, "transport", tmp_path)
 
 
-def card_needles(card: IssuedCard) -> dict[str, str]:
-    """What of a card must never reach the disk: the QR text (three pieces of it, so that a
-    partial copy is found too) and every field the page shows."""
-    qr, data = card.qr_text, card.card
-    middle = len(qr) // 2
-    needles = {
-        "qr start": qr[4:44],
-        "qr middle": qr[middle : middle + 40],
-        "qr end": qr[-40:],
-        "family name": data.family_name,
-        "code": data.code,
-        "code grouped": f"{data.code[:5]} {data.code[5:]}",
-        "birth date": str(data.birth_date),
-    }
+def card_needles(card: Card, *texts: str) -> dict[str, str | bytes]:
+    """What of a card must never reach the disk: its QR texts (three pieces of each, so that
+    a partial copy is found too), every field the page shows, its serial and its portrait
+    (a piece of the data URL's base64 and of the image's bytes)."""
+    needles: dict[str, str | bytes] = {}
+    for number, qr in enumerate(texts):
+        middle = len(qr) // 2
+        needles[f"qr {number} start"] = qr[4:44]
+        needles[f"qr {number} middle"] = qr[middle : middle + 40]
+        needles[f"qr {number} end"] = qr[-40:]
+    needles.update(
+        {
+            "family name": card.family_name,
+            "code": card.code,
+            "code grouped": f"{card.code[:5]} {card.code[5:]}",
+            "birth date": str(card.birth_date),
+            "serial": card.serial,
+        }
+    )
     for name, value in [
-        ("given names", data.given_names),
-        ("native name", data.native_name),
-        ("chinese name", data.chinese_name),
+        ("given names", card.given_names),
+        ("native name", card.native_name),
+        ("chinese name", card.chinese_name),
     ]:
         if value:
             needles[name] = value
     return needles
 
 
-def leaks_in(directory: Path, needles: dict[str, str]) -> list[str]:
+PORTRAIT_NEEDLES: dict[str, str | bytes] = {
+    # (past the AVIF header, which every AVIF file shares; base64 at a multiple of 3 bytes)
+    "portrait base64": base64.b64encode(PORTRAIT).decode()[400:440],
+    "portrait bytes": PORTRAIT[300:340],
+}
+
+
+def leaks_in(directory: Path, needles: dict[str, str | bytes]) -> list[str]:
     """Every file under ``directory`` that holds a needle, in UTF-8 or UTF-16 (either byte
-    order: Chromium keeps page state and local storage in UTF-16)."""
+    order: Chromium keeps page state and local storage in UTF-16), or as raw bytes."""
     found = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         data = path.read_bytes()
         for name, value in needles.items():
+            if isinstance(value, bytes):
+                if value in data:
+                    found.append(f"{name} (bytes) in {path.relative_to(directory)}")
+                continue
             for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
                 if value.encode(encoding) in data:
                     found.append(f"{name} ({encoding}) in {path.relative_to(directory)}")
@@ -1101,16 +1202,43 @@ def leaks_in(directory: Path, needles: dict[str, str]) -> list[str]:
 
 
 def test_no_card_data_reaches_the_browser_profile(
-    playwright: Playwright, cards: Cards, tmp_path: Path
+    playwright: Playwright, authority: Authority, tmp_path: Path
 ) -> None:
-    """A real profile directory: a card pasted (and left in the box for a while, as a clerk
-    does before pressing Verify) and a card scanned, then the browser closed cleanly. Chromium
-    wrote the pasted text into its session files (form restore) until every input had
-    autocomplete off."""
-    video = tmp_path / "blank.y4m"
-    write_y4m(video, [(None, 2)])
+    """A real profile directory; a printed card (with its portrait) and a phone card's live
+    codes (everything disclosed), each read by the camera, pasted (and left in the box for a
+    while, as a clerk does before pressing Verify) and scanned; then the browser closed
+    cleanly and every file of the profile searched. Chromium wrote the pasted text into its
+    session files (form restore) until every input had autocomplete off."""
+    printed_card = make_card(
+        family_name="KOWALSKA", given_names="ZOFIA MARIA", native_name="Kowalska Zofia Maria",
+        chinese_name="佐菲亚", serial="K4P7R2TW", birth_date=BirthDate(1979, 6, 2),
+    )  # fmt: skip
+    printed = encode_card(printed_card, authority.issuing, portrait=PORTRAIT)
+    device = KeySigner(generate())
+    phone_card = make_card(
+        family_name="OKONKWO", given_names="CHIDI EMEKA", native_name="Chidi Emeka Okonkwo",
+        chinese_name="奇迪", serial="M8V3X6ZN", birth_date=BirthDate(1992, 8, 17),
+        entitlements=(Entitlement("hc"),),
+    )  # fmt: skip
+    phone = sign_phone_card(
+        phone_card, authority.issuing, device_jwk=public_jwk(device.public_key),
+        portrait=PORTRAIT,
+    )  # fmt: skip
+    slot = slot_of(NOW)
+    everything = {"na", "bd", "pt", "en.hc"}
+    live_camera = present(phone, device, service="hc", at=NOW, disclose={"na", "bd", "en.hc"})
+    live_pasted, live_scanned = (
+        present(phone, device, service="hc", at=NOW, disclose=everything, slot=number)
+        for number in (slot + 1, slot - 1)  # one accepted proof a slot: the camera's is slot's
+    )
+    video = tmp_path / "cards.y4m"
+    write_y4m(
+        video, [(None, BLANK_FRAMES), (printed, QR_FRAMES), (None, 4), (live_camera, QR_FRAMES)]
+    )
     profile = tmp_path / "profile"
-    with running(real_station(cards, return_after=0)) as base:
+    station = fixed_station(tmp_path, authority, clerk_language="en")
+    station = Station(station.holder, StationConfig("hc", return_after=0), clock=station.clock)
+    with running(station) as base:
         context = playwright.chromium.launch_persistent_context(
             str(profile),
             executable_path=str(CHROMIUM),
@@ -1125,37 +1253,70 @@ def test_no_card_data_reaches_the_browser_profile(
             page.goto("/")
             page.wait_for_selector("body[data-ready=true]")
             history = page.evaluate("history.length")
-            # Paste, for real: the clipboard, then Ctrl+V into the paste box.
-            page.click("#more summary")
-            page.click("#paste")
-            page.evaluate("text => navigator.clipboard.writeText(text)", cards.valid.qr_text)
-            page.keyboard.press("Control+V")
-            assert page.input_value("#paste") == cards.valid.qr_text
-            page.wait_for_timeout(4_000)  # Chromium saves the session every few seconds
-            page.click("#paste-verify")
-            assert wait_for_verdict(page)["reason"] == "VALID"
-            assert field_text(page, "name") == "AL-HASHIMI, MOHAMMED ABDULLAH"
+            # The camera: both cards, whichever it reads first.
+            levels: set[str] = set()
+            for _ in range(6):
+                verdict = wait_for_verdict(page)
+                assert verdict["reason"] in ("VALID", "PROOF_REPLAYED"), verdict
+                levels.add(page.eval_on_selector("#level", "e => e.dataset.level"))
+                if {"printed", "live"} <= levels:
+                    break
+                page.keyboard.press("Escape")
+                page.wait_for_selector("body[data-mode=scanning]")
+            assert {"printed", "live"} <= levels, levels
             page.wait_for_timeout(3_000)  # the verdict on screen while the session is saved
+            page.evaluate("document.getElementById('video').srcObject.getTracks()"
+                          ".forEach(track => track.stop())")  # fmt: skip
             page.keyboard.press("Escape")
             page.wait_for_selector("body[data-mode=scanning]")
-            # And a scanner.
+            # Paste, for real: the clipboard, then Ctrl+V into the paste box.
+            page.click("#more summary")
+            for text, reason in ((printed, "VALID"), (live_pasted, "VALID")):
+                page.click("#paste")
+                page.evaluate("text => navigator.clipboard.writeText(text)", text)
+                page.keyboard.press("Control+V")
+                assert page.input_value("#paste") == text
+                page.wait_for_timeout(4_000)  # Chromium saves the session every few seconds
+                page.click("#paste-verify")
+                assert wait_for_verdict(page)["reason"] == reason
+                page.wait_for_timeout(3_000)
+                page.keyboard.press("Escape")
+                page.wait_for_selector("body[data-mode=scanning]")
+            # And a scanner, the second time the live code already shown (a copy).
             page.focus("#wedge")
-            page.keyboard.type(cards.not_entitled.qr_text, delay=0)
-            page.wait_for_timeout(3_000)
-            page.keyboard.press("Enter")
-            assert wait_for_verdict(page)["reason"] == "NOT_ENTITLED"
-            page.wait_for_timeout(3_000)
+            for text, reason in (
+                (printed, "VALID"), (live_scanned, "VALID"), (live_scanned, "PROOF_REPLAYED")
+            ):  # fmt: skip
+                page.keyboard.type(text[: len(text) // 2], delay=0)
+                page.wait_for_timeout(3_000)  # half a code in the box while the session is saved
+                page.keyboard.type(text[len(text) // 2 :], delay=0)
+                page.keyboard.press("Enter")
+                assert wait_for_verdict(page)["reason"] == reason
+                assert field_text(page, "birth_date") is not None  # the fields were on screen
+                page.wait_for_timeout(3_000)
+                page.keyboard.press("Escape")
+                page.wait_for_selector("body[data-mode=scanning]")
             assert page.evaluate("location.href") == base + "/"
             assert page.evaluate("history.length") == history  # no entries with card data
             assert page.evaluate("sessionStorage.length") == 0
             stored = page.evaluate("Object.keys(localStorage)")
             assert stored in ([], ["fmcard.lang"])
+            assert page.evaluate("navigator.serviceWorker.getRegistrations()"
+                                 ".then(r => r.length)") == 0  # fmt: skip
+            assert page.evaluate("caches.keys().then(k => k.length)") == 0
+            assert page.evaluate("indexedDB.databases().then(d => d.length)") == 0
         finally:
             context.close()  # a clean close: Chromium writes its session files now
     assert list(profile.glob("Default/Sessions/*")), "Chromium wrote no session file"
     needles = {
-        **card_needles(cards.valid),
-        **{f"{name} (2nd card)": value for name, value in card_needles(cards.not_entitled).items()},
+        **card_needles(printed_card, printed),
+        **{
+            f"{name} (phone)": value
+            for name, value in card_needles(
+                phone_card, live_camera, live_pasted, live_scanned
+            ).items()
+        },
+        **PORTRAIT_NEEDLES,
     }
     assert leaks_in(profile, needles) == []
 
@@ -1226,6 +1387,112 @@ def test_scanner_suffixes_and_caps_lock(
         # (a scan's figures are recorded after the verdict is painted: wait for them)
         sources = [t["source"] for t in camera_timings(page, 6)]
         assert sources == ["wedge"] * 6
+
+
+class SlowStation(Station):
+    """A station whose verdicts take a while: a second code arrives while one is verifying."""
+
+    def verify(self, text: str) -> dict[str, Any]:
+        time.sleep(1.5)
+        return super().verify(text)
+
+
+def test_scanner_prefixes_layouts_the_paste_box_and_codes_that_overlap(
+    playwright: Playwright, cards: Cards, tmp_path: Path
+) -> None:
+    """More of what keyboard-wedge scanners do: Tab+Enter, an AIM prefix, typing into the
+    paste box with a CR+LF suffix, a keyboard layout other than the PC's, a code typed
+    while the automatic return to scanning comes, and a code scanned while the previous one
+    is verifying (it was dropped without a word)."""
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, [(None, 2)])
+    with (
+        running(real_station(cards, return_after=0)) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        # Tab+Enter suffix: the Enter 20 ms after the Tab is the suffix's, not "next card".
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Tab")
+        page.wait_for_timeout(20)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=VALID]")
+        verdict_stays(page, "VALID")
+        assert page.evaluate("document.activeElement.id") == "wedge"
+        # The AIM symbology identifier of a QR code before the text.
+        scanner_types(page, "]Q1" + cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        # A scanner typing into the paste box (the clerk left the focus there), CR+LF.
+        page.keyboard.press("Escape")
+        page.click("#more summary")
+        page.click("#paste")
+        scanner_types(page, cards.not_entitled.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=NOT_ENTITLED]")
+        page.wait_for_timeout(30)
+        page.keyboard.press("Enter")
+        verdict_stays(page, "NOT_ENTITLED")
+        assert page.input_value("#paste") == ""
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        # The focus left on the photo picker (after a photo): the scan was lost there.
+        page.focus("#photo")
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        page.focus("#wedge")
+        # A scanner set to a US layout on a German PC: the colon arrives as Ö. Not "NOT
+        # VALID" (the card is fine): amber, and what to do.
+        page.keyboard.type(cards.valid.qr_text.replace(":", "Ö", 1), delay=0)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=SCANNER_LAYOUT]")
+        assert page.eval_on_selector("body", "b => b.dataset.verdict") == "amber"
+        assert "\uff08Ö\uff09" in page.inner_text("#reason")  # full-width brackets
+        assert "键盘布局" in page.inner_text("#reason")
+        # ... with Caps Lock on as well,
+        page.keyboard.press("Escape")
+        page.keyboard.type(cards.valid.qr_text.lower().replace(":", "ö", 1), delay=0)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=SCANNER_LAYOUT]")
+        assert "\uff08ö\uff09" in page.inner_text("#reason")
+        # ... and on a French one, digits arrive as & é " ' ( and so on.
+        french = cards.valid.qr_text.translate(str.maketrans("1234567890", "&é\"'(-è_çà"))
+        page.keyboard.press("Escape")
+        page.keyboard.type(french, delay=0)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=SCANNER_LAYOUT]")
+        assert "keyboard" in page.evaluate("document.getElementById('reason-alt').textContent")
+    # A code typed while the automatic return comes: it was emptied mid-scan (MALFORMED).
+    with (
+        running(real_station(cards, return_after=1)) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        page.wait_for_timeout(600)
+        page.keyboard.type(cards.valid.qr_text, delay=4)  # ~2 s, across the return at 1 s
+        page.keyboard.press("Enter")
+        assert wait_for_verdict(page)["reason"] == "VALID"
+    # A code scanned while the previous one is verifying is verified next.
+    slow = SlowStation(real_station(cards).holder, StationConfig("hc", "hospital", "en", 0))
+    with (
+        running(slow) as base,
+        chromium(playwright, video) as browser,
+        open_page(browser, base) as page,
+    ):
+        page.keyboard.insert_text(cards.valid.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(100)
+        page.keyboard.insert_text(cards.revoked.qr_text)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-reason=VALID]")
+        page.wait_for_selector("body[data-reason=REVOKED]", timeout=10_000)
+        assert [t["reason"] for t in camera_timings(page, 2)] == ["VALID", "REVOKED"]
 
 
 def test_the_banner_shows_the_last_failed_sync(

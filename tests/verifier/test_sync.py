@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import ipaddress
 import json
+import os
+import signal
 import socket
 import socketserver
 import ssl
@@ -437,6 +440,13 @@ def test_http_errors_timeouts_and_size_caps(
     assert station.pinned_anchors() is None
     closed = "http://127.0.0.1:9/bundle.json"  # discard port: nothing listens
     assert sync(station, closed, at=NOW, timeout=2).error is not None
+    # a name that resolves nowhere (.invalid is reserved): one recorded line, in time
+    started = time.monotonic()
+    unknown = sync(station, "http://fmcard-bundle.invalid/bundle.json", at=NOW, timeout=2)
+    assert time.monotonic() - started < 2 + MARGIN
+    assert unknown.error is not None
+    assert "\n" not in unknown.error
+    assert station.state().last_error == unknown.error
     with pytest.raises(SyncError, match="only http"):
         fetch("ftp://example.invalid/bundle.json")
 
@@ -679,6 +689,35 @@ class BadSiteHandler(socketserver.BaseRequestHandler):
     def _hang_up(self) -> None:
         self.request.shutdown(socket.SHUT_RDWR)
 
+    def _silent(self) -> None:
+        """Accepts the connection, reads the request, never says a word."""
+        self.server.stop.wait(30)
+
+    def _redirect_loop(self) -> None:
+        url = self.server.url
+        self.request.sendall(
+            f"HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+
+    def _redirect_ftp(self) -> None:
+        # urllib follows a redirect to ftp://, outside the deadline's sockets.
+        self.request.sendall(
+            b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:9/bundle.json\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+
+    def _huge_length(self) -> None:
+        self.request.sendall(self.HEAD + b"Content-Length: 99999999999999\r\n\r\n{")
+
+    def _gzip_body(self) -> None:
+        body = gzip.compress(b"[" + b"0," * 2_000_000 + b"0]")  # 4 MB of JSON in 4 KB
+        head = self.HEAD + b"Content-Encoding: gzip\r\n"
+        self.request.sendall(head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    def _not_modified(self) -> None:
+        # 304 to a request that asked no question (no ETag held for this source).
+        self.request.sendall(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n")
+
 
 @contextlib.contextmanager
 def bad_site(mode: str) -> Iterator[BadSite]:
@@ -713,6 +752,12 @@ MARGIN = 4.0  # interpreter start and a shared CI machine
         ("garbage-status", "not a valid HTTP answer"),
         ("garbage-body", "the bundle is not JSON"),
         ("hang-up", "not a valid HTTP answer"),
+        ("silent", f"no complete answer within {SYNC_TIMEOUT:g} s"),
+        ("redirect-loop", "redirects in a loop"),
+        ("redirect-ftp", "redirected to a source that is not http:// or https://"),
+        ("huge-length", "the bundle is larger than"),
+        ("gzip-body", "compressed (Content-Encoding: gzip)"),
+        ("not-modified", "answered 'not modified' to a request that asked for the bundle"),
     ],
 )
 def test_a_broken_site_fails_in_time_in_one_line_and_is_recorded(
@@ -770,6 +815,121 @@ def test_a_dripping_sync_does_not_hold_the_next_one_back(
         finally:
             slow.kill()
             slow.communicate()
+
+
+def _held_station(authority: Authority, tmp_path: Path) -> tuple[StationData, list[str], bytes]:
+    """A station holding a bundle synced from a file: its data, its --data-dir arguments and
+    its bundle file's bytes."""
+    source = tmp_path / "usb" / "bundle.json"
+    source.parent.mkdir()
+    source.write_text(json.dumps(publish(authority, at=datetime.now(UTC))))
+    data = StationData(tmp_path / "station")
+    directory = ["--data-dir", str(data.directory)]
+    assert run_sync("--from", str(source), *directory).returncode == 0
+    return data, directory, data.bundle_path.read_bytes()
+
+
+def test_ctrl_c_mid_transfer_is_one_line_and_leaves_the_held_bundle(
+    fresh_authority: Authority, tmp_path: Path
+) -> None:
+    """Ctrl+C while the body drips in: exit 130 with one line (it was a KeyboardInterrupt
+    traceback), the held bundle byte for byte, the interruption recorded, the lock free."""
+    data, directory, held = _held_station(fresh_authority, tmp_path)
+    command = [sys.executable, "-m", "verifier.cli", "sync", *directory, "--timeout", "20"]
+    with bad_site("drip-body") as site:
+        slow = subprocess.Popen(
+            [*command, "--from", site.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            time.sleep(1.5)  # the headers are in, the body drips
+            slow.send_signal(signal.SIGINT)
+            _, stderr = slow.communicate(timeout=15)
+        finally:
+            slow.kill()
+    assert slow.returncode == 130, stderr
+    assert stderr == "fmcard-verify: interrupted\n"
+    assert data.bundle_path.read_bytes() == held
+    assert data.state().last_error == "interrupted; the held bundle stays"
+    assert run_sync("--status", *directory).returncode == 0
+    with (data.directory / ".lock").open("a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_killed_sync_leaves_no_lock_and_a_stopped_one_holds_the_next_back_only_so_long(
+    fresh_authority: Authority, tmp_path: Path
+) -> None:
+    """A sync killed mid-transfer leaves nothing to clean up; a sync that holds the lock and
+    never finishes (stopped with Ctrl+Z, stuck on a disk) kept every later sync waiting for
+    ever: now the next one waits at most its --timeout and says why, in one recorded line."""
+    data, directory, held = _held_station(fresh_authority, tmp_path)
+    command = [sys.executable, "-m", "verifier.cli", "sync", *directory, "--timeout", "20"]
+    with bad_site("drip-body") as site:
+        slow = subprocess.Popen([*command, "--from", site.url], stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+        slow.kill()
+        slow.wait(timeout=10)
+    assert data.bundle_path.read_bytes() == held
+    started = time.monotonic()
+    assert run_sync(*directory, "--timeout", "5").returncode == 0
+    assert time.monotonic() - started < MARGIN + 1
+    holder = subprocess.Popen(  # holds the lock as a stopped sync does
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+b'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+         str(data.directory / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        waited = run_sync(*directory, "--timeout", f"{SYNC_TIMEOUT:g}")
+        assert time.monotonic() - started < SYNC_TIMEOUT + MARGIN
+    finally:
+        holder.kill()
+        holder.communicate(timeout=10)
+    assert waited.returncode == 1, waited
+    assert waited.stderr.count("\n") == 1, waited.stderr
+    assert "another sync has held" in waited.stderr
+    assert "another sync has held" in str(data.state().last_error)
+    assert data.bundle_path.read_bytes() == held
+
+
+def test_a_data_directory_that_cannot_be_written_is_one_recorded_line(
+    fresh_authority: Authority, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A full disk (every fsync fails) or a data directory that is not one: exit 1 and one
+    line (both were an OSError traceback), the held bundle untouched."""
+    source = tmp_path / "bundle.json"
+    now = datetime.now(UTC)
+    source.write_text(json.dumps(publish(fresh_authority, at=now)))
+    station = tmp_path / "station"
+    assert cli.main(["sync", "--data-dir", str(station), "--from", str(source)]) == 0
+    held = (station / BUNDLE_FILE).read_bytes()
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(publish(fresh_authority, at=now + timedelta(minutes=5))))
+    capsys.readouterr()
+
+    def full(_fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", full)
+        status = cli.main(["sync", "--data-dir", str(station), "--from", str(newer)])
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert err.count("\n") == 1, err
+    assert "No space left on device" in err
+    assert (station / BUNDLE_FILE).read_bytes() == held
+    assert not [p for p in station.iterdir() if p.name.startswith(".bundle.json.")]
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    status = cli.main(["sync", "--data-dir", str(not_a_directory), "--from", str(source)])
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert err.count("\n") == 1, err
+    assert "cannot write the data directory" in err
 
 
 def test_deeply_nested_json_is_refused_at_every_door(

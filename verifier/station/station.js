@@ -13,6 +13,15 @@
   // scan (or after its verdict appeared) is the rest of that suffix, never the clerk's
   // "next card".
   const SUFFIX_GRACE_MS = 400;
+  // A key typed this recently into the scanner or paste box means a code is on its way: the
+  // automatic return to scanning leaves that box alone (it used to empty it mid-scan).
+  const TYPING_MS = 1500;
+  // Some scanners put a prefix before the code: the AIM symbology identifier (]Q1 for QR)
+  // or a configured string. A card's text starts with FM1: or FM2:, so at most this many
+  // characters before it are dropped.
+  const MAX_PREFIX = 16;
+  // A card's text after FM1: / FM2: is Base45: digits, upper-case letters, space $ % * + - . / :
+  const CARD_TEXT = /^FM[12]:[0-9A-Z $%*+\-./:]*$/;
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -29,6 +38,8 @@
     previousFrame: null,   // {frame, count, hadCode} of the camera frame decoded before
     scanEndedAt: -Infinity, // when the scanner's last code ended (its first suffix key)
     shownAt: -Infinity,     // when the verdict of the last scanner code was put on screen
+    typingAt: -Infinity,    // when a key last went into the scanner or paste box
+    pending: null,          // {text, source, timing}: a code that arrived while one was verifying
   };
   window.__fmcardTimings = [];
 
@@ -137,7 +148,13 @@
 
   async function submit(text, source, timing) {
     text = (text || "").trim();
-    if (!text || state.busy) return;
+    if (!text) return;
+    if (state.busy) {
+      // A code scanned or pasted while the previous one is verifying is verified next (it
+      // was dropped without a word); the camera never queues (it reads again).
+      if (source !== "camera") state.pending = { text, source, timing };
+      return;
+    }
     state.busy = true;
     state.last = { text, seenAt: performance.now() };
     const mark = timing || {};
@@ -157,6 +174,7 @@
     } catch (error) {
       state.busy = false;
       $("camera-state").textContent = t("error", { e: error.message });
+      submitPending();
       return;
     }
     mark.response = performance.now();
@@ -172,6 +190,42 @@
       mark.requestMs = mark.response - mark.sent;
       window.__fmcardTimings.push(mark);
     });
+    submitPending();
+  }
+
+  function submitPending() {
+    const next = state.pending;
+    state.pending = null;
+    if (next) submit(next.text, next.source, next.timing);
+  }
+
+  // A scanner's text that cannot be a card's, although the scanner read one: it types
+  // what its keyboard layout makes of each character, so a scanner set to a US layout on a
+  // French or German PC turns FM1: into F?&M or FM1Ö. Shown as such, never as "not valid".
+  function scannerProblem(text) {
+    if (CARD_TEXT.test(text)) return null;
+    const card = /^FM[12]:/.test(text);
+    // Without FM1:/FM2:, only a long text of upper case and symbols (a garbled card, not a
+    // web address or another QR) is taken for a scanner problem.
+    const garbled = /^FM[12][^:]/.test(text);   // FM1Ö...: the colon typed on another layout
+    if (!card && !garbled && (text.length < 40 || /[a-z]/.test(text))) return null;
+    const body = card ? text.slice(4) : text;
+    const odd = [...new Set(body.replace(/[0-9A-Z $%*+\-./:]/g, ""))].slice(0, 6).join(" ");
+    if (!odd && card) return null;
+    return odd || text.slice(0, 4);
+  }
+
+  function showScannerProblem(characters) {
+    const message = {};
+    for (const lang of state.config.languages) {
+      const table = state.config.text[lang] || {};
+      message[lang] = (table.scanner_garbled || "scanner_garbled").replaceAll("{chars}", characters);
+    }
+    renderResult({
+      verdict: "amber", reason: "SCANNER_LAYOUT", message, card: null, level: null, show: [],
+      data: state.status || {},
+    }, false);
+    state.shownAt = performance.now();
   }
 
   function afterPaint(callback) {
@@ -327,10 +381,10 @@
     };
     tick();
     state.countdownTimer = setInterval(tick, 250);
-    state.returnTimer = setTimeout(() => backToScanning(), delay);
+    state.returnTimer = setTimeout(() => backToScanning(true), delay);
   }
 
-  function backToScanning() {
+  function backToScanning(automatic) {
     // The card just read stays ignored by the camera while it is still in view (see
     // SCAN_REPEAT_MS): "next" means the next card. The scanner and paste always verify.
     clearTimeout(state.returnTimer);
@@ -347,15 +401,19 @@
     $("portrait").removeAttribute("src");
     $("holder-messages").replaceChildren();
     $("camera-state").textContent = state.stream ? t("camera_on") : t("camera_off");
-    clearInputs();
+    // The automatic return leaves a code being typed in (a scanner mid-code, a clerk
+    // pasting): it is cleared once sent. The clerk's Esc and closing the page clear all.
+    clearInputs(automatic && performance.now() - state.typingAt < TYPING_MS);
     focusWedge();
   }
 
-  function clearInputs() {
+  function clearInputs(keepTyped) {
     // Nothing of a card stays in a form control: the browser keeps control values in its
     // session files (form restore) unless autocomplete is off, and this is the second guard.
-    $("wedge").value = "";
-    $("paste").value = "";
+    if (!keepTyped) {
+      $("wedge").value = "";
+      $("paste").value = "";
+    }
     $("photo").value = "";
   }
 
@@ -472,7 +530,10 @@
   function onKey(event) {
     const target = event.target;
     const inPaste = target && target.id === "paste";
-    const editable = target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA");
+    // The photo picker takes no typing: a scanner's characters there were lost (the focus
+    // stays on it after a photo was chosen), so they go to the scanner box as from a button.
+    const editable = target && (target.tagName === "TEXTAREA" ||
+      (target.tagName === "INPUT" && target.type !== "file"));
     if (!editable && event.key.length === 1 && event.key !== " " && !event.ctrlKey &&
         !event.metaKey && !event.altKey) {
       // A scanner typing while a button or the page has the focus: the characters go to
@@ -487,8 +548,17 @@
     }
     if ((event.key !== "Enter" && event.key !== "Tab") || event.isComposing) return;
     if (inPaste) {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      // Enter (a card's text is one line) or Ctrl+Enter verifies; so does a scanner that
+      // typed into this box and ended with Enter or Tab. Shift+Enter stays a new line.
+      const text = target.value.trim();
+      const tabbed = event.key === "Tab" && !event.shiftKey && /^FM[12]:/i.test(text);
+      if ((event.key === "Enter" && !event.shiftKey) || tabbed) {
+        if (!text) {
+          if (event.key === "Enter") event.preventDefault();   // a suffix's second Enter
+          return;
+        }
         event.preventDefault();
+        state.scanEndedAt = performance.now();
         submitPaste();
       }
       return;
@@ -514,22 +584,31 @@
     event.preventDefault();
     $("wedge").value = "";
     state.scanEndedAt = now;
-    submit(scannerText(typed), "wedge", { decoded: now });
+    const text = scannerText(typed);
+    const problem = scannerProblem(text);
+    if (problem !== null) showScannerProblem(problem);
+    else submit(text, "wedge", { decoded: now });
     focusWedge();
   }
 
   function scannerText(typed) {
-    // With Caps Lock on, a scanner's letters arrive in lower case. The QR alphabet (FM1: or
-    // FM2: and Base45) has no lower-case letters, so upper-casing a card's text is lossless.
-    const text = typed.trim();
-    if (!/^FM[12]:/i.test(text)) return text;
+    // A prefix before FM1:/FM2: (see MAX_PREFIX) is dropped. With Caps Lock on, a scanner's
+    // letters arrive in lower case; the QR alphabet (FM1: or FM2: and Base45) has no
+    // lower-case letters, so upper-casing a card's text is lossless.
+    let text = typed.trim();
+    const start = text.search(/FM[12]:/i);
+    if (start > 0 && start <= MAX_PREFIX) text = text.slice(start);
+    // (FM1 or FM2 without its colon: a scanner on another layout, see scannerProblem)
+    if (!/^FM[12]/i.test(text)) return text;
     return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
   }
 
   function submitPaste() {
-    const text = $("paste").value;
+    const text = scannerText($("paste").value);
     $("paste").value = "";
-    submit(text, "paste", { decoded: performance.now() });
+    const problem = scannerProblem(text);
+    if (problem !== null) showScannerProblem(problem);
+    else submit(text, "paste", { decoded: performance.now() });
   }
 
   // --- start ------------------------------------------------------------------------------
@@ -552,6 +631,9 @@
     }
     menu.addEventListener("change", () => { applyLanguage(menu.value); focusWedge(); });
     document.addEventListener("keydown", onKey);
+    for (const box of [$("wedge"), $("paste")]) {
+      box.addEventListener("input", () => { state.typingAt = performance.now(); });
+    }
     window.addEventListener("pagehide", () => { clearInputs(); backToScanning(); });
     $("wedge").addEventListener("blur", () => setTimeout(focusWedge, 0));
     document.addEventListener("click", () => setTimeout(focusWedge, 0));
