@@ -27,6 +27,7 @@ from keys.status_list import CardStatus
 from keys.store import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, Passphrase, write_private_file
 from schemas import code as foreigner_code
 from schemas.errors import SchemaError
+from verifier._exits import run_command
 from verifier.errors import VerifierError
 
 HOME_ENV = "FMCARD_HOME"
@@ -181,7 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command: an error is one line and status 1, Ctrl+C one line and status 130, a
+    closed pipe (``fmcard ... | head``) status 1 (:func:`verifier._exits.run_command`)."""
     args = build_parser().parse_args(argv)
+    return run_command("fmcard", lambda: _checked(args))
+
+
+def _checked(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except (IssuerError, KeysError, SchemaError, VerifierError) as exc:
@@ -189,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, PassphraseError) and args.command == "init":
             print("fmcard: for a development workspace: fmcard init --dev", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # the reader went away: run_command ends quietly
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"fmcard: error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -7,6 +7,10 @@ publish and the same PNG says REVOKED. Bad input gets one line on stderr, never 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -271,3 +275,30 @@ def test_demo_runs_and_every_verdict_is_as_expected(
     (tmp_path / "mine").mkdir()
     assert issuer_cli.main(["demo", "--out", str(tmp_path / "mine")]) == 1
     assert "not an earlier demo" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_and_status_130(workspace: Path) -> None:
+    """Ctrl+C at a command waiting for its input (a card request on standard input) was a
+    KeyboardInterrupt traceback, whose frames can show the request's personal data."""
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "cardissuer.launcher", "--dir", str(workspace), "issue", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(3)  # started (the issuer's imports), and reading its input
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=30)
+    finally:
+        waiting.kill()
+    assert (waiting.returncode, out, err) == (130, "", "fmcard: interrupted\n")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(workspace: Path) -> None:
+    """``fmcard ... | head``: the reader leaves before the output is written; status 1 (the
+    output was not all read) and nothing on standard error (it said "error: Broken pipe")."""
+    command = [sys.executable, "-m", "cardissuer.launcher", "--dir", str(workspace), "trust-list"]
+    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert running.stdout is not None
+    running.stdout.close()  # the reader is gone before the command writes
+    _, err = running.communicate(timeout=60)
+    assert (running.returncode, err) == (1, "")
