@@ -139,6 +139,14 @@
       const failed = t("sync_failed", { e: status.last_sync_error });
       warning = `${warning ? warning + " · " : ""}${failed}`;
     }
+    // The last sync found this PC's clock off the issuer's (sync.json): behind, every
+    // fresh status list is "dated after this counter's time"; ahead, the data ages too fast.
+    const offset = status.clock_offset_seconds;
+    if (offset) {
+      const age = duration(Math.round(offset / 60) * 60);   // to the nearest minute
+      const clock = t(offset > 0 ? "clock_behind" : "clock_ahead", { age });
+      warning = `${warning ? warning + " · " : ""}${clock}`;
+    }
     banner.hidden = !warning;
     banner.textContent = warning;
     banner.classList.toggle("too-old", Boolean(status.too_old || status.trust_list_expired));
