@@ -1431,9 +1431,34 @@ def test_scanner_suffixes_and_caps_lock(
         scanner_types(page, cards.valid.qr_text)
         page.keyboard.press("Enter")
         page.wait_for_selector("body[data-reason=VALID]")
+        # A control-key suffix: Ctrl+M (carriage return), Ctrl+M Ctrl+J (CR+LF), Ctrl+J (line
+        # feed) as the scanner's Enter, in the scanner box and in the paste box.
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Control+m")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        scanner_types(page, cards.not_entitled.qr_text)
+        page.keyboard.press("Control+m")
+        page.keyboard.press("Control+j")
+        page.wait_for_selector("body[data-reason=NOT_ENTITLED]")
+        verdict_stays(page, "NOT_ENTITLED")
+        assert page.input_value("#wedge") == ""
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        page.click("#more summary")
+        page.click("#paste")
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Control+j")
+        page.wait_for_selector("body[data-reason=VALID]")
+        assert page.input_value("#paste") == ""
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
         # (a scan's figures are recorded after the verdict is painted: wait for them)
-        sources = [t["source"] for t in camera_timings(page, 6)]
-        assert sources == ["wedge"] * 6
+        sources = [t["source"] for t in camera_timings(page, 9)]
+        assert sources == ["wedge"] * 8 + ["paste"]
 
 
 class SlowStation(Station):
