@@ -7,7 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from schemas.card import Card, Entitlement
+from verifier.i18n import N_, pgettext
 from verifier.reason import LANGUAGES, Level, Reason
+
+STATUS_AFTER_CLOCK = "the status list is dated after this counter's time: check its clock"
+"""The detail of a STATUS_UNKNOWN whose status list is dated ahead of the counter's clock."""
+
+_CLOCK_MESSAGE = N_(
+    "STATUS_UNKNOWN",
+    "Card status cannot be confirmed: the revocation data is dated after this counter's "
+    "clock. Set the station's date and time.",
+)
+"""STATUS_UNKNOWN's message when the counter's clock is the cause: the reason's own words
+("Update the station") sent the clerk to sync, which changes nothing while the clock is
+behind. The reason code stays STATUS_UNKNOWN (codes are part of the wire format)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +59,17 @@ class VerificationResult:
         return self.ok
 
     def message(self, language: str = "en") -> str:
+        """What the clerk and the holder read: the reason's message, or, when the counter's
+        clock is what stops the check, a sentence that says so."""
+        if self.clock_behind:
+            return pgettext(language, Reason.STATUS_UNKNOWN.value, _CLOCK_MESSAGE)
         return self.reason.message(language)
+
+    @property
+    def clock_behind(self) -> bool:
+        """Whether the card could not be checked because the counter's clock is behind the
+        issuer's (its status list is dated after the verification time)."""
+        return self.reason is Reason.STATUS_UNKNOWN and self.detail == STATUS_AFTER_CLOCK
 
     @property
     def status_age_seconds(self) -> int | None:

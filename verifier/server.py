@@ -232,6 +232,7 @@ class Station:
                 int((at - state.last_success).total_seconds()) if state.last_success else None
             )
             out["last_sync_error"] = state.last_error
+            out["clock_offset_seconds"] = state.clock_offset_seconds
         return out
 
 
@@ -255,7 +256,8 @@ def present(
         status_age is not None and status_age > policy.max_status_age.total_seconds() * 3 / 4
     )
     out["verdict"] = verdict_colour(result.reason, getting_old=getting_old)
-    out["message"] = _messages(result.reason)
+    # (``out["message"]`` is the result's own: the reason's words, or the clock's when the
+    # counter's clock is what stopped the check)
     out["data"] = {
         **age.to_json(),
         "status_age_seconds": status_age,

@@ -347,6 +347,10 @@ def _sync(args: argparse.Namespace) -> int:
             _say(f"installed a new bundle from {source}")
         for note in outcome.notes:
             _say(note)
+    if outcome.clock_warning:
+        # Even with --quiet: a timer's log is where a wrong clock is noticed. Not an error:
+        # what was installed is good, and the exit status says so.
+        _say(f"fmcard-verify sync: warning: {outcome.clock_warning}", error=True)
     if not args.quiet or outcome.error:
         # The error is the one line on stderr; what the station still holds goes to stdout.
         _say(report(outcome.bundle, data.state(), at=at, policy=policy))
@@ -380,6 +384,7 @@ def _status_json(
             first_install=outcome.first_install,
             error=outcome.error,
             notes=list(outcome.notes),
+            clock_warning=outcome.clock_warning,
         )
     if bundle is not None:
         out["anchors"] = [kid_of(k) for k in bundle.anchors]

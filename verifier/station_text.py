@@ -65,6 +65,12 @@ STATION_TEXT: dict[str, str] = {
     "sync_soon": N_("station", "Data getting old: sync the station soon"),
     "reload_error": N_("station", "New data was refused; the held data stays in use"),
     "sync_failed": N_("station", "Last sync failed: {e}"),
+    "clock_behind": N_(
+        "station", "This counter's clock is {age} behind the issuer's: set the date and time"
+    ),
+    "clock_ahead": N_(
+        "station", "This counter's clock is {age} ahead of the issuer's: set the date and time"
+    ),
     "returning": N_("station", "Back to scanning in {s} s · Enter next · Esc clear"),
     "stays": N_("station", "Enter next · Esc clear"),
     "error": N_("station", "Station error: {e}"),

@@ -7,17 +7,26 @@ The station's data directory (``--data-dir``, ``$FMCARD_VERIFY_DATA_DIR``, else
                     only when the anchor rotates through the held trust list's next_anchors
     bundle.json     the last good bundle, verified against the pin; replaced atomically
     sync.json       where it came from, its ETag and Last-Modified, when the last sync
-                    attempt and the last success were, and the last error
+                    attempt and the last success were, the last error, and how far this
+                    counter's clock was off the issuer's at the last answer (when too far)
 
 A sync fetches the bundle (HTTP(S) with a conditional GET, a timeout and a size cap; or a file
 or a USB stick's directory), verifies it against the pinned anchors and refuses rollback
 (:meth:`Bundle.update`). Whatever goes wrong, the held bundle stays as it was. Nothing about
 scanned cards is ever written here.
+
+Each answer is also a look at the issuer's clock: its HTTP ``Date`` and the newest ``iat`` of
+the bundle's signed documents. A counter whose clock is behind answers STATUS_UNKNOWN for
+every card right after a sync (the status list is dated after its time), and one far ahead
+finds every list too old: the offset is recorded and shown, and a bundle dated more than
+:data:`MAX_LEEWAY` after the counter's clock is refused rather than held, since once held it
+would block every list dated before it (the rollback rule) until its date.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import http.client
 import json
 import math
@@ -42,6 +51,7 @@ from verifier import _json
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
 from verifier.policy import Policy
+from verifier.verifier import DEFAULT_LEEWAY, MAX_LEEWAY
 
 DATA_DIR_ENV = "FMCARD_VERIFY_DATA_DIR"
 BUNDLE_FILE = "bundle.json"
@@ -52,6 +62,10 @@ USB_NAMES = ("bundle.json", "fmcard-bundle.json")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 USER_AGENT = "fmcard-verify-sync/1"
+CLOCK_BEHIND_LIMIT = DEFAULT_LEEWAY
+"""Behind the issuer by more than the verifier's leeway: fresh status lists are refused."""
+CLOCK_AHEAD_LIMIT = timedelta(minutes=5)
+"""Ahead of the issuer's ``Date`` by more than this: said, since the data ages too fast."""
 _CHUNK = 64 * 1024
 
 
@@ -78,6 +92,13 @@ class SyncState:
     last_success: datetime | None = None
     installed_at: datetime | None = None
     last_error: str | None = None
+    clock_offset_seconds: int | None = None
+    """The issuer's clock minus this counter's at the last answer, when beyond the limits
+    (positive: the counter is behind); ``None`` when it was within them."""
+
+    @property
+    def clock_warning(self) -> str | None:
+        return clock_warning(self.clock_offset_seconds)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +109,8 @@ class SyncState:
             "last_success": _iso(self.last_success),
             "installed_at": _iso(self.installed_at),
             "last_error": self.last_error,
+            "clock_offset_seconds": self.clock_offset_seconds,
+            "clock_warning": self.clock_warning,
         }
 
     @classmethod
@@ -107,6 +130,7 @@ class SyncState:
             last_success=_parse_iso(text("last_success")),
             installed_at=_parse_iso(text("installed_at")),
             last_error=text("last_error"),
+            clock_offset_seconds=_integer(value.get("clock_offset_seconds")),
         )
 
 
@@ -226,6 +250,8 @@ class Fetched:
     body: bytes | None
     etag: str | None = None
     last_modified: str | None = None
+    date: datetime | None = None
+    """The answer's HTTP ``Date`` (the server's clock), when it sent a readable one."""
 
     @property
     def not_modified(self) -> bool:
@@ -291,6 +317,7 @@ def _fetch_url(
                 b"".join(chunks),
                 response.headers.get("ETag"),
                 response.headers.get("Last-Modified"),
+                _http_date(response.headers.get("Date")),
             )
     except urllib.error.HTTPError as exc:
         exc.close()
@@ -301,7 +328,7 @@ def _fetch_url(
                 raise SyncError(
                     f"{url}: answered 'not modified' to a request that asked for the bundle"
                 ) from None
-            return Fetched(None, etag, last_modified)
+            return Fetched(None, etag, last_modified, _http_date(exc.headers.get("Date")))
         raise _transfer_error(url, exc, deadline) from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise _transfer_error(url, exc, deadline) from None
@@ -519,6 +546,8 @@ class SyncOutcome:
     first_install: bool = False
     error: str | None = None
     notes: tuple[str, ...] = field(default=())
+    clock_warning: str | None = None
+    """This counter's clock is off the issuer's (see :func:`clock_warning`)."""
 
     @property
     def ok(self) -> bool:
@@ -585,6 +614,7 @@ def _sync_locked(
     try:
         if pinned is not None:  # checked before anything is fetched, 304 or not
             _check_held_pin(pinned, anchor_thumbprint)
+        started = time.monotonic()
         fetched = fetch(
             source,
             etag=state.etag if conditional else None,
@@ -592,17 +622,24 @@ def _sync_locked(
             timeout=timeout,
             max_bytes=max_bytes,
         )
+        # The counter's time when the answer came: ``at`` was taken before the download,
+        # which may have taken most of the timeout.
+        answered = at + timedelta(seconds=time.monotonic() - started)
+        state.clock_offset_seconds = _clock_offset(fetched.date, answered, None, at)
         if fetched.not_modified:
             if held is None:  # pragma: no cover - conditional only with a held bundle
                 raise SyncError("the source answered 'not modified' to a first sync")
+            state.clock_offset_seconds = _clock_offset(fetched.date, answered, held, at)
             state.last_success, state.last_error = at, None
             data.save_state(state)
-            return SyncOutcome(held, not_modified=True)
+            return SyncOutcome(held, not_modified=True, clock_warning=state.clock_warning)
         new = _verify(fetched.body or b"", held, pinned, at=at, anchor_thumbprint=anchor_thumbprint)
+        state.clock_offset_seconds = _clock_offset(fetched.date, answered, new, at)
+        _refuse_dated_ahead(new, at)
     except VerifierError as exc:
         state.last_error = _one_line(str(exc))
         data.save_state(state)
-        return SyncOutcome(held, error=state.last_error)
+        return SyncOutcome(held, error=state.last_error, clock_warning=state.clock_warning)
     data.install(new, pinned)
     state.source = source
     state.etag, state.last_modified = fetched.etag, fetched.last_modified
@@ -612,7 +649,74 @@ def _sync_locked(
     rotated = {key_thumbprint(k) for k in new.anchors}
     if pinned is not None and {key_thumbprint(k) for k in pinned} != rotated:
         notes = (f"trust anchor rotated to {', '.join(sorted(rotated))}",)
-    return SyncOutcome(new, installed=True, first_install=pinned is None, notes=notes)
+    return SyncOutcome(
+        new,
+        installed=True,
+        first_install=pinned is None,
+        notes=notes,
+        clock_warning=state.clock_warning,
+    )
+
+
+# -- the counter's clock against the issuer's ---------------------------------------------
+
+
+def newest_document(bundle: Bundle) -> tuple[str, datetime]:
+    """The bundle's signed document with the latest ``iat``: what it is, and that time."""
+    dated = [("trust list", bundle.trust_list.issued_at)]
+    dated += [(f"status list {uri}", t.issued_at) for uri, t in bundle.status_lists.items()]
+    dated += [(f"policies of {p.issuer_id}", p.issued_at) for p in bundle.signed_policies]
+    return max(dated, key=lambda item: item[1])
+
+
+def _clock_offset(
+    date: datetime | None, answered: datetime, bundle: Bundle | None, at: datetime
+) -> int | None:
+    """How far the issuer's clock is ahead of this counter's (seconds; negative: behind),
+    when that is beyond :data:`CLOCK_BEHIND_LIMIT` or :data:`CLOCK_AHEAD_LIMIT`, else
+    ``None``.
+
+    Two witnesses: the answer's ``Date`` (the server's clock when it answered), and the
+    newest signed ``iat`` in the bundle, which the issuer's clock had passed when it signed:
+    a document dated after ``at`` shows the counter behind by at least that much (a signed
+    date cannot show a counter ahead). The larger says how far behind."""
+    offsets: list[timedelta] = []
+    if date is not None:
+        offsets.append(date - answered)
+    if bundle is not None:
+        _, newest = newest_document(bundle)
+        if newest > at:
+            offsets.append(newest - at)
+    if not offsets:
+        return None
+    offset = max(offsets)
+    if offset > CLOCK_BEHIND_LIMIT or offset < -CLOCK_AHEAD_LIMIT:
+        return round(offset.total_seconds())
+    return None
+
+
+def clock_warning(offset_seconds: int | None) -> str | None:
+    """The one line that says the counter's clock is off (``None`` when it is not)."""
+    if offset_seconds is None:
+        return None
+    # To the nearest minute: the Date header is whole seconds, and the download took some.
+    size = human_duration(timedelta(minutes=round(abs(offset_seconds) / 60)))
+    side = "behind" if offset_seconds > 0 else "ahead of"
+    return f"this counter's clock is {size} {side} the issuer's: set the date and time"
+
+
+def _refuse_dated_ahead(bundle: Bundle, at: datetime) -> None:
+    """Refuse a bundle with a document dated more than :data:`MAX_LEEWAY` after ``at``: no
+    verifier leeway lets its lists serve, and once held, a status list dated in the future
+    would block every later list dated before it (the rollback rule) until that date."""
+    what, newest = newest_document(bundle)
+    if newest > at + MAX_LEEWAY:
+        raise SyncError(
+            f"the bundle's {what} is dated {newest:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{human_duration(newest - at)} after this counter's clock "
+            f"({at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC): set the counter's date and time; "
+            "nothing was installed"
+        )
 
 
 def _verify(
@@ -736,7 +840,10 @@ def human_duration(delta: timedelta) -> str:
 def report(bundle: Bundle | None, state: SyncState, *, at: datetime, policy: Policy | None) -> str:
     """A few lines on what the station holds and how old it is."""
     if bundle is None:
-        return "no bundle yet: run 'fmcard-verify sync --from URL-or-FILE'"
+        lines = ["no bundle yet: run 'fmcard-verify sync --from URL-or-FILE'"]
+        if state.clock_warning:  # (a first bundle refused for the clock says why)
+            lines.append(f"clock:        {state.clock_warning}")
+        return "\n".join(lines)
     age = data_age(bundle, at=at, policy=policy)
     lines = []
     expires = human_duration(age.trust_list_expires_in)
@@ -764,6 +871,8 @@ def report(bundle: Bundle | None, state: SyncState, *, at: datetime, policy: Pol
         lines.append(f"last sync:    {human_duration(at - state.last_success)} ago")
     if state.last_error:
         lines.append(f"last error:   {state.last_error}")
+    if state.clock_warning:
+        lines.append(f"clock:        {state.clock_warning}")
     return "\n".join(lines)
 
 
@@ -782,6 +891,21 @@ def _parse_iso(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _integer(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header (RFC 9110 IMF-fixdate, or an obsolete form), or ``None``."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

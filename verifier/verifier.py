@@ -60,9 +60,12 @@ from verifier.bundle import Bundle
 from verifier.errors import VerifierError
 from verifier.policy import LocalPolicy, Policy
 from verifier.reason import Level, Reason
-from verifier.result import VerificationResult
+from verifier.result import STATUS_AFTER_CLOCK, VerificationResult
 
 DEFAULT_LEEWAY = timedelta(seconds=60)
+MAX_LEEWAY = timedelta(minutes=10)
+"""The largest leeway a verifier takes: also how far ahead of the counter's clock ``sync``
+lets a bundle's documents be dated before it refuses them (``docs/COUNTER.md``)."""
 DEFAULT_ALGORITHMS = frozenset({ES256, EDDSA})
 
 _PYJWT_ALGORITHMS: dict[str, Algorithm] = {
@@ -119,7 +122,7 @@ class Verifier:
             raise VerifierError(
                 f"algorithms must be a non-empty subset of {sorted(DEFAULT_ALGORITHMS)}"
             )
-        if not timedelta(0) <= leeway <= timedelta(minutes=10):
+        if not timedelta(0) <= leeway <= MAX_LEEWAY:
             raise VerifierError("leeway must be between 0 and 10 minutes")
         if not timedelta(0) <= proof_skew <= MAX_PROOF_SKEW:
             raise VerifierError("proof_skew must be between 0 and 60 seconds")
@@ -321,10 +324,7 @@ class Verifier:
             # Its age would be negative: a list dated ahead of the counter's clock (by more
             # than the leeway that absorbs clock skew) would count as fresh until its date
             # plus the policy's age, however old the revocation data really is.
-            raise Rejection(
-                Reason.STATUS_UNKNOWN,
-                "the status list is dated after this counter's time: check its clock",
-            )
+            raise Rejection(Reason.STATUS_UNKNOWN, STATUS_AFTER_CLOCK)
         if at - token.issued_at > policy.max_status_age:
             raise Rejection(
                 Reason.STATUS_UNKNOWN, "the status list is older than the policy allows"

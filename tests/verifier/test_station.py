@@ -53,6 +53,7 @@ from schemas.card import BirthDate, Card, Entitlement
 from schemas.presentation import slot_of
 from tests.factories import NOW, Authority, make_card
 from tests.verifier import camera_scenes
+from verifier import cli
 from verifier.bundle import Bundle
 from verifier.policy import LocalPolicy
 from verifier.reason import LANGUAGES, Reason
@@ -66,6 +67,7 @@ from verifier.server import (
     verdict_colour,
 )
 from verifier.sync import StationData, SyncState
+from verifier.verifier import Verifier
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "verifier" / "station" / "vendor"
@@ -283,6 +285,51 @@ def test_colours_follow_the_reason_and_the_data_age(
     assert (answer["reason"], answer["verdict"]) == (expected.value, colour)
     assert status["oldest_status_age_seconds"] == int(status_age.total_seconds())
     assert status["too_old"] is (expected is Reason.STATUS_UNKNOWN)
+
+
+def test_a_status_list_dated_after_the_counter_clock_says_the_clock_not_update(
+    authority: Authority, tmp_path: Path
+) -> None:
+    """The counter's clock 5 minutes behind the issuer's: the list just synced is dated
+    after its time. STATUS_UNKNOWN (amber) stays the code, but the words name the clock:
+    "Update the station" sent the clerk to sync, which changes nothing."""
+    text = encode_card(make_card(), authority.issuing)
+    behind = fixed_station(tmp_path, authority, status_age=-5 * timedelta(minutes=1))
+    with running(behind) as base:
+        answer = verify(base, text)
+    assert (answer["reason"], answer["verdict"]) == ("STATUS_UNKNOWN", "amber")
+    assert "after this counter's clock" in answer["message"]["en"]
+    assert "date and time" in answer["message"]["en"]
+    assert "Update the station" not in answer["message"]["en"]
+    assert "时钟" in answer["message"]["zh"]
+    assert all(answer["message"][lang] != Reason.STATUS_UNKNOWN.message(lang) for lang in LANGUAGES)
+    # fmcard-verify's own verdict lines say it too.
+    result = Verifier(behind.holder.current(NOW)).verify(text, service="hc", at=NOW)
+    assert result.reason is Reason.STATUS_UNKNOWN
+    rendered = cli.render(result, "en")
+    assert (
+        "NOT VALID (STATUS_UNKNOWN): Card status cannot be confirmed: the revocation data "
+        "is dated after this counter's clock. Set the station's date and time." in rendered
+    )
+    # Any other STATUS_UNKNOWN keeps the reason's words.
+    with running(fixed_station(tmp_path, authority, service="bk", status_age=30 * HOUR)) as base:
+        old = verify(base, text)
+    assert old["reason"] == "STATUS_UNKNOWN"
+    assert old["message"]["en"] == Reason.STATUS_UNKNOWN.message("en")
+
+
+def test_the_status_shows_how_far_the_clock_was_off_at_the_last_sync(
+    authority: Authority, tmp_path: Path
+) -> None:
+    data = StationData(tmp_path / "data")
+    data.directory.mkdir()
+    data.save_state(SyncState(source="https://fmcard.example/bundle.json"))
+    station = fixed_station(tmp_path, authority)
+    station.data = data
+    with running(station) as base:
+        assert request(base, "GET", "/api/status").json()["clock_offset_seconds"] is None
+        data.save_state(SyncState(clock_offset_seconds=420))
+        assert request(base, "GET", "/api/status").json()["clock_offset_seconds"] == 420
 
 
 def test_colour_rules() -> None:
@@ -1384,9 +1431,34 @@ def test_scanner_suffixes_and_caps_lock(
         scanner_types(page, cards.valid.qr_text)
         page.keyboard.press("Enter")
         page.wait_for_selector("body[data-reason=VALID]")
+        # A control-key suffix: Ctrl+M (carriage return), Ctrl+M Ctrl+J (CR+LF), Ctrl+J (line
+        # feed) as the scanner's Enter, in the scanner box and in the paste box.
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        scanner_types(page, cards.revoked.qr_text)
+        page.keyboard.press("Control+m")
+        page.wait_for_selector("body[data-reason=REVOKED]")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        scanner_types(page, cards.not_entitled.qr_text)
+        page.keyboard.press("Control+m")
+        page.keyboard.press("Control+j")
+        page.wait_for_selector("body[data-reason=NOT_ENTITLED]")
+        verdict_stays(page, "NOT_ENTITLED")
+        assert page.input_value("#wedge") == ""
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
+        page.click("#more summary")
+        page.click("#paste")
+        scanner_types(page, cards.valid.qr_text)
+        page.keyboard.press("Control+j")
+        page.wait_for_selector("body[data-reason=VALID]")
+        assert page.input_value("#paste") == ""
+        page.keyboard.press("Escape")
+        page.wait_for_selector("body[data-mode=scanning]")
         # (a scan's figures are recorded after the verdict is painted: wait for them)
-        sources = [t["source"] for t in camera_timings(page, 6)]
-        assert sources == ["wedge"] * 6
+        sources = [t["source"] for t in camera_timings(page, 9)]
+        assert sources == ["wedge"] * 8 + ["paste"]
 
 
 class SlowStation(Station):
@@ -1515,6 +1587,17 @@ def test_the_banner_shows_the_last_failed_sync(
         page.click(".lang[data-lang=en]")
         page.wait_for_selector("#banner:not([hidden])")
         assert f"Last sync failed: {error}" in page.inner_text("#banner")
+        # The last sync found this PC's clock 7 minutes behind the issuer's.
+        data.save_state(SyncState(last_error=error, clock_offset_seconds=7 * 60 + 20))
+        page.reload()
+        page.click(".lang[data-lang=en]")
+        behind = "This counter's clock is 7 min behind the issuer's: set the date and time"
+        page.wait_for_function(
+            "text => document.getElementById('banner').textContent.includes(text)", arg=behind
+        )
+        assert f"Last sync failed: {error}" in page.inner_text("#banner")
+        page.click(".lang[data-lang=zh]")
+        assert "本柜台的时钟比发证机关慢 7分钟" in page.inner_text("#banner")
 
 
 def test_latency_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -89,6 +89,9 @@ class Site:
     delay: float = 0.0
     status: int = 200
     send_length: bool = True
+    date: datetime | None = None
+    """The issuer's clock, sent as the answers' ``Date`` header (none when ``None``: the
+    tests' clock is not the real one)."""
     requests: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -102,6 +105,13 @@ class Site:
 
 class SiteHandler(BaseHTTPRequestHandler):
     server: SiteServer
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+        if self.server.site.date is not None:
+            self.send_header("Date", format_datetime(self.server.site.date, usegmt=True))
 
     def do_GET(self) -> None:
         site = self.server.site
@@ -248,6 +258,127 @@ def test_a_different_status_list_of_the_same_second_is_refused(
     assert held is not None
     (token,) = held.status_lists.values()
     assert token.statuses[7] == 1
+
+
+# --- the counter's clock against the issuer's ---------------------------------------------
+
+MINUTE = timedelta(minutes=1)
+BEHIND_5 = "this counter's clock is 5 min behind the issuer's: set the date and time"
+
+
+def test_a_counter_clock_behind_the_issuer_is_recorded_and_said(
+    fresh_authority: Authority, site: tuple[Site, str], tmp_path: Path
+) -> None:
+    """The issuer signs its status list at 09:29 and answers at 09:30 (its Date header); the
+    counter's clock says 09:25. Every card would be STATUS_UNKNOWN there ("dated after this
+    counter's time"): the bundle is installed (it is within the largest leeway) and the
+    offset is recorded, shown by the report, and cleared once an answer finds it right."""
+    served, url = site
+    served.put(publish(fresh_authority, status_age=MINUTE))
+    served.date = NOW
+    station = StationData(tmp_path / "behind")
+    behind = sync(station, url, at=NOW - 5 * MINUTE)
+    assert behind.ok
+    assert behind.installed
+    assert behind.clock_warning == BEHIND_5
+    state = json.loads((station.directory / STATE_FILE).read_text())
+    assert 300 <= state["clock_offset_seconds"] <= 302
+    assert state["clock_warning"] == BEHIND_5
+    held = station.load(at=NOW - 5 * MINUTE)
+    shown = report(held, station.state(), at=NOW - 5 * MINUTE, policy=None)
+    assert f"clock:        {BEHIND_5}" in shown
+    # The clock set right: the next answer (304, unchanged bundle) clears the warning.
+    served.date = NOW + HOUR
+    again = sync(station, url, at=NOW + HOUR)
+    assert again.not_modified
+    assert again.clock_warning is None
+    assert station.state().clock_offset_seconds is None
+    assert "clock:" not in report(held, station.state(), at=NOW + HOUR, policy=None)
+    # A 304 says it too (here the counter's clock is an hour behind again).
+    served.date = NOW + 2 * HOUR
+    assert sync(station, url, at=NOW + HOUR).clock_warning == (
+        "this counter's clock is 1 h behind the issuer's: set the date and time"
+    )
+
+    # Without a Date header (a USB stick, a server sending none) the signed dates tell: the
+    # list signed at 09:29 shows the counter at least 4 minutes behind.
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    (usb / "bundle.json").write_bytes(served.body)
+    from_file = sync(StationData(tmp_path / "usb-station"), str(usb), at=NOW - 5 * MINUTE)
+    assert from_file.installed
+    assert from_file.clock_warning == (
+        "this counter's clock is 4 min behind the issuer's: set the date and time"
+    )
+    # Within the leeway, nothing is said.
+    served.date = NOW
+    close = sync(StationData(tmp_path / "close"), url, at=NOW - 50 * timedelta(seconds=1))
+    assert close.installed
+    assert close.clock_warning is None
+
+
+def test_a_counter_clock_ahead_of_the_issuers_date_is_said(
+    fresh_authority: Authority, site: tuple[Site, str], tmp_path: Path
+) -> None:
+    """Ahead, the data ages too fast (cards turn STATUS_UNKNOWN before their time); only the
+    Date header can show it (a signed date shows when a document was made, not how late)."""
+    served, url = site
+    served.put(publish(fresh_authority))
+    served.date = NOW
+    ahead = sync(StationData(tmp_path / "ahead"), url, at=NOW + 10 * MINUTE)
+    assert ahead.installed
+    assert ahead.clock_warning == (
+        "this counter's clock is 10 min ahead of the issuer's: set the date and time"
+    )
+    assert sync(StationData(tmp_path / "near"), url, at=NOW + 4 * MINUTE).clock_warning is None
+
+
+def test_a_bundle_dated_beyond_the_largest_leeway_is_refused_and_never_held(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData, tmp_path: Path
+) -> None:
+    """A list dated more than 10 minutes (the largest leeway) after the counter's clock can
+    serve no verifier, and once held it would block every later list dated before it (the
+    rollback rule) until its date: refused, in one line naming the clock, the held bundle
+    untouched. Within that bound it is installed, with the warning."""
+    served, url = site
+    served.put(publish(fresh_authority, at=NOW - 2 * HOUR))
+    assert sync(station, url, at=NOW - 2 * HOUR).ok
+    before = (station.directory / BUNDLE_FILE).read_bytes()
+    fresh_authority.statuses[7] = 1
+    served.put(publish(fresh_authority, version=2, status_age=MINUTE))  # signed at 09:29
+    served.date = NOW
+    refused = sync(station, url, at=NOW - 12 * MINUTE)  # the counter says 09:18
+    assert not refused.ok
+    assert refused.error is not None
+    assert refused.error.startswith("the bundle's status list ")
+    assert "11 min after this counter's clock (2026-11-22 09:18:00 UTC)" in refused.error
+    assert "set the counter's date and time; nothing was installed" in refused.error
+    assert (station.directory / BUNDLE_FILE).read_bytes() == before
+    state = station.state()
+    assert state.last_error == refused.error
+    assert state.clock_offset_seconds is not None
+    assert 720 <= state.clock_offset_seconds <= 722
+    assert refused.clock_warning == (
+        "this counter's clock is 12 min behind the issuer's: set the date and time"
+    )
+    # 9 minutes after the counter's clock: installed, and said.
+    within = sync(station, url, at=NOW - 10 * MINUTE)
+    assert within.installed
+    assert within.clock_warning is not None
+    assert station.state().last_error is None
+    # A first install is refused the same way: nothing is pinned.
+    first = StationData(tmp_path / "first")
+    refused_first = sync(first, url, at=NOW - 12 * MINUTE)
+    assert refused_first.error is not None
+    assert "after this counter's clock" in refused_first.error
+    assert not (first.directory / ANCHORS_FILE).exists()
+    assert not (first.directory / BUNDLE_FILE).exists()
+    # Any signed document counts, the trust list too.
+    # (trust list signed at 10:30, status list at 09:30)
+    served.put(publish(fresh_authority, at=NOW + 2 * HOUR, version=3, status_age=2 * HOUR))
+    future_trust_list = sync(station, url, at=NOW - 10 * MINUTE)
+    assert future_trust_list.error is not None
+    assert future_trust_list.error.startswith("the bundle's trust list is dated")
 
 
 def test_a_bundle_of_another_authority_is_refused_after_pinning(
@@ -731,6 +862,42 @@ def bad_site(mode: str) -> Iterator[BadSite]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_sync_command_says_a_wrong_clock_in_one_line(
+    fresh_authority: Authority,
+    site: tuple[Site, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The issuer's clock 4 minutes ahead of this PC's: installed (exit 0), one warning line
+    on stderr even with --quiet, and in --status and --json. 20 minutes: refused (exit 1)."""
+    now = datetime.now(UTC)
+    served, url = site
+    served.put(publish(fresh_authority, at=now + 4 * MINUTE, status_age=MINUTE / 2))
+    served.date = now + 4 * MINUTE
+    data = ["--data-dir", str(tmp_path / "station")]
+    assert cli.main(["sync", *data, "--from", url, "--quiet"]) == 0
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err == (
+        "fmcard-verify sync: warning: this counter's clock is 4 min behind the issuer's: "
+        "set the date and time\n"
+    )
+    assert cli.main(["sync", *data, "--status"]) == 0
+    assert "clock:        this counter's clock is 4 min behind" in capsys.readouterr().out
+    assert cli.main(["sync", *data, "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["clock_warning"].startswith("this counter's clock is 4 min behind")
+    assert 235 <= outcome["state"]["clock_offset_seconds"] <= 241
+
+    served.put(publish(fresh_authority, at=now + 20 * MINUTE, version=2, status_age=MINUTE))
+    served.date = now + 20 * MINUTE
+    assert cli.main(["sync", *data]) == 1
+    err = capsys.readouterr().err
+    assert "refused, the held bundle stays: the bundle's status list" in err
+    assert "after this counter's clock" in err
+    assert "warning: this counter's clock is 20 min behind the issuer's" in err
 
 
 def run_sync(*args: str) -> subprocess.CompletedProcess[str]:

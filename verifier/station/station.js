@@ -139,6 +139,14 @@
       const failed = t("sync_failed", { e: status.last_sync_error });
       warning = `${warning ? warning + " · " : ""}${failed}`;
     }
+    // The last sync found this PC's clock off the issuer's (sync.json): behind, every
+    // fresh status list is "dated after this counter's time"; ahead, the data ages too fast.
+    const offset = status.clock_offset_seconds;
+    if (offset) {
+      const age = duration(Math.round(offset / 60) * 60);   // to the nearest minute
+      const clock = t(offset > 0 ? "clock_behind" : "clock_ahead", { age });
+      warning = `${warning ? warning + " · " : ""}${clock}`;
+    }
     banner.hidden = !warning;
     banner.textContent = warning;
     banner.classList.toggle("too-old", Boolean(status.too_old || status.trust_list_expired));
@@ -527,7 +535,20 @@
     if (!elsewhere) $("wedge").focus({ preventScroll: true });
   }
 
+  // A scanner set to a control-key suffix sends Ctrl+J (line feed) or Ctrl+M (carriage
+  // return) as keydown with ctrlKey: those are its Enter. (On a non-Latin layout the key is
+  // that layout's letter; the physical key says J or M.)
+  function keyOf(event) {
+    if (event.ctrlKey && !event.altKey && !event.metaKey && !event.shiftKey) {
+      const letter = /^[a-z]$/i.test(event.key) ? event.key.toLowerCase()
+        : ({ KeyJ: "j", KeyM: "m" })[event.code];
+      if (letter === "j" || letter === "m") return "Enter";
+    }
+    return event.key;
+  }
+
   function onKey(event) {
+    const key = keyOf(event);
     const target = event.target;
     const inPaste = target && target.id === "paste";
     // The photo picker takes no typing: a scanner's characters there were lost (the focus
@@ -540,21 +561,21 @@
       // the scanner box (focus moved during keydown takes this very key).
       $("wedge").focus({ preventScroll: true });
     }
-    if (event.key === "Escape") {
+    if (key === "Escape") {
       event.preventDefault();
       if (inPaste) target.value = "";
       backToScanning();
       return;
     }
-    if ((event.key !== "Enter" && event.key !== "Tab") || event.isComposing) return;
+    if ((key !== "Enter" && key !== "Tab") || event.isComposing) return;
     if (inPaste) {
       // Enter (a card's text is one line) or Ctrl+Enter verifies; so does a scanner that
       // typed into this box and ended with Enter or Tab. Shift+Enter stays a new line.
       const text = target.value.trim();
-      const tabbed = event.key === "Tab" && !event.shiftKey && /^FM[12]:/i.test(text);
-      if ((event.key === "Enter" && !event.shiftKey) || tabbed) {
+      const tabbed = key === "Tab" && !event.shiftKey && /^FM[12]:/i.test(text);
+      if ((key === "Enter" && !event.shiftKey) || tabbed) {
         if (!text) {
-          if (event.key === "Enter") event.preventDefault();   // a suffix's second Enter
+          if (key === "Enter") event.preventDefault();   // a suffix's second Enter
           return;
         }
         event.preventDefault();
@@ -573,7 +594,7 @@
         focusWedge();
         return;
       }
-      if (event.key === "Tab") return;   // the clerk moving through the page
+      if (key === "Tab") return;   // the clerk moving through the page
       if (target && (target.tagName === "BUTTON" || target.tagName === "SUMMARY")) return;
       if (editable && target.id !== "wedge") return;   // the photo picker
       event.preventDefault();
