@@ -16,7 +16,6 @@ bundle stays), 2 usage error. Output to a reader that went away (``| head``): 1,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas import code as foreigner_code
+from verifier._exits import run_command
 from verifier._image import qr_texts_from_image
 from verifier.bundle import Bundle
 from verifier.errors import VerifierError
@@ -184,21 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     one line and status 130, as a shell reports an interrupted command, never a traceback
     (whose frames could show card data). A sync interrupted mid-transfer has written
     nothing: its bundle is replaced only once verified, atomically."""
-    try:
-        status = _run(argv)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit as an ignored exception
-    except KeyboardInterrupt:
-        with contextlib.suppress(OSError):
-            sys.stderr.write("fmcard-verify: interrupted\n")
-            sys.stderr.flush()
-        return 130
-    except BrokenPipeError:
-        # The standard pattern: what is still buffered goes to /dev/null, so the flush at
-        # exit does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-    return status
+    return run_command("fmcard-verify", lambda: _run(argv))
 
 
 def _run(argv: Sequence[str] | None) -> int:
