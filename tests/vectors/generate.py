@@ -2,9 +2,9 @@
 
 The keys are fixed test keys, published here on purpose. Anchor and issuer sign with EdDSA,
 which is deterministic, so the same inputs give the same QR text byte for byte; one ES256
-vector shows the default algorithm (ECDSA signatures are randomised, so only its verdict and
-its header and payload bytes are reproducible). Regenerating must not change an existing
-vector unless the format changed on purpose.
+vector shows the default algorithm, signed with deterministic ECDSA (RFC 6979) so that it
+regenerates byte for byte too. Regenerating must not change an existing vector unless the
+format changed on purpose.
 
 It also writes ``dictionary-D1.bin``, the exact bytes of the ``D1`` preset dictionary, whose
 length and SHA-256 ``docs/FORMAT.md`` states (a test holds the three together).
@@ -29,10 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keys.cards import encode_card
-from keys.jwk import PublicKey, public_jwk
+from keys.jwk import PublicKey, kid_of, public_jwk
 from keys.jws import sign_parts
 from keys.phone import PhoneCard, present, sign_phone_card
-from keys.signer import KeySigner
+from keys.signer import KeySigner, Signer
 from keys.status_list import CardStatus, StatusList, sign_status_list
 from keys.trust_list import KeyState, TrustedIssuer, TrustedKey, TrustList, sign_trust_list
 from schemas import base45, qrtext, strictjson
@@ -72,13 +72,13 @@ OTHER_DEVICE_SCALAR = 0x5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1A0B9C8D
 
 
 class _DeviceSigner:
-    """A phone's device key for the vectors: ES256 with deterministic ECDSA (RFC 6979), so
-    that the vectors regenerate byte for byte. A phone signs with random nonces; the
-    verifier cannot tell and does not care."""
+    """An ES256 key of the vectors (a phone's device key, the issuer's P-256 key) signing
+    with deterministic ECDSA (RFC 6979), so that the vectors regenerate byte for byte. A
+    phone or an issuer signs with random nonces; the verifier cannot tell and does not care."""
 
-    def __init__(self, scalar: int) -> None:
+    def __init__(self, scalar: int, kid: str = "device") -> None:
         self._key = ec.derive_private_key(scalar, ec.SECP256R1())
-        self.kid = "device"
+        self.kid = kid
         self.algorithm = "ES256"
 
     @property
@@ -136,7 +136,8 @@ class _Keys:
         self.other = eddsa(OTHER_SEED)
         self.compromised = eddsa(COMPROMISED_SEED)
         self.retired = eddsa(RETIRED_SEED)
-        self.es256 = KeySigner(ec.derive_private_key(ES256_SCALAR, ec.SECP256R1()))
+        es256_key = ec.derive_private_key(ES256_SCALAR, ec.SECP256R1())
+        self.es256 = _DeviceSigner(ES256_SCALAR, kid_of(es256_key))
 
 
 def _trust_list(keys: _Keys, version: int = 7) -> str:
@@ -267,7 +268,7 @@ def build() -> dict[str, Any]:
         cases.append({"name": name, "qr": qr, "service": service, "at": at.isoformat(),
                       "reason": reason, **extra})  # fmt: skip
 
-    def signed(card: Card, signer: KeySigner = issuing, portrait: bytes | None = None) -> str:
+    def signed(card: Card, signer: Signer = issuing, portrait: bytes | None = None) -> str:
         return encode_card(card, signer, portrait=portrait)
 
     minimal = _card()
