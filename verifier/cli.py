@@ -3,14 +3,16 @@
 ::
 
     fmcard-verify [--bundle FILE] [--service hc | --counter hospital] 'FM1:...'
+                                   (no --bundle: $FMCARD_BUNDLE, else the bundle sync keeps)
     fmcard-verify serve [--bundle FILE] [--counter hospital] ...   the counter station page
     fmcard-verify sync --from URL-or-FILE ...                       update the station's bundle
     fmcard-verify policy [--counter bank] ...                       show the effective policy
 
 Exit status of a check: 0 the card is VALID for the service, 1 it is not (the reason is
 printed), 2 the command was used wrongly or the bundle/image could not be used. ``sync``: 0 the
-station holds a good bundle (new or unchanged), 1 the source failed or was refused (the held
-bundle stays), 2 usage error. Output to a reader that went away (``| head``): 1, quietly.
+station holds a good bundle (new or unchanged), 1 the source failed or was refused (a held
+bundle stays), 2 usage error; ``sync --status``: 0 a bundle is held, 1 none is. Output to a
+reader that went away (``| head``): 1, quietly.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas import code as foreigner_code
@@ -28,9 +30,10 @@ from verifier._exits import run_command
 from verifier._image import qr_texts_from_image
 from verifier.bundle import Bundle
 from verifier.errors import VerifierError
-from verifier.i18n import LANGUAGES, gettext, ngettext
+from verifier.i18n import LANGUAGES, gettext
 from verifier.policy import LocalPolicy, counter_types, load_local_policies
 from verifier.result import VerificationResult
+from verifier.sync import StationData, default_data_dir, human_duration
 from verifier.verifier import Verifier
 
 BUNDLE_ENV = "FMCARD_BUNDLE"
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "examples:\n"
+            "  fmcard-verify --service hc 'FM1:...'      # the bundle kept by 'sync'\n"
             "  fmcard-verify --bundle bundle.json --service hc 'FM1:...'\n"
             "  fmcard-verify --bundle bundle.json --service bk --image card.png --json\n"
             "  fmcard-verify --bundle bundle.json --file card.txt --lang zh"
@@ -73,11 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--bundle",
         type=Path,
         default=os.environ.get(BUNDLE_ENV),
-        help=f"verifier bundle file (default: ${BUNDLE_ENV})",
+        help=(
+            f"verifier bundle file (default: ${BUNDLE_ENV}, else the bundle that "
+            "'fmcard-verify sync' keeps in the data directory)"
+        ),
     )
     add_anchor_arguments(
         parser, "refuse the bundle unless its trust anchor has this full SHA-256 thumbprint"
     )
+    add_data_dir_argument(parser)
     _add_service_arguments(parser)
     parser.add_argument(
         "--at", help="verify as of this ISO 8601 time instead of now (for audits and tests)"
@@ -109,6 +117,18 @@ def add_anchor_arguments(parser: argparse.ArgumentParser, help_text: str) -> Non
     """``--anchor-thumbprint``, and ``--anchor-kid`` kept only to say what to use instead."""
     parser.add_argument("--anchor-thumbprint", metavar="THUMBPRINT", help=help_text)
     parser.add_argument("--anchor-kid", metavar="KID", help="refused: use --anchor-thumbprint")
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``: where ``sync`` keeps the station's bundle. The check, ``serve``,
+    ``sync`` and ``policy`` take the same option, so a bundle synced once is every command's
+    default."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"station data directory (default: {default_data_dir()})",
+    )
 
 
 def anchor_thumbprint(args: argparse.Namespace) -> str | None:
@@ -183,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quietly with status 1 (never 0: the verdict may not have been read); Ctrl+C ends it with
     one line and status 130, as a shell reports an interrupted command, never a traceback
     (whose frames could show card data). A sync interrupted mid-transfer has written
-    nothing: its bundle is replaced only once verified, atomically."""
+    nothing: its bundle is replaced only once verified, atomically. ``serve`` catches
+    Ctrl+C itself: a server told to stop says ``station stopped`` and exits 0."""
     return run_command("fmcard-verify", lambda: _run(argv))
 
 
@@ -200,7 +221,7 @@ def _run(argv: Sequence[str] | None) -> int:
         at = _parse_at(args.at)
         service, _ = service_of(args.counter, args.service)
         local = _local_policies(args.policy)
-        bundle = _load_bundle(args.bundle, pinned, at)
+        bundle = _load_bundle(args.bundle, args.data_dir, pinned, at)
         qr_text = _read_input(args)
         result = Verifier(bundle, policies=local).verify(qr_text, service=service, at=at)
     except (UsageError, VerifierError) as exc:
@@ -267,8 +288,8 @@ def render(result: VerificationResult, language: str) -> str:
         lines.append(line(_("entitlement"), f"{e.service}{window}"))
     age = result.status_age_seconds
     if age is not None:
-        hours = age // 3600
-        text = ngettext(language, "{n} hour old", "{n} hours old", hours).format(n=hours)
+        # The formatter of sync and the station: "12 min old", never "0 hours old".
+        text = _("{age} old").format(age=human_duration(timedelta(seconds=age), language))
         lines.append(line(_("status list"), text))
     if result.detail:
         lines.append(line(_("detail"), result.detail))
@@ -302,10 +323,24 @@ def _parse_at(text: str | None) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _load_bundle(path: Path | None, thumbprint: str | None, at: datetime) -> Bundle:
-    if path is None:
-        raise UsageError(f"no bundle: give --bundle FILE or set {BUNDLE_ENV}")
-    bundle = Bundle.load(path, at=at, anchor_thumbprint=thumbprint)
+def _load_bundle(
+    path: Path | None, data_dir: Path | None, thumbprint: str | None, at: datetime
+) -> Bundle:
+    """``--bundle`` (or ``$FMCARD_BUNDLE``), else the bundle ``sync`` keeps in the data
+    directory, verified against the anchor it pinned: the same default as ``serve``, so a
+    counter that synced can check a card without naming a file."""
+    if path is not None:
+        bundle = Bundle.load(path, at=at, anchor_thumbprint=thumbprint)
+    else:
+        data = StationData(data_dir or default_data_dir())
+        held = data.load(at=at)
+        if held is None:
+            raise UsageError(
+                f"no bundle: none given (--bundle FILE or ${BUNDLE_ENV}) and none synced into "
+                f"{data.directory}; get one with 'fmcard-verify sync --from URL-or-FILE "
+                "--anchor-thumbprint THUMBPRINT' (the issuer's /bundle.json)"
+            )
+        bundle = held
     bundle.require_anchor(thumbprint)
     return bundle
 
@@ -324,7 +359,11 @@ def _read_input(args: argparse.Namespace) -> str:
             raise UsageError(f"{args.image} is larger than {MAX_IMAGE_FILE} bytes: not a photo")
         texts = qr_texts_from_image(data)
         if not texts:
-            raise UsageError(f"no QR code found in {args.image}")
+            # The printed card's front has no code: people photograph the side with the face.
+            raise UsageError(
+                f"no QR code found in {args.image}: the QR is on the back of a printed card; "
+                "give a photo of the back, the QR image, or a screenshot of the holder's screen"
+            )
         cards = [t for t in texts if t.startswith("FM1:")]
         return cards[0] if cards else texts[0]
     raise UsageError("give the QR text, --file or --image (see --help)")

@@ -22,6 +22,7 @@ from verifier.cli import (
     UsageError,
     _add_service_arguments,
     add_anchor_arguments,
+    add_data_dir_argument,
     anchor_thumbprint,
     parse_arguments,
     service_of,
@@ -69,15 +70,6 @@ def _say(text: str, *, error: bool = False) -> None:
     stream.flush()
 
 
-def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help=f"station data directory (default: {default_data_dir()})",
-    )
-
-
 def serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fmcard-verify serve",
@@ -107,7 +99,7 @@ def serve_parser() -> argparse.ArgumentParser:
     add_anchor_arguments(
         parser, "with --bundle: refuse it unless its trust anchor has this full SHA-256 thumbprint"
     )
-    _data_dir_argument(parser)
+    add_data_dir_argument(parser)
     _add_service_arguments(parser)
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
     parser.add_argument(
@@ -178,7 +170,7 @@ def sync_parser() -> argparse.ArgumentParser:
         "first sync: pin the trust anchor only if its full SHA-256 thumbprint (43 characters) "
         "is this (strongly advised)",
     )
-    _data_dir_argument(parser)
+    add_data_dir_argument(parser)
     _add_service_arguments(parser)
     parser.add_argument(
         "--timeout",
@@ -205,7 +197,7 @@ def policy_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--bundle", type=Path, help="bundle file (default: the data directory's)")
-    _data_dir_argument(parser)
+    add_data_dir_argument(parser)
     _add_service_arguments(parser)
     parser.add_argument("--list", action="store_true", help="list the shipped counter types")
     return parser
@@ -317,7 +309,9 @@ def _sync(args: argparse.Namespace) -> int:
             _say(json.dumps(_status_json(bundle, data, at, policy, None), indent=2))
         else:
             _say(report(bundle, data.state(), at=at, policy=policy))
-        return 0
+        # 0 only when the station holds a bundle to verify with (docs/COUNTER.md): a
+        # monitoring check of a station that never synced must not read as healthy.
+        return 0 if bundle is not None else 1
     source = args.source or data.state().source
     if not source:
         raise UsageError("no source: give --from URL-or-PATH (later syncs reuse it)")
@@ -336,7 +330,7 @@ def _sync(args: argparse.Namespace) -> int:
         _say(json.dumps(_status_json(outcome.bundle, data, at, policy, outcome), indent=2))
         return 0 if outcome.ok else 1
     if outcome.error:
-        _say(f"fmcard-verify sync: refused, the held bundle stays: {outcome.error}", error=True)
+        _say(f"fmcard-verify sync: {_failure(outcome)}", error=True)
     elif not args.quiet:
         if outcome.not_modified:
             _say(f"not modified: {source}")
@@ -352,9 +346,22 @@ def _sync(args: argparse.Namespace) -> int:
         # what was installed is good, and the exit status says so.
         _say(f"fmcard-verify sync: warning: {outcome.clock_warning}", error=True)
     if not args.quiet or outcome.error:
-        # The error is the one line on stderr; what the station still holds goes to stdout.
-        _say(report(outcome.bundle, data.state(), at=at, policy=policy))
+        # The error is the one line on stderr; what the station still holds goes to stdout
+        # (after a failed first sync, without the hint to run the command just run).
+        hint = outcome.bundle is not None or outcome.ok
+        _say(report(outcome.bundle, data.state(), at=at, policy=policy, hint=hint))
     return 0 if outcome.ok else 1
+
+
+def _failure(outcome: SyncOutcome) -> str:
+    """The failed sync's line: what stays in use, or, when nothing was held (a first sync),
+    that nothing was installed; "the held bundle stays" there contradicted "no bundle yet"."""
+    error = outcome.error or "unknown error"
+    if outcome.bundle is not None:
+        return f"refused, the held bundle stays: {error}"
+    if "nothing was installed" in error or "nothing was pinned" in error:
+        return f"refused: {error}"
+    return f"refused, nothing was installed: {error}"
 
 
 def _effective(

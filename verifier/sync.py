@@ -50,7 +50,9 @@ from keys.store import write_file
 from verifier import _json
 from verifier.bundle import Bundle
 from verifier.errors import BundleError, VerifierError
+from verifier.i18n import pgettext
 from verifier.policy import Policy
+from verifier.station_text import STATION_TEXT
 from verifier.verifier import DEFAULT_LEEWAY, MAX_LEEWAY
 
 DATA_DIR_ENV = "FMCARD_VERIFY_DATA_DIR"
@@ -252,6 +254,8 @@ class Fetched:
     last_modified: str | None = None
     date: datetime | None = None
     """The answer's HTTP ``Date`` (the server's clock), when it sent a readable one."""
+    content_type: str | None = None
+    """The answer's ``Content-Type``, to say what came when it is not a bundle."""
 
     @property
     def not_modified(self) -> bool:
@@ -318,6 +322,7 @@ def _fetch_url(
                 response.headers.get("ETag"),
                 response.headers.get("Last-Modified"),
                 _http_date(response.headers.get("Date")),
+                response.headers.get("Content-Type"),
             )
     except urllib.error.HTTPError as exc:
         exc.close()
@@ -588,7 +593,9 @@ def sync(
             f"{exc.strerror or type(exc).__name__}" + (f" ({exc.filename})" if exc.filename else "")
         )
     except KeyboardInterrupt:
-        data.record_error("interrupted; the held bundle stays", at=at)
+        held_one = data.bundle_path.exists()
+        kept = "the held bundle stays" if held_one else "nothing was installed"
+        data.record_error(f"interrupted; {kept}", at=at)
         raise
     data.record_error(error, at=at)
     held: Bundle | None = None
@@ -633,7 +640,15 @@ def _sync_locked(
             state.last_success, state.last_error = at, None
             data.save_state(state)
             return SyncOutcome(held, not_modified=True, clock_warning=state.clock_warning)
-        new = _verify(fetched.body or b"", held, pinned, at=at, anchor_thumbprint=anchor_thumbprint)
+        new = _verify(
+            fetched.body or b"",
+            held,
+            pinned,
+            at=at,
+            anchor_thumbprint=anchor_thumbprint,
+            source=source,
+            content_type=fetched.content_type,
+        )
         state.clock_offset_seconds = _clock_offset(fetched.date, answered, new, at)
         _refuse_dated_ahead(new, at)
     except VerifierError as exc:
@@ -726,6 +741,8 @@ def _verify(
     *,
     at: datetime,
     anchor_thumbprint: str | None,
+    source: str = "",
+    content_type: str | None = None,
 ) -> Bundle:
     """The bundle in ``body``: an update of the held one, or verified against the pin (a
     station pinned from a trusted medium before its first sync), or pinning its own anchors
@@ -734,7 +751,7 @@ def _verify(
     try:
         document = _json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise SyncError(f"the bundle is not JSON: {exc}") from None
+        raise SyncError(_not_json(source, content_type, exc)) from None
     if held is not None:
         return held.update(document, at=at)
     bundle = Bundle.from_json(
@@ -744,6 +761,24 @@ def _verify(
     if bundle.trust_list.is_expired(at):
         raise SyncError("the bundle's trust list has expired; nothing was pinned")
     return bundle
+
+
+def _not_json(source: str, content_type: str | None, exc: Exception) -> str:
+    """Why an answer is no bundle, naming what came: the issuer's base URL answers its
+    console's HTML page, and "not JSON: Expecting value: line 1 column 1" did not say that
+    the address, not the bundle, was wrong."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if not source.startswith(("http://", "https://")) or not media or "json" in media:
+        return f"the bundle is not JSON: {exc}"
+    shown = {"text/html": "an HTML page", "application/xhtml+xml": "an HTML page"}.get(media)
+    what = f"{shown} (Content-Type: {media[:60]})" if shown else f"Content-Type: {media[:60]}"
+    path = urllib.parse.urlsplit(source).path
+    if path.endswith("/bundle.json"):
+        hint = "is that the issuer's bundle address?"
+    else:
+        suggested = urllib.parse.urljoin(source, "bundle.json")
+        hint = f"the bundle's address ends in /bundle.json, e.g. {suggested}"
+    return f"{source} answered {what}, not the bundle's JSON: {hint}"
 
 
 def _check_held_pin(held: tuple[PublicKey, ...], anchor_thumbprint: str | None) -> None:
@@ -827,20 +862,35 @@ def data_age(bundle: Bundle, *, at: datetime, policy: Policy | None = None) -> D
     )
 
 
-def human_duration(delta: timedelta) -> str:
-    """``45 min``, ``3 h``, ``2 d``: how a clerk says an age."""
+def human_duration(delta: timedelta, language: str = "en") -> str:
+    """``45 min``, ``3 h``, ``2 d``: how a clerk says an age, in ``language``.
+
+    The one formatter of every age the counter shows: ``sync``, ``serve``, the check's
+    verdict (which said "0 hours old" where sync said "1 min old") and, with the same units
+    and catalog entries, the station page (``duration`` in ``station.js``)."""
     seconds = abs(int(delta.total_seconds()))
     if seconds < 3600:
-        return f"{max(seconds // 60, 0)} min"
-    if seconds < 72 * 3600:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
+        key, n = "unit_min", seconds // 60
+    elif seconds < 72 * 3600:
+        key, n = "unit_h", seconds // 3600
+    else:
+        key, n = "unit_d", seconds // 86400
+    return pgettext(language, "station", STATION_TEXT[key]).format(n=n)
 
 
-def report(bundle: Bundle | None, state: SyncState, *, at: datetime, policy: Policy | None) -> str:
-    """A few lines on what the station holds and how old it is."""
+def report(
+    bundle: Bundle | None,
+    state: SyncState,
+    *,
+    at: datetime,
+    policy: Policy | None,
+    hint: bool = True,
+) -> str:
+    """A few lines on what the station holds and how old it is. ``hint``: with no bundle,
+    say how to get one (not after a sync that just tried)."""
     if bundle is None:
-        lines = ["no bundle yet: run 'fmcard-verify sync --from URL-or-FILE'"]
+        how = ": run 'fmcard-verify sync --from URL-or-FILE'" if hint else ""
+        lines = [f"no bundle yet{how}"]
         if state.clock_warning:  # (a first bundle refused for the clock says why)
             lines.append(f"clock:        {state.clock_warning}")
         return "\n".join(lines)

@@ -26,7 +26,6 @@ from verifier.i18n import (
     LOCALE_DIR,
     RTL_LANGUAGES,
     negotiate,
-    ngettext,
     translations,
 )
 from verifier.reason import Reason
@@ -107,21 +106,54 @@ def test_plural_forms_follow_each_language(language: str, forms: int) -> None:
     assert f"nplurals={forms};" in catalog.info()["plural-forms"]
     used = {catalog.plural(n) for n in range(0, 112)}  # type: ignore[attr-defined]
     assert used == set(range(forms))
-    entries = _catalog(language)
-    assert all(entries.get(("{n} hour old", form)) for form in range(forms)), language
+    plurals = 0
+    for domain in CATALOGS:
+        entries = _catalog(language, domain)
+        singulars = {key[0] for key in entries if isinstance(key, tuple)}
+        plurals += len(singulars)
+        for singular in singulars:
+            assert all(entries.get((singular, form)) for form in range(forms)), singular
+    assert plurals, language
 
 
 def test_russian_and_arabic_plurals_pick_the_right_form() -> None:
-    def hours(language: str, n: int) -> str:
-        return ngettext(language, "{n} hour old", "{n} hours old", n).format(n=n)
+    def days(language: str, n: int) -> str:
+        catalog = gettext.translation("fmcard", ISSUER_LOCALE_DIR, languages=[language])
+        return catalog.ngettext("{n} day left", "{n} days left", n).format(n=n)
 
-    assert hours("ru", 1) == "1 час назад"
-    assert hours("ru", 3) == "3 часа назад"
-    assert hours("ru", 11) == "11 часов назад"
-    assert hours("ru", 21) == "21 час назад"
-    assert hours("ar", 2) == "ساعتان"
-    assert hours("ar", 5) == "5 ساعات"
-    assert hours("en", 1) == "1 hour old"
+    assert days("ru", 1) == "остался 1 день"
+    assert days("ru", 3) == "осталось 3 дня"
+    assert days("ru", 11) == "осталось 11 дней"
+    assert days("ru", 21) == "остался 21 день"
+    assert days("ar", 2) == "بقي يومان"
+    assert days("ar", 5) == "بقيت 5 أيام"
+    assert days("en", 1) == "1 day left"
+
+
+@pytest.mark.parametrize(
+    ("language", "minutes", "hours", "days"),
+    [
+        ("en", "12 min", "3 h", "4 d"),
+        ("zh", "12分钟", "3小时", "4天"),
+        ("ru", "12 мин", "3 ч", "4 дн."),
+        ("ko", "12분", "3시간", "4일"),
+    ],
+)
+def test_ages_are_said_by_one_formatter_in_the_clerks_language(
+    language: str, minutes: str, hours: str, days: str
+) -> None:
+    """``sync``, ``serve``, the check's verdict and the station page say an age with the
+    same units (the check said "0 hours old" where sync said "1 min old")."""
+    from datetime import timedelta
+
+    from verifier.station_text import station_text
+    from verifier.sync import human_duration
+
+    said = [human_duration(timedelta(minutes=m), language) for m in (12, 180, 4 * 24 * 60)]
+    assert said == [minutes, hours, days]
+    page = station_text(language)
+    units = [page[key].format(n=n) for key, n in (("unit_min", 12), ("unit_h", 3), ("unit_d", 4))]
+    assert said == units
 
 
 @pytest.mark.parametrize(
@@ -175,7 +207,9 @@ def test_cli_speaks_korean_and_urdu(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "  국적: SAU" in out
     assert "  상태 목록: 3시간 전" in out
     assert cli.main([*at, qr, "--lang", "ru"]) == 0
-    assert "  список статусов: 3 часа назад" in capsys.readouterr().out
+    assert "  список статусов: 3 ч назад" in capsys.readouterr().out
+    assert cli.main([*at, qr]) == 0
+    assert "  status list: 3 h old" in capsys.readouterr().out
     authority.statuses[card.status.index] = CardStatus.REVOKED
     authority.bundle().save(path)
     assert cli.main([*at, qr, "--lang", "ur"]) == 1

@@ -678,7 +678,13 @@ def _free_port() -> int:
         return port
 
 
-def test_fmcard_verify_serve_starts_and_stops(fresh_authority: Authority, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl+C"])
+def test_fmcard_verify_serve_starts_and_stops(
+    fresh_authority: Authority, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Stopped by systemd or by Ctrl+C, the station says ``station stopped`` and exits 0 (a
+    server told to stop has done its job), as COUNTER.md says: it said Ctrl+C ended *any*
+    fmcard-verify command with status 130."""
     now = datetime.now(UTC)
     trust_list = fresh_authority.trust_list(issued_at=now - HOUR, expires_at=now + 30 * 24 * HOUR)
     document = fresh_authority.bundle_document(
@@ -704,13 +710,21 @@ def test_fmcard_verify_serve_starts_and_stops(fresh_authority: Authority, tmp_pa
         assert config["service"] == "bk"
         assert config["policy"]["max_status_age_seconds"] == 86400
     finally:
-        process.terminate()
+        process.send_signal(stop)
         out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
     assert f"fmcard counter station on http://127.0.0.1:{port}/" in out
     assert "counter bank" in out
     assert "status list 1 h old, limit 24 h" in out
     assert "station stopped" in out
     assert err == ""
+    manual = " ".join(
+        (Path(__file__).resolve().parents[2] / "docs" / "COUNTER.md").read_text().split()
+    )
+    assert "Ctrl+C ends any" not in manual
+    assert (
+        "it stops `serve` as systemd's SIGTERM does, with `station stopped` and status 0" in manual
+    )
 
 
 def test_serve_refuses_what_it_cannot_use(

@@ -48,6 +48,7 @@ from verifier.server import BundleHolder, Station, StationConfig
 from verifier.sync import (
     ANCHORS_FILE,
     BUNDLE_FILE,
+    DATA_DIR_ENV,
     STATE_FILE,
     StationData,
     SyncError,
@@ -1211,3 +1212,174 @@ def test_a_timeout_that_bounds_nothing_is_a_usage_error(
     assert cli.main([*arguments, "--timeout", value]) == 2
     assert "--timeout must be more than 0" in capsys.readouterr().err
     assert not (tmp_path / STATE_FILE).exists()
+
+
+# --- a newcomer's first steps: the check, a first sync that fails, the status -----------------
+
+
+def _command_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a counter's shell: no bundle or data directory set, its own
+    XDG_DATA_HOME (so the default data directory is inside ``tmp_path``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FMCARD_BUNDLE", DATA_DIR_ENV)}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    env.update(extra)
+    return env
+
+
+def run_verify(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "verifier.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
+
+
+def test_a_check_uses_the_bundle_sync_keeps(fresh_authority: Authority, tmp_path: Path) -> None:
+    """After ``sync``, a plain check said "no bundle: give --bundle FILE or set
+    FMCARD_BUNDLE" although ``serve`` and ``policy`` use the synced bundle; with none synced
+    it says where sync keeps it and how to get one."""
+    now = datetime.now(UTC)
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority, at=now)))
+    token = encode_card(make_card(issued_at=now, valid_from=now), fresh_authority.issuing)
+    check = ["--service", "hc", "--at", now.isoformat(), token]
+    env = _command_env(tmp_path)
+    default = tmp_path / "xdg" / "fmcard-verify"
+
+    empty = run_verify(*check, env=env)
+    assert empty.returncode == 2, empty
+    assert empty.stderr.count("\n") == 1, empty.stderr
+    assert str(default) in empty.stderr
+    assert "fmcard-verify sync --from" in empty.stderr
+
+    thumb = key_thumbprint(fresh_authority.anchor.public_key)
+    synced = run_verify("sync", "--from", str(source), "--anchor-thumbprint", thumb, env=env)
+    assert synced.returncode == 0, synced
+    valid = run_verify(*check, env=env)
+    assert valid.returncode == 0, valid
+    assert valid.stdout.startswith("VALID")
+    assert run_verify("--anchor-thumbprint", thumb, *check, env=env).returncode == 0
+    other = key_thumbprint(generate())
+    assert run_verify("--anchor-thumbprint", other, *check, env=env).returncode == 2
+
+    # The same option and variable as serve: --data-dir, $FMCARD_VERIFY_DATA_DIR.
+    moved = tmp_path / "elsewhere"
+    default.rename(moved)
+    assert run_verify(*check, env=env).returncode == 2
+    assert run_verify("--data-dir", str(moved), *check, env=env).returncode == 0
+    assert (
+        run_verify(*check, env=_command_env(tmp_path, **{DATA_DIR_ENV: str(moved)})).returncode == 0
+    )
+
+
+class _HTMLHandler(BaseHTTPRequestHandler):
+    """The issuer's base URL: the console's HTML page at every address."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>fmcard</title><p>console</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def html_site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HTMLHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("case", ["html", "connection-refused", "kid-as-pin"])
+def test_a_failed_first_sync_says_nothing_was_installed(
+    fresh_authority: Authority, tmp_path: Path, case: str
+) -> None:
+    """A first sync that failed said "refused, the held bundle stays" (nothing was held) and
+    told to run the very command just run."""
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority, at=datetime.now(UTC))))
+    directory = ["--data-dir", str(tmp_path / "station")]
+    with html_site() as url:
+        if case == "html":
+            failed = run_sync("--from", url, *directory)
+        elif case == "connection-refused":
+            failed = run_sync(
+                "--from", f"http://127.0.0.1:{_closed_port()}/bundle.json", *directory
+            )
+        else:
+            pin = ["--anchor-thumbprint", fresh_authority.anchor.kid]
+            failed = run_sync("--from", str(source), *pin, *directory)
+    assert failed.returncode == 1, failed
+    assert failed.stderr.count("\n") == 1, failed.stderr
+    assert "nothing was installed" in failed.stderr
+    assert "held bundle stays" not in failed.stderr
+    assert "run 'fmcard-verify sync" not in failed.stdout
+    assert failed.stdout.startswith("no bundle yet")
+    if case == "html":
+        assert "Expecting value" not in failed.stderr
+        assert "an HTML page (Content-Type: text/html)" in failed.stderr
+        assert f"{url}bundle.json" in failed.stderr
+    assert not (tmp_path / "station" / BUNDLE_FILE).exists()
+
+
+def test_a_web_page_for_a_bundle_names_what_came_and_the_bundles_address(
+    fresh_authority: Authority, tmp_path: Path
+) -> None:
+    """``--from http://host:8000/`` (the issuer's base URL, its console) said only "the
+    bundle is not JSON: Expecting value: line 1 column 1 (char 0)"; a held bundle stays."""
+    data, directory, held = _held_station(fresh_authority, tmp_path)
+    with html_site() as url:
+        failed = run_sync("--from", url + "console", *directory)
+    assert failed.returncode == 1, failed
+    assert "held bundle stays" in failed.stderr
+    assert "an HTML page (Content-Type: text/html)" in failed.stderr
+    assert f"e.g. {url}bundle.json" in failed.stderr
+    assert data.bundle_path.read_bytes() == held
+
+
+def test_sync_status_without_a_bundle_is_not_success(tmp_path: Path) -> None:
+    """``sync --status`` exited 0 with no bundle, while COUNTER.md says 0 means "the station
+    holds a good bundle": a monitoring check read a never-synced station as healthy."""
+    directory = ["--data-dir", str(tmp_path / "station")]
+    plain = run_sync("--status", *directory)
+    assert plain.returncode == 1, plain
+    assert plain.stdout.startswith("no bundle yet: run 'fmcard-verify sync --from")
+    assert run_sync("--status", "--json", *directory).returncode == 1
+    manual = (Path(__file__).resolve().parents[2] / "docs" / "COUNTER.md").read_text()
+    assert "`sync --status`: 0 the station holds a bundle, 1 it holds none" in manual
+
+
+def test_a_photo_without_a_qr_says_where_the_qr_is(
+    fresh_authority: Authority, tmp_path: Path
+) -> None:
+    """The card's front (the face, no QR) said only "no QR code found in card.png"."""
+    from PIL import Image
+
+    source = tmp_path / "bundle.json"
+    source.write_text(json.dumps(publish(fresh_authority)))
+    front = tmp_path / "card.png"
+    Image.new("RGB", (640, 400), "white").save(front)
+    said = run_verify(
+        "--bundle", str(source), "--at", NOW.isoformat(), "--image", str(front),
+        env=_command_env(tmp_path),
+    )  # fmt: skip
+    assert said.returncode == 2, said
+    assert said.stderr.count("\n") == 1, said.stderr
+    assert f"no QR code found in {front}" in said.stderr
+    assert "back" in said.stderr
+    assert "holder's screen" in said.stderr
