@@ -17,29 +17,54 @@ client cannot set the serial, the status index or the issue time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cardissuer.errors import CardInputError
+from schemas import claims as c
 from schemas import code as foreigner_code
 from schemas.card import BirthDate, Card, Entitlement, StatusRef
-from schemas.errors import SchemaError
+from schemas.errors import InvalidClaimError, SchemaError
 
 DEFAULT_VALID_DAYS = 5 * 365
-_FIELDS = {
-    "code",
-    "family_name",
-    "given_names",
-    "native_name",
-    "chinese_name",
-    "nationality",
-    "birth_date",
-    "entitlements",
-    "valid_from",
-    "valid_days",
-    "expires_at",
+
+
+CLAIM_FIELDS = {
+    c.CODE: "code",
+    c.VALID_FROM: "valid_from",
+    c.EXPIRES_AT: "expires_at",
+    c.FAMILY_NAME: "family_name",
+    c.GIVEN_NAMES: "given_names",
+    c.NATIVE_NAME: "native_name",
+    c.CHINESE_NAME: "chinese_name",
+    c.NATIONALITY: "nationality",
+    c.BIRTH_DATE: "birth_date",
+    c.ENTITLEMENTS: "entitlements",
 }
+"""The request's (and the API's) field for each card claim a request sets."""
+
+
+def claim_problem(exc: SchemaError) -> tuple[str | None, str]:
+    """The request field a card-model error is about, and what is wrong with it.
+
+    The card model names its wire claims (``bd``, ``fn``, ``en.hc``); a person filling in a
+    request knows the request's fields, so every card-model error a request causes is told
+    in those (``birth_date``), once. ``None``: no request field is at fault (the message is
+    the card model's own)."""
+    if isinstance(exc, InvalidClaimError):
+        claim, _, part = exc.claim.partition(".")  # "en.hc": the entitlement to hc
+        field = CLAIM_FIELDS.get(claim)
+        if field is not None:
+            return field, f"{part}: {exc.message}" if part else exc.message
+    return None, str(exc)
+
+
+def claim_message(exc: SchemaError) -> str:
+    """``field: message`` for a card-model error, in the request's words."""
+    field, message = claim_problem(exc)
+    return f"{field}: {message}" if field else message
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +77,21 @@ class CardRequest:
     def from_json(cls, document: Any) -> CardRequest:
         if not isinstance(document, dict):
             raise CardInputError("a card request must be a JSON object")
-        unknown = sorted(set(document) - _FIELDS)
-        if unknown:
-            raise CardInputError(f"{unknown[0]}: unknown field")
-        for name in ("family_name", "nationality", "birth_date", "entitlements"):
+        unknown = sorted(set(document) - _FIELD_CHECKS.keys())
+        problems = [f"{name}: unknown field" for name in unknown]
+        for name, check in _FIELD_CHECKS.items():
             if name not in document:
-                raise CardInputError(f"{name}: required field is missing")
+                if name in _REQUIRED:
+                    problems.append(f"{name}: required field is missing")
+                continue
+            try:
+                check(document)
+            except CardInputError as exc:
+                problems.append(str(exc))
+            except SchemaError as exc:
+                problems.append(claim_message(exc))
+        if problems:  # every field's problem at once: one round of corrections, not one each
+            raise CardInputError("; ".join(problems))
         request = cls(dict(document))
         # Validate every field now, with stand-ins for what the issuer assigns at issuance.
         request.to_card(
@@ -96,7 +130,7 @@ class CardRequest:
                 status=status,
             )
         except SchemaError as exc:
-            raise CardInputError(str(exc)) from None
+            raise CardInputError(claim_message(exc)) from None
 
     @property
     def code(self) -> str | None:
@@ -147,7 +181,25 @@ def _birth_date(value: Any) -> BirthDate:
     try:
         return BirthDate(*(int(p) for p in parts))
     except SchemaError as exc:
-        raise CardInputError(f"birth_date: {exc}") from None
+        raise CardInputError(claim_message(exc)) from None
+
+
+_REQUIRED = ("family_name", "nationality", "birth_date", "entitlements")
+_FIELD_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "code": lambda doc: _str(doc, "code"),
+    "family_name": lambda doc: _str(doc, "family_name"),
+    "given_names": lambda doc: _str(doc, "given_names"),
+    "native_name": lambda doc: _str(doc, "native_name"),
+    "chinese_name": lambda doc: _str(doc, "chinese_name"),
+    "nationality": lambda doc: _str(doc, "nationality"),
+    "birth_date": lambda doc: _birth_date(doc.get("birth_date")),
+    "entitlements": lambda doc: [_entitlement(item) for item in _list(doc, "entitlements")],
+    "valid_from": lambda doc: _when(doc, "valid_from"),
+    "valid_days": lambda doc: _int(doc, "valid_days", DEFAULT_VALID_DAYS),
+    "expires_at": lambda doc: _when(doc, "expires_at"),
+}
+"""Each field's own check, in the order problems are told; what involves several fields
+(and the card model's rules on names) is checked after, by building the card."""
 
 
 def _entitlement(item: Any) -> Entitlement:

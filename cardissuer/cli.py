@@ -221,6 +221,11 @@ def _run(args: argparse.Namespace) -> int:
         from cardissuer import service_cli
 
         return service_cli.run(args)
+    if not (args.dir / "keys").is_dir():  # said before the passphrase it would ask for
+        raise WorkspaceError(
+            f"no workspace in {args.dir}: run 'fmcard --dir {args.dir} init' (or 'init --dev' "
+            "for development keys), or name the workspace with --dir or FMCARD_HOME"
+        )
     workspace = Workspace(args.dir, _passphrase(args.dir))
     if args.command == "issue":
         return _issue(workspace, args, now)

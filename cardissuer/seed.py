@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cardissuer.core import security
 from cardissuer.core.config import Environment
@@ -72,6 +72,22 @@ DEMO_REFUSED = (
     "demo data is for development only: its officers' password is published and its cards "
     "would be signed with the production key (unset FMCARD_ENVIRONMENT=production or drop --demo)"
 )
+
+
+def demo_logins(engine: Engine) -> list[tuple[str, Role]]:
+    """The demo officers one can still log in as with :data:`DEMO_PASSWORD` (active, the
+    password unchanged), to print at every start of a demo service, not only the first."""
+    usernames = [username for username, _, _ in DEMO_OFFICERS]
+    with session_scope(engine) as session:
+        officers = session.exec(
+            select(OfficerRecord).where(col(OfficerRecord.username).in_(usernames))
+        ).all()
+        usable = {
+            officer.username: officer.role
+            for officer in officers
+            if officer.active and security.verify_password(DEMO_PASSWORD, officer.password_hash)
+        }
+    return [(username, usable[username]) for username in usernames if username in usable]
 
 
 def seed_demo(engine: Engine, context: IssuingContext, *, environment: Environment) -> bool:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import sqlite3
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -95,8 +98,6 @@ def _trusted_proxies(settings: Settings) -> str | None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from cardissuer.main import create_app
 
     if args.demo and settings.environment is not Environment.DEVELOPMENT:
@@ -110,13 +111,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             update={"public_base_url": f"http://{args.host}:{args.port}"}
         )
     app = create_app(settings)  # fail fast, in this process, on bad settings or keys
+    try:
+        _check_port(args.host, args.port)  # before seeding, and before saying where it listens
+    except WorkspaceError:
+        app.state.engine.dispose()
+        raise
     if args.demo:
         from cardissuer.api.routes.common import issuing_context_of
-        from cardissuer.seed import DEMO_OFFICERS, DEMO_PASSWORD, seed_demo
+        from cardissuer.seed import DEMO_PASSWORD, demo_logins, seed_demo
 
-        if seed_demo(app.state.engine, issuing_context_of(app), environment=settings.environment):
-            print("seeded the demo office YW-FUTIAN; log in as one of:", file=sys.stderr)
-            for username, _, role in DEMO_OFFICERS:
+        seeded = seed_demo(
+            app.state.engine, issuing_context_of(app), environment=settings.environment
+        )
+        logins = demo_logins(app.state.engine)  # at every start: a restart needs them too
+        if logins:
+            made = "seeded the demo office" if seeded else "the demo office is in the database:"
+            print(f"{made} YW-FUTIAN; log in as one of:", file=sys.stderr)
+            for username, role in logins:
                 print(f"  {username:10} / {DEMO_PASSWORD}   ({role.value})", file=sys.stderr)
     workers = args.workers or settings.workers
     if workers > 1 and sqlite_path(settings.database_url) is not None:
@@ -133,6 +144,35 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         f"sent to their e-mail address; mail: {_mail_target(settings)})",
         file=sys.stderr,
     )
+    print("Ctrl+C stops the issuer.", file=sys.stderr)
+    # Ctrl+C: uvicorn stops gracefully, then raises the SIGINT it caught; that is the way
+    # to stop the service, not an interruption of it.
+    with contextlib.suppress(KeyboardInterrupt):
+        _run_uvicorn(app, args, settings, workers)
+    print("fmcard: issuer stopped", file=sys.stderr)
+    return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in one line, an address that cannot be listened on, before anything says the
+    service is there (uvicorn would only log a JSON line and exit 3). Bound the way uvicorn
+    binds (address reuse on), so that a port in TIME_WAIT after a restart is not refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with contextlib.closing(socket.socket(family, socket.SOCK_STREAM)) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise WorkspaceError(
+                    f"{host}:{port} is in use (another fmcard serve?): choose another with --port N"
+                ) from None
+            raise WorkspaceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _run_uvicorn(app: Any, args: argparse.Namespace, settings: Settings, workers: int) -> None:
+    import uvicorn
+
     # log_config=None keeps the JSON logging set up by create_app; no access log (full paths).
     if workers > 1:
         app.state.engine.dispose()
@@ -160,7 +200,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             proxy_headers=_trusted_proxies(settings) is not None,
             forwarded_allow_ips=_trusted_proxies(settings),
         )
-    return 0
 
 
 def _expire_cards(_: argparse.Namespace, settings: Settings) -> int:

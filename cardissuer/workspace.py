@@ -172,6 +172,13 @@ class Workspace:
     def card(self, serial: str) -> Card:
         path = self.directory / "cards" / f"{serial}.json"
         if not serial.isalnum() or not path.exists():
+            if self.is_service_workspace():  # its cards are in the service's database
+                raise WorkspaceError(
+                    f"no card with serial {serial!r} in this workspace: {self.directory} is the "
+                    "issuer service's workspace, whose cards are in its database; a supervisor "
+                    "revokes, suspends or reinstates them in the console or with POST "
+                    "/api/cards/{serial}/revoke (with a reason), /suspend or /reinstate"
+                )
             raise WorkspaceError(f"no card with serial {serial!r} in this workspace")
         record = json.loads(path.read_text(encoding="utf-8"))
         return Card.from_claims(record["claims"])

@@ -10,6 +10,7 @@ log, never to the client. :func:`responses` documents the problems in the OpenAP
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cardissuer.card_request import claim_message, claim_problem
 from cardissuer.errors import (
     AccessDeniedError,
     AuditChainError,
@@ -128,7 +130,7 @@ def install(app: FastAPI) -> None:
             extra["candidates"] = exc.candidates
         field = getattr(exc, "field", None)
         if field:  # the same shape as a validation problem: which field, and why
-            extra["errors"] = [{"field": field, "message": str(exc).removeprefix(f"{field}: ")}]
+            extra["errors"] = [field_error(field, str(exc).removeprefix(f"{field}: "))]
         extra.update(getattr(exc, "problem_extra", {}))  # e.g. the fields at fault
         if isinstance(exc, AccessDeniedError):  # a database write: not on the event loop
             await run_in_threadpool(_audit_denied, request, getattr(exc, "audit_detail", str(exc)))
@@ -143,7 +145,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SchemaError)
     async def schema_error(request: Request, exc: SchemaError) -> JSONResponse:
-        return problem(422, "invalid-field", "Invalid field", str(exc), request.url.path)
+        field, message = claim_problem(exc)  # the request's field, never a wire claim's name
+        extra = {"errors": [field_error(field, message)]} if field else {}
+        detail = claim_message(exc)
+        return problem(422, "invalid-field", "Invalid field", detail, request.url.path, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -161,10 +166,10 @@ def install(app: FastAPI) -> None:
         errors = [
             {"field": "body", "message": "the body is not valid JSON"}
             if error.get("type") == "json_invalid"  # its location is a byte offset, not a field
-            else {
-                "field": ".".join(str(part) for part in error.get("loc", ())[1:]) or "body",
-                "message": error.get("msg", "invalid"),
-            }
+            else field_error(
+                ".".join(str(part) for part in error.get("loc", ())[1:]) or "body",
+                _pydantic_message(error),
+            )
             for error in exc.errors()
         ]
         return problem(
@@ -216,6 +221,23 @@ HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
 """The documented problem of each status the HTTP layer (Starlette, FastAPI) refuses with.
 FastAPI answers 400 when it cannot read a body at all (not UTF-8, nested past the recursion
 limit, an integer over Python's digit limit, a broken multipart form)."""
+
+
+def field_error(field: str, message: str) -> dict[str, str]:
+    """One entry of a problem's ``errors``: every field-level message of the API passes
+    here, whichever layer refused (pydantic, the card model, the registry), so that none
+    shows a library's prefix or an internal name."""
+    return {"field": field, "message": message.removeprefix("Value error, ")}
+
+
+def _pydantic_message(error: Mapping[str, Any]) -> str:
+    """Pydantic's message, except where its wording misleads: the API strips surrounding
+    blanks before lengths are checked, so a blank reason is refused as "at least 1
+    character" although the client sent three spaces."""
+    context = error.get("ctx") or {}
+    if error.get("type") == "string_too_short" and context.get("min_length") == 1:
+        return "must not be blank"
+    return str(error.get("msg", "invalid"))
 
 
 def _fallback(status: int) -> tuple[str, str]:

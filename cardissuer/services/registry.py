@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from cardissuer.card_request import claim_problem
 from cardissuer.core.db import lock_key
 from cardissuer.errors import ConflictError, DuplicateSuspectedError, NotFoundError
 from cardissuer.models import (
@@ -56,6 +57,18 @@ class InvalidPersonError(ConflictError):
 
     code = "invalid-person"
     http_status = 422
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        if field is not None:
+            self.field = field  # the API answers it as a validation problem of that field
+
+    @classmethod
+    def of_card_model(cls, exc: SchemaError) -> InvalidPersonError:
+        """The card model's refusal, told in the registration's fields (not wire claims)."""
+        field, message = claim_problem(exc)
+        return cls(message, field=field)
 
 
 class PassportExpiredError(InvalidPersonError):
@@ -115,8 +128,10 @@ def parse_birth_date(text: str) -> BirthDate:
     try:
         parts = [int(part) for part in text.split("-")]
         return BirthDate(*parts)
-    except (SchemaError, ValueError, TypeError) as exc:
-        raise InvalidPersonError(f"birth_date: {exc}") from None
+    except SchemaError as exc:
+        raise InvalidPersonError.of_card_model(exc) from None
+    except (ValueError, TypeError):
+        raise InvalidPersonError("not YYYY-MM-DD, YYYY-MM or YYYY", field="birth_date") from None
 
 
 def validate_person_fields(data: PersonCreate, birth: BirthDate, *, at: datetime) -> None:
@@ -140,7 +155,7 @@ def validate_person_fields(data: PersonCreate, birth: BirthDate, *, at: datetime
             status=StatusRef("0", 0),
         )
     except SchemaError as exc:
-        raise InvalidPersonError(str(exc)) from None
+        raise InvalidPersonError.of_card_model(exc) from None
     names.check_printable(data)
 
 

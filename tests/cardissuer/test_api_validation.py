@@ -178,6 +178,48 @@ def test_validation_errors_name_the_field_but_never_echo_the_value(
     assert MARKER not in response.text
 
 
+PLAIN_MESSAGES: list[tuple[str, Any, str]] = [
+    ("nationality", "QQQ", "not an ISO 3166-1 alpha-3 or ICAO country code"),
+    ("family_name", "   ", "must not be blank"),
+    ("birth_date", "1990-02-30", "no such calendar date"),
+    ("birth_date", "2990-02-01", "year or month out of range"),
+    ("birth_date", "2099-01-01", "birth date is after the issue date"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), PLAIN_MESSAGES)
+def test_field_messages_name_the_api_field_once_without_internals(
+    service: Service, name: str, value: Any, message: str
+) -> None:
+    """Whichever layer refuses (pydantic, the card model, the registry), the field is the
+    API's, named once, and the message carries no library prefix or wire claim name."""
+    response = service.client.post(
+        "/api/persons",
+        headers=service.headers("registrar"),
+        json=service.person_body(**{name: value}),
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["errors"] == [{"field": name, "message": message}]
+    assert "Value error" not in response.text
+    assert f"{name}: {name}" not in response.text
+    assert not any(f'"{claim}:' in response.text or f" {claim}:" in response.text
+                   for claim in ("bd", "fn", "na", "gn"))  # fmt: skip
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\t \n"])
+def test_a_blank_revocation_reason_is_called_blank(
+    service: Service, target: dict[str, Any], reason: str
+) -> None:
+    response = service.client.post(
+        f"/api/cards/{target['serial']}/revoke",
+        headers=service.headers("supervisor"),
+        json={"reason": reason},
+    )
+    problem = assert_problem(response, 422, "validation-failed")
+    assert problem["errors"] == [{"field": "reason", "message": "must not be blank"}]
+
+
 def test_broken_json_is_a_problem_without_the_body(service: Service) -> None:
     response = service.client.post(
         "/api/persons",

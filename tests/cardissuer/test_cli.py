@@ -159,13 +159,20 @@ def test_key_rotation_from_the_command_line(
         pytest.param({**REQUEST, "passport_number": "E1234567"}, "passport_number: unknown field",
                      id="passport-number-refused"),
         pytest.param({**REQUEST, "serial": "X"}, "serial: unknown field", id="mass-assignment"),
-        pytest.param({**REQUEST, "nationality": "XYZ"}, "na: not an ISO", id="bad-nationality"),
+        pytest.param({**REQUEST, "nationality": "XYZ"}, "nationality: not an ISO",
+                     id="bad-nationality"),
         pytest.param({**REQUEST, "birth_date": "1985-02-30"}, "no such calendar date",
                      id="impossible-birth-date"),
         pytest.param({**REQUEST, "family_name": "AL\u202eHASHIMI"}, "U+202E", id="bidi-name"),
         pytest.param({k: v for k, v in REQUEST.items() if k != "family_name"},
                      "family_name: required", id="missing-field"),
         pytest.param([1, 2], "must be a JSON object", id="not-an-object"),
+        pytest.param({"family_name": 5, "serial": "X"},
+                     "serial: unknown field; family_name: must be a string; nationality: required "
+                     "field is missing; birth_date: required field is missing; entitlements: "
+                     "required field is missing", id="every-problem"),
+        pytest.param({**REQUEST, "birth_date": "1985-02-30", "entitlements": ["hc", 5]},
+                     "birth_date: no such calendar date; entitlements: each is", id="two-problems"),
     ],
 )  # fmt: skip
 def test_bad_request_gets_one_clear_line(
@@ -192,10 +199,15 @@ def test_errors_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[
     monkeypatch.delenv("FMCARD_KEY_PASSPHRASE", raising=False)
     monkeypatch.delenv("FMCARD_KEY_PASSPHRASE_FILE", raising=False)
     assert issuer_cli.main(["--dir", str(tmp_path / "none"), "publish"]) == 1
-    assert "FMCARD_KEY_PASSPHRASE" in capsys.readouterr().err
+    assert f"no workspace in {tmp_path / 'none'}: run 'fmcard" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert issuer_cli.main(["--dir", str(tmp_path / "empty"), "keys", "list"]) == 1
+    err = capsys.readouterr().err
+    assert f"no workspace in {tmp_path / 'empty'}" in err  # before asking for a passphrase
+    assert "FMCARD_KEY_PASSPHRASE" not in err
     monkeypatch.setenv("FMCARD_KEY_PASSPHRASE", PASSPHRASE)
     assert issuer_cli.main(["--dir", str(tmp_path / "none"), "publish"]) == 1
-    assert "not an fmcard workspace" in capsys.readouterr().err
+    assert "no workspace in" in capsys.readouterr().err
     assert verifier_cli.main(["FM1:AAA"]) == 2
     assert "no bundle" in capsys.readouterr().err
     assert verifier_cli.main(["--bundle", str(tmp_path / "missing.json"), "FM1:AAA"]) == 2
@@ -302,3 +314,29 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(workspace: Path) -> No
     running.stdout.close()  # the reader is gone before the command writes
     _, err = running.communicate(timeout=60)
     assert (running.returncode, err) == (1, "")
+
+
+@pytest.mark.parametrize("command", ["revoke", "suspend", "reinstate"])
+def test_a_status_change_on_the_service_workspace_says_where_its_cards_are(
+    workspace: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """The issuer service keeps its cards in its database, beside its workspace's keys; the
+    offline commands cannot find them there and say where they are changed instead."""
+    (workspace / "fmcard.db").write_bytes(b"")  # what 'fmcard serve' leaves in its workspace
+    capsys.readouterr()
+    assert issuer_cli.main(["--dir", str(workspace), command, "ABCDE12345"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "issuer service's workspace" in err
+    assert "POST /api/cards/{serial}/revoke (with a reason)" in err
+    assert "console" in err
+
+
+def test_a_missing_card_of_an_offline_workspace_is_just_missing(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert issuer_cli.main(["--dir", str(workspace), "revoke", "ABCDE12345"]) == 1
+    err = capsys.readouterr().err
+    assert "no card with serial 'ABCDE12345' in this workspace\n" in err
+    assert "console" not in err

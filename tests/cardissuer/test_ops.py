@@ -291,7 +291,7 @@ def test_production_starts_with_a_real_secret_real_keys_and_an_upgraded_database
 
     monkeypatch.setattr(uvicorn, "run", serve)
     capsys.readouterr()
-    assert cli.main([*argv, "serve", "--port", "9"]) == 0, capsys.readouterr().err
+    assert cli.main([*argv, "serve", "--port", str(_free_port())]) == 0, capsys.readouterr().err
     assert served[0].state.settings.environment == "production"
     served[0].state.engine.dispose()
 
@@ -755,11 +755,11 @@ def test_several_workers_on_sqlite_are_served_with_a_warning(
     served: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda _app, **options: served.append(options))
     capsys.readouterr()
-    assert cli.main([*argv, "serve", "--port", "9", "--workers", "2"]) == 0
+    assert cli.main([*argv, "serve", "--port", str(_free_port()), "--workers", "2"]) == 0
     assert served[0]["workers"] == 2
     err = capsys.readouterr().err
     assert "2 workers on SQLite contend for its write lock" in err
-    assert cli.main([*argv, "serve", "--port", "9"]) == 0
+    assert cli.main([*argv, "serve", "--port", str(_free_port())]) == 0
     assert "contend" not in capsys.readouterr().err
 
 
@@ -779,11 +779,11 @@ def test_forwarded_headers_are_believed_only_from_configured_proxies(
     served: list[tuple[FastAPI, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
     capsys.readouterr()
-    assert cli.main([*argv, "serve", "--port", "9"]) == 0
+    assert cli.main([*argv, "serve", "--port", str(_free_port())]) == 0
     by_default = served[-1][1]
     assert by_default["proxy_headers"] is False
     monkeypatch.setenv("FMCARD_FORWARDED_ALLOW_IPS", "10.0.0.5,10.0.0.6")
-    assert cli.main([*argv, "serve", "--port", "9"]) == 0
+    assert cli.main([*argv, "serve", "--port", str(_free_port())]) == 0
     configured = served[-1][1]
     assert configured["proxy_headers"] is True
     assert configured["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
@@ -807,10 +807,11 @@ def test_the_demo_mails_links_to_itself(
     served: list[FastAPI] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **_options: served.append(app))
     capsys.readouterr()
-    assert cli.main([*argv, "serve", "--demo", "--port", "8123"]) == 0
-    assert served[-1].state.settings.public_base_url == "http://127.0.0.1:8123"
+    port = str(_free_port())  # the port must be free: serve checks it can listen there
+    assert cli.main([*argv, "serve", "--demo", "--port", port]) == 0
+    assert served[-1].state.settings.public_base_url == f"http://127.0.0.1:{port}"
     monkeypatch.setenv("FMCARD_PUBLIC_BASE_URL", "https://cards.bureau.example")
-    assert cli.main([*argv, "serve", "--demo", "--port", "8123"]) == 0
+    assert cli.main([*argv, "serve", "--demo", "--port", port]) == 0
     assert served[-1].state.settings.public_base_url == "https://cards.bureau.example"
     for app in served:
         app.state.engine.dispose()
@@ -882,3 +883,63 @@ def test_production_refuses_the_published_demo_key_passphrase(
     published passphrase) do not sign production cards."""
     with pytest.raises(WorkspaceError, match="published one of 'fmcard demo'"):
         _production_app(tmp_path, sqlite_url, monkeypatch, DEMO_PASSPHRASE)
+
+
+def test_a_port_in_use_is_refused_in_one_line_before_the_address_is_announced(
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, sqlite_url)
+    argv = ["--dir", str(workspace)]
+    assert cli.main([*argv, "init", "--dev"]) == 0
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _refuses_to_serve(argv, monkeypatch, capsys, "--demo", "--port", str(port))
+    assert line == (
+        f"fmcard: error: 127.0.0.1:{port} is in use (another fmcard serve?): "
+        "choose another with --port N"
+    )
+
+
+def test_every_demo_start_prints_the_logins_and_a_stop_prints_one_line(
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first start seeds the demo and prints the logins; a restart prints them again
+    (the README promises them); when the server returns, one line says the issuer stopped."""
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, sqlite_url)
+    argv = ["--dir", str(workspace), "serve", "--demo"]
+    served: list[FastAPI] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_options: served.append(app))
+    for start in ("seeded the demo office", "the demo office is in the database:"):
+        capsys.readouterr()
+        assert cli.main([*argv, "--port", str(_free_port())]) == 0
+        err = capsys.readouterr().err
+        assert f"{start} YW-FUTIAN; log in as one of:" in err
+        for username in ("registrar", "supervisor", "auditor", "admin"):
+            assert f"  {username:10} / {DEMO_PASSWORD}" in err
+        assert err.endswith("fmcard: issuer stopped\n")
+    for app in served:
+        app.state.engine.dispose()
+
+
+def test_ctrl_c_stops_the_issuer_with_one_line_and_status_0(tmp_path: Path) -> None:
+    server = Server(tmp_path / "workspace", tmp_path / "server.log", "--demo")
+    try:
+        server.wait_healthy()
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(timeout=20) == 0, server.log.read_text()
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert log.endswith("fmcard: issuer stopped\n"), log
+    assert "interrupted" not in log
+    assert "Traceback" not in log
