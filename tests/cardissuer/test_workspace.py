@@ -142,7 +142,7 @@ def read_iat(token: str) -> int:
 def test_request_validation_names_the_field() -> None:
     with pytest.raises(CardInputError, match="valid_days"):
         CardRequest.from_json({**REQUEST.fields, "valid_days": 0})
-    with pytest.raises(CardInputError, match=r"en: service code 'Health'"):
+    with pytest.raises(CardInputError, match=r"^entitlements: service code 'Health'"):
         CardRequest.from_json({**REQUEST.fields, "entitlements": ["Health"]})
     with pytest.raises(CardInputError, match="birth_date"):
         CardRequest.from_json({**REQUEST.fields, "birth_date": "14.03.1985"})
