@@ -13,6 +13,10 @@ from verifier.reason import LANGUAGES, Level, Reason
 STATUS_AFTER_CLOCK = "the status list is dated after this counter's time: check its clock"
 """The detail of a STATUS_UNKNOWN whose status list is dated ahead of the counter's clock."""
 
+CARD_AFTER_CLOCK = "the card's issue time is after this counter's time: check its clock"
+"""The detail of a NOT_YET_VALID whose card was issued after the counter's time (plus the
+leeway): a card just issued, shown at a counter whose clock is behind."""
+
 _CLOCK_MESSAGE = N_(
     "STATUS_UNKNOWN",
     "Card status cannot be confirmed: the revocation data is dated after this counter's "
@@ -21,6 +25,19 @@ _CLOCK_MESSAGE = N_(
 """STATUS_UNKNOWN's message when the counter's clock is the cause: the reason's own words
 ("Update the station") sent the clerk to sync, which changes nothing while the clock is
 behind. The reason code stays STATUS_UNKNOWN (codes are part of the wire format)."""
+
+_CARD_CLOCK_MESSAGE = N_(
+    "NOT_YET_VALID",
+    "Card is not valid yet: it was issued after this counter's clock. Set the station's date "
+    "and time.",
+)
+"""NOT_YET_VALID's message when the card's issue time is after the counter's clock: "not
+valid yet" alone, for a card issued minutes ago, leaves the clerk and the holder puzzled."""
+
+_CLOCK_MESSAGES = {
+    (Reason.STATUS_UNKNOWN, STATUS_AFTER_CLOCK): _CLOCK_MESSAGE,
+    (Reason.NOT_YET_VALID, CARD_AFTER_CLOCK): _CARD_CLOCK_MESSAGE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +78,10 @@ class VerificationResult:
     def message(self, language: str = "en") -> str:
         """What the clerk and the holder read: the reason's message, or, when the counter's
         clock is what stops the check, a sentence that says so."""
-        if self.clock_behind:
-            return pgettext(language, Reason.STATUS_UNKNOWN.value, _CLOCK_MESSAGE)
+        clock_message = _CLOCK_MESSAGES.get((self.reason, self.detail or ""))
+        if clock_message is not None:
+            return pgettext(language, self.reason.value, clock_message)
         return self.reason.message(language)
-
-    @property
-    def clock_behind(self) -> bool:
-        """Whether the card could not be checked because the counter's clock is behind the
-        issuer's (its status list is dated after the verification time)."""
-        return self.reason is Reason.STATUS_UNKNOWN and self.detail == STATUS_AFTER_CLOCK
 
     @property
     def status_age_seconds(self) -> int | None:

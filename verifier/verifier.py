@@ -60,7 +60,7 @@ from verifier.bundle import Bundle
 from verifier.errors import VerifierError
 from verifier.policy import LocalPolicy, Policy
 from verifier.reason import Level, Reason
-from verifier.result import STATUS_AFTER_CLOCK, VerificationResult
+from verifier.result import CARD_AFTER_CLOCK, STATUS_AFTER_CLOCK, VerificationResult
 
 DEFAULT_LEEWAY = timedelta(seconds=60)
 MAX_LEEWAY = timedelta(minutes=10)
@@ -257,10 +257,10 @@ class Verifier:
 
     def _decide(self, verified: _Verified, policy: Policy, at: datetime) -> VerificationResult:
         card = verified.card
+        if at + self.leeway < card.issued_at:  # first: a card just issued starts then too
+            raise Rejection(Reason.NOT_YET_VALID, CARD_AFTER_CLOCK)
         if at + self.leeway < card.valid_from:
             raise Rejection(Reason.NOT_YET_VALID, "valid_from is in the future")
-        if at + self.leeway < card.issued_at:
-            raise Rejection(Reason.NOT_YET_VALID, "the card's issue time is in the future")
         if at - self.leeway >= card.expires_at:
             raise Rejection(Reason.EXPIRED, "expires_at has passed")
         status_issued_at = self._check_status(verified, policy, at)

@@ -318,6 +318,27 @@ def test_a_status_list_dated_after_the_counter_clock_says_the_clock_not_update(
     assert old["message"]["en"] == Reason.STATUS_UNKNOWN.message("en")
 
 
+def test_a_card_issued_after_the_counter_clock_says_the_clock(
+    authority: Authority, tmp_path: Path
+) -> None:
+    """A card issued a minute ago at a counter whose clock is 5 minutes behind: NOT_YET_VALID
+    stays the code, but "not valid yet" alone left clerk and holder puzzled; the words name
+    the clock. A card valid from a later date keeps the reason's own words."""
+    just_issued = NOW + 4 * timedelta(minutes=1)
+    text = encode_card(make_card(issued_at=just_issued, valid_from=just_issued), authority.issuing)
+    with running(fixed_station(tmp_path, authority, status_age=timedelta(0))) as base:
+        answer = verify(base, text)
+        later = verify(
+            base, encode_card(make_card(valid_from=NOW + 30 * 24 * HOUR), authority.issuing)
+        )
+    assert answer["reason"] == "NOT_YET_VALID"
+    assert "issued after this counter's clock" in answer["message"]["en"]
+    assert "时钟" in answer["message"]["zh"]
+    assert all(answer["message"][lang] != Reason.NOT_YET_VALID.message(lang) for lang in LANGUAGES)
+    assert later["reason"] == "NOT_YET_VALID"
+    assert later["message"]["en"] == Reason.NOT_YET_VALID.message("en")
+
+
 def test_the_status_shows_how_far_the_clock_was_off_at_the_last_sync(
     authority: Authority, tmp_path: Path
 ) -> None:
