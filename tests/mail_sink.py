@@ -10,7 +10,7 @@ import email
 import email.policy
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
@@ -26,6 +26,9 @@ class MailSink:
         self._arrived = threading.Condition()
         self.host = "127.0.0.1"
         self.port = 0
+        self.while_receiving: Callable[[], None] | None = None
+        """Called (in the server's thread) while a message is received, before it is
+        accepted: what the sender holds while its mail is in flight can be looked at."""
 
     async def handle_DATA(  # noqa: N802 - the name aiosmtpd calls
         self,
@@ -33,6 +36,8 @@ class MailSink:
         session: Any,  # noqa: ARG002
         envelope: Any,
     ) -> str:
+        if self.while_receiving is not None:
+            self.while_receiving()
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self._arrived:

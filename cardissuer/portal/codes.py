@@ -124,6 +124,14 @@ def issue(
     return Issued(code, record)
 
 
+def withdraw(session: Session, record: OneTimeCodeRecord) -> None:
+    """Delete a code whose mail could not be sent (it was committed before sending, so that
+    the rate-limit locks are not held across the mail server): it never counts against a
+    limit and can never be entered."""
+    session.execute(delete(OneTimeCodeRecord).where(col(OneTimeCodeRecord.id) == record.id))
+    session.commit()
+
+
 class Outcome(enum.StrEnum):
     """What entering a code gave."""
 

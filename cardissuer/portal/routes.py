@@ -362,10 +362,14 @@ async def sign_in(request: Request) -> Response:
                     N_("Too many codes were asked for from this connection. Try again in an hour."),
                 )
             if isinstance(issued, codes.Issued):
+                # Counted and stored, then the locks are let go: the mail (up to the SMTP
+                # timeout) is sent outside the transaction, so parallel requests do not hold
+                # database connections while they wait for the client's lock.
+                session.commit()
                 try:
                     _send_code(settings, email, issued.code, language)
                 except MailError:
-                    session.rollback()  # nothing kept: the holder asks again later
+                    codes.withdraw(session, issued.record)  # nothing kept: ask again later
                     return _message(
                         request,
                         503,

@@ -118,8 +118,11 @@ def sign_out(db: Session, portal_session: PortalSession, *, at: datetime) -> Non
 
 def sign_address(key: bytes, purpose: str, address: str, *, until: datetime) -> str:
     """A cookie naming an address awaiting its code (``pending``); the session's is
-    :func:`sign_session`."""
-    return _sign(key, purpose, {"a": address, "u": int(until.timestamp())})
+    :func:`sign_session`. A random part makes each one unique: forms' CSRF tokens are bound
+    to it, and anyone asking a code for the same address in the same second must not get
+    the same cookie (and so the same tokens) as the holder."""
+    values = {"a": address, "u": int(until.timestamp()), "n": secrets.token_urlsafe(12)}
+    return _sign(key, purpose, values)
 
 
 def read_address(key: bytes, purpose: str, value: str | None, *, at: datetime) -> str | None:

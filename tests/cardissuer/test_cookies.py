@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from fastapi.testclient import TestClient
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core.config import Environment, Settings
 from cardissuer.main import create_app
+from cardissuer.portal import session as portal_session
 from cardissuer.seed import DEMO_PASSWORD, seed_demo
 from tests.cardissuer.portal_helpers import (
     SESSION_COOKIE,
@@ -257,3 +259,16 @@ def test_send_me_a_code_needs_the_token_of_its_own_nonce(
     assert borrowed.status_code == 403
     assert sink.to("target@example.org") == []
     assert ask_code(second, "target@example.org").status_code == 303
+
+
+def test_two_pending_cookies_of_one_address_in_one_second_differ() -> None:
+    """The code-awaiting cookie anchors the code page's CSRF tokens: made from the address and
+    its end time alone, anyone asking a code for the holder's address in the same second got
+    the holder's very cookie, and so valid tokens for the holder's forms."""
+    key, until = b"k" * 32, datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    first = portal_session.sign_address(key, "pending", "holder@example.org", until=until)
+    second = portal_session.sign_address(key, "pending", "holder@example.org", until=until)
+    assert first != second
+    for value in (first, second):
+        read = portal_session.read_address(key, "pending", value, at=until - timedelta(minutes=1))
+        assert read == "holder@example.org"

@@ -9,6 +9,8 @@ Requests are released together by a barrier, as in ``test_security_races``.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func
+from sqlalchemy import create_engine, func, text
 from sqlmodel import select
 
 from cardissuer.core.config import Settings
@@ -120,3 +122,48 @@ def test_parallel_wrong_codes_end_the_code_and_the_right_one_is_refused_after(
     assert refused.status_code == 422
     assert "no longer valid" in refused.text
     assert client.cookies.get("__Host-fmcard_portal") is None
+
+
+def _writers_can_start(database_url: str) -> bool:
+    """Whether nothing holds the registry's write lock (SQLite) or an advisory lock in its
+    database (PostgreSQL) right now."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[1]
+        with contextlib.closing(sqlite3.connect(path, timeout=0.5)) as raw:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False
+            raw.rollback()
+            return True
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            held = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                    "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(held) == 0
+
+
+def test_no_lock_is_held_while_the_code_is_mailed(
+    tmp_path: Path, database_url: str, sink: MailSink
+) -> None:
+    """The limits' locks end with the code's transaction, before the mail goes out: a mail
+    server taking its time (up to the SMTP timeout) held them, and with them a database
+    connection and a worker for every parallel request of the same client."""
+    app = _app(tmp_path, database_url, sink, per_client=PER_CLIENT)
+    free: list[bool] = []
+    sink.while_receiving = lambda: free.append(_writers_can_start(database_url))
+    try:
+        with TestClient(app, base_url="https://testserver", headers=ENGLISH) as client:
+            csrf_of(client)
+            assert ask_code(client, ADDRESS).status_code == 303
+        assert free == [True]
+        assert codes_stored(app) == 1
+    finally:
+        app.state.engine.dispose()
