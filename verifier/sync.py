@@ -321,7 +321,7 @@ def _fetch_url(
                 b"".join(chunks),
                 response.headers.get("ETag"),
                 response.headers.get("Last-Modified"),
-                _http_date(response.headers.get("Date")),
+                _server_time(response.headers),
                 response.headers.get("Content-Type"),
             )
     except urllib.error.HTTPError as exc:
@@ -333,7 +333,7 @@ def _fetch_url(
                 raise SyncError(
                     f"{url}: answered 'not modified' to a request that asked for the bundle"
                 ) from None
-            return Fetched(None, etag, last_modified, _http_date(exc.headers.get("Date")))
+            return Fetched(None, etag, last_modified, _server_time(exc.headers))
         raise _transfer_error(url, exc, deadline) from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise _transfer_error(url, exc, deadline) from None
@@ -650,7 +650,7 @@ def _sync_locked(
             content_type=fetched.content_type,
         )
         state.clock_offset_seconds = _clock_offset(fetched.date, answered, new, at)
-        _refuse_dated_ahead(new, at)
+        _refuse_dated_ahead(new, at, fetched.date, answered)
     except VerifierError as exc:
         state.last_error = _one_line(str(exc))
         data.save_state(state)
@@ -694,11 +694,14 @@ def _clock_offset(
     Two witnesses: the answer's ``Date`` (the server's clock when it answered), and the
     newest signed ``iat`` in the bundle, which the issuer's clock had passed when it signed:
     a document dated after ``at`` shows the counter behind by at least that much (a signed
-    date cannot show a counter ahead). The larger says how far behind."""
+    date cannot show a counter ahead). The ``Date`` is taken when there is one: a document
+    dated ahead of a server that agrees with this counter says the issuer's clock is wrong."""
     offsets: list[timedelta] = []
     if date is not None:
+        # The server's own clock: a document dated ahead of both clocks is the issuer's
+        # clock's fault, not this counter's (:func:`_refuse_dated_ahead` says so).
         offsets.append(date - answered)
-    if bundle is not None:
+    elif bundle is not None:
         _, newest = newest_document(bundle)
         if newest > at:
             offsets.append(newest - at)
@@ -720,18 +723,34 @@ def clock_warning(offset_seconds: int | None) -> str | None:
     return f"this counter's clock is {size} {side} the issuer's: set the date and time"
 
 
-def _refuse_dated_ahead(bundle: Bundle, at: datetime) -> None:
+def _refuse_dated_ahead(
+    bundle: Bundle, at: datetime, server: datetime | None = None, answered: datetime | None = None
+) -> None:
     """Refuse a bundle with a document dated more than :data:`MAX_LEEWAY` after ``at``: no
     verifier leeway lets its lists serve, and once held, a status list dated in the future
-    would block every later list dated before it (the rollback rule) until that date."""
+    would block every later list dated before it (the rollback rule) until that date.
+
+    Whose clock is wrong: when the server's ``Date`` agrees with this counter's clock, the
+    issuer signed with a clock ahead (its staff must fix it; setting the counter's clock
+    would make it wrong); otherwise the counter's is behind."""
     what, newest = newest_document(bundle)
     if newest > at + MAX_LEEWAY:
-        raise SyncError(
+        dated = (
             f"the bundle's {what} is dated {newest:%Y-%m-%d %H:%M:%S} UTC, "
             f"{human_duration(newest - at)} after this counter's clock "
-            f"({at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC): set the counter's date and time; "
-            "nothing was installed"
+            f"({at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC)"
         )
+        agrees = (
+            server is not None
+            and answered is not None
+            and abs(server - answered) <= CLOCK_AHEAD_LIMIT
+        )
+        if agrees:
+            raise SyncError(
+                f"{dated}, and the server's clock agrees with this counter's: the issuer "
+                "signed it with a clock ahead; nothing was installed (tell the issuer)"
+            )
+        raise SyncError(f"{dated}: set the counter's date and time; nothing was installed")
 
 
 def _verify(
@@ -947,6 +966,16 @@ def _parse_iso(value: str | None) -> datetime | None:
 
 def _integer(value: Any) -> int | None:
     return value if type(value) is int else None
+
+
+def _server_time(headers: Any) -> datetime | None:
+    """The server's clock when it answered: the ``Date`` header, plus ``Age`` when a shared
+    cache answered with a stored copy (its ``Date`` is the origin's, ``Age`` seconds ago)."""
+    date = _http_date(headers.get("Date"))
+    age = (headers.get("Age") or "").strip()
+    if date is not None and age.isdigit() and len(age) <= 9:
+        return date + timedelta(seconds=int(age))
+    return date
 
 
 def _http_date(value: str | None) -> datetime | None:

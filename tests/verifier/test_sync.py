@@ -93,6 +93,8 @@ class Site:
     date: datetime | None = None
     """The issuer's clock, sent as the answers' ``Date`` header (none when ``None``: the
     tests' clock is not the real one)."""
+    age: int | None = None
+    """An ``Age`` header: a shared cache answering with a copy stored that many seconds."""
     requests: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -113,6 +115,8 @@ class SiteHandler(BaseHTTPRequestHandler):
         self.send_header("Server", self.version_string())
         if self.server.site.date is not None:
             self.send_header("Date", format_datetime(self.server.site.date, usegmt=True))
+        if self.server.site.age is not None:
+            self.send_header("Age", str(self.server.site.age))
 
     def do_GET(self) -> None:
         site = self.server.site
@@ -380,6 +384,32 @@ def test_a_bundle_dated_beyond_the_largest_leeway_is_refused_and_never_held(
     future_trust_list = sync(station, url, at=NOW - 10 * MINUTE)
     assert future_trust_list.error is not None
     assert future_trust_list.error.startswith("the bundle's trust list is dated")
+
+
+def test_a_document_dated_ahead_of_a_server_that_agrees_with_the_counter_blames_the_issuer(
+    fresh_authority: Authority, site: tuple[Site, str], station: StationData
+) -> None:
+    """The server's Date agrees with this counter's clock, but a status list is signed 2 h
+    ahead: the issuer's clock is wrong. The refusal said "set the counter's date and time"
+    and the warning "2 h behind", and a clerk who obeyed put a right clock wrong."""
+    served, url = site
+    served.put(publish(fresh_authority, at=NOW - HOUR))
+    assert sync(station, url, at=NOW - HOUR).ok
+    served.put(publish(fresh_authority, version=2, status_age=-2 * HOUR))  # signed at 11:30
+    served.date = NOW
+    refused = sync(station, url, at=NOW)
+    assert refused.error is not None
+    assert "the server's clock agrees with this counter's" in refused.error
+    assert "tell the issuer" in refused.error
+    assert "set the counter's date and time" not in refused.error
+    assert refused.clock_warning is None
+    assert station.state().clock_offset_seconds is None
+    # A shared cache's copy: the origin's Date of ten minutes ago, Age 600: no clock warning.
+    served.put(publish(fresh_authority, version=3))
+    served.date, served.age = NOW - 10 * MINUTE, 600
+    cached = sync(station, url, at=NOW)
+    assert cached.installed
+    assert cached.clock_warning is None
 
 
 def test_a_bundle_of_another_authority_is_refused_after_pinning(
