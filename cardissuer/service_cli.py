@@ -157,17 +157,26 @@ def _check_port(host: str, port: int) -> None:
     """Refuse, in one line, an address that cannot be listened on, before anything says the
     service is there (uvicorn would only log a JSON line and exit 3). Bound the way uvicorn
     binds (address reuse on), so that a port in TIME_WAIT after a restart is not refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with contextlib.closing(socket.socket(family, socket.SOCK_STREAM)) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    for family, kind, protocol, _, address in addresses:  # every address uvicorn would bind
+        with contextlib.closing(socket.socket(family, kind, protocol)) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio's server: IPv6 only, beside IPv4
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise WorkspaceError(
+                        f"{host}:{port} is in use (another fmcard serve?): choose another with "
+                        "--port N"
+                    ) from None
                 raise WorkspaceError(
-                    f"{host}:{port} is in use (another fmcard serve?): choose another with --port N"
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                 ) from None
-            raise WorkspaceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _run_uvicorn(app: Any, args: argparse.Namespace, settings: Settings, workers: int) -> None:

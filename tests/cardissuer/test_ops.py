@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, text
 from sqlmodel import Session, SQLModel, col, select
 
-from cardissuer import cli
+from cardissuer import cli, service_cli
 from cardissuer.api.routes.common import issuing_context_of
 from cardissuer.core import search_index
 from cardissuer.core.config import Settings
@@ -904,6 +904,29 @@ def test_a_port_in_use_is_refused_in_one_line_before_the_address_is_announced(
         f"fmcard: error: 127.0.0.1:{port} is in use (another fmcard serve?): "
         "choose another with --port N"
     )
+
+
+def test_the_port_check_binds_as_the_server_does() -> None:
+    """Every address of the host is checked (``localhost`` is IPv4 and IPv6), and an IPv6
+    address as asyncio binds it, IPv6 only: ``--host ::`` beside an IPv4 listener on the
+    port is free (a dual-stack probe called it in use)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("0.0.0.0", 0))  # noqa: S104 - the port taken on every IPv4 address
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host in ("127.0.0.1", "localhost", "0.0.0.0"):  # noqa: S104
+            with pytest.raises(WorkspaceError, match="is in use"):
+                service_cli._check_port(host, port)
+        if socket.has_ipv6:
+            refused = ""
+            try:
+                service_cli._check_port("::", port)
+            except WorkspaceError as error:  # e.g. IPv6 disabled: another refusal
+                refused = str(error)
+            assert "is in use" not in refused
+    with pytest.raises(WorkspaceError, match=r"^cannot listen on no-such-host\.invalid:"):
+        service_cli._check_port("no-such-host.invalid", 8000)
 
 
 def test_every_demo_start_prints_the_logins_and_a_stop_prints_one_line(
