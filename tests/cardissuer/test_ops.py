@@ -62,6 +62,16 @@ def _use(monkeypatch: pytest.MonkeyPatch, workspace: Path, database_url: str) ->
     monkeypatch.setenv("FMCARD_DATABASE_URL", database_url)
 
 
+def _dev_workspace(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A development workspace made by ``fmcard init --dev`` in ``tmp_path``, ``fmcard``
+    pointed at it and ``database_url``; the ``--dir`` arguments that name it."""
+    workspace = tmp_path / "workspace"
+    _use(monkeypatch, workspace, database_url)
+    argv = ["--dir", str(workspace)]
+    assert cli.main([*argv, "init", "--dev"]) == 0
+    return argv
+
+
 @pytest.fixture
 def bare_app(tmp_path: Path, sqlite_url: str) -> Iterator[FastAPI]:
     """The service on SQLite, without demo data, with a small body limit."""
@@ -748,10 +758,7 @@ def test_several_workers_on_sqlite_are_served_with_a_warning(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    workspace = tmp_path / "workspace"
-    _use(monkeypatch, workspace, sqlite_url)
-    argv = ["--dir", str(workspace)]
-    assert cli.main([*argv, "init", "--dev"]) == 0
+    argv = _dev_workspace(tmp_path, sqlite_url, monkeypatch)
     served: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda _app, **options: served.append(options))
     capsys.readouterr()
@@ -772,10 +779,7 @@ def test_forwarded_headers_are_believed_only_from_configured_proxies(
     """The client address keys the portal's per-client limits: by default no X-Forwarded-For
     is believed (uvicorn's own default believes 127.0.0.1); FMCARD_FORWARDED_ALLOW_IPS names
     the proxies that are."""
-    workspace = tmp_path / "workspace"
-    _use(monkeypatch, workspace, sqlite_url)
-    argv = ["--dir", str(workspace)]
-    assert cli.main([*argv, "init", "--dev"]) == 0
+    argv = _dev_workspace(tmp_path, sqlite_url, monkeypatch)
     served: list[tuple[FastAPI, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
     capsys.readouterr()
@@ -799,11 +803,8 @@ def test_the_demo_mails_links_to_itself(
 ) -> None:
     """``serve --demo`` without FMCARD_PUBLIC_BASE_URL: the holder links and portal links it
     mails lead to the demo service, not to the placeholder host; a configured URL wins."""
-    workspace = tmp_path / "workspace"
-    _use(monkeypatch, workspace, sqlite_url)
+    argv = _dev_workspace(tmp_path, sqlite_url, monkeypatch)
     monkeypatch.delenv("FMCARD_PUBLIC_BASE_URL", raising=False)
-    argv = ["--dir", str(workspace)]
-    assert cli.main([*argv, "init", "--dev"]) == 0
     served: list[FastAPI] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **_options: served.append(app))
     capsys.readouterr()
@@ -891,10 +892,7 @@ def test_a_port_in_use_is_refused_in_one_line_before_the_address_is_announced(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    workspace = tmp_path / "workspace"
-    _use(monkeypatch, workspace, sqlite_url)
-    argv = ["--dir", str(workspace)]
-    assert cli.main([*argv, "init", "--dev"]) == 0
+    argv = _dev_workspace(tmp_path, sqlite_url, monkeypatch)
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
