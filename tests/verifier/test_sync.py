@@ -95,6 +95,7 @@ class Site:
     tests' clock is not the real one)."""
     age: int | None = None
     """An ``Age`` header: a shared cache answering with a copy stored that many seconds."""
+    content_type: str = "application/json"
     requests: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -132,7 +133,7 @@ class SiteHandler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", site.content_type)
         self.send_header("ETag", site.etag)
         self.send_header("Last-Modified", format_datetime(site.modified, usegmt=True))
         if site.send_length:
@@ -1299,33 +1300,13 @@ def test_a_check_uses_the_bundle_sync_keeps(fresh_authority: Authority, tmp_path
     )
 
 
-class _HTMLHandler(BaseHTTPRequestHandler):
-    """The issuer's base URL: the console's HTML page at every address."""
-
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>fmcard</title><p>console</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def html_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HTMLHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def serve_console(site: tuple[Site, str]) -> str:
+    """Make the site answer as the issuer's base URL does, the console's HTML page at every
+    address; return that base URL."""
+    served, url = site
+    served.body = b"<!doctype html><title>fmcard</title><p>console</p>"
+    served.content_type = "text/html; charset=utf-8"
+    return url.removesuffix("bundle.json")
 
 
 def _closed_port() -> int:
@@ -1337,23 +1318,21 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("case", ["html", "connection-refused", "kid-as-pin"])
 def test_a_failed_first_sync_says_nothing_was_installed(
-    fresh_authority: Authority, tmp_path: Path, case: str
+    fresh_authority: Authority, site: tuple[Site, str], tmp_path: Path, case: str
 ) -> None:
     """A first sync that failed said "refused, the held bundle stays" (nothing was held) and
     told to run the very command just run."""
     source = tmp_path / "bundle.json"
     source.write_text(json.dumps(publish(fresh_authority, at=datetime.now(UTC))))
     directory = ["--data-dir", str(tmp_path / "station")]
-    with html_site() as url:
-        if case == "html":
-            failed = run_sync("--from", url, *directory)
-        elif case == "connection-refused":
-            failed = run_sync(
-                "--from", f"http://127.0.0.1:{_closed_port()}/bundle.json", *directory
-            )
-        else:
-            pin = ["--anchor-thumbprint", fresh_authority.anchor.kid]
-            failed = run_sync("--from", str(source), *pin, *directory)
+    url = serve_console(site)
+    if case == "html":
+        failed = run_sync("--from", url, *directory)
+    elif case == "connection-refused":
+        failed = run_sync("--from", f"http://127.0.0.1:{_closed_port()}/bundle.json", *directory)
+    else:
+        pin = ["--anchor-thumbprint", fresh_authority.anchor.kid]
+        failed = run_sync("--from", str(source), *pin, *directory)
     assert failed.returncode == 1, failed
     assert failed.stderr.count("\n") == 1, failed.stderr
     assert "nothing was installed" in failed.stderr
@@ -1368,13 +1347,13 @@ def test_a_failed_first_sync_says_nothing_was_installed(
 
 
 def test_a_web_page_for_a_bundle_names_what_came_and_the_bundles_address(
-    fresh_authority: Authority, tmp_path: Path
+    fresh_authority: Authority, site: tuple[Site, str], tmp_path: Path
 ) -> None:
     """``--from http://host:8000/`` (the issuer's base URL, its console) said only "the
     bundle is not JSON: Expecting value: line 1 column 1 (char 0)"; a held bundle stays."""
     data, directory, held = _held_station(fresh_authority, tmp_path)
-    with html_site() as url:
-        failed = run_sync("--from", url + "console", *directory)
+    url = serve_console(site)
+    failed = run_sync("--from", url + "console", *directory)
     assert failed.returncode == 1, failed
     assert "held bundle stays" in failed.stderr
     assert "an HTML page (Content-Type: text/html)" in failed.stderr
