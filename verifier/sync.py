@@ -691,23 +691,19 @@ def _clock_offset(
     when that is beyond :data:`CLOCK_BEHIND_LIMIT` or :data:`CLOCK_AHEAD_LIMIT`, else
     ``None``.
 
-    Two witnesses: the answer's ``Date`` (the server's clock when it answered), and the
-    newest signed ``iat`` in the bundle, which the issuer's clock had passed when it signed:
-    a document dated after ``at`` shows the counter behind by at least that much (a signed
-    date cannot show a counter ahead). The ``Date`` is taken when there is one: a document
-    dated ahead of a server that agrees with this counter says the issuer's clock is wrong."""
-    offsets: list[timedelta] = []
+    The witness is the answer's ``Date`` (the server's clock when it answered) when there is
+    one: a document dated ahead of a server that agrees with this counter says the issuer's
+    clock is wrong. Without it, the newest signed ``iat`` in the bundle, which the issuer's
+    clock had passed when it signed: a document dated after ``at`` shows the counter behind
+    by at least that much (a signed date cannot show a counter ahead)."""
     if date is not None:
         # The server's own clock: a document dated ahead of both clocks is the issuer's
         # clock's fault, not this counter's (:func:`_refuse_dated_ahead` says so).
-        offsets.append(date - answered)
-    elif bundle is not None:
-        _, newest = newest_document(bundle)
-        if newest > at:
-            offsets.append(newest - at)
-    if not offsets:
+        offset = date - answered
+    elif bundle is not None and (newest := newest_document(bundle)[1]) > at:
+        offset = newest - at
+    else:
         return None
-    offset = max(offsets)
     if offset > CLOCK_BEHIND_LIMIT or offset < -CLOCK_AHEAD_LIMIT:
         return round(offset.total_seconds())
     return None
@@ -724,7 +720,7 @@ def clock_warning(offset_seconds: int | None) -> str | None:
 
 
 def _refuse_dated_ahead(
-    bundle: Bundle, at: datetime, server: datetime | None = None, answered: datetime | None = None
+    bundle: Bundle, at: datetime, server: datetime | None, answered: datetime
 ) -> None:
     """Refuse a bundle with a document dated more than :data:`MAX_LEEWAY` after ``at``: no
     verifier leeway lets its lists serve, and once held, a status list dated in the future
@@ -740,12 +736,7 @@ def _refuse_dated_ahead(
             f"{human_duration(newest - at)} after this counter's clock "
             f"({at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC)"
         )
-        agrees = (
-            server is not None
-            and answered is not None
-            and abs(server - answered) <= CLOCK_AHEAD_LIMIT
-        )
-        if agrees:
+        if server is not None and abs(server - answered) <= CLOCK_AHEAD_LIMIT:
             raise SyncError(
                 f"{dated}, and the server's clock agrees with this counter's: the issuer "
                 "signed it with a clock ahead; nothing was installed (tell the issuer)"
