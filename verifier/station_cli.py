@@ -348,8 +348,7 @@ def _sync(args: argparse.Namespace) -> int:
     if not args.quiet or outcome.error:
         # The error is the one line on stderr; what the station still holds goes to stdout
         # (after a failed first sync, without the hint to run the command just run).
-        hint = outcome.bundle is not None or outcome.ok
-        _say(report(outcome.bundle, data.state(), at=at, policy=policy, hint=hint))
+        _say(report(outcome.bundle, data.state(), at=at, policy=policy, hint=False))
     return 0 if outcome.ok else 1
 
 
